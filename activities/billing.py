@@ -1,0 +1,92 @@
+"""Billing: customer charges recorded in the case DB's ledger, one charge per idempotency key, ever.
+
+The unique index on `idempotency_key` is the guarantee: a retried charge finds its row
+and returns it instead of charging again. A payment processor would sit behind
+`Ledger.charge` with the same key passed through as its own idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+from temporalio import activity
+
+from models.db import LedgerEntry
+
+
+class ChargeRequest(BaseModel):
+    idempotency_key: str = Field(min_length=8, max_length=128)
+    case_id: str
+    kind: str
+    amount_cents: int = Field(gt=0)
+    currency: str = Field(min_length=3, max_length=3)
+
+
+class ChargeResult(BaseModel):
+    charge_id: int
+    idempotency_key: str
+    amount_cents: int
+    currency: str
+    created: bool
+
+
+class Ledger:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _find(self, session: Session, key: str) -> LedgerEntry | None:
+        return session.exec(select(LedgerEntry).where(LedgerEntry.idempotency_key == key)).first()
+
+    def charge(self, req: ChargeRequest) -> ChargeResult:
+        with Session(self.engine) as session:
+            found = self._find(session, req.idempotency_key)
+            created = False
+            if found is None:
+                entry = LedgerEntry(
+                    idempotency_key=req.idempotency_key,
+                    case_id=req.case_id,
+                    kind=req.kind,
+                    amount_cents=req.amount_cents,
+                    currency=req.currency,
+                )
+                session.add(entry)
+                try:
+                    session.commit()
+                    found, created = entry, True
+                except IntegrityError:
+                    # A concurrent attempt with the same key won the insert: use its row.
+                    session.rollback()
+                    found = self._find(session, req.idempotency_key)
+            assert found is not None and found.id is not None
+            return ChargeResult(
+                charge_id=found.id,
+                idempotency_key=found.idempotency_key,
+                amount_cents=found.amount_cents,
+                currency=found.currency,
+                created=created,
+            )
+
+    def entries(self, case_id: str | None = None) -> list[LedgerEntry]:
+        with Session(self.engine) as session:
+            query = select(LedgerEntry)
+            if case_id:
+                query = query.where(LedgerEntry.case_id == case_id)
+            return list(session.exec(query))
+
+
+class BillingActivities:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    @activity.defn(name="charge_customer")
+    async def charge_customer(self, req: ChargeRequest) -> ChargeResult:
+        result = await asyncio.to_thread(self.ledger.charge, req)
+        activity.logger.info(
+            "charge %s", "recorded" if result.created else "already recorded",
+            extra={"idempotency_key": req.idempotency_key},
+        )
+        return result

@@ -1,0 +1,74 @@
+"""Deadlines: the SLA rule evaluated against the holiday tables, as (local) activities.
+
+Holiday tables change with package upgrades and decrees, so the workflow never computes
+a deadline itself: it records this activity's answer in history and replays that.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from pydantic import BaseModel
+from temporalio import activity
+
+from calendars import CalendarService, SlaDue, compute_due, elapsed_working_days, next_close_of_business
+
+
+class SlaRule(BaseModel):
+    working_days: int
+    calendars: list[str]
+    timezone: str = "Asia/Phnom_Penh"
+    close_of_business: str = "17:00"
+    warn_ratio: float | None = 0.8
+
+    @property
+    def cob(self) -> time:
+        return time.fromisoformat(self.close_of_business)
+
+
+class DeadlineRequest(BaseModel):
+    rule: SlaRule
+    received_at: datetime
+    already_elapsed: int = 0
+
+
+class ElapsedRequest(BaseModel):
+    rule: SlaRule
+    day0: date
+    at: datetime
+
+
+class NextCloseRequest(BaseModel):
+    rule: SlaRule
+    after: datetime
+
+
+class CalendarActivities:
+    def __init__(self, service: CalendarService) -> None:
+        self.service = service
+
+    @activity.defn(name="sla_deadline")
+    async def sla_deadline(self, req: DeadlineRequest) -> SlaDue:
+        return compute_due(
+            req.received_at,
+            req.rule.working_days,
+            self.service.calendars(req.rule.calendars),
+            tz=req.rule.timezone,
+            close_of_business=req.rule.cob,
+            warn_ratio=req.rule.warn_ratio,
+            already_elapsed=req.already_elapsed,
+        )
+
+    @activity.defn(name="sla_elapsed")
+    async def sla_elapsed(self, req: ElapsedRequest) -> int:
+        return elapsed_working_days(
+            req.day0, req.at, self.service.calendars(req.rule.calendars),
+            tz=req.rule.timezone, close_of_business=req.rule.cob,
+        )
+
+    @activity.defn(name="sla_next_close")
+    async def sla_next_close(self, req: NextCloseRequest) -> datetime:
+        return next_close_of_business(
+            req.after, self.service.calendars(req.rule.calendars),
+            tz=req.rule.timezone, close_of_business=req.rule.cob,
+        )

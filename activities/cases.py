@@ -1,0 +1,90 @@
+"""The case row in the case DB: registered at intake, closed with its outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.roster import SpecialtyMap
+from models.case import CaseInput, ProgramTerms, Stage
+from models.db import Assignment, CaseRow
+from models.program import Program
+
+
+class Registered(BaseModel):
+    terms: ProgramTerms
+    specialty: str
+
+
+class CaseOutcome(BaseModel):
+    case_id: str
+    stage: Stage
+    eligible: bool | None = None
+
+
+class CaseActivities:
+    def __init__(
+        self, engine: Engine, programs: Mapping[str, Program], specialties: SpecialtyMap
+    ) -> None:
+        self.engine = engine
+        self.programs = programs
+        self.specialties = specialties
+
+    def _register(self, inp: CaseInput) -> Registered:
+        program = self.programs.get(inp.program)
+        if program is None:
+            raise ApplicationError(
+                f"unknown program {inp.program!r}", type="UnknownProgram", non_retryable=True
+            )
+        with Session(self.engine) as session:
+            if session.get(CaseRow, inp.case_id) is None:
+                session.add(
+                    CaseRow(
+                        case_id=inp.case_id,
+                        program=inp.program,
+                        policy_number=inp.policy_number,
+                        life_assured_ref=inp.life_assured_ref,
+                        condition_key=inp.icd10[:3],
+                        icd10=inp.icd10,
+                        stage=Stage.INTAKE.value,
+                        follow_up_of=inp.follow_up_of,
+                    )
+                )
+                session.commit()
+        return Registered(terms=program.terms(), specialty=self.specialties.specialty_for(inp.icd10))
+
+    def _record(self, outcome: CaseOutcome) -> None:
+        with Session(self.engine) as session:
+            row = session.get(CaseRow, outcome.case_id)
+            if row is None:
+                return
+            row.stage = outcome.stage.value
+            if outcome.eligible is not None:
+                row.eligible = outcome.eligible
+            if outcome.stage.terminal:
+                row.closed_at = row.closed_at or datetime.now(UTC)
+                for a in session.exec(
+                    select(Assignment).where(
+                        Assignment.case_id == outcome.case_id, Assignment.status == "active"
+                    )
+                ):
+                    a.status = "completed" if outcome.stage is Stage.CLOSED else "released"
+                    a.ended_at = datetime.now(UTC)
+                    session.add(a)
+            session.add(row)
+            session.commit()
+
+    @activity.defn(name="register_case")
+    async def register_case(self, inp: CaseInput) -> Registered:
+        return await asyncio.to_thread(self._register, inp)
+
+    @activity.defn(name="record_outcome")
+    async def record_outcome(self, outcome: CaseOutcome) -> None:
+        await asyncio.to_thread(self._record, outcome)

@@ -1,0 +1,285 @@
+"""Email notices over real SMTP (aiosmtplib), exactly once per notice id as far as SMTP allows.
+
+The workflow names a notice (kind + id + references); this activity resolves the
+recipients and fills in the PHI (the customer's name and address) from the encrypted
+intake sheet, so none of it passes through history.
+
+Idempotency: the `emails` table remembers each notice id. A notice already marked sent
+is not sent again. A crash between the SMTP hand-off and that mark can resend, but with
+the same Message-ID, which mail systems treat as one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from enum import StrEnum
+from string import Template
+
+import aiosmtplib
+import structlog
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio import activity
+
+from activities.storage import DocumentStore
+from models.db import EmailRow, Specialist
+from security.links import LinkSigner
+from security.redaction import register_phi
+
+log = structlog.get_logger(__name__)
+
+
+class NoticeKind(StrEnum):
+    CASE_OPENED = "case_opened"
+    INELIGIBLE = "ineligible"
+    RECORDS_REMINDER = "records_reminder"
+    RECORDS_LAPSED = "records_lapsed"
+    RECORDS_TO_SPECIALIST = "records_to_specialist"
+    INFO_REQUESTED = "info_requested"
+    INFO_SUPPLIED = "info_supplied"
+    SLA_WARNING = "sla_warning"
+    SLA_BREACH = "sla_breach"
+    SLA_BREACH_REMINDER = "sla_breach_reminder"
+    REPORT_DELIVERED = "report_delivered"
+    CONSULT_BOOKED = "consult_booked"
+    RECEIPT = "receipt"
+    CASE_CLOSED = "case_closed"
+    CASE_CANCELLED = "case_cancelled"
+    TEAM_NOTIFIED = "team_notified"
+    ATTENTION = "attention"
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    SPECIALIST = "specialist"
+    COORDINATOR = "coordinator"
+    SUPERVISOR = "supervisor"
+
+
+RECIPIENTS: dict[NoticeKind, tuple[Role, ...]] = {
+    NoticeKind.CASE_OPENED: (Role.CUSTOMER,),
+    NoticeKind.INELIGIBLE: (Role.CUSTOMER, Role.COORDINATOR),
+    NoticeKind.RECORDS_REMINDER: (Role.CUSTOMER,),
+    NoticeKind.RECORDS_LAPSED: (Role.CUSTOMER, Role.COORDINATOR),
+    NoticeKind.RECORDS_TO_SPECIALIST: (Role.SPECIALIST,),
+    NoticeKind.INFO_REQUESTED: (Role.CUSTOMER, Role.COORDINATOR),
+    NoticeKind.INFO_SUPPLIED: (Role.SPECIALIST,),
+    NoticeKind.SLA_WARNING: (Role.SPECIALIST, Role.COORDINATOR),
+    NoticeKind.SLA_BREACH: (Role.SUPERVISOR, Role.COORDINATOR),
+    NoticeKind.SLA_BREACH_REMINDER: (Role.SUPERVISOR,),
+    NoticeKind.REPORT_DELIVERED: (Role.CUSTOMER,),
+    NoticeKind.CONSULT_BOOKED: (Role.CUSTOMER, Role.SPECIALIST),
+    NoticeKind.RECEIPT: (Role.CUSTOMER,),
+    NoticeKind.CASE_CLOSED: (Role.CUSTOMER,),
+    NoticeKind.CASE_CANCELLED: (Role.CUSTOMER, Role.COORDINATOR),
+    NoticeKind.TEAM_NOTIFIED: (Role.COORDINATOR,),
+    NoticeKind.ATTENTION: (Role.SUPERVISOR,),
+}
+
+# Subjects carry no PHI: mail subjects end up in logs and notification previews.
+SUBJECTS: dict[NoticeKind, str] = {
+    NoticeKind.CASE_OPENED: "Your Second Medical Opinion request $case_id",
+    NoticeKind.INELIGIBLE: "Second Medical Opinion request $case_id: not eligible",
+    NoticeKind.RECORDS_REMINDER: "Reminder: medical records needed for $case_id",
+    NoticeKind.RECORDS_LAPSED: "Second Medical Opinion request $case_id has lapsed",
+    NoticeKind.RECORDS_TO_SPECIALIST: "New SMO case $case_id: complete records",
+    NoticeKind.INFO_REQUESTED: "More information needed for $case_id",
+    NoticeKind.INFO_SUPPLIED: "Information supplied for $case_id",
+    NoticeKind.SLA_WARNING: "SLA warning: report for $case_id due $due",
+    NoticeKind.SLA_BREACH: "SLA BREACH: report for $case_id was due $due",
+    NoticeKind.SLA_BREACH_REMINDER: "SLA breach continues: $case_id (due $due)",
+    NoticeKind.REPORT_DELIVERED: "Your Second Medical Opinion report is ready ($case_id)",
+    NoticeKind.CONSULT_BOOKED: "Telephone consultation booked ($case_id)",
+    NoticeKind.RECEIPT: "Receipt for $item ($case_id)",
+    NoticeKind.CASE_CLOSED: "Your Second Medical Opinion case $case_id is closed",
+    NoticeKind.CASE_CANCELLED: "Second Medical Opinion case $case_id cancelled",
+    NoticeKind.TEAM_NOTIFIED: "Case $case_id: $item",
+    NoticeKind.ATTENTION: "Attention needed on $case_id: $item",
+}
+
+BODIES: dict[NoticeKind, str] = {
+    NoticeKind.CASE_OPENED: "Dear $name,\n\nWe have opened your Second Medical Opinion request"
+    " $case_id. Please send us: $records.\n",
+    NoticeKind.INELIGIBLE: "Dear $name,\n\nYour request $case_id is not eligible: $item\n",
+    NoticeKind.RECORDS_REMINDER: "Dear $name,\n\nWe are still waiting for: $records"
+    " (reminder $n).\n",
+    NoticeKind.RECORDS_LAPSED: "Dear $name,\n\nWe did not receive your medical records, so"
+    " request $case_id has lapsed. You may open a new request at any time.\n",
+    NoticeKind.RECORDS_TO_SPECIALIST: "Dear $name,\n\nCase $case_id is assigned to you. The"
+    " complete records:\n$links\nYour written report is due $due.\n",
+    NoticeKind.INFO_REQUESTED: "Dear $name,\n\nThe specialist needs more information for"
+    " $case_id: $item. The report clock is paused until it arrives.\n",
+    NoticeKind.INFO_SUPPLIED: "Dear $name,\n\nThe information for $case_id has arrived:\n"
+    "$links\nThe report is now due $due.\n",
+    NoticeKind.SLA_WARNING: "Dear $name,\n\nThe report for $case_id is due $due.\n",
+    NoticeKind.SLA_BREACH: "The report for $case_id was due $due and has not arrived."
+    " The case offers reassignment (smo specialist assign).\n",
+    NoticeKind.SLA_BREACH_REMINDER: "The report for $case_id is still missing (due $due,"
+    " reminder $n).\n",
+    NoticeKind.REPORT_DELIVERED: "Dear $name,\n\nYour Second Medical Opinion report is ready."
+    " Download it here (the link expires $expires):\n$links\n\nYou may book $item.\n$notice\n",
+    NoticeKind.CONSULT_BOOKED: "Dear $name,\n\nTelephone consultation $n for $case_id is booked"
+    " for $slot.\n",
+    NoticeKind.RECEIPT: "Dear $name,\n\nWe charged $amount for $item (case $case_id)."
+    " Reference: $reference.\n",
+    NoticeKind.CASE_CLOSED: "Dear $name,\n\nCase $case_id is closed.$item\n",
+    NoticeKind.CASE_CANCELLED: "Dear $name,\n\nCase $case_id was cancelled.\n",
+    NoticeKind.TEAM_NOTIFIED: "Case $case_id: $item.\n",
+    NoticeKind.ATTENTION: "Case $case_id needs attention: $item.\n",
+}
+
+
+class Notice(BaseModel):
+    notice_id: str = Field(min_length=3, max_length=160)
+    case_id: str
+    kind: NoticeKind
+    intake_doc_id: str | None = None
+    specialist_id: str | None = None
+    link_doc_ids: list[str] = []
+    due_at: datetime | None = None
+    # Small, non-PHI values for the template: counts, record types, amounts, slots.
+    params: dict[str, str] = {}
+
+
+class NoticeResult(BaseModel):
+    notice_id: str
+    sent_at: datetime
+    already_sent: bool
+
+
+class MailConfig(BaseModel):
+    mail_from: str
+    coordinator: str
+    supervisor: str
+    link_ttl: timedelta = timedelta(hours=72)
+
+
+class SmtpMailer:
+    """The SMTP client: one connection per message keeps retries independent."""
+
+    def __init__(self, host: str, port: int, timeout: float = 15.0) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+
+    async def send(self, message: EmailMessage) -> None:
+        await aiosmtplib.send(message, hostname=self.host, port=self.port, timeout=self.timeout)
+
+
+def message_id_for(notice_id: str) -> str:
+    return f"<{hashlib.sha256(notice_id.encode()).hexdigest()[:32]}@smo-orchestrator>"
+
+
+class EmailActivities:
+    def __init__(
+        self,
+        engine: Engine,
+        mailer: SmtpMailer,
+        store: DocumentStore,
+        signer: LinkSigner,
+        config: MailConfig,
+    ) -> None:
+        self.engine = engine
+        self.mailer = mailer
+        self.store = store
+        self.signer = signer
+        self.config = config
+
+    def _claim(self, notice: Notice) -> EmailRow | None:
+        """Mark the notice as being sent; None if it was already sent."""
+        with Session(self.engine) as session:
+            row = session.get(EmailRow, notice.notice_id)
+            if row is not None and row.status == "sent":
+                return row
+            if row is None:
+                row = EmailRow(
+                    notice_id=notice.notice_id,
+                    case_id=notice.case_id,
+                    kind=notice.kind.value,
+                    status="sending",
+                    message_id=message_id_for(notice.notice_id),
+                )
+            row.attempts += 1
+            session.add(row)
+            session.commit()
+            return None
+
+    def _mark_sent(self, notice_id: str, at: datetime) -> None:
+        with Session(self.engine) as session:
+            row = session.get(EmailRow, notice_id)
+            assert row is not None
+            row.status = "sent"
+            row.sent_at = at
+            session.add(row)
+            session.commit()
+
+    def _specialist(self, specialist_id: str | None) -> Specialist | None:
+        if specialist_id is None:
+            return None
+        with Session(self.engine) as session:
+            return session.get(Specialist, specialist_id)
+
+    def _render(self, notice: Notice, role: Role, name: str) -> tuple[str, str]:
+        now = datetime.now(UTC)
+        links = "\n".join(
+            f"  {self.signer.sign(notice.case_id, d, now + self.config.link_ttl)}"
+            for d in notice.link_doc_ids
+        )
+        values = {
+            "case_id": notice.case_id,
+            "name": name,
+            "due": notice.due_at.strftime("%Y-%m-%d %H:%M %Z") if notice.due_at else "",
+            "links": links,
+            "expires": (now + self.config.link_ttl).strftime("%Y-%m-%d %H:%M UTC"),
+            "records": "", "item": "", "n": "", "slot": "", "amount": "", "reference": "",
+            "notice": "",
+        } | notice.params
+        subject = Template(SUBJECTS[notice.kind]).safe_substitute(values)
+        body = Template(BODIES[notice.kind]).safe_substitute(values)
+        return subject, body
+
+    @activity.defn(name="send_notice")
+    async def send_notice(self, notice: Notice) -> NoticeResult:
+        existing = await asyncio.to_thread(self._claim, notice)
+        if existing is not None:
+            assert existing.sent_at is not None
+            return NoticeResult(notice_id=notice.notice_id, sent_at=existing.sent_at, already_sent=True)
+
+        intake = None
+        if notice.intake_doc_id:
+            intake = await asyncio.to_thread(self.store.load_intake, notice.intake_doc_id)
+            register_phi(intake.patient_name, intake.diagnosis_text, str(intake.email))
+        specialist = await asyncio.to_thread(self._specialist, notice.specialist_id)
+
+        for role in RECIPIENTS[notice.kind]:
+            if role is Role.CUSTOMER:
+                if intake is None:
+                    continue
+                to, name = str(intake.email), intake.patient_name
+            elif role is Role.SPECIALIST:
+                if specialist is None:
+                    continue
+                to, name = specialist.email, specialist.name
+            elif role is Role.COORDINATOR:
+                to, name = self.config.coordinator, "coordinator"
+            else:
+                to, name = self.config.supervisor, "supervisor"
+            subject, body = self._render(notice, role, name)
+            msg = EmailMessage()
+            msg["From"] = self.config.mail_from
+            msg["To"] = to
+            msg["Subject"] = subject
+            # One Message-ID per notice and recipient role: a resend is the same message.
+            msg["Message-ID"] = message_id_for(f"{notice.notice_id}/{role.value}")
+            msg["X-SMO-Notice-Id"] = notice.notice_id
+            msg["X-SMO-Case-Id"] = notice.case_id
+            msg.set_content(body)
+            await self.mailer.send(msg)
+        sent_at = datetime.now(UTC)
+        await asyncio.to_thread(self._mark_sent, notice.notice_id, sent_at)
+        log.info("notice sent", notice_id=notice.notice_id, kind=notice.kind.value)
+        return NoticeResult(notice_id=notice.notice_id, sent_at=sent_at, already_sent=False)

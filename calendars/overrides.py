@@ -1,0 +1,177 @@
+"""Holiday decrees applied on top of the built-in calendars, without a redeploy.
+
+Cambodia regularly adds or moves public holidays by sub-decree, often at short
+notice. Operations record such changes in a YAML file::
+
+    KH:
+      add:
+        - {date: 2026-12-31, name: "Special holiday by sub-decree"}
+      remove: [2026-05-05]
+    US: {add: [], remove: []}
+
+:func:`load_overrides` parses and validates it, and :class:`CalendarService`
+hands out :class:`~calendars.working_days.CalendarSet` objects built with the
+current file, re-reading it whenever its modification time changes so that a
+running worker picks up a decree on its next computation.
+
+The service reads files, so it belongs in activities and the CLI, not inside
+workflow code; a workflow gets its calendars from an activity result or builds
+a ``CalendarSet`` from a ``HolidayOverrides`` passed in as data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, RootModel, ValidationError, field_validator
+
+from calendars.working_days import DEFAULT_CALENDARS, CalendarSet, known_calendar_codes
+
+__all__ = [
+    "CalendarOverrides",
+    "CalendarService",
+    "HolidayOverride",
+    "HolidayOverrides",
+    "load_overrides",
+]
+
+
+class HolidayOverride(BaseModel):
+    """One holiday added by decree."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    date: dt.date
+    name: str
+
+
+class CalendarOverrides(BaseModel):
+    """Changes to one calendar: holidays added, and dates that are no longer holidays."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    add: list[HolidayOverride] = []
+    remove: list[dt.date] = []
+
+    @field_validator("add", "remove", mode="before")
+    @classmethod
+    def _empty_key_means_empty_list(cls, value: Any) -> Any:
+        # "add:" with nothing under it (say, every entry commented out) is
+        # YAML null; treat it as the empty list the author meant.
+        return [] if value is None else value
+
+
+class HolidayOverrides(RootModel[dict[str, CalendarOverrides]]):
+    """Overrides for every calendar, keyed by calendar code ("KH", "US", "US-TX"...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    root: dict[str, CalendarOverrides] = {}
+
+    @field_validator("root", mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValueError("expected a mapping of calendar code to {add, remove}")
+        normalised: dict[str, Any] = {}
+        for code, change in value.items():
+            key = str(code).strip().upper()
+            if key not in known_calendar_codes():
+                # A typo such as "KHM" would otherwise silently change nothing.
+                raise ValueError(
+                    f"unknown calendar code {code!r}; valid codes: "
+                    + ", ".join(known_calendar_codes())
+                )
+            normalised[key] = {} if change is None else change
+        return normalised
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "top level"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def load_overrides(path: Path | None) -> HolidayOverrides:
+    """Parse the overrides file; no path or a missing file means no overrides.
+
+    Anything malformed raises ``ValueError`` naming the file and the problem.
+    """
+    if path is None or not path.exists():
+        return HolidayOverrides()
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"holiday overrides file {path}: cannot read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        detail = " ".join(str(exc).split())
+        raise ValueError(f"holiday overrides file {path}: invalid YAML: {detail}") from exc
+    try:
+        return HolidayOverrides.model_validate(raw)
+    except ValidationError as exc:
+        raise ValueError(f"holiday overrides file {path}: {_describe(exc)}") from exc
+
+
+def _file_stamp(path: Path | None) -> tuple[int, int, int] | None:
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    # Size and inode as well as mtime: two quick rewrites can share an mtime
+    # on filesystems with coarse timestamps, and editors often replace the
+    # file rather than rewrite it.
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class CalendarService:
+    """Builds and caches ``CalendarSet``s, following edits to the overrides file.
+
+    Every call to :meth:`calendars` checks the file's modification stamp (one
+    ``stat``); when it changed, the file is re-read and cached sets are
+    dropped. A malformed file raises ``ValueError`` on that call rather than
+    silently keeping stale holidays, so the problem surfaces where the SLA is
+    computed.
+    """
+
+    def __init__(self, overrides_path: Path | None = None) -> None:
+        self.overrides_path = overrides_path
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._overrides: HolidayOverrides | None = None
+        self._sets: dict[tuple[str, ...], CalendarSet] = {}
+
+    def _refresh(self) -> HolidayOverrides:
+        stamp = _file_stamp(self.overrides_path)
+        if self._overrides is None or stamp != self._stamp:
+            overrides = load_overrides(self.overrides_path)
+            self._overrides, self._stamp = overrides, stamp
+            self._sets.clear()
+        return self._overrides
+
+    @property
+    def overrides(self) -> HolidayOverrides:
+        """The overrides currently in force (re-read if the file changed)."""
+        with self._lock:
+            return self._refresh()
+
+    def calendars(self, codes: Sequence[str] = DEFAULT_CALENDARS) -> CalendarSet:
+        """A ``CalendarSet`` for ``codes`` reflecting the current overrides file."""
+        with self._lock:
+            overrides = self._refresh()
+            key = tuple(c.strip().upper() for c in codes)
+            found = self._sets.get(key)
+            if found is None:
+                found = self._sets[key] = CalendarSet(key, overrides)
+            return found

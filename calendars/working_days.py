@@ -1,0 +1,407 @@
+"""Working-day arithmetic for the report-turnaround SLA.
+
+The customer is promised a written report "within N working days after all
+complete medical records have been received by the specialist". This module
+turns that sentence into instants:
+
+* a working day is Monday to Friday and a public holiday in none of the
+  calendars in play (by default Cambodia and the US federal calendar);
+* the clock starts when the records are received, read in the SLA time zone:
+  that date is day 0 if it is a working day and receipt is strictly before
+  close of business, otherwise day 0 is the next working day;
+* the report is due at close of business of working day N after day 0;
+* stopping the clock (specialist asks for more information) is supported by
+  counting elapsed working days and restarting with the remainder.
+
+Everything here is pure computation: no I/O happens at import time or in any
+function except the first lookup of a time zone, so the module can be imported
+and used inside Temporal's workflow sandbox. Reading the holiday-overrides
+file lives in :mod:`calendars.overrides`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import workalendar.usa  # type: ignore[import-untyped]
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+from workalendar.core import Calendar  # type: ignore[import-untyped]
+
+from calendars.cambodia import Cambodia
+
+if TYPE_CHECKING:
+    from calendars.overrides import HolidayOverrides
+
+__all__ = [
+    "DEFAULT_CALENDARS",
+    "DEFAULT_CLOSE_OF_BUSINESS",
+    "DEFAULT_TZ",
+    "DEFAULT_WARN_RATIO",
+    "CalendarSet",
+    "SkippedHoliday",
+    "SlaDue",
+    "UnitedStatesFederal",
+    "compute_due",
+    "elapsed_working_days",
+    "get_calendar",
+    "known_calendar_codes",
+    "next_close_of_business",
+]
+
+DEFAULT_CALENDARS: tuple[str, ...] = ("KH", "US")
+DEFAULT_TZ = "Asia/Phnom_Penh"
+DEFAULT_CLOSE_OF_BUSINESS = dt.time(17, 0)
+DEFAULT_WARN_RATIO = 0.8
+
+# A run of non-working days longer than this can only come from a broken
+# overrides file; failing loudly beats looping for ever.
+_MAX_SCAN_DAYS = 3660
+
+
+class UnitedStatesFederal(workalendar.usa.UnitedStates):  # type: ignore[misc]
+    """US federal holidays, Juneteenth included.
+
+    workalendar 17's ``UnitedStates`` leaves Juneteenth out by default
+    although it has been a federal holiday since 2021; its weekend shifting
+    then yields the observed day as for every other federal holiday.
+    """
+
+    include_juneteenth = True
+
+
+def _us_state_classes() -> dict[str, type[Calendar]]:
+    # workalendar tags each class with its ISO 3166-2 code through
+    # @iso_register; reading the tag here avoids importing
+    # workalendar.registry, which imports every continent's module.
+    found: dict[str, type[Calendar]] = {}
+    for name in workalendar.usa.__all__:
+        cls = getattr(workalendar.usa, name)
+        tag = getattr(cls, "__iso_code", None)
+        if tag and tag[1] == cls.__name__ and tag[0].startswith("US-"):
+            found[tag[0]] = cls
+    return found
+
+
+_CALENDAR_CLASSES: dict[str, type[Calendar]] = {
+    "KH": Cambodia,
+    "US": UnitedStatesFederal,
+    **_us_state_classes(),
+}
+
+
+def known_calendar_codes() -> list[str]:
+    """Every calendar code :func:`get_calendar` accepts, sorted."""
+    return sorted(_CALENDAR_CLASSES)
+
+
+def _normalise_code(code: str) -> str:
+    key = code.strip().upper()
+    if key not in _CALENDAR_CLASSES:
+        raise ValueError(
+            f"unknown calendar code {code!r}; valid codes: "
+            + ", ".join(known_calendar_codes())
+        )
+    return key
+
+
+def get_calendar(code: str) -> Calendar:
+    """A fresh workalendar calendar for ``code``.
+
+    ``"KH"`` is Cambodia, ``"US"`` the US federal calendar (observed days and
+    Juneteenth included) and ``"US-XX"`` the workalendar calendar of that
+    state or territory, e.g. ``"US-TX"`` for Texas.
+    """
+    return _CALENDAR_CLASSES[_normalise_code(code)]()
+
+
+class SkippedHoliday(BaseModel):
+    """A weekday holiday that the SLA window did not count as a working day."""
+
+    model_config = ConfigDict(frozen=True)
+
+    date: dt.date
+    calendar: str
+    name: str
+
+
+class SlaDue(BaseModel):
+    """The result of a deadline computation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    day0: dt.date
+    due_at: AwareDatetime
+    warn_at: AwareDatetime | None
+    # The contractual N, not the remainder after a stopped clock.
+    working_days: int
+    already_elapsed: int = 0
+    skipped: list[SkippedHoliday]
+
+
+class CalendarSet:
+    """The union of several holiday calendars, with overrides applied.
+
+    A day is a working day when it is Monday to Friday and a holiday in none
+    of the calendars. Holiday tables are built per (calendar, year) and
+    memoised unless ``cache=False``, which rebuilds them on every lookup (only
+    useful to measure what the cache buys).
+    """
+
+    def __init__(
+        self,
+        codes: Sequence[str] = DEFAULT_CALENDARS,
+        overrides: HolidayOverrides | None = None,
+        *,
+        cache: bool = True,
+    ) -> None:
+        if isinstance(codes, str):
+            raise TypeError("codes must be a sequence of calendar codes, not a str")
+        normalised = tuple(dict.fromkeys(_normalise_code(c) for c in codes))
+        if not normalised:
+            raise ValueError("at least one calendar code is required")
+        self.codes: tuple[str, ...] = normalised
+        self._add: dict[str, list[tuple[dt.date, str]]] = {}
+        self._remove: dict[str, frozenset[dt.date]] = {}
+        if overrides is not None:
+            for code, change in overrides.root.items():
+                key = code.strip().upper()
+                if key in normalised:
+                    self._add[key] = [(h.date, h.name) for h in change.add]
+                    self._remove[key] = frozenset(change.remove)
+        self.cache = cache
+        self._tables: dict[int, dict[dt.date, list[tuple[str, str]]]] = {}
+
+    def __repr__(self) -> str:
+        return f"CalendarSet(codes={self.codes!r}, cache={self.cache})"
+
+    def _build_holidays(self, year: int, code: str) -> list[tuple[dt.date, str]]:
+        # A new calendar instance each time: workalendar memoises per instance,
+        # and the uncached path must really recompute.
+        base = cast(
+            "list[tuple[dt.date, str]]", _CALENDAR_CLASSES[code]().holidays(year)
+        )
+        removed = self._remove.get(code, frozenset())
+        days = [(day, name) for day, name in base if day not in removed]
+        # Removals first, then additions, so "remove X, add X renamed" works.
+        for day, name in self._add.get(code, []):
+            if day.year == year and (day, name) not in days:
+                days.append((day, name))
+        return sorted(days)
+
+    def _build_table(self, year: int) -> dict[dt.date, list[tuple[str, str]]]:
+        table: dict[dt.date, list[tuple[str, str]]] = {}
+        for code in self.codes:
+            for day, name in self._build_holidays(year, code):
+                table.setdefault(day, []).append((code, name))
+        return table
+
+    def _table(self, year: int) -> dict[dt.date, list[tuple[str, str]]]:
+        if not self.cache:
+            return self._build_table(year)
+        table = self._tables.get(year)
+        if table is None:
+            table = self._tables[year] = self._build_table(year)
+        return table
+
+    def holidays(self, year: int, code: str) -> list[tuple[dt.date, str]]:
+        """``code``'s holidays in ``year``, overrides applied, sorted by date."""
+        key = _normalise_code(code)
+        if key not in self.codes:
+            raise ValueError(f"calendar {key!r} is not in this set {self.codes!r}")
+        return [
+            (day, name)
+            for day, entries in sorted(self._table(year).items())
+            for entry_code, name in entries
+            if entry_code == key
+        ]
+
+    def holiday_names(self, day: dt.date) -> list[tuple[str, str]]:
+        """(calendar code, holiday name) for every calendar that has ``day`` off."""
+        return list(self._table(day.year).get(day, []))
+
+    def is_working_day(self, day: dt.date) -> bool:
+        return day.weekday() < 5 and day not in self._table(day.year)
+
+
+# -- time helpers -----------------------------------------------------------
+
+
+@lru_cache(maxsize=32)
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {tz!r}") from exc
+
+
+def _check_cob(close_of_business: dt.time) -> dt.time:
+    if close_of_business.tzinfo is not None:
+        raise ValueError(
+            "close_of_business must be a naive wall-clock time; "
+            "the SLA time zone is given separately"
+        )
+    return close_of_business
+
+
+def _local(instant: dt.datetime, zone: ZoneInfo, what: str) -> dt.datetime:
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware, got naive {instant.isoformat()}")
+    return instant.astimezone(zone)
+
+
+def _cob_at(day: dt.date, zone: ZoneInfo, close_of_business: dt.time) -> dt.datetime:
+    return dt.datetime.combine(day, close_of_business, tzinfo=zone)
+
+
+def _days_from(start: dt.date) -> Iterator[dt.date]:
+    for offset in range(_MAX_SCAN_DAYS):
+        yield start + dt.timedelta(days=offset)
+    raise ValueError(
+        f"no working day within {_MAX_SCAN_DAYS} days of {start}; "
+        "check the holiday overrides"
+    )
+
+
+def _next_working_day(after: dt.date, calendars: CalendarSet) -> dt.date:
+    for day in _days_from(after + dt.timedelta(days=1)):
+        if calendars.is_working_day(day):
+            return day
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _nth_working_day_after(day0: dt.date, n: int, calendars: CalendarSet) -> dt.date:
+    day = day0
+    for _ in range(n):
+        day = _next_working_day(day, calendars)
+    return day
+
+
+def _day0(
+    received_local: dt.datetime, calendars: CalendarSet, close_of_business: dt.time
+) -> dt.date:
+    day = received_local.date()
+    if calendars.is_working_day(day) and received_local.time() < close_of_business:
+        return day
+    return _next_working_day(day, calendars)
+
+
+def _skipped(
+    start: dt.date, end: dt.date, calendars: CalendarSet
+) -> list[SkippedHoliday]:
+    skipped: list[SkippedHoliday] = []
+    day = start
+    while day <= end:
+        if day.weekday() < 5:
+            skipped.extend(
+                SkippedHoliday(date=day, calendar=code, name=name)
+                for code, name in calendars.holiday_names(day)
+            )
+        day += dt.timedelta(days=1)
+    return skipped
+
+
+# -- public computations ----------------------------------------------------
+
+
+def compute_due(
+    received_at: dt.datetime,
+    working_days: int,
+    calendars: CalendarSet,
+    *,
+    tz: str = DEFAULT_TZ,
+    close_of_business: dt.time = DEFAULT_CLOSE_OF_BUSINESS,
+    warn_ratio: float | None = DEFAULT_WARN_RATIO,
+    already_elapsed: int = 0,
+) -> SlaDue:
+    """When the report is due, counted from receipt of the complete records.
+
+    ``received_at`` is any aware instant; it is read in ``tz``. After a
+    stopped clock, pass the instant the information was supplied as
+    ``received_at`` and the working days already used as ``already_elapsed``:
+    the rule restarts from there with ``working_days - already_elapsed`` left.
+    The escalation warning stays at working day ``ceil(warn_ratio * N)`` of
+    the original count, so it is ``None`` once that day has been used up.
+    """
+    if working_days < 1:
+        raise ValueError(f"working_days must be >= 1, got {working_days}")
+    if already_elapsed < 0:
+        raise ValueError(f"already_elapsed must be >= 0, got {already_elapsed}")
+    if warn_ratio is not None and not 0 < warn_ratio < 1:
+        raise ValueError(f"warn_ratio must be strictly between 0 and 1, got {warn_ratio}")
+    zone = _zone(tz)
+    cob = _check_cob(close_of_business)
+    received_local = _local(received_at, zone, "received_at")
+
+    day0 = _day0(received_local, calendars, cob)
+    remaining = working_days - already_elapsed
+    due_day = _nth_working_day_after(day0, max(remaining, 0), calendars)
+
+    warn_at: dt.datetime | None = None
+    if warn_ratio is not None:
+        # round() first so that e.g. 0.7 * 10 == 7.000000000000001 gives 7.
+        warn_day_number = math.ceil(round(warn_ratio * working_days, 9))
+        left = warn_day_number - already_elapsed
+        if left > 0:
+            warn_at = _cob_at(_nth_working_day_after(day0, left, calendars), zone, cob)
+
+    return SlaDue(
+        day0=day0,
+        due_at=_cob_at(due_day, zone, cob),
+        warn_at=warn_at,
+        working_days=working_days,
+        already_elapsed=already_elapsed,
+        skipped=_skipped(day0, due_day, calendars),
+    )
+
+
+def elapsed_working_days(
+    day0: dt.date,
+    at: dt.datetime,
+    calendars: CalendarSet,
+    *,
+    tz: str = DEFAULT_TZ,
+    close_of_business: dt.time = DEFAULT_CLOSE_OF_BUSINESS,
+) -> int:
+    """Working days after ``day0`` whose close of business is at or before ``at``.
+
+    This is what a stopped clock has used up: pausing at the close of business
+    of working day k gives k.
+    """
+    zone = _zone(tz)
+    cob = _check_cob(close_of_business)
+    at_local = _local(at, zone, "at")
+    count = 0
+    day = day0 + dt.timedelta(days=1)
+    last = at_local.date()
+    while day <= last:
+        if calendars.is_working_day(day) and _cob_at(day, zone, cob) <= at_local:
+            count += 1
+        day += dt.timedelta(days=1)
+    return count
+
+
+def next_close_of_business(
+    after: dt.datetime,
+    calendars: CalendarSet,
+    *,
+    tz: str = DEFAULT_TZ,
+    close_of_business: dt.time = DEFAULT_CLOSE_OF_BUSINESS,
+) -> dt.datetime:
+    """Close of business of the first working day whose COB is strictly after ``after``.
+
+    Used to repeat a breach reminder once per working day.
+    """
+    zone = _zone(tz)
+    cob = _check_cob(close_of_business)
+    after_local = _local(after, zone, "after")
+    for day in _days_from(after_local.date()):
+        if calendars.is_working_day(day):
+            candidate = _cob_at(day, zone, cob)
+            if candidate > after_local:
+                return candidate
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,306 @@
+"""The case as the workflow sees it: stages, inputs, update payloads and the status view.
+
+Everything here crosses the Temporal boundary, so it carries references and hashes,
+never PHI: names, dates of birth and diagnosis text live in the encrypted document
+store and are reached through `intake_doc_id`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+ICD10_PATTERN = r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$"
+
+CaseId = Annotated[str, StringConstraints(pattern=CASE_ID_PATTERN)]
+Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
+Actor = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+ShortText = Annotated[str, StringConstraints(min_length=3, max_length=500, strip_whitespace=True)]
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetime must carry a time zone offset")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+def _icd10(value: str) -> str:
+    code = value.strip().upper()
+    if not re.match(ICD10_PATTERN, code):
+        raise ValueError(f"{value!r} is not an ICD-10 code (e.g. C50.912)")
+    return code
+
+
+Icd10 = Annotated[str, AfterValidator(_icd10)]
+
+
+def workflow_id_for(case_id: str) -> str:
+    return f"smo-{case_id}"
+
+
+def case_id_from_workflow_id(workflow_id: str) -> str:
+    return workflow_id.removeprefix("smo-")
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Stage(StrEnum):
+    INTAKE = "INTAKE"
+    ELIGIBILITY = "ELIGIBILITY"
+    GATHERING_RECORDS = "GATHERING_RECORDS"
+    ASSIGNING_SPECIALIST = "ASSIGNING_SPECIALIST"
+    UNDER_REVIEW = "UNDER_REVIEW"
+    REPORT_DELIVERED = "REPORT_DELIVERED"
+    CONSULT = "CONSULT"
+    CLOSED = "CLOSED"
+    INELIGIBLE = "INELIGIBLE"
+    LAPSED = "LAPSED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STAGES
+
+
+TERMINAL_STAGES = frozenset({Stage.CLOSED, Stage.INELIGIBLE, Stage.LAPSED, Stage.CANCELLED})
+
+
+class SlaState(StrEnum):
+    NOT_STARTED = "NOT_STARTED"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    WARNING = "WARNING"
+    BREACHED = "BREACHED"
+    MET = "MET"
+
+
+class RecordType(StrEnum):
+    OPERATIVE_REPORT = "operative_report"
+    BIOPSY_REPORT = "biopsy_report"
+    DISCHARGE_SUMMARY = "discharge_summary"
+    TREATMENT_PLAN = "treatment_plan"
+    IMAGING = "imaging"
+    LAB_RESULT = "lab_result"
+    OTHER = "other"
+    SMO_REPORT = "smo_report"
+
+
+class DocumentRef(Frozen):
+    """A claim check: the bytes are in the encrypted store under this sha256."""
+
+    doc_id: Sha256
+    record_type: RecordType
+    size: int = Field(ge=0)
+
+
+class EligibilityFacts(Frozen):
+    """What the coordinator asserts at intake. Codes name rules in the program file."""
+
+    emergency: bool = False
+    critical_care: bool = False
+    common_issue: bool = False
+    prior_diagnosis: bool = True
+    complex_condition: bool = True
+    exclusions: frozenset[str] = frozenset()
+
+
+class Reason(Frozen):
+    code: str
+    text: str
+
+
+class EligibilityDecision(Frozen):
+    eligible: bool
+    reasons: list[Reason] = []
+    first_case_id: str | None = None
+
+
+class ProgramTerms(Frozen):
+    """The slice of a program's rules that the workflow needs, snapshotted at intake."""
+
+    name: str
+    sla_working_days: int = Field(ge=1)
+    calendars: list[str]
+    sla_timezone: str = "Asia/Phnom_Penh"
+    close_of_business: str = "17:00"
+    warn_ratio: float | None = 0.8
+    required_records: list[RecordType]
+    document_cap: int | None = None
+    free_consults: int | None = Field(ge=0, default=1)  # None: unlimited
+    consult_price_cents: int = Field(ge=0)
+    third_opinion_price_cents: int | None = None
+    currency: str = "USD"
+    follow_up_allowed: bool = False
+    late_documents_allowed: bool = False
+    reminder_every_days: int = Field(ge=1, default=3)
+    reminders_before_lapse: int = Field(ge=0, default=3)
+    consult_window_days: int = Field(ge=1, default=30)
+    override_window_days: int = Field(ge=1, default=14)
+    no_reimbursement_notice: bool = False
+
+
+class CaseInput(Frozen):
+    case_id: CaseId
+    program: str
+    policy_number: str = Field(min_length=3, max_length=40)
+    life_assured_ref: Sha256
+    intake_doc_id: Sha256
+    icd10: Icd10
+    facts: EligibilityFacts = EligibilityFacts()
+    treating_institution: str | None = Field(default=None, max_length=120)
+    opened_by: Actor
+    follow_up_of: CaseId | None = None
+    override_reason: ShortText | None = None
+
+
+class TimelineEntry(Frozen):
+    at: datetime
+    stage: Stage
+    event: str
+    detail: str = ""
+
+
+class RecordsChecklist(Frozen):
+    required: list[RecordType]
+    received: dict[RecordType, int]
+    waived: list[RecordType] = []
+    documents: int
+    cap: int | None
+
+    @property
+    def missing(self) -> list[RecordType]:
+        return [t for t in self.required if t not in self.received and t not in self.waived]
+
+
+class SlaView(Frozen):
+    state: SlaState = SlaState.NOT_STARTED
+    working_days: int | None = None
+    elapsed_working_days: int = 0
+    day0: str | None = None
+    due_at: datetime | None = None
+    warn_at: datetime | None = None
+
+
+class CaseStatus(Frozen):
+    case_id: str
+    program: str
+    stage: Stage
+    specialist_id: str | None
+    specialty: str | None
+    records: RecordsChecklist
+    sla: SlaView
+    consults_booked: int
+    consults_completed: int
+    free_consults_left: int
+    consult_pending: bool
+    reassignment_offered: bool
+    eligibility: EligibilityDecision | None
+    report_doc_ids: list[str]
+    follow_up_of: str | None
+    follow_up_allowed: bool
+    timeline: list[TimelineEntry]
+
+
+class CaseResult(Frozen):
+    case_id: str
+    stage: Stage
+    reports: int
+    charges: int
+
+
+# ---- update payloads ------------------------------------------------------------------
+
+
+class AddRecords(Frozen):
+    documents: list[DocumentRef] = Field(min_length=1, max_length=50)
+    by: Actor
+
+
+class CompleteRecords(Frozen):
+    waive: list[RecordType] = []
+    waive_reason: ShortText | None = None
+    by: Actor
+
+
+class AssignSpecialist(Frozen):
+    specialist_id: str = Field(min_length=1, max_length=40)
+    by: Actor
+
+
+class Decline(Frozen):
+    specialist_id: str = Field(min_length=1, max_length=40)
+    reason: ShortText
+    by: Actor
+
+
+class InfoReason(StrEnum):
+    MISSING_RECORD = "missing_record"
+    ILLEGIBLE_RECORD = "illegible_record"
+    CLARIFICATION = "clarification"
+
+
+class RequestInfo(Frozen):
+    reason: InfoReason
+    record_types: list[RecordType] = []
+    by: Actor
+
+
+class SupplyInfo(Frozen):
+    documents: list[DocumentRef] = Field(default=[], max_length=50)
+    by: Actor
+
+
+class SubmitReport(Frozen):
+    document: DocumentRef
+    specialist_id: str = Field(min_length=1, max_length=40)
+    by: Actor
+
+
+class BookConsult(Frozen):
+    slot: AwareDatetime
+    by: Actor
+
+
+class CompleteConsult(Frozen):
+    by: Actor
+
+
+class Cancel(Frozen):
+    reason: ShortText
+    by: Actor
+
+
+class Close(Frozen):
+    by: Actor
+
+
+class OverrideEligibility(Frozen):
+    reason: ShortText
+    by: Actor
+
+
+class RequestThirdOpinion(Frozen):
+    by: Actor
+
+
+class UpdateDetails(Frozen):
+    intake_doc_id: Sha256
+    by: Actor
+
+
+class UpdateAck(Frozen):
+    """The small result every update returns, so history stays lean."""
+
+    stage: Stage
+    detail: str = ""

@@ -1,0 +1,118 @@
+"""The case database: SQLModel tables written only by activities (and the append-only audit).
+
+SQLite by default, PostgreSQL through DATABASE_URL. No table holds PHI: patients are
+known by `life_assured_ref` (a keyed hash) and documents by their sha256.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CaseRow(SQLModel, table=True):
+    __tablename__ = "cases"
+
+    case_id: str = Field(primary_key=True, max_length=64)
+    program: str = Field(index=True, max_length=40)
+    policy_number: str = Field(index=True, max_length=40)
+    life_assured_ref: str = Field(index=True, max_length=64)
+    condition_key: str = Field(index=True, max_length=8)
+    icd10: str = Field(max_length=10)
+    stage: str = Field(max_length=32)
+    eligible: bool | None = None
+    follow_up_of: str | None = Field(default=None, max_length=64)
+    opened_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+
+
+class Specialist(SQLModel, table=True):
+    __tablename__ = "specialists"
+
+    specialist_id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=120)
+    specialty: str = Field(index=True, max_length=40)
+    board: str = Field(max_length=120)
+    board_certified: bool = True
+    capacity: int = 3
+    affiliation: str = Field(max_length=120)
+    email: str = Field(max_length=120)
+    state: str = Field(max_length=2)
+    active: bool = True
+
+
+class Assignment(SQLModel, table=True):
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("case_id", "assignment_no"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True, max_length=64)
+    assignment_no: int
+    specialist_id: str = Field(index=True, max_length=40)
+    status: str = Field(default="active", max_length=16)
+    assigned_at: datetime = Field(default_factory=utcnow)
+    ended_at: datetime | None = None
+
+
+class DocumentRow(SQLModel, table=True):
+    __tablename__ = "documents"
+
+    case_id: str = Field(primary_key=True, max_length=64)
+    doc_id: str = Field(primary_key=True, max_length=64)
+    record_type: str = Field(max_length=32)
+    size: int
+    registered_at: datetime = Field(default_factory=utcnow)
+
+
+class LedgerEntry(SQLModel, table=True):
+    __tablename__ = "ledger"
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True, max_length=128)
+    case_id: str = Field(index=True, max_length=64)
+    kind: str = Field(max_length=32)
+    amount_cents: int
+    currency: str = Field(max_length=3)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class EmailRow(SQLModel, table=True):
+    __tablename__ = "emails"
+
+    notice_id: str = Field(primary_key=True, max_length=160)
+    case_id: str = Field(index=True, max_length=64)
+    kind: str = Field(max_length=40)
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    message_id: str = Field(max_length=200)
+    sent_at: datetime | None = None
+
+
+class Policy(SQLModel, table=True):
+    __tablename__ = "policies"
+
+    policy_number: str = Field(primary_key=True, max_length=40)
+    program: str = Field(max_length=40)
+    status: str = Field(max_length=16)
+    in_force_from: date
+    in_force_to: date | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only: rows are inserted, never updated or deleted."""
+
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    case_id: str | None = Field(default=None, index=True, max_length=64)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=64)
+    outcome: str = Field(max_length=64)
+    detail: str = Field(default="", max_length=500)

@@ -1,0 +1,101 @@
+"""Service configuration from the environment (prefix SMO_, plus DATABASE_URL) and `.smo/secrets.env`.
+
+Secrets (codec keys, document keys, link and hashing secrets, codec tokens) come only
+from here: never from code, never from workflow history.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _home() -> Path:
+    import os
+
+    return Path(os.environ.get("SMO_HOME", ".smo")).resolve()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMO_", extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        # The secrets file lives in SMO_HOME, which is only known when settings are read.
+        values.setdefault("_env_file", str(_home() / "secrets.env"))
+        super().__init__(**values)
+
+    home: Path = Field(default_factory=_home)
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "smo-cases"
+    ui_port: int = 8233
+
+    database_url: str = Field(
+        default="", validation_alias=AliasChoices("DATABASE_URL", "SMO_DATABASE_URL")
+    )
+    storage_root: Path | None = None
+    programs_dir: Path = PROJECT_ROOT / "programs"
+    specialists_file: Path = PROJECT_ROOT / "data" / "specialists.yaml"
+    policies_file: Path = PROJECT_ROOT / "data" / "policies.yaml"
+    specialties_file: Path = PROJECT_ROOT / "data" / "specialties.yaml"
+    holiday_overrides: Path | None = PROJECT_ROOT / "data" / "holiday-overrides.yaml"
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    mail_from: str = "smo-desk@example.org"
+    coordinator_email: str = "coordinators@example.org"
+    supervisor_email: str = "supervisors@example.org"
+
+    web_host: str = "127.0.0.1"
+    web_port: int = 8081
+    public_base_url: str = ""
+    ui_origin: str = ""
+    link_ttl_hours: int = 72
+
+    codec_keys: SecretStr = SecretStr("")
+    document_keys: SecretStr = SecretStr("")
+    link_secret: SecretStr = SecretStr("")
+    hash_key: SecretStr = SecretStr("")
+    codec_tokens: SecretStr = SecretStr("")
+
+    log_format: str = "auto"
+    log_level: str = "INFO"
+    user: str = ""
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'cases.db'}"
+
+    @property
+    def store_root(self) -> Path:
+        return self.storage_root or self.home / "storage"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.home / "outbox"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url or f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def ui_origins(self) -> list[str]:
+        if self.ui_origin:
+            return [o.strip() for o in self.ui_origin.split(",") if o.strip()]
+        return [f"http://localhost:{self.ui_port}", f"http://127.0.0.1:{self.ui_port}"]
+
+    def codec_token_map(self) -> dict[str, str]:
+        """`user:token,user2:token2` → {token: user}."""
+        pairs = [p for p in self.codec_tokens.get_secret_value().split(",") if p.strip()]
+        out: dict[str, str] = {}
+        for pair in pairs:
+            user, _, token = pair.strip().partition(":")
+            if not user or not token:
+                raise ValueError("SMO_CODEC_TOKENS must look like 'user:token,user2:token2'")
+            out[token] = user
+        return out

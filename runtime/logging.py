@@ -1,0 +1,75 @@
+"""structlog set-up: JSON in production, readable in a terminal, PHI redacted, Temporal context bound.
+
+Workflow code logs through `workflow.logger` (replay-aware, sandbox-safe) and activities
+through `activity.logger` or structlog; both reach the same ProcessorFormatter, which
+lifts the Temporal context (case id, workflow id, activity) into fields on every line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, WrappedLogger
+from temporalio import activity, workflow
+
+from models.case import case_id_from_workflow_id
+from security.redaction import redact_phi
+
+
+def _temporal_context(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    record = event_dict.get("_record")
+    wf: dict[str, Any] | None = getattr(record, "temporal_workflow", None)
+    act: dict[str, Any] | None = getattr(record, "temporal_activity", None)
+    if wf:
+        event_dict.setdefault("workflow_id", wf.get("workflow_id"))
+        event_dict.setdefault("run_id", wf.get("run_id"))
+    if act:
+        event_dict.setdefault("workflow_id", act.get("workflow_id"))
+        event_dict.setdefault("activity", act.get("activity_type"))
+    wid = event_dict.get("workflow_id")
+    if isinstance(wid, str) and "case_id" not in event_dict:
+        event_dict["case_id"] = case_id_from_workflow_id(wid)
+    return event_dict
+
+
+def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _temporal_context,
+        redact_phi,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[*shared[:1], structlog.stdlib.filter_by_level, *shared[1:],
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    # The context travels as fields; keep the message itself clean.
+    workflow.logger.workflow_info_on_message = False
+    activity.logger.activity_info_on_message = False
+    for noisy in ("aiosmtpd", "mail.log", "aiohttp.access", "sqlalchemy.engine"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,103 @@
+"""The service's small HTTP face: the Web UI's codec endpoint and the signed report portal.
+
+- `/codec/...`: decrypts payloads for the Temporal Web UI, only with a valid token, audited.
+- `/reports/{case}/{doc}?exp=&sig=`: streams a decrypted document to whoever holds an
+  unexpired, untampered link (the report email carries one), audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from aiohttp import web
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from activities.storage import DocumentStore
+from models.db import DocumentRow
+from runtime.db import audit
+from security.codec import EncryptionCodec
+from security.codec_server import AuditRecord, build_codec_app
+from security.envelope import IntegrityError
+from security.links import LinkExpired, LinkInvalid, LinkSigner
+
+
+def build_web_app(
+    *,
+    engine: Engine,
+    store: DocumentStore,
+    signer: LinkSigner,
+    codec: EncryptionCodec,
+    tokens: dict[str, str],
+    cors_origins: list[str],
+) -> web.Application:
+    async def audit_codec(record: AuditRecord) -> None:
+        await asyncio.to_thread(
+            audit,
+            engine,
+            actor=record.user or "anonymous",
+            action=record.action,
+            outcome=record.outcome,
+            detail=f"{record.payloads} payloads from {record.remote or '?'}",
+        )
+
+    async def report(request: web.Request) -> web.StreamResponse:
+        case_id, doc_id = request.match_info["case_id"], request.match_info["doc_id"]
+        try:
+            signer.verify(
+                case_id, doc_id, request.query.get("exp", ""), request.query.get("sig", ""),
+                now=datetime.now(UTC),
+            )
+        except LinkExpired:
+            await asyncio.to_thread(audit, engine, actor="link", action="document.download",
+                                    outcome="expired", case_id=case_id)
+            raise web.HTTPGone(text="this link has expired; ask us for a new one\n") from None
+        except LinkInvalid:
+            await asyncio.to_thread(audit, engine, actor="link", action="document.download",
+                                    outcome="bad-signature", case_id=case_id)
+            raise web.HTTPForbidden(text="invalid link\n") from None
+
+        def registered() -> bool:
+            with Session(engine) as session:
+                return session.get(DocumentRow, (case_id, doc_id)) is not None
+
+        if not await asyncio.to_thread(registered):
+            raise web.HTTPNotFound(text="no such document\n")
+        chunks: Iterator[bytes] = store.open(doc_id)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Disposition": f'attachment; filename="{case_id}-{doc_id[:12]}"',
+                "Cache-Control": "no-store",
+            }
+        )
+        await response.prepare(request)
+        try:
+            while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+                await response.write(chunk)
+        except IntegrityError:
+            await asyncio.to_thread(audit, engine, actor="link", action="document.download",
+                                    outcome="integrity-error", case_id=case_id)
+            # Headers are gone already: cut the connection so the client sees a failure.
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        await response.write_eof()
+        await asyncio.to_thread(audit, engine, actor="link", action="document.download",
+                                outcome="served", case_id=case_id, detail=doc_id[:12])
+        return response
+
+    app = web.Application()
+    app.router.add_get("/reports/{case_id}/{doc_id}", report)
+    app.router.add_get("/health", _health)
+    app.add_subapp(
+        "/codec",
+        build_codec_app(codec, tokens=tokens, cors_origins=cors_origins, audit=audit_codec),
+    )
+    return app
+
+
+async def _health(_request: web.Request) -> web.Response:
+    return web.Response(text="ok")

@@ -1,0 +1,135 @@
+"""The demo case: Sokha Chan's second opinion, driven through every stage against the service."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+
+from activities.storage import DocumentStore
+from models.case import (
+    BookConsult,
+    CaseResult,
+    Close,
+    CompleteConsult,
+    CompleteRecords,
+    DocumentRef,
+    EligibilityFacts,
+    OverrideEligibility,
+    RecordType,
+    Stage,
+    SubmitReport,
+)
+from models.intake import PatientIntake
+from models.settings import Settings
+from starter import ops
+from workflows.smo_case import SmoCaseWorkflow
+
+DEMO_POLICIES = {"prudential-kh": "KH-DEMO-0001", "assist-america": "AA-DEMO-0001"}
+
+DEMO_RECORDS = {
+    RecordType.OPERATIVE_REPORT: "Operative report: left breast lumpectomy with sentinel node biopsy.",
+    RecordType.BIOPSY_REPORT: "Core needle biopsy, left breast 2 o'clock: invasive ductal carcinoma,"
+    " grade 2, ER+/PR+/HER2-.",
+    RecordType.DISCHARGE_SUMMARY: "Discharge summary: uneventful recovery, discharged day 2.",
+    RecordType.TREATMENT_PLAN: "Treating oncologist's plan: adjuvant chemotherapy then radiotherapy"
+    " and five years of endocrine therapy.",
+}
+
+
+def demo_intake(program: str) -> PatientIntake:
+    return PatientIntake(
+        patient_name="Sokha Chan",
+        date_of_birth=date(1979, 4, 12),
+        email="sokha.chan@example.com",
+        phone="+855 12 345 678",
+        diagnosis_text="invasive ductal carcinoma of the left breast",
+        icd10="C50.912",
+        policy_number=DEMO_POLICIES[program],
+        treating_doctor="Dr. Vannak Sok",
+    )
+
+
+async def run_demo(
+    client: Client,
+    settings: Settings,
+    store: DocumentStore,
+    *,
+    program: str = "prudential-kh",
+    say: Callable[[str], None] = print,
+) -> CaseResult:
+    if program not in DEMO_POLICIES:
+        raise ops.UserError(f"no demo for program {program!r}; try {', '.join(DEMO_POLICIES)}")
+    by = "demo-coordinator"
+    intake = demo_intake(program)
+    case = await ops.open_case(
+        client, settings, store, program=program, intake=intake,
+        facts=EligibilityFacts(), opened_by=by, treating_institution="Calmette Hospital",
+    )
+    say(f"opened case {case.case_id} ({program}): {case.stage.value}")
+    handle = ops.handle_for(client, case.case_id)
+    if case.stage is Stage.INELIGIBLE:
+        reasons = "; ".join(f"{r.code}: {r.text}" for r in (case.eligibility.reasons if case.eligibility else []))
+        say(f"refused: {reasons}")
+        say("the demo patient has used this program before: overriding as coordinator")
+        await handle.execute_update(
+            SmoCaseWorkflow.override_eligibility,
+            OverrideEligibility(reason="demo re-run on the same demo patient", by=by),
+        )
+        case = await ops.wait_for_stage(client, case.case_id, [Stage.GATHERING_RECORDS])
+
+    folder = settings.home / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    for record_type in case.records.required:
+        path = folder / f"{record_type.value}.txt"
+        path.write_text(f"Patient: Sokha Chan\n{DEMO_RECORDS.get(record_type, record_type.value)}\n")
+        await ops.add_records(client, store, case.case_id, [path], record_type, by)
+    await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by=by))
+    say("records complete")
+
+    review = await ops.wait_for_stage(client, case.case_id, [Stage.UNDER_REVIEW])
+    review = await _wait_sla(client, case.case_id)
+    say(f"assigned to {review.specialist_id} ({review.specialty}); report {review.sla.due_at}")
+
+    report = folder / "smo-report.txt"
+    report.write_text(
+        "Second opinion for Sokha Chan: the diagnosis of invasive ductal carcinoma is confirmed;"
+        " the proposed adjuvant plan is appropriate.\n"
+    )
+    stored = await asyncio.to_thread(store.put_file, report)
+    assert review.specialist_id is not None
+    await handle.execute_update(
+        SmoCaseWorkflow.submit_report,
+        SubmitReport(
+            document=DocumentRef(doc_id=stored.doc_id, record_type=RecordType.SMO_REPORT, size=stored.size),
+            specialist_id=review.specialist_id,
+            by=review.specialist_id,
+        ),
+    )
+    await ops.wait_for_stage(client, case.case_id, [Stage.REPORT_DELIVERED])
+    say("report delivered to the customer")
+
+    slot = datetime.now(UTC) + timedelta(days=2)
+    ack = await handle.execute_update(SmoCaseWorkflow.book_consult, BookConsult(slot=slot, by=by))
+    say(f"telephone consult booked ({ack.detail})")
+    await handle.execute_update(SmoCaseWorkflow.complete_consult, CompleteConsult(by=by))
+    await handle.execute_update(SmoCaseWorkflow.close, Close(by=by))
+    result = await handle.result()
+    say(f"case {result.case_id}: {result.stage.value}")
+    return result
+
+
+async def _wait_sla(client: Client, case_id: str) -> ops.CaseStatus:  # type: ignore[name-defined]
+    for _ in range(300):
+        current = await ops.status(client, case_id)
+        if current.sla.due_at is not None:
+            return current
+        await asyncio.sleep(0.1)
+    raise ops.UserError(f"case {case_id} has no SLA deadline yet")
+
+
+def demo_folder(settings: Settings) -> Path:
+    return settings.home / "demo"

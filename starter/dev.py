@@ -1,0 +1,120 @@
+"""The embedded default, in one command: dev server with the Web UI, SMTP outbox, codec/portal, worker.
+
+`DevStack` is an async context manager so that `smo dev`, `smo demo --once` and the
+integration tests all start and stop exactly the same pieces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from models.settings import Settings
+from runtime.devserver import DevServer
+from runtime.outbox import OutboxServer
+from runtime.secrets import ensure_dev_secrets
+from runtime.temporal import connect, converter_for
+from runtime.web import build_web_app
+from security.codec import EncryptionCodec
+from worker import Services, build_worker
+
+log = structlog.get_logger(__name__)
+
+
+def load_settings() -> Settings:
+    """Settings with the development secrets file created on first use."""
+    home = Path(os.environ.get("SMO_HOME", ".smo")).resolve()
+    ensure_dev_secrets(home)
+    return Settings()
+
+
+def _port(address: str) -> int:
+    return int(address.rsplit(":", 1)[1])
+
+
+class DevStack:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        ui: bool = True,
+        run_worker: bool = True,
+        server: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.ui = ui
+        self.run_worker = run_worker
+        self.run_server = server
+        self.services: Services | None = None
+        self.server: DevServer | None = None
+        self.outbox: OutboxServer | None = None
+        self._web: web.AppRunner | None = None
+        self._worker_task: asyncio.Task[None] | None = None
+        self._stop_worker = asyncio.Event()
+
+    @property
+    def codec_token(self) -> str:
+        return next(iter(self.settings.codec_token_map()), "")
+
+    @property
+    def codec_endpoint(self) -> str:
+        return f"{self.settings.base_url}/codec/t/{self.codec_token}"
+
+    async def __aenter__(self) -> DevStack:
+        s = self.settings
+        s.home.mkdir(parents=True, exist_ok=True)
+        self.services = Services.from_settings(s)
+        self.outbox = OutboxServer(s.outbox_dir, s.smtp_host, s.smtp_port).start()
+        converter = converter_for(s)
+        assert isinstance(converter.payload_codec, EncryptionCodec)
+        app = build_web_app(
+            engine=self.services.engine,
+            store=self.services.store,
+            signer=self.services.signer,
+            codec=converter.payload_codec,
+            tokens=s.codec_token_map(),
+            cors_origins=s.ui_origins,
+        )
+        self._web = web.AppRunner(app, access_log=None)
+        await self._web.setup()
+        await web.TCPSite(self._web, s.web_host, s.web_port).start()
+        if self.run_server:
+            self.server = DevServer(
+                s.home / "temporal.db",
+                port=_port(s.temporal_address),
+                ui_port=s.ui_port,
+                ui=self.ui,
+                codec_endpoint=self.codec_endpoint if self.ui else None,
+            )
+            await self.server.start()
+        if self.run_worker:
+            client = await connect(s)
+            worker = build_worker(client, self.services)
+            self._worker_task = asyncio.create_task(self._run(worker))
+        return self
+
+    async def _run(self, worker: object) -> None:
+        from temporalio.worker import Worker
+
+        assert isinstance(worker, Worker)
+        async with worker:
+            await self._stop_worker.wait()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop_worker.set()
+        if self._worker_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._worker_task, 20)
+        if self.server is not None:
+            await self.server.stop()
+        if self._web is not None:
+            await self._web.cleanup()
+        if self.outbox is not None:
+            self.outbox.stop()
+        if self.services is not None:
+            self.services.engine.dispose()

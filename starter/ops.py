@@ -1,0 +1,210 @@
+"""Coordinator operations: what the CLI and the demo do, as plain async functions.
+
+Files are streamed into the encrypted store first (claim check), then the workflow is
+told their ids through an update. When the update is refused, a file this call added
+is removed again, so a refusal leaves nothing stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.storage import DocumentStore, StoredDocument
+from models import search
+from models.case import (
+    AddRecords,
+    CaseInput,
+    CaseStatus,
+    DocumentRef,
+    EligibilityFacts,
+    RecordType,
+    Stage,
+    UpdateAck,
+    workflow_id_for,
+)
+from models.intake import PatientIntake, life_assured_ref
+from models.settings import Settings
+from workflows.smo_case import SmoCaseWorkflow
+
+
+class UserError(Exception):
+    """A mistake the coordinator can fix; shown as one line, never a traceback."""
+
+
+def new_case_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"SMO-{now:%y%m%d}-{secrets.token_hex(3).upper()}"
+
+
+def handle_for(client: Client, case_id: str) -> WorkflowHandle[SmoCaseWorkflow, Any]:
+    return client.get_workflow_handle_for(SmoCaseWorkflow.run, workflow_id_for(case_id))
+
+
+async def status(client: Client, case_id: str) -> CaseStatus:
+    try:
+        return await handle_for(client, case_id).query(SmoCaseWorkflow.status)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise UserError(f"no case {case_id}") from err
+        raise
+
+
+async def wait_for_stage(
+    client: Client, case_id: str, stages: Sequence[Stage], timeout: float = 60.0
+) -> CaseStatus:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        current = await status(client, case_id)
+        if current.stage in stages:
+            return current
+        if asyncio.get_running_loop().time() > deadline:
+            wanted = " or ".join(s.value for s in stages)
+            raise UserError(f"case {case_id} is {current.stage.value}, not {wanted}, after {timeout}s")
+        await asyncio.sleep(0.2)
+
+
+async def open_case(
+    client: Client,
+    settings: Settings,
+    store: DocumentStore,
+    *,
+    program: str,
+    intake: PatientIntake,
+    facts: EligibilityFacts,
+    opened_by: str,
+    case_id: str | None = None,
+    treating_institution: str | None = None,
+    follow_up_of: str | None = None,
+    override_reason: str | None = None,
+    wait: bool = True,
+) -> CaseStatus:
+    hash_key = settings.hash_key.get_secret_value()
+    if not hash_key:
+        raise UserError("SMO_HASH_KEY is not set")
+    case_id = case_id or new_case_id()
+    stored = await asyncio.to_thread(store.put_intake, intake)
+    inp = CaseInput(
+        case_id=case_id,
+        program=program,
+        policy_number=intake.policy_number,
+        life_assured_ref=life_assured_ref(
+            hash_key.encode(), intake.policy_number, intake.patient_name, intake.date_of_birth
+        ),
+        intake_doc_id=stored.doc_id,
+        icd10=intake.icd10,
+        facts=facts,
+        treating_institution=treating_institution,
+        opened_by=opened_by,
+        follow_up_of=follow_up_of,
+        override_reason=override_reason,
+    )
+    await client.start_workflow(
+        SmoCaseWorkflow.run,
+        inp,
+        id=workflow_id_for(case_id),
+        task_queue=settings.task_queue,
+        # Opening the same case twice is idempotent; a finished case id is never reused.
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(search.STAGE, Stage.INTAKE.value),
+                SearchAttributePair(search.PROGRAM, program),
+            ]
+        ),
+        static_summary=f"SMO case {case_id} · {program}",
+        static_details=f"Second Medical Opinion case {case_id} under program {program}.",
+    )
+    if not wait:
+        return await status(client, case_id)
+    return await wait_for_stage(
+        client,
+        case_id,
+        [s for s in Stage if s not in (Stage.INTAKE, Stage.ELIGIBILITY)],
+    )
+
+
+async def store_files(
+    store: DocumentStore, files: Sequence[Path], record_type: RecordType
+) -> list[tuple[DocumentRef, StoredDocument]]:
+    out = []
+    for path in files:
+        if not path.is_file():
+            raise UserError(f"{path}: no such file")
+        stored = await asyncio.to_thread(store.put_file, path)
+        out.append(
+            (DocumentRef(doc_id=stored.doc_id, record_type=record_type, size=stored.size), stored)
+        )
+    return out
+
+
+async def add_records(
+    client: Client,
+    store: DocumentStore,
+    case_id: str,
+    files: Sequence[Path],
+    record_type: RecordType,
+    by: str,
+) -> UpdateAck:
+    stored = await store_files(store, files, record_type)
+    try:
+        return await handle_for(client, case_id).execute_update(
+            SmoCaseWorkflow.add_record, AddRecords(documents=[ref for ref, _ in stored], by=by)
+        )
+    except BaseException:
+        # Refused (or never delivered): remove what this call added, keep what was there.
+        for ref, s in stored:
+            if s.created:
+                await asyncio.to_thread(store.delete, ref.doc_id)
+        raise
+
+
+def parse_duration(text: str) -> timedelta:
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    text = text.strip().lower()
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+        raise UserError(f"{text!r} is not a duration like 2d, 36h or 1w")
+    return timedelta(**{units[text[-1]]: int(text[:-1])})
+
+
+def list_query(
+    *,
+    stage: Stage | None = None,
+    program: str | None = None,
+    overdue: bool = False,
+    due_within: timedelta | None = None,
+    now: datetime | None = None,
+) -> str:
+    now = now or datetime.now(UTC)
+    parts = ["WorkflowType = 'SmoCase'"]
+    if stage:
+        parts.append(f"SmoStage = '{stage.value}'")
+    if program:
+        if not program.replace("-", "").isalnum():
+            raise UserError(f"{program!r} is not a program name")
+        parts.append(f"SmoProgram = '{program}'")
+    if overdue:
+        parts.append(
+            "(SmoSlaState = 'BREACHED' OR (SmoStage = 'UNDER_REVIEW' AND SmoSlaState != 'PAUSED'"
+            f" AND SmoSlaDeadline < '{now.isoformat()}'))"
+        )
+    if due_within is not None:
+        parts.append(
+            "SmoStage = 'UNDER_REVIEW' AND SmoSlaState IN ('RUNNING', 'WARNING')"
+            f" AND SmoSlaDeadline <= '{(now + due_within).isoformat()}'"
+        )
+    return " AND ".join(parts)

@@ -1,0 +1,128 @@
+"""Helpers that drive a case the way a coordinator would, for the scenario tests."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from models.case import (
+    AddRecords,
+    CaseInput,
+    CaseStatus,
+    CompleteRecords,
+    DocumentRef,
+    EligibilityFacts,
+    RecordType,
+    Stage,
+    SubmitReport,
+    workflow_id_for,
+)
+from models.intake import PatientIntake, life_assured_ref
+from models.settings import Settings
+from worker import Services
+from workflows.smo_case import SmoCaseWorkflow
+
+PATIENT = "Sokha Chan"
+DIAGNOSIS = "invasive ductal carcinoma of the left breast"
+POLICIES = {"prudential-kh": "KH-DEMO-0001", "assist-america": "AA-DEMO-0001"}
+Handle = WorkflowHandle[SmoCaseWorkflow, Any]
+
+
+def intake(program: str = "prudential-kh", icd10: str = "C50.912", **kw: Any) -> PatientIntake:
+    fields: dict[str, Any] = {
+        "patient_name": PATIENT,
+        "date_of_birth": date(1979, 4, 12),
+        "email": "sokha.chan@example.com",
+        "phone": "+855 12 345 678",
+        "diagnosis_text": DIAGNOSIS,
+        "icd10": icd10,
+        "policy_number": POLICIES[program],
+    } | kw
+    return PatientIntake(**fields)
+
+
+def case_input(
+    services: Services,
+    case_id: str,
+    program: str = "prudential-kh",
+    *,
+    icd10: str = "C50.912",
+    facts: EligibilityFacts | None = None,
+    patient: PatientIntake | None = None,
+    **kw: Any,
+) -> CaseInput:
+    p = patient or intake(program, icd10)
+    stored = services.store.put_intake(p)
+    key = services.settings.hash_key.get_secret_value().encode()
+    return CaseInput(
+        case_id=case_id,
+        program=program,
+        policy_number=p.policy_number,
+        life_assured_ref=life_assured_ref(key, p.policy_number, p.patient_name, p.date_of_birth),
+        intake_doc_id=stored.doc_id,
+        icd10=p.icd10,
+        facts=facts or EligibilityFacts(),
+        opened_by="coordinator",
+        **kw,
+    )
+
+
+async def start(client: Client, settings: Settings, inp: CaseInput) -> Handle:
+    return await client.start_workflow(
+        SmoCaseWorkflow.run, inp, id=workflow_id_for(inp.case_id), task_queue=settings.task_queue
+    )
+
+
+async def status(handle: Handle) -> CaseStatus:
+    return await handle.query(SmoCaseWorkflow.status)
+
+
+async def until(env: WorkflowEnvironment | None, handle: Handle, stage: Stage, tries: int = 200) -> CaseStatus:
+    """Wait for a stage without skipping time (queries don't skip it)."""
+    import asyncio
+
+    for _ in range(tries):
+        current = await status(handle)
+        if current.stage is stage:
+            return current
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"case stayed in {current.stage}, wanted {stage}: {[(t.at.isoformat(), t.event, t.detail) for t in current.timeline]}")
+
+
+def upload(services: Services, content: bytes, record_type: RecordType) -> DocumentRef:
+    stored = services.store.put_bytes(content)
+    return DocumentRef(doc_id=stored.doc_id, record_type=record_type, size=stored.size)
+
+
+def required_records(services: Services, program: str, tag: str = "") -> list[DocumentRef]:
+    terms = services.programs[program].terms()
+    return [
+        upload(services, f"{PATIENT}: {t.value} {tag}".encode(), t) for t in terms.required_records
+    ]
+
+
+async def to_review(env: WorkflowEnvironment | None, handle: Handle, services: Services, program: str) -> CaseStatus:
+    await until(env, handle, Stage.GATHERING_RECORDS)
+    await handle.execute_update(
+        SmoCaseWorkflow.add_record, AddRecords(documents=required_records(services, program), by="coordinator")
+    )
+    await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="coordinator"))
+    current = await until(env, handle, Stage.UNDER_REVIEW)
+    import asyncio
+
+    for _ in range(200):
+        current = await status(handle)
+        if current.sla.due_at is not None:
+            return current
+        await asyncio.sleep(0.05)
+    raise AssertionError("no SLA deadline")
+
+
+async def submit_report(handle: Handle, services: Services, specialist_id: str) -> None:
+    doc = upload(services, f"Second opinion for {PATIENT}".encode(), RecordType.SMO_REPORT)
+    await handle.execute_update(
+        SmoCaseWorkflow.submit_report, SubmitReport(document=doc, specialist_id=specialist_id, by=specialist_id)
+    )

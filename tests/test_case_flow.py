@@ -1,0 +1,34 @@
+"""The case from intake to close, on the time-skipping test server."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from models.case import BookConsult, Close, CompleteConsult, Stage
+from runtime.outbox import read_outbox
+from tests import scenario
+from worker import Services
+from workflows.smo_case import SmoCaseWorkflow
+
+
+async def test_a_prudential_case_runs_from_intake_to_closed(
+    ts_env: WorkflowEnvironment, ts_worker: Worker, services: Services
+) -> None:
+    inp = scenario.case_input(services, "KH-FLOW-1")
+    handle = await scenario.start(ts_env.client, services.settings, inp)
+    review = await scenario.to_review(ts_env, handle, services, "prudential-kh")
+    assert review.specialist_id and review.specialty == "oncology"
+    await scenario.submit_report(handle, services, review.specialist_id)
+    await scenario.until(ts_env, handle, Stage.REPORT_DELIVERED)
+    slot = (await ts_env.get_current_time()) + timedelta(days=2)
+    ack = await handle.execute_update(SmoCaseWorkflow.book_consult, BookConsult(slot=slot, by="c"))
+    assert ack.detail == "free"
+    await handle.execute_update(SmoCaseWorkflow.complete_consult, CompleteConsult(by="c"))
+    await handle.execute_update(SmoCaseWorkflow.close, Close(by="c"))
+    result = await handle.result()
+    assert result.stage is Stage.CLOSED
+    subjects = [m["Subject"] for m in read_outbox(services.settings.outbox_dir)]
+    assert any("report is ready" in s for s in subjects), subjects
