@@ -233,8 +233,12 @@ class CalendarSet:
 
 @lru_cache(maxsize=32)
 def _zone(tz: str) -> ZoneInfo:
+    # Temporal's workflow sandbox wraps whatever the ZoneInfo constructor
+    # returns in a proxy that datetime's C code rejects as a tzinfo;
+    # ZoneInfo.no_cache hands back a plain instance there too. The lru_cache
+    # restores the one-object-per-key behaviour of the normal constructor.
     try:
-        return ZoneInfo(tz)
+        return ZoneInfo.no_cache(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown time zone {tz!r}") from exc
 

@@ -147,7 +147,7 @@ class ProgramTerms(Frozen):
     reminders_before_lapse: int = Field(ge=0, default=3)
     consult_window_days: int = Field(ge=1, default=30)
     override_window_days: int = Field(ge=1, default=14)
-    no_reimbursement_notice: bool = False
+    report_notice: str = ""  # e.g. the program's no-reimbursement statement
 
 
 class CaseInput(Frozen):

@@ -400,7 +400,9 @@ class Program(Strict):
             reminders_before_lapse=self.records.reminders_before_lapse,
             consult_window_days=self.consults.window_days,
             override_window_days=self.override_window_days,
-            no_reimbursement_notice=self.no_reimbursement_notice.enabled,
+            report_notice=(
+                self.no_reimbursement_notice.text if self.no_reimbursement_notice.enabled else ""
+            ),
         )
 
 

@@ -47,6 +47,7 @@ from models.case import (
     UpdateDetails,
 )
 from models.intake import PatientIntake
+from models.program import load_programs
 from runtime.db import audit, audit_trail, init_db
 from runtime.logging import configure_logging
 from runtime.outbox import read_outbox
@@ -214,6 +215,28 @@ def worker_cmd() -> None:
     worker.main()
 
 
+@app.command("web")
+def web_cmd() -> None:
+    """Serve the Web UI's codec endpoint and the signed report links (SMO_WEB_HOST/PORT)."""
+    from aiohttp import web
+
+    from runtime.temporal import converter_for
+    from runtime.web import build_web_app
+    from security.codec import EncryptionCodec
+    from worker import Services
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    services = Services.from_settings(settings)
+    codec = converter_for(settings).payload_codec
+    assert isinstance(codec, EncryptionCodec)
+    app_ = build_web_app(
+        engine=services.engine, store=services.store, signer=services.signer, codec=codec,
+        tokens=settings.codec_token_map(), cors_origins=settings.ui_origins,
+    )
+    web.run_app(app_, host=settings.web_host, port=settings.web_port, access_log=None)
+
+
 @app.command()
 def demo(
     once: Annotated[bool, typer.Option(help="Start what it needs, run the case to CLOSED, stop")] = False,
@@ -282,6 +305,7 @@ def case_open(
             diagnosis_text=diagnosis, icd10=icd10.strip().upper(), policy_number=policy,
             treating_doctor=treating_doctor,
         )
+        ops.check_program_input(load_programs(ctx.settings.programs_dir), program, exclusion or [])
         facts = EligibilityFacts(
             emergency=emergency, critical_care=critical_care, common_issue=common_issue,
             prior_diagnosis=not no_prior_diagnosis, complex_condition=not not_complex,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,12 +37,27 @@ from models.case import (
     workflow_id_for,
 )
 from models.intake import PatientIntake, life_assured_ref
+from models.program import Program, get_program
 from models.settings import Settings
 from workflows.smo_case import SmoCaseWorkflow
 
 
 class UserError(Exception):
     """A mistake the coordinator can fix; shown as one line, never a traceback."""
+
+
+def check_program_input(programs: Mapping[str, Program], program: str, exclusions: Sequence[str]) -> None:
+    """Refuse an unknown program or exclusion alias before anything is stored or started."""
+    try:
+        rules = get_program(programs, program)
+    except LookupError as exc:
+        raise UserError(str(exc).strip("'\"")) from None
+    unknown = [e for e in exclusions if not (rules.resolve_exclusion(e) or rules.is_permitted(e))]
+    if unknown:
+        raise UserError(
+            f"unknown exclusion {', '.join(unknown)} for {program};"
+            f" known: {', '.join(rules.exclusion_aliases())}"
+        )
 
 
 def new_case_id(now: datetime | None = None) -> str:

@@ -126,3 +126,30 @@ async def submit_report(handle: Handle, services: Services, specialist_id: str) 
     await handle.execute_update(
         SmoCaseWorkflow.submit_report, SubmitReport(document=doc, specialist_id=specialist_id, by=specialist_id)
     )
+
+
+def payloads_of(history: Any) -> list[Any]:
+    """Every Payload in a history, found by walking the protobuf messages."""
+    from google.protobuf.message import Message
+    from temporalio.api.common.v1 import Payload
+
+    found: list[Any] = []
+
+    def walk(msg: Message) -> None:
+        if isinstance(msg, Payload):
+            found.append(msg)
+            return
+        for field, value in msg.ListFields():
+            if field.message_type is None:
+                continue
+            if isinstance(value, Message):
+                walk(value)
+                continue
+            items = value.values() if hasattr(value, "values") and callable(value.values) else value
+            for item in items:
+                if isinstance(item, Message):
+                    walk(item)
+
+    for event in history.events:
+        walk(event)
+    return found

@@ -32,3 +32,27 @@ async def test_a_prudential_case_runs_from_intake_to_closed(
     assert result.stage is Stage.CLOSED
     subjects = [m["Subject"] for m in read_outbox(services.settings.outbox_dir)]
     assert any("report is ready" in s for s in subjects), subjects
+
+
+async def test_a_completed_case_history_stays_small(
+    ts_env: WorkflowEnvironment, ts_worker: Worker, services: Services
+) -> None:
+    inp = scenario.case_input(services, "KH-SIZE-1")
+    handle = await scenario.start(ts_env.client, services.settings, inp)
+    review = await scenario.to_review(ts_env, handle, services, "prudential-kh")
+    assert review.specialist_id
+    await scenario.submit_report(handle, services, review.specialist_id)
+    await scenario.until(ts_env, handle, Stage.REPORT_DELIVERED)
+    slot = (await ts_env.get_current_time()) + timedelta(days=2)
+    await handle.execute_update(SmoCaseWorkflow.book_consult, BookConsult(slot=slot, by="c"))
+    await handle.execute_update(SmoCaseWorkflow.complete_consult, CompleteConsult(by="c"))
+    await handle.execute_update(SmoCaseWorkflow.close, Close(by="c"))
+    await handle.result()
+    history = await handle.fetch_history()
+    events = list(history.events)
+    payload_bytes = sum(len(p.data) for p in scenario.payloads_of(history))
+    print(f"events={len(events)} payload_bytes={payload_bytes}")
+    from collections import Counter
+    print(Counter(e.WhichOneof("attributes") for e in events))
+    assert len(events) <= 120
+    assert payload_bytes <= 32 * 1024

@@ -128,7 +128,7 @@ def test_prudential_terms_snapshot_maps_every_field(programs: dict[str, Program]
         reminders_before_lapse=3,
         consult_window_days=30,
         override_window_days=14,
-        no_reimbursement_notice=True,
+        report_notice=programs["prudential-kh"].no_reimbursement_notice.text or "",
     )
     assert terms == expected
     # Every ProgramTerms field is set from the program, none left to its default.
@@ -152,7 +152,7 @@ def test_assist_america_terms_snapshot(programs: dict[str, Program]) -> None:
     assert terms.third_opinion_price_cents is None
     assert terms.follow_up_allowed is True
     assert terms.required_records == [RecordType.DISCHARGE_SUMMARY, RecordType.TREATMENT_PLAN]
-    assert terms.no_reimbursement_notice is False
+    assert terms.report_notice == ""
     assert program.one_per_condition is False
     codes = {r.code for r in program.eligibility.rules}
     assert "e.i" not in codes and program.is_permitted("pre_existing")

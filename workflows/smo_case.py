@@ -82,6 +82,7 @@ BILLING = {
 }
 # After an activity exhausts its retry policy the case escalates, then tries again later.
 ESCALATION_PAUSE = timedelta(minutes=15)
+DELIVERY_SLACK = timedelta(minutes=1)
 TZ_LABELS = {"Asia/Phnom_Penh": "ICT"}
 REVIEW_DONE = "report"
 REVIEW_REASSIGN = "reassign"
@@ -155,14 +156,14 @@ class SmoCaseWorkflow:
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseResult:
-        self._enter(Stage.INTAKE, "opened", f"by {inp.opened_by}")
+        self._enter(Stage.INTAKE, "opened", f"by {inp.opened_by}", publish=False)
         registered = await workflow.execute_local_activity_method(
             CaseActivities.register_case, inp, **DB
         )
         self._terms, self._specialty = registered.terms, registered.specialty
         self._sla = SlaClock(registered.terms)
 
-        self._enter(Stage.ELIGIBILITY)
+        self._enter(Stage.ELIGIBILITY, publish=False)
         if not await self._eligible():
             return await self._finish(Stage.INELIGIBLE)
 
@@ -250,7 +251,7 @@ class SmoCaseWorkflow:
 
     async def _assign_and_review(self) -> None:
         while True:
-            self._enter(Stage.ASSIGNING_SPECIALIST)
+            self._enter(Stage.ASSIGNING_SPECIALIST, publish=False)
             assignment = self._pending_assignment or await self._auto_assign()
             self._pending_assignment = None
             self._specialist_id = assignment.specialist_id
@@ -270,6 +271,7 @@ class SmoCaseWorkflow:
             if business is None:
                 raise
             self._note("no specialist available", business.message)
+            self._publish()
             self._set_attention("no specialist available")
             await self._notify(
                 NoticeKind.ATTENTION, f"assign-{self._assign_seq}", params={"item": business.message}
@@ -304,14 +306,19 @@ class SmoCaseWorkflow:
 
     async def _review(self, assignment: AssignmentResult) -> str:
         sla = self._require_sla()
-        self._enter(Stage.UNDER_REVIEW, "assigned", assignment.specialist_id)
+        self._enter(Stage.UNDER_REVIEW, "assigned", assignment.specialist_id, publish=False)
         # The clock starts when the specialist has the complete records.
-        sent = await self._notify(
+        # The clock starts when the specialist has the complete records: the email that
+        # carries them states the deadline, and a delivery delayed by an outage restarts it.
+        sent_from = workflow.now()
+        await sla.start(sent_from)
+        await self._notify(
             NoticeKind.RECORDS_TO_SPECIALIST,
             f"{assignment.assignment_no}",
             link_doc_ids=self._record_doc_ids(),
         )
-        await sla.start(sent.sent_at)
+        if workflow.now() - sent_from > DELIVERY_SLACK:
+            await sla.start(workflow.now())
         self._note("records received by specialist", self._due_text())
         self._publish()
         n = assignment.assignment_no
@@ -367,16 +374,17 @@ class SmoCaseWorkflow:
             return  # reassignment: the review loop handles it with a fresh clock
         if supplied.documents:
             await self._register(list(supplied.documents))
-        sent = await self._notify(
+        sent_from = workflow.now()
+        await sla.resume(sent_from)
+        await self._notify(
             NoticeKind.INFO_SUPPLIED,
             f"{assignment_no}-{self._info_rounds}",
             link_doc_ids=[d.doc_id for d in supplied.documents],
         )
-        await sla.resume(sent.sent_at)
+        if workflow.now() - sent_from > DELIVERY_SLACK:
+            await sla.resume(workflow.now())
         self._note("clock restarted", self._due_text())
         self._publish()
-        # The specialist's email was rendered before the new deadline existed; the status
-        # query and the Web UI carry the new one.
 
     async def _escalate(self, kind: str, assignment_no: int) -> None:
         sla = self._require_sla()
@@ -415,7 +423,7 @@ class SmoCaseWorkflow:
                 link_doc_ids=[report.doc_id],
                 params={
                     "item": consults,
-                    "notice": "no_reimbursement" if terms.no_reimbursement_notice else "",
+                    "notice": terms.report_notice,
                 },
             ),
         )
@@ -888,10 +896,12 @@ class SmoCaseWorkflow:
             TimelineEntry(at=workflow.now(), stage=self._stage, event=event, detail=detail)
         )
 
-    def _enter(self, stage: Stage, event: str | None = None, detail: str = "") -> None:
+    def _enter(self, stage: Stage, event: str | None = None, detail: str = "", *, publish: bool = True) -> None:
         self._stage = stage
         self._note(event or stage.value.lower().replace("_", " "), detail)
-        self._publish()
+        # Stages that pass within one workflow task skip the upsert: each is a history event.
+        if publish:
+            self._publish()
 
     def _set_attention(self, what: str | None) -> None:
         self._attention = what

@@ -1,0 +1,19 @@
+# The smo-orchestrator image: the worker (`smo worker`) and the codec/report web (`smo web`).
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 SMO_HOME=/data SMO_LOG_FORMAT=json
+WORKDIR /app
+COPY pyproject.toml README.md worker.py ./
+COPY activities ./activities
+COPY calendars ./calendars
+COPY models ./models
+COPY runtime ./runtime
+COPY security ./security
+COPY starter ./starter
+COPY workflows ./workflows
+COPY programs ./programs
+COPY data ./data
+RUN pip install --no-cache-dir -e . && useradd --uid 10001 --create-home smo \
+    && mkdir -p /data && chown smo /data
+USER smo
+VOLUME ["/data"]
+CMD ["smo", "worker"]

@@ -1,0 +1,47 @@
+# Everything bootstraps from nothing: `make demo` and `make test` create .venv first.
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install demo dev test pytest lint typecheck compose-check bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+demo: install  ## the service on the embedded default, with the demo case driven to CLOSED
+	$(BIN)/smo dev --demo
+
+dev: install
+	$(BIN)/smo dev
+
+test: install lint typecheck compose-check pytest  ## the whole suite
+
+pytest: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+# docker-compose (Debian's package) validates the file without a Docker engine.
+compose-check:
+	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null); } \
+	  || { echo "docker-compose is needed: apt-get install docker-compose"; exit 1; }
+	docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml: valid"
+
+bench: install
+	$(BIN)/python bench/calendar.py
+	$(BIN)/python bench/case_cost.py
+
+clean:
+	rm -rf $(VENV) .smo .pytest_cache .mypy_cache .ruff_cache
