@@ -143,7 +143,7 @@ class ProgramTerms(Frozen):
     currency: str = "USD"
     follow_up_allowed: bool = False
     late_documents_allowed: bool = False
-    reminder_every_days: int = Field(ge=1, default=3)
+    reminder_every_days: float = Field(gt=0, default=3)
     reminders_before_lapse: int = Field(ge=0, default=3)
     consult_window_days: int = Field(ge=1, default=30)
     override_window_days: int = Field(ge=1, default=14)

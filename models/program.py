@@ -128,7 +128,8 @@ class RecordsConfig(Strict):
     required: list[RecordType] = Field(min_length=1)
     document_cap: int | None = Field(default=None, ge=1)
     late_documents_allowed: bool = False
-    reminder_every_days: int = Field(default=3, ge=1)
+    # Fractions are allowed (0.5 = every 12 hours); days are calendar days, not working days.
+    reminder_every_days: float = Field(default=3, gt=0)
     reminders_before_lapse: int = Field(default=3, ge=0)
 
     @field_validator("required")

@@ -148,6 +148,7 @@ class SmoCaseWorkflow:
         self._consult_pending = False
         self._charges = 0
         self._third_opinion = False
+        self._charging_third_opinion = False
         self._close_requested = False
         self._cancel_reason: str | None = None
         self._override_reason: str | None = None
@@ -643,8 +644,8 @@ class SmoCaseWorkflow:
         self._require_stage(Stage.REPORT_DELIVERED, Stage.CONSULT)
         if self._consult_pending:
             raise ValueError("a consult is already booked; complete it first")
-        if self._close_requested or self._third_opinion:
-            raise ValueError("the case is closing")
+        if self._close_requested or self._third_opinion or self._charging_third_opinion:
+            raise ValueError("the case is moving on; no more bookings")
         if req.slot <= workflow.now():
             raise ValueError("the consult slot must be in the future")
 
@@ -665,12 +666,12 @@ class SmoCaseWorkflow:
     async def request_third_opinion(self, req: RequestThirdOpinion) -> UpdateAck:
         terms = self._require_terms()
         assert terms.third_opinion_price_cents is not None
-        self._close_requested = True  # blocks bookings while the charge runs
+        self._charging_third_opinion = True  # blocks bookings and closing while it runs
         try:
             await self._charge("third_opinion", f"third-opinion:{len(self._reports)}",
                                terms.third_opinion_price_cents)
         finally:
-            self._close_requested = False
+            self._charging_third_opinion = False
         self._third_opinion = True
         self._note("third opinion requested", f"by {req.by}")
         return self._ack("billed")
@@ -681,9 +682,10 @@ class SmoCaseWorkflow:
         if terms.third_opinion_price_cents is None:
             raise ValueError(f"program {terms.name} offers no third opinion")
         self._require_stage(Stage.REPORT_DELIVERED, Stage.CONSULT)
-        if self._consult_pending or self._close_requested or self._third_opinion:
-            raise ValueError("finish the booked consult first" if self._consult_pending
-                             else "the case is already moving on")
+        if self._consult_pending:
+            raise ValueError("finish the booked consult first")
+        if self._close_requested or self._third_opinion or self._charging_third_opinion:
+            raise ValueError("the case is already moving on")
 
     @workflow.update
     def close(self, req: Close) -> UpdateAck:
@@ -696,8 +698,8 @@ class SmoCaseWorkflow:
         self._require_stage(Stage.REPORT_DELIVERED, Stage.CONSULT)
         if self._consult_pending:
             raise ValueError("a consult is booked; complete it before closing")
-        if self._close_requested or self._third_opinion:
-            raise ValueError("the case is already closing")
+        if self._close_requested or self._third_opinion or self._charging_third_opinion:
+            raise ValueError("the case is already moving on")
 
     @workflow.update
     def cancel(self, req: Cancel) -> UpdateAck:
