@@ -308,11 +308,12 @@ class SmoCaseWorkflow:
     async def _review(self, assignment: AssignmentResult) -> str:
         sla = self._require_sla()
         self._enter(Stage.UNDER_REVIEW, "assigned", assignment.specialist_id, publish=False)
-        # The clock starts when the specialist has the complete records.
         # The clock starts when the specialist has the complete records: the email that
         # carries them states the deadline, and a delivery delayed by an outage restarts it.
         sent_from = workflow.now()
         await sla.start(sent_from)
+        self._note("records sent to specialist", self._due_text())
+        self._publish()
         await self._notify(
             NoticeKind.RECORDS_TO_SPECIALIST,
             f"{assignment.assignment_no}",
@@ -320,8 +321,8 @@ class SmoCaseWorkflow:
         )
         if workflow.now() - sent_from > DELIVERY_SLACK:
             await sla.start(workflow.now())
-        self._note("records received by specialist", self._due_text())
-        self._publish()
+            self._note("records delivered late: clock restarted", self._due_text())
+            self._publish()
         n = assignment.assignment_no
         while True:
             instant = sla.next_instant()
@@ -377,6 +378,8 @@ class SmoCaseWorkflow:
             await self._register(list(supplied.documents))
         sent_from = workflow.now()
         await sla.resume(sent_from)
+        self._note("clock restarted", self._due_text())
+        self._publish()
         await self._notify(
             NoticeKind.INFO_SUPPLIED,
             f"{assignment_no}-{self._info_rounds}",
@@ -384,8 +387,8 @@ class SmoCaseWorkflow:
         )
         if workflow.now() - sent_from > DELIVERY_SLACK:
             await sla.resume(workflow.now())
-        self._note("clock restarted", self._due_text())
-        self._publish()
+            self._note("information delivered late: clock restarted", self._due_text())
+            self._publish()
 
     async def _escalate(self, kind: str, assignment_no: int) -> None:
         sla = self._require_sla()

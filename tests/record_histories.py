@@ -1,0 +1,386 @@
+"""Record complete case histories into tests/histories/ for the replay tests.
+
+    .venv/bin/python -m tests.record_histories            # every scenario
+    .venv/bin/python -m tests.record_histories NAME ...   # only these
+
+Each scenario runs one or more cases to the end on a fresh time-skipping test server
+and writes `tests/histories/<name>.json`. Record only NEW behaviour: histories of the
+old behaviour stay in the folder for as long as such runs may still be open
+(CONTRIBUTING.md, "Changing workflow code").
+
+Payloads are encrypted with the fixed test key in tests/histories/codec-keys.txt, so
+the replay test can decrypt them. That key is for synthetic test data only; the
+scenario data (tests/scenario.py) is invented and the histories carry no real PHI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.testing import WorkflowEnvironment
+
+from models.case import (
+    AddRecords,
+    AssignSpecialist,
+    BookConsult,
+    Cancel,
+    CaseStatus,
+    Close,
+    CompleteConsult,
+    Decline,
+    InfoReason,
+    RecordType,
+    RequestInfo,
+    RequestThirdOpinion,
+    SlaState,
+    Stage,
+    SupplyInfo,
+    workflow_id_for,
+)
+from models.settings import Settings
+from runtime.outbox import OutboxServer
+from runtime.secrets import ensure_dev_secrets
+from runtime.temporal import binary, converter_for, ensure_search_attributes
+from tests import scenario
+from worker import Services, build_worker
+from workflows.smo_case import SmoCaseWorkflow
+
+HISTORIES_DIR = Path(__file__).resolve().parent / "histories"
+KEYS_FILE = HISTORIES_DIR / "codec-keys.txt"
+ONCOLOGY = ("SP-ONC-001", "SP-ONC-002", "SP-ONC-003")
+
+
+def fixture_key_spec() -> str:
+    """The test-only codec key ring spec the histories were recorded with."""
+    lines = KEYS_FILE.read_text(encoding="utf-8").splitlines()
+    return ",".join(s for line in lines if (s := line.strip()) and not s.startswith("#"))
+
+
+def case_id_for(name: str) -> str:
+    return f"REC-{name}"
+
+
+def workflow_id_for_history(name: str) -> str:
+    """The workflow id a recorded history `<name>.json` ran under."""
+    return workflow_id_for(case_id_for(name))
+
+
+# ---- the stack: the fixtures of tests/conftest.py, outside pytest --------------------------
+
+
+@dataclass
+class Stack:
+    env: WorkflowEnvironment
+    services: Services
+    settings: Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def stack(root: Path) -> AsyncIterator[Stack]:
+    home = root / f"smo-{uuid.uuid4().hex[:8]}"
+    ensure_dev_secrets(home)
+    os.environ.update(
+        SMO_HOME=str(home),
+        # Overrides the random key in secrets.env: see the module docstring.
+        SMO_CODEC_KEYS=fixture_key_spec(),
+        SMO_SMTP_PORT=str(_free_port()),
+        SMO_WEB_PORT=str(_free_port()),
+        SMO_TEMPORAL_ADDRESS=f"127.0.0.1:{_free_port()}",
+        SMO_TASK_QUEUE=f"smo-record-{uuid.uuid4().hex[:8]}",
+    )
+    os.environ.pop("DATABASE_URL", None)
+    settings = Settings()
+    with OutboxServer(settings.outbox_dir, settings.smtp_host, settings.smtp_port):
+        services = Services.from_settings(settings)
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=binary("temporal-test-server"),
+            data_converter=converter_for(settings),
+        )
+        try:
+            await ensure_search_attributes(env.client, env.client.namespace)
+            worker = build_worker(env.client, services, workflow_failure_exception_types=[Exception])
+            async with worker:
+                yield Stack(env, services, settings)
+        finally:
+            await env.shutdown()
+            services.engine.dispose()
+
+
+# ---- steps -----------------------------------------------------------------------------------
+
+
+async def _open(s: Stack, name: str, program: str = "prudential-kh", **kw: Any) -> scenario.Handle:
+    inp = scenario.case_input(s.services, case_id_for(name), program, **kw)
+    return await scenario.start(s.env.client, s.settings, inp)
+
+
+async def _when(handle: scenario.Handle, test: Callable[[CaseStatus], bool], what: str) -> CaseStatus:
+    current = await scenario.status(handle)
+    for _ in range(300):
+        if test(current):
+            return current
+        await asyncio.sleep(0.05)
+        current = await scenario.status(handle)
+    events = [(t.event, t.detail) for t in current.timeline]
+    raise AssertionError(f"{handle.id}: never saw {what}; stage {current.stage}, timeline {events}")
+
+
+async def _noted(handle: scenario.Handle, event: str) -> CaseStatus:
+    return await _when(handle, lambda st: any(t.event == event for t in st.timeline), repr(event))
+
+
+async def _slot(s: Stack, days: int = 2) -> datetime:
+    return (await s.env.get_current_time()) + timedelta(days=days)
+
+
+async def _report_and_deliver(s: Stack, handle: scenario.Handle, specialist_id: str) -> None:
+    await scenario.submit_report(handle, s.services, specialist_id)
+    await scenario.until(s.env, handle, Stage.REPORT_DELIVERED)
+
+
+async def _consult(s: Stack, handle: scenario.Handle, expect: str) -> None:
+    ack = await handle.execute_update(SmoCaseWorkflow.book_consult, BookConsult(slot=await _slot(s), by="c"))
+    assert ack.detail == expect, ack
+    await handle.execute_update(SmoCaseWorkflow.complete_consult, CompleteConsult(by="c"))
+
+
+async def _close(handle: scenario.Handle, expect: Stage = Stage.CLOSED) -> None:
+    await handle.execute_update(SmoCaseWorkflow.close, Close(by="c"))
+    result = await handle.result()
+    assert result.stage is expect, result
+
+
+# ---- scenarios -------------------------------------------------------------------------------
+# Each returns the names of the cases it ran; a case named N runs as workflow_id_for_history(N).
+
+
+async def prudential_happy_path(s: Stack) -> list[str]:
+    name = "prudential-happy-path"
+    handle = await _open(s, name)
+    review = await scenario.to_review(s.env, handle, s.services, "prudential-kh")
+    assert review.specialist_id
+    await _report_and_deliver(s, handle, review.specialist_id)
+    await _consult(s, handle, "free")
+    await _close(handle)
+    return [name]
+
+
+async def prudential_billed_second_consult(s: Stack) -> list[str]:
+    name = "prudential-billed-second-consult"
+    handle = await _open(s, name)
+    review = await scenario.to_review(s.env, handle, s.services, "prudential-kh")
+    assert review.specialist_id
+    await _report_and_deliver(s, handle, review.specialist_id)
+    await _consult(s, handle, "free")
+    await _consult(s, handle, "billed")
+    await _close(handle)
+    return [name]
+
+
+async def prudential_decline_and_reassign(s: Stack) -> list[str]:
+    name = "prudential-decline-and-reassign"
+    handle = await _open(s, name)
+    review = await scenario.to_review(s.env, handle, s.services, "prudential-kh")
+    first = review.specialist_id
+    assert first
+    await handle.execute_update(
+        SmoCaseWorkflow.decline, Decline(specialist_id=first, reason="conflict of schedule", by=first)
+    )
+    second = await _when(
+        handle,
+        lambda st: st.specialist_id not in (None, first) and st.sla.due_at is not None
+        and st.stage is Stage.UNDER_REVIEW,
+        "an automatic reassignment",
+    )
+    assert second.specialist_id
+    third = next(sp for sp in ONCOLOGY if sp not in (first, second.specialist_id))
+    await handle.execute_update(SmoCaseWorkflow.assign_specialist, AssignSpecialist(specialist_id=third, by="c"))
+    await _when(
+        handle,
+        lambda st: st.specialist_id == third and st.sla.state is SlaState.RUNNING,
+        "the coordinator's reassignment",
+    )
+    await _report_and_deliver(s, handle, third)
+    await _close(handle)
+    return [name]
+
+
+async def prudential_stop_the_clock(s: Stack) -> list[str]:
+    name = "prudential-stop-the-clock"
+    handle = await _open(s, name)
+    review = await scenario.to_review(s.env, handle, s.services, "prudential-kh")
+    assert review.specialist_id
+    await s.env.sleep(timedelta(days=2))
+    await handle.execute_update(
+        SmoCaseWorkflow.request_more_info,
+        RequestInfo(reason=InfoReason.MISSING_RECORD, record_types=[RecordType.IMAGING], by=review.specialist_id),
+    )
+    await _when(handle, lambda st: st.sla.state is SlaState.PAUSED, "the clock stopped")
+    await s.env.sleep(timedelta(days=3))
+    imaging = scenario.upload(s.services, b"CT chest, synthetic test image", RecordType.IMAGING)
+    await handle.execute_update(SmoCaseWorkflow.supply_info, SupplyInfo(documents=[imaging], by="c"))
+    await _noted(handle, "clock restarted")
+    await _report_and_deliver(s, handle, review.specialist_id)
+    await _close(handle)
+    return [name]
+
+
+async def prudential_sla_breach(s: Stack) -> list[str]:
+    name = "prudential-sla-breach"
+    handle = await _open(s, name)
+    review = await scenario.to_review(s.env, handle, s.services, "prudential-kh")
+    assert review.specialist_id and review.sla.warn_at and review.sla.due_at
+    minute = timedelta(minutes=1)
+    await s.env.sleep(review.sla.warn_at - await s.env.get_current_time() + minute)
+    await _noted(handle, "SLA warning")
+    await s.env.sleep(review.sla.due_at - await s.env.get_current_time() + minute)
+    breached = await _noted(handle, "SLA breached: reassignment offered")
+    assert breached.reassignment_offered and breached.sla.state is SlaState.BREACHED
+    for _ in range(5):  # the reminder comes at the next close of business on a working day
+        await s.env.sleep(timedelta(days=1))
+        current = await scenario.status(handle)
+        if any(t.event == "SLA breach reminder" for t in current.timeline):
+            break
+    await _noted(handle, "SLA breach reminder")
+    await _report_and_deliver(s, handle, review.specialist_id)
+    await _close(handle)
+    return [name]
+
+
+async def prudential_records_lapse(s: Stack) -> list[str]:
+    name = "prudential-records-lapse"
+    handle = await _open(s, name)
+    result = await handle.result()  # three reminders, no records: the case lapses
+    assert result.stage is Stage.LAPSED, result
+    return [name]
+
+
+async def prudential_ineligible_lapsed_policy(s: Stack) -> list[str]:
+    name = "prudential-ineligible-lapsed-policy"
+    patient = scenario.intake("prudential-kh", policy_number="KH-DEMO-0002")
+    handle = await _open(s, name, patient=patient)
+    result = await handle.result()  # the override window passes without an override
+    assert result.stage is Stage.INELIGIBLE, result
+    return [name]
+
+
+async def prudential_cancelled(s: Stack) -> list[str]:
+    name = "prudential-cancelled"
+    handle = await _open(s, name)
+    await scenario.to_review(s.env, handle, s.services, "prudential-kh")
+    await handle.execute_update(
+        SmoCaseWorkflow.cancel, Cancel(reason="member withdrew the request", by="c")
+    )
+    result = await handle.result()
+    assert result.stage is Stage.CANCELLED, result
+    return [name]
+
+
+async def prudential_third_opinion(s: Stack) -> list[str]:
+    name = "prudential-third-opinion"
+    handle = await _open(s, name)
+    review = await scenario.to_review(s.env, handle, s.services, "prudential-kh")
+    first = review.specialist_id
+    assert first
+    await _report_and_deliver(s, handle, first)
+    ack = await handle.execute_update(SmoCaseWorkflow.request_third_opinion, RequestThirdOpinion(by="c"))
+    assert ack.detail == "billed", ack
+    again = await _when(
+        handle,
+        lambda st: st.stage is Stage.UNDER_REVIEW and st.specialist_id not in (None, first)
+        and st.sla.due_at is not None and st.sla.state is SlaState.RUNNING,
+        "a second specialist",
+    )
+    assert again.specialist_id
+    await scenario.submit_report(handle, s.services, again.specialist_id)
+    await _when(handle, lambda st: len(st.report_doc_ids) == 2 and st.stage is Stage.REPORT_DELIVERED,
+                "the second report")
+    await _close(handle)
+    return [name]
+
+
+async def assist_america_follow_up(s: Stack) -> list[str]:
+    original, follow_up = "assist-america-original", "assist-america-follow-up"
+    program = "assist-america"
+    handle = await _open(s, original, program)
+    review = await scenario.to_review(s.env, handle, s.services, program)
+    assert review.specialist_id
+    await _report_and_deliver(s, handle, review.specialist_id)
+    await _consult(s, handle, "free")
+    await _close(handle)
+
+    handle = await _open(s, follow_up, program, follow_up_of=case_id_for(original))
+    review = await scenario.to_review(s.env, handle, s.services, program)
+    assert review.specialist_id and review.follow_up_of == case_id_for(original)
+    late = scenario.upload(s.services, b"Lab results, synthetic, added late", RecordType.LAB_RESULT)
+    await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=[late], by="member"))
+    await _noted(handle, "records added")
+    await _report_and_deliver(s, handle, review.specialist_id)
+    await _consult(s, handle, "free")
+    await _consult(s, handle, "free")
+    await _close(handle)
+    return [original, follow_up]
+
+
+SCENARIOS: dict[str, Callable[[Stack], Awaitable[list[str]]]] = {
+    fn.__name__.replace("_", "-"): fn
+    for fn in (
+        prudential_happy_path,
+        prudential_billed_second_consult,
+        prudential_decline_and_reassign,
+        prudential_stop_the_clock,
+        prudential_sla_breach,
+        prudential_records_lapse,
+        prudential_ineligible_lapsed_policy,
+        prudential_cancelled,
+        prudential_third_opinion,
+        assist_america_follow_up,
+    )
+}
+
+
+async def record(names: list[str]) -> list[Path]:
+    HISTORIES_DIR.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="smo-record-") as tmp:
+        for scenario_name in names:
+            async with stack(Path(tmp)) as s:
+                for name in await SCENARIOS[scenario_name](s):
+                    handle = s.env.client.get_workflow_handle(workflow_id_for_history(name))
+                    history = await handle.fetch_history()
+                    path = HISTORIES_DIR / f"{name}.json"
+                    path.write_text(history.to_json() + "\n", encoding="utf-8")
+                    written.append(path)
+                    print(f"{path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}:"
+                          f" {len(history.events)} events, {path.stat().st_size} bytes")
+    return written
+
+
+def main(argv: list[str]) -> int:
+    unknown = [n for n in argv if n not in SCENARIOS]
+    if unknown:
+        print(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}", file=sys.stderr)
+        return 2
+    asyncio.run(record(argv or list(SCENARIOS)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
