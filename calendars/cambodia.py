@@ -10,10 +10,36 @@ workalendar API: ``holidays(year)``, ``is_working_day(day)``,
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
-import holidays as holidays_lib
+from holidays.countries.cambodia import Cambodia as KhHolidays
+from temporalio import workflow
 from workalendar.core import WesternCalendar  # type: ignore[import-untyped]
+
+# Imported by module path rather than through holidays.KH, whose lazy lookup
+# would otherwise first load the country modules at call time, inside a
+# running workflow.
+#
+# holidays.KH's own default language is Khmer and, left unset, the name
+# depends on the process's LANG (Khmer, Thai or English); pin it so reports
+# and SkippedHoliday names are the same on every machine.
+HOLIDAY_NAME_LANGUAGE = "en_US"
+
+
+def _kh_holidays(year: int) -> dict[dt.date, str]:
+    # Holiday names come from gettext catalogues shipped in the holidays
+    # package. Temporal's workflow sandbox forbids gettext.translation unless
+    # the import was passed through; reading a packaged catalogue is
+    # deterministic, so lift the restriction for this call only.
+    guard = (
+        workflow.unsafe.sandbox_unrestricted()
+        if workflow.unsafe.in_sandbox()
+        else contextlib.nullcontext()
+    )
+    with guard:
+        table = KhHolidays(years=year, language=HOLIDAY_NAME_LANGUAGE)
+        return {day: str(name) for day, name in table.items()}
 
 
 class Cambodia(WesternCalendar):  # type: ignore[misc]
@@ -28,5 +54,4 @@ class Cambodia(WesternCalendar):  # type: ignore[misc]
         # get_variable_days) bypasses every rule WesternCalendar would add, so
         # a day is a holiday here exactly when holidays.KH says so. Names are
         # kept as given, including "A; B" when two holidays share a date.
-        table = holidays_lib.KH(years=year)
-        return sorted((day, str(name)) for day, name in table.items())
+        return sorted(_kh_holidays(year).items())
