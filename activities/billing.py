@@ -86,7 +86,8 @@ class BillingActivities:
     async def charge_customer(self, req: ChargeRequest) -> ChargeResult:
         result = await asyncio.to_thread(self.ledger.charge, req)
         activity.logger.info(
-            "charge %s", "recorded" if result.created else "already recorded",
+            "charge %s",
+            "recorded" if result.created else "already recorded",
             extra={"idempotency_key": req.idempotency_key},
         )
         return result

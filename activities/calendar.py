@@ -62,13 +62,18 @@ class CalendarActivities:
     @activity.defn(name="sla_elapsed")
     async def sla_elapsed(self, req: ElapsedRequest) -> int:
         return elapsed_working_days(
-            req.day0, req.at, self.service.calendars(req.rule.calendars),
-            tz=req.rule.timezone, close_of_business=req.rule.cob,
+            req.day0,
+            req.at,
+            self.service.calendars(req.rule.calendars),
+            tz=req.rule.timezone,
+            close_of_business=req.rule.cob,
         )
 
     @activity.defn(name="sla_next_close")
     async def sla_next_close(self, req: NextCloseRequest) -> datetime:
         return next_close_of_business(
-            req.after, self.service.calendars(req.rule.calendars),
-            tz=req.rule.timezone, close_of_business=req.rule.cob,
+            req.after,
+            self.service.calendars(req.rule.calendars),
+            tz=req.rule.timezone,
+            close_of_business=req.rule.cob,
         )

@@ -30,9 +30,7 @@ class CaseOutcome(BaseModel):
 
 
 class CaseActivities:
-    def __init__(
-        self, engine: Engine, programs: Mapping[str, Program], specialties: SpecialtyMap
-    ) -> None:
+    def __init__(self, engine: Engine, programs: Mapping[str, Program], specialties: SpecialtyMap) -> None:
         self.engine = engine
         self.programs = programs
         self.specialties = specialties

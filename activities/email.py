@@ -105,8 +105,7 @@ BODIES: dict[NoticeKind, str] = {
     NoticeKind.CASE_OPENED: "Dear $name,\n\nWe have opened your Second Medical Opinion request"
     " $case_id. Please send us: $records.\n",
     NoticeKind.INELIGIBLE: "Dear $name,\n\nYour request $case_id is not eligible: $item\n",
-    NoticeKind.RECORDS_REMINDER: "Dear $name,\n\nWe are still waiting for: $records"
-    " (reminder $n).\n",
+    NoticeKind.RECORDS_REMINDER: "Dear $name,\n\nWe are still waiting for: $records (reminder $n).\n",
     NoticeKind.RECORDS_LAPSED: "Dear $name,\n\nWe did not receive your medical records, so"
     " request $case_id has lapsed. You may open a new request at any time.\n",
     NoticeKind.RECORDS_TO_SPECIALIST: "Dear $name,\n\nCase $case_id is assigned to you. The"
@@ -118,12 +117,10 @@ BODIES: dict[NoticeKind, str] = {
     NoticeKind.SLA_WARNING: "Dear $name,\n\nThe report for $case_id is due $due.\n",
     NoticeKind.SLA_BREACH: "The report for $case_id was due $due and has not arrived."
     " The case offers reassignment (smo specialist assign).\n",
-    NoticeKind.SLA_BREACH_REMINDER: "The report for $case_id is still missing (due $due,"
-    " reminder $n).\n",
+    NoticeKind.SLA_BREACH_REMINDER: "The report for $case_id is still missing (due $due, reminder $n).\n",
     NoticeKind.REPORT_DELIVERED: "Dear $name,\n\nYour Second Medical Opinion report is ready."
     " Download it here (the link expires $expires):\n$links\n\nYou may book $item.\n$notice\n",
-    NoticeKind.CONSULT_BOOKED: "Dear $name,\n\nTelephone consultation $n for $case_id is booked"
-    " for $slot.\n",
+    NoticeKind.CONSULT_BOOKED: "Dear $name,\n\nTelephone consultation $n for $case_id is booked for $slot.\n",
     NoticeKind.RECEIPT: "Dear $name,\n\nWe charged $amount for $item (case $case_id)."
     " Reference: $reference.\n",
     NoticeKind.CASE_CLOSED: "Dear $name,\n\nCase $case_id is closed.$item\n",
@@ -235,7 +232,12 @@ class EmailActivities:
             "due": notice.due_at.strftime("%Y-%m-%d %H:%M %Z") if notice.due_at else "",
             "links": links,
             "expires": (now + self.config.link_ttl).strftime("%Y-%m-%d %H:%M UTC"),
-            "records": "", "item": "", "n": "", "slot": "", "amount": "", "reference": "",
+            "records": "",
+            "item": "",
+            "n": "",
+            "slot": "",
+            "amount": "",
+            "reference": "",
             "notice": "",
         } | notice.params
         subject = Template(SUBJECTS[notice.kind]).safe_substitute(values)

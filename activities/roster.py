@@ -76,9 +76,7 @@ class RosterActivities:
             .where(Assignment.specialist_id == specialist_id, Assignment.status == "active")
         ).one()
 
-    def _problems(
-        self, session: Session, sp: Specialist, specialty: str, req: AssignRequest
-    ) -> list[str]:
+    def _problems(self, session: Session, sp: Specialist, specialty: str, req: AssignRequest) -> list[str]:
         problems = []
         if not sp.active:
             problems.append("is not active on the roster")
@@ -88,9 +86,7 @@ class RosterActivities:
             problems.append("is not US board-certified")
         if self._active_load(session, sp.specialist_id) >= sp.capacity:
             problems.append(f"is at capacity ({sp.capacity} active cases)")
-        if req.treating_institution and (
-            sp.affiliation.casefold() == req.treating_institution.casefold()
-        ):
+        if req.treating_institution and (sp.affiliation.casefold() == req.treating_institution.casefold()):
             problems.append("is affiliated with the treating institution (conflict of interest)")
         if sp.specialist_id in req.exclude:
             problems.append("has already been assigned to this case")
@@ -106,7 +102,8 @@ class RosterActivities:
             ).first()
             if done is not None:
                 return AssignmentResult(
-                    specialist_id=done.specialist_id, specialty=specialty,
+                    specialist_id=done.specialist_id,
+                    specialty=specialty,
                     assignment_no=done.assignment_no,
                 )
             if req.requested_id:
@@ -117,9 +114,7 @@ class RosterActivities:
                 if problems:
                     raise _reject(f"specialist {chosen.specialist_id} " + "; ".join(problems))
             else:
-                candidates = session.exec(
-                    select(Specialist).where(Specialist.specialty == specialty)
-                ).all()
+                candidates = session.exec(select(Specialist).where(Specialist.specialty == specialty)).all()
                 eligible = [
                     (sp.capacity - self._active_load(session, sp.specialist_id), sp.specialist_id, sp)
                     for sp in candidates
@@ -134,9 +129,7 @@ class RosterActivities:
                 chosen = max(eligible, key=lambda e: (e[0], [-ord(c) for c in e[1]]))[2]
             now = datetime.now(UTC)
             for previous in session.exec(
-                select(Assignment).where(
-                    Assignment.case_id == req.case_id, Assignment.status == "active"
-                )
+                select(Assignment).where(Assignment.case_id == req.case_id, Assignment.status == "active")
             ):
                 previous.status = req.previous_outcome
                 previous.ended_at = now
@@ -150,7 +143,8 @@ class RosterActivities:
             )
             session.commit()
             return AssignmentResult(
-                specialist_id=chosen.specialist_id, specialty=specialty,
+                specialist_id=chosen.specialist_id,
+                specialty=specialty,
                 assignment_no=req.assignment_no,
             )
 

@@ -15,7 +15,7 @@ import datetime as dt
 
 from holidays.countries.cambodia import Cambodia as KhHolidays
 from temporalio import workflow
-from workalendar.core import WesternCalendar  # type: ignore[import-untyped]
+from workalendar.core import WesternCalendar
 
 # Imported by module path rather than through holidays.KH, whose lazy lookup
 # would otherwise first load the country modules at call time, inside a
@@ -33,12 +33,10 @@ def _kh_holidays(year: int) -> dict[dt.date, str]:
     # the import was passed through; reading a packaged catalogue is
     # deterministic, so lift the restriction for this call only.
     guard = (
-        workflow.unsafe.sandbox_unrestricted()
-        if workflow.unsafe.in_sandbox()
-        else contextlib.nullcontext()
+        workflow.unsafe.sandbox_unrestricted() if workflow.unsafe.in_sandbox() else contextlib.nullcontext()
     )
     with guard:
-        table = KhHolidays(years=year, language=HOLIDAY_NAME_LANGUAGE)
+        table = KhHolidays(years=year, language=HOLIDAY_NAME_LANGUAGE)  # type: ignore[no-untyped-call]
         return {day: str(name) for day, name in table.items()}
 
 

@@ -86,8 +86,7 @@ class HolidayOverrides(RootModel[dict[str, CalendarOverrides]]):
             if key not in known_calendar_codes():
                 # A typo such as "KHM" would otherwise silently change nothing.
                 raise ValueError(
-                    f"unknown calendar code {code!r}; valid codes: "
-                    + ", ".join(known_calendar_codes())
+                    f"unknown calendar code {code!r}; valid codes: " + ", ".join(known_calendar_codes())
                 )
             normalised[key] = {} if change is None else change
         return normalised

@@ -28,9 +28,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import workalendar.usa  # type: ignore[import-untyped]
+import workalendar.usa
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-from workalendar.core import Calendar  # type: ignore[import-untyped]
+from workalendar.core import Calendar
 
 from calendars.cambodia import Cambodia
 
@@ -102,10 +102,7 @@ def known_calendar_codes() -> list[str]:
 def _normalise_code(code: str) -> str:
     key = code.strip().upper()
     if key not in _CALENDAR_CLASSES:
-        raise ValueError(
-            f"unknown calendar code {code!r}; valid codes: "
-            + ", ".join(known_calendar_codes())
-        )
+        raise ValueError(f"unknown calendar code {code!r}; valid codes: " + ", ".join(known_calendar_codes()))
     return key
 
 
@@ -182,9 +179,7 @@ class CalendarSet:
     def _build_holidays(self, year: int, code: str) -> list[tuple[dt.date, str]]:
         # A new calendar instance each time: workalendar memoises per instance,
         # and the uncached path must really recompute.
-        base = cast(
-            "list[tuple[dt.date, str]]", _CALENDAR_CLASSES[code]().holidays(year)
-        )
+        base = cast("list[tuple[dt.date, str]]", _CALENDAR_CLASSES[code]().holidays(year))
         removed = self._remove.get(code, frozenset())
         days = [(day, name) for day, name in base if day not in removed]
         # Removals first, then additions, so "remove X, add X renamed" works.
@@ -246,8 +241,7 @@ def _zone(tz: str) -> ZoneInfo:
 def _check_cob(close_of_business: dt.time) -> dt.time:
     if close_of_business.tzinfo is not None:
         raise ValueError(
-            "close_of_business must be a naive wall-clock time; "
-            "the SLA time zone is given separately"
+            "close_of_business must be a naive wall-clock time; the SLA time zone is given separately"
         )
     return close_of_business
 
@@ -265,10 +259,7 @@ def _cob_at(day: dt.date, zone: ZoneInfo, close_of_business: dt.time) -> dt.date
 def _days_from(start: dt.date) -> Iterator[dt.date]:
     for offset in range(_MAX_SCAN_DAYS):
         yield start + dt.timedelta(days=offset)
-    raise ValueError(
-        f"no working day within {_MAX_SCAN_DAYS} days of {start}; "
-        "check the holiday overrides"
-    )
+    raise ValueError(f"no working day within {_MAX_SCAN_DAYS} days of {start}; check the holiday overrides")
 
 
 def _next_working_day(after: dt.date, calendars: CalendarSet) -> dt.date:
@@ -285,18 +276,14 @@ def _nth_working_day_after(day0: dt.date, n: int, calendars: CalendarSet) -> dt.
     return day
 
 
-def _day0(
-    received_local: dt.datetime, calendars: CalendarSet, close_of_business: dt.time
-) -> dt.date:
+def _day0(received_local: dt.datetime, calendars: CalendarSet, close_of_business: dt.time) -> dt.date:
     day = received_local.date()
     if calendars.is_working_day(day) and received_local.time() < close_of_business:
         return day
     return _next_working_day(day, calendars)
 
 
-def _skipped(
-    start: dt.date, end: dt.date, calendars: CalendarSet
-) -> list[SkippedHoliday]:
+def _skipped(start: dt.date, end: dt.date, calendars: CalendarSet) -> list[SkippedHoliday]:
     skipped: list[SkippedHoliday] = []
     day = start
     while day <= end:

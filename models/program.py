@@ -401,9 +401,7 @@ class Program(Strict):
             reminders_before_lapse=self.records.reminders_before_lapse,
             consult_window_days=self.consults.window_days,
             override_window_days=self.override_window_days,
-            report_notice=(
-                self.no_reimbursement_notice.text if self.no_reimbursement_notice.enabled else ""
-            ),
+            report_notice=(self.no_reimbursement_notice.text if self.no_reimbursement_notice.enabled else ""),
         )
 
 

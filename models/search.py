@@ -17,4 +17,6 @@ ALL_KEYS = (STAGE, PROGRAM, SLA_DEADLINE, SLA_STATE, SPECIALTY, ATTENTION)
 def cli_flags() -> list[str]:
     """`--search-attribute Name=Type` pairs for `temporal server start-dev`."""
     kinds = {"KEYWORD": "Keyword", "DATETIME": "Datetime"}
-    return [f"{k.name}={kinds[k.indexed_value_type.name.removeprefix('INDEXED_VALUE_TYPE_')]}" for k in ALL_KEYS]
+    return [
+        f"{k.name}={kinds[k.indexed_value_type.name.removeprefix('INDEXED_VALUE_TYPE_')]}" for k in ALL_KEYS
+    ]

@@ -35,9 +35,7 @@ class Settings(BaseSettings):
     task_queue: str = "smo-cases"
     ui_port: int = 8233
 
-    database_url: str = Field(
-        default="", validation_alias=AliasChoices("DATABASE_URL", "SMO_DATABASE_URL")
-    )
+    database_url: str = Field(default="", validation_alias=AliasChoices("DATABASE_URL", "SMO_DATABASE_URL"))
     storage_root: Path | None = None
     programs_dir: Path = PROJECT_ROOT / "programs"
     specialists_file: Path = PROJECT_ROOT / "data" / "specialists.yaml"

@@ -43,11 +43,17 @@ class DevServer:
 
     def command(self) -> list[str]:
         cmd = [
-            binary("temporal"), "server", "start-dev",
-            "--ip", "127.0.0.1",
-            "--port", str(self.port),
-            "--db-filename", str(self.db_file),
-            "--log-level", "warn",
+            binary("temporal"),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--db-filename",
+            str(self.db_file),
+            "--log-level",
+            "warn",
         ]
         for flag in search.cli_flags():
             cmd += ["--search-attribute", flag]
@@ -62,7 +68,8 @@ class DevServer:
     async def start(self, timeout: float = 30.0) -> None:
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_file.open("ab")
-        self.process = subprocess.Popen(
+        # Popen returns at once; readiness is awaited below without blocking the loop.
+        self.process = subprocess.Popen(  # noqa: ASYNC220
             self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()

@@ -47,16 +47,26 @@ def build_web_app(
         case_id, doc_id = request.match_info["case_id"], request.match_info["doc_id"]
         try:
             signer.verify(
-                case_id, doc_id, request.query.get("exp", ""), request.query.get("sig", ""),
+                case_id,
+                doc_id,
+                request.query.get("exp", ""),
+                request.query.get("sig", ""),
                 now=datetime.now(UTC),
             )
         except LinkExpired:
-            await asyncio.to_thread(audit, engine, actor="link", action="document.download",
-                                    outcome="expired", case_id=case_id)
+            await asyncio.to_thread(
+                audit, engine, actor="link", action="document.download", outcome="expired", case_id=case_id
+            )
             raise web.HTTPGone(text="this link has expired; ask us for a new one\n") from None
         except LinkInvalid:
-            await asyncio.to_thread(audit, engine, actor="link", action="document.download",
-                                    outcome="bad-signature", case_id=case_id)
+            await asyncio.to_thread(
+                audit,
+                engine,
+                actor="link",
+                action="document.download",
+                outcome="bad-signature",
+                case_id=case_id,
+            )
             raise web.HTTPForbidden(text="invalid link\n") from None
 
         def registered() -> bool:
@@ -78,15 +88,28 @@ def build_web_app(
             while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
                 await response.write(chunk)
         except IntegrityError:
-            await asyncio.to_thread(audit, engine, actor="link", action="document.download",
-                                    outcome="integrity-error", case_id=case_id)
+            await asyncio.to_thread(
+                audit,
+                engine,
+                actor="link",
+                action="document.download",
+                outcome="integrity-error",
+                case_id=case_id,
+            )
             # Headers are gone already: cut the connection so the client sees a failure.
             if request.transport is not None:
                 request.transport.close()
             return response
         await response.write_eof()
-        await asyncio.to_thread(audit, engine, actor="link", action="document.download",
-                                outcome="served", case_id=case_id, detail=doc_id[:12])
+        await asyncio.to_thread(
+            audit,
+            engine,
+            actor="link",
+            action="document.download",
+            outcome="served",
+            case_id=case_id,
+            detail=doc_id[:12],
+        )
         return response
 
     app = web.Application()

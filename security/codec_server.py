@@ -197,7 +197,7 @@ def build_codec_app(
             await record(user, action, "allowed", len(incoming.payloads), remote)
             try:
                 result = await fn(incoming.payloads)
-            except Exception as exc:  # noqa: BLE001 - any codec failure is a 400
+            except Exception as exc:
                 _log.warning("codec %s failed: %s", action, type(exc).__name__)
                 raise _json_error(web.HTTPBadRequest, f"{action} failed") from None
             return web.json_response(

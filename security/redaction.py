@@ -268,10 +268,10 @@ def scrub_text(text: str, phi: re.Pattern[str] | None = None) -> str:
 def _safe_str(value: object) -> str:
     try:
         return str(value)
-    except Exception:  # noqa: BLE001 - a log line must never crash the caller
+    except Exception:
         try:
             return f"<unprintable {type(value).__name__}>"
-        except Exception:  # noqa: BLE001
+        except Exception:
             return "<unprintable>"
 
 
@@ -281,13 +281,13 @@ def _as_mapping(value: object) -> Mapping[Any, Any] | None:
     if callable(dump) and not isinstance(value, type):
         try:
             result = dump(mode="json")
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
         return result if isinstance(result, Mapping) else None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         try:
             return dataclasses.asdict(value)
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
     return None
 
@@ -306,7 +306,7 @@ class PhiRedactor:
     ) -> MutableMapping[str, Any]:
         try:
             return self._redact(logger, method_name, event_dict)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             # Fail closed: losing a log line's content beats leaking PHI.
             safe: dict[str, Any] = {"event": REDACTED}
             for key in ("level", "timestamp", "logger"):

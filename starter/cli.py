@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.storage import DocumentStore
 from models import search
@@ -61,8 +61,9 @@ from workflows.smo_case import SmoCaseWorkflow
 
 T = TypeVar("T")
 
-app = typer.Typer(help="Second Medical Opinion cases, driven durably.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Second Medical Opinion cases, driven durably.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 case_app = typer.Typer(help="Open, inspect and close cases.", no_args_is_help=True)
 records_app = typer.Typer(help="Medical records of a case.", no_args_is_help=True)
 specialist_app = typer.Typer(help="Specialist assignment.", no_args_is_help=True)
@@ -104,9 +105,12 @@ def _explain(exc: BaseException) -> str | None:
         where = ".".join(str(p) for p in first["loc"])
         return f"{where}: {first['msg']}" if where else first["msg"]
     if isinstance(exc, RPCError):
-        if "already started" in str(exc).lower() or "already" in str(exc).lower():
-            return f"that case id is taken: {exc}"
-        return f"the Temporal server refused the request: {exc}"
+        text = str(exc)
+        if exc.status == RPCStatusCode.NOT_FOUND or "completed" in text:
+            return f"the case is finished or does not exist ({text})"
+        if "already" in text.lower():
+            return f"that case id is taken: {text}"
+        return f"the Temporal server refused the request: {text}"
     if isinstance(exc, (ConnectionError, OSError)) or "connect" in str(exc).lower():
         return f"cannot reach the service ({exc}); is `smo dev` running?"
     if isinstance(exc, (ValueError, FileNotFoundError)):
@@ -184,10 +188,14 @@ def dev(
         settings = load_settings()
         configure_logging(settings.log_format, settings.log_level)
         async with DevStack(settings) as stack:
-            out.print(f"[bold]Temporal[/] {settings.temporal_address}   "
-                      f"[bold]Web UI[/] http://localhost:{settings.ui_port}")
+            out.print(
+                f"[bold]Temporal[/] {settings.temporal_address}   "
+                f"[bold]Web UI[/] http://localhost:{settings.ui_port}"
+            )
             out.print(f"[bold]Codec endpoint[/] {settings.base_url}/codec/t/<token from .smo/secrets.env>")
-            out.print(f"[bold]SMTP outbox[/] {settings.smtp_host}:{settings.smtp_port} → {settings.outbox_dir}")
+            out.print(
+                f"[bold]SMTP outbox[/] {settings.smtp_host}:{settings.smtp_port} → {settings.outbox_dir}"
+            )
             if demo:
                 from starter.demo import run_demo
 
@@ -196,10 +204,7 @@ def dev(
                 await run_demo(client, settings, stack.services.store, program=program, say=out.print)
                 _print_outbox(settings.outbox_dir)
             out.print("Service running. Ctrl-C stops it.")
-            try:
-                await asyncio.Event().wait()
-            except asyncio.CancelledError:
-                pass
+            await asyncio.Event().wait()  # until Ctrl-C cancels it; the stack then stops cleanly
 
     try:
         command(main)()
@@ -231,8 +236,12 @@ def web_cmd() -> None:
     codec = converter_for(settings).payload_codec
     assert isinstance(codec, EncryptionCodec)
     app_ = build_web_app(
-        engine=services.engine, store=services.store, signer=services.signer, codec=codec,
-        tokens=settings.codec_token_map(), cors_origins=settings.ui_origins,
+        engine=services.engine,
+        store=services.store,
+        signer=services.signer,
+        codec=codec,
+        tokens=settings.codec_token_map(),
+        cors_origins=settings.ui_origins,
     )
     web.run_app(app_, host=settings.web_host, port=settings.web_port, access_log=None)
 
@@ -252,8 +261,9 @@ def demo(
             async with DevStack(settings, ui=False) as stack:
                 assert stack.services is not None
                 client = await connect(settings)
-                result = await run_demo(client, settings, stack.services.store, program=program,
-                                        say=out.print)
+                result = await run_demo(
+                    client, settings, stack.services.store, program=program, say=out.print
+                )
                 _print_status(await ops.status(client, result.case_id))
                 _print_outbox(settings.outbox_dir, result.case_id)
             return
@@ -301,21 +311,37 @@ def case_open(
         except ValueError:
             raise ops.UserError(f"--dob {dob!r} is not a date (YYYY-MM-DD)") from None
         intake = PatientIntake(
-            patient_name=patient, date_of_birth=dob_date, email=email, phone=phone,
-            diagnosis_text=diagnosis, icd10=icd10.strip().upper(), policy_number=policy,
+            patient_name=patient,
+            date_of_birth=dob_date,
+            email=email,
+            phone=phone,
+            diagnosis_text=diagnosis,
+            icd10=icd10.strip().upper(),
+            policy_number=policy,
             treating_doctor=treating_doctor,
         )
         ops.check_program_input(load_programs(ctx.settings.programs_dir), program, exclusion or [])
         facts = EligibilityFacts(
-            emergency=emergency, critical_care=critical_care, common_issue=common_issue,
-            prior_diagnosis=not no_prior_diagnosis, complex_condition=not not_complex,
+            emergency=emergency,
+            critical_care=critical_care,
+            common_issue=common_issue,
+            prior_diagnosis=not no_prior_diagnosis,
+            complex_condition=not not_complex,
             exclusions=frozenset(exclusion or []),
         )
         client = await ctx.client()
         status = await ops.open_case(
-            client, ctx.settings, ctx.store, program=program, intake=intake, facts=facts,
-            opened_by=actor, case_id=case_id, treating_institution=treating_institution,
-            follow_up_of=follow_up_of, override_reason=override_reason,
+            client,
+            ctx.settings,
+            ctx.store,
+            program=program,
+            intake=intake,
+            facts=facts,
+            opened_by=actor,
+            case_id=case_id,
+            treating_institution=treating_institution,
+            follow_up_of=follow_up_of,
+            override_reason=override_reason,
         )
         ctx.audit(actor, "case.open", status.case_id, status.stage.value)
         _print_status(status, timeline=False)
@@ -324,9 +350,7 @@ def case_open(
 
 
 @case_app.command("status")
-def case_status(
-    case_id: str, as_json: Annotated[bool, typer.Option("--json")] = False
-) -> None:
+def case_status(case_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Stage, records checklist, specialist, SLA deadline and timeline of a case."""
 
     async def main() -> None:
@@ -353,7 +377,9 @@ def case_list(
     async def main() -> None:
         ctx = Context()
         query = ops.list_query(
-            stage=stage, program=program, overdue=overdue,
+            stage=stage,
+            program=program,
+            overdue=overdue,
             due_within=ops.parse_duration(due_within) if due_within else None,
         )
         client = await ctx.client()
@@ -363,8 +389,11 @@ def case_list(
             sa = wf.typed_search_attributes
             due = sa.get(search.SLA_DEADLINE)
             table.add_row(
-                wf.id.removeprefix("smo-"), sa.get(search.STAGE) or "", sa.get(search.PROGRAM) or "",
-                sa.get(search.SPECIALTY) or "", sa.get(search.SLA_STATE) or "",
+                wf.id.removeprefix("smo-"),
+                sa.get(search.STAGE) or "",
+                sa.get(search.PROGRAM) or "",
+                sa.get(search.SPECIALTY) or "",
+                sa.get(search.SLA_STATE) or "",
                 due.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if due else "",
                 wf.status.name.lower() if wf.status else "",
             )
@@ -382,8 +411,9 @@ def case_cancel(case_id: str, reason: Annotated[str, typer.Option()], by: By = "
     async def main() -> None:
         ctx = Context()
         actor = _actor(by)
-        ack = await _update(ctx, case_id, SmoCaseWorkflow.cancel, Cancel(reason=reason, by=actor),
-                            "case.cancel", actor)
+        ack = await _update(
+            ctx, case_id, SmoCaseWorkflow.cancel, Cancel(reason=reason, by=actor), "case.cancel", actor
+        )
         _print_ack(case_id, ack)
 
     command(main)()
@@ -409,8 +439,14 @@ def case_override(case_id: str, reason: Annotated[str, typer.Option()], by: By =
     async def main() -> None:
         ctx = Context()
         actor = _actor(by)
-        ack = await _update(ctx, case_id, SmoCaseWorkflow.override_eligibility,
-                            OverrideEligibility(reason=reason, by=actor), "eligibility.override", actor)
+        ack = await _update(
+            ctx,
+            case_id,
+            SmoCaseWorkflow.override_eligibility,
+            OverrideEligibility(reason=reason, by=actor),
+            "eligibility.override",
+            actor,
+        )
         _print_ack(case_id, ack)
 
     command(main)()
@@ -423,8 +459,14 @@ def case_third_opinion(case_id: str, by: By = "") -> None:
     async def main() -> None:
         ctx = Context()
         actor = _actor(by)
-        ack = await _update(ctx, case_id, SmoCaseWorkflow.request_third_opinion,
-                            RequestThirdOpinion(by=actor), "case.third_opinion", actor)
+        ack = await _update(
+            ctx,
+            case_id,
+            SmoCaseWorkflow.request_third_opinion,
+            RequestThirdOpinion(by=actor),
+            "case.third_opinion",
+            actor,
+        )
         _print_ack(case_id, ack)
 
     command(main)()
@@ -451,11 +493,24 @@ def case_update_details(
             dob_date = date.fromisoformat(dob)
         except ValueError:
             raise ops.UserError(f"--dob {dob!r} is not a date (YYYY-MM-DD)") from None
-        intake = PatientIntake(patient_name=patient, date_of_birth=dob_date, email=email, phone=phone,
-                               diagnosis_text=diagnosis, icd10=icd10.upper(), policy_number=policy)
+        intake = PatientIntake(
+            patient_name=patient,
+            date_of_birth=dob_date,
+            email=email,
+            phone=phone,
+            diagnosis_text=diagnosis,
+            icd10=icd10.upper(),
+            policy_number=policy,
+        )
         stored = await asyncio.to_thread(ctx.store.put_intake, intake)
-        ack = await _update(ctx, case_id, SmoCaseWorkflow.update_details,
-                            UpdateDetails(intake_doc_id=stored.doc_id, by=actor), "case.update_details", actor)
+        ack = await _update(
+            ctx,
+            case_id,
+            SmoCaseWorkflow.update_details,
+            UpdateDetails(intake_doc_id=stored.doc_id, by=actor),
+            "case.update_details",
+            actor,
+        )
         _print_ack(case_id, ack)
 
     command(main)()
@@ -470,7 +525,9 @@ def case_audit(case_id: str) -> None:
         table = Table("at (UTC)", "actor", "action", "outcome", "detail")
         rows = await asyncio.to_thread(audit_trail, ctx.engine, case_id)
         for row in rows:
-            table.add_row(row.at.strftime("%Y-%m-%d %H:%M:%S"), row.actor, row.action, row.outcome, row.detail)
+            table.add_row(
+                row.at.strftime("%Y-%m-%d %H:%M:%S"), row.actor, row.action, row.outcome, row.detail
+            )
         out.print(table)
         if not rows:
             out.print(f"no audit events for {case_id}")
@@ -517,9 +574,14 @@ def records_complete(
     async def main() -> None:
         ctx = Context()
         actor = _actor(by)
-        ack = await _update(ctx, case_id, SmoCaseWorkflow.mark_records_complete,
-                            CompleteRecords(waive=waive or [], waive_reason=reason, by=actor),
-                            "records.complete", actor)
+        ack = await _update(
+            ctx,
+            case_id,
+            SmoCaseWorkflow.mark_records_complete,
+            CompleteRecords(waive=waive or [], waive_reason=reason, by=actor),
+            "records.complete",
+            actor,
+        )
         _print_ack(case_id, ack)
 
     command(main)()
@@ -532,8 +594,14 @@ def specialist_assign(case_id: str, specialist_id: str, by: By = "") -> None:
     async def main() -> None:
         ctx = Context()
         actor = _actor(by)
-        ack = await _update(ctx, case_id, SmoCaseWorkflow.assign_specialist,
-                            AssignSpecialist(specialist_id=specialist_id, by=actor), "specialist.assign", actor)
+        ack = await _update(
+            ctx,
+            case_id,
+            SmoCaseWorkflow.assign_specialist,
+            AssignSpecialist(specialist_id=specialist_id, by=actor),
+            "specialist.assign",
+            actor,
+        )
         _print_ack(case_id, ack)
 
     command(main)()
@@ -551,8 +619,14 @@ def specialist_decline(
     async def main() -> None:
         ctx = Context()
         actor = _actor(by)
-        ack = await _update(ctx, case_id, SmoCaseWorkflow.decline,
-                            Decline(specialist_id=specialist, reason=reason, by=actor), "specialist.decline", actor)
+        ack = await _update(
+            ctx,
+            case_id,
+            SmoCaseWorkflow.decline,
+            Decline(specialist_id=specialist, reason=reason, by=actor),
+            "specialist.decline",
+            actor,
+        )
         _print_ack(case_id, ack)
 
     command(main)()
@@ -574,8 +648,14 @@ def specialist_list(specialty: Annotated[str | None, typer.Option()] = None) -> 
             rows = list(session.exec(query))
         table = Table("id", "name", "specialty", "board", "capacity", "affiliation")
         for r in rows:
-            table.add_row(r.specialist_id, r.name, r.specialty,
-                          r.board if r.board_certified else "[red]not certified[/]", str(r.capacity), r.affiliation)
+            table.add_row(
+                r.specialist_id,
+                r.name,
+                r.specialty,
+                r.board if r.board_certified else "[red]not certified[/]",
+                str(r.capacity),
+                r.affiliation,
+            )
         out.print(table)
 
     command(main)()
@@ -595,9 +675,14 @@ def report_submit(
         actor = _actor(by)
         ((ref, stored),) = await ops.store_files(ctx.store, [file], RecordType.SMO_REPORT)
         try:
-            ack = await _update(ctx, case_id, SmoCaseWorkflow.submit_report,
-                                SubmitReport(document=ref, specialist_id=specialist, by=actor),
-                                "report.submit", actor)
+            ack = await _update(
+                ctx,
+                case_id,
+                SmoCaseWorkflow.submit_report,
+                SubmitReport(document=ref, specialist_id=specialist, by=actor),
+                "report.submit",
+                actor,
+            )
         except Exception:
             if stored.created:
                 ctx.store.delete(ref.doc_id)
@@ -619,9 +704,14 @@ def info_request(
     async def main() -> None:
         ctx = Context()
         actor = _actor(by)
-        ack = await _update(ctx, case_id, SmoCaseWorkflow.request_more_info,
-                            RequestInfo(reason=reason, record_types=record_type or [], by=actor),
-                            "info.request", actor)
+        ack = await _update(
+            ctx,
+            case_id,
+            SmoCaseWorkflow.request_more_info,
+            RequestInfo(reason=reason, record_types=record_type or [], by=actor),
+            "info.request",
+            actor,
+        )
         _print_ack(case_id, ack)
 
     command(main)()
@@ -642,8 +732,14 @@ def info_supply(
         stored = await ops.store_files(ctx.store, files or [], record_type)
         docs: list[DocumentRef] = [ref for ref, _ in stored]
         try:
-            ack = await _update(ctx, case_id, SmoCaseWorkflow.supply_info,
-                                SupplyInfo(documents=docs, by=actor), "info.supply", actor)
+            ack = await _update(
+                ctx,
+                case_id,
+                SmoCaseWorkflow.supply_info,
+                SupplyInfo(documents=docs, by=actor),
+                "info.supply",
+                actor,
+            )
         except Exception:
             for ref, s in stored:
                 if s.created:
@@ -669,8 +765,14 @@ def consult_book(
             when = datetime.fromisoformat(slot)
         except ValueError:
             raise ops.UserError(f"--slot {slot!r} is not an ISO 8601 date-time") from None
-        ack = await _update(ctx, case_id, SmoCaseWorkflow.book_consult, BookConsult(slot=when, by=actor),
-                            "consult.book", actor)
+        ack = await _update(
+            ctx,
+            case_id,
+            SmoCaseWorkflow.book_consult,
+            BookConsult(slot=when, by=actor),
+            "consult.book",
+            actor,
+        )
         _print_ack(case_id, ack)
 
     command(main)()
@@ -683,8 +785,14 @@ def consult_complete(case_id: str, by: By = "") -> None:
     async def main() -> None:
         ctx = Context()
         actor = _actor(by)
-        ack = await _update(ctx, case_id, SmoCaseWorkflow.complete_consult, CompleteConsult(by=actor),
-                            "consult.complete", actor)
+        ack = await _update(
+            ctx,
+            case_id,
+            SmoCaseWorkflow.complete_consult,
+            CompleteConsult(by=actor),
+            "consult.complete",
+            actor,
+        )
         _print_ack(case_id, ack)
 
     command(main)()
@@ -706,22 +814,30 @@ def _print_status(status: CaseStatus, timeline: bool = True) -> None:
             out.print(f"  refused [{r.code}] {r.text}", markup=False)
     rec = status.records
     received = ", ".join(f"{t.value}×{n}" for t, n in rec.received.items()) or "none"
-    out.print(f"  records: {received}; missing: {', '.join(m.value for m in rec.missing) or 'none'}"
-              + (f"; {rec.documents}/{rec.cap} documents" if rec.cap else ""))
+    out.print(
+        f"  records: {received}; missing: {', '.join(m.value for m in rec.missing) or 'none'}"
+        + (f"; {rec.documents}/{rec.cap} documents" if rec.cap else "")
+    )
     if status.specialist_id:
         out.print(f"  specialist: {status.specialist_id} ({status.specialty})")
     if status.sla.due_at:
-        out.print(f"  SLA {status.sla.state.value}: due {status.sla.due_at.isoformat()} "
-                  f"({status.sla.working_days} working days, {status.sla.elapsed_working_days} used)")
+        out.print(
+            f"  SLA {status.sla.state.value}: due {status.sla.due_at.isoformat()} "
+            f"({status.sla.working_days} working days, {status.sla.elapsed_working_days} used)"
+        )
     if status.reassignment_offered:
         out.print("  [red]SLA breached: reassignment offered[/] (smo specialist assign CASE ID)")
     if status.report_doc_ids:
-        out.print(f"  reports: {len(status.report_doc_ids)}; consults booked {status.consults_booked},"
-                  f" held {status.consults_completed}")
+        out.print(
+            f"  reports: {len(status.report_doc_ids)}; consults booked {status.consults_booked},"
+            f" held {status.consults_completed}"
+        )
     if timeline:
         table = Table("at (UTC)", "stage", "event", "detail")
         for t in status.timeline:
-            table.add_row(t.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"), t.stage.value, t.event, t.detail)
+            table.add_row(
+                t.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"), t.stage.value, t.event, t.detail
+            )
         out.print(table)
 
 
@@ -743,4 +859,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

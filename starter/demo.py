@@ -66,13 +66,21 @@ async def run_demo(
     by = "demo-coordinator"
     intake = demo_intake(program)
     case = await ops.open_case(
-        client, settings, store, program=program, intake=intake,
-        facts=EligibilityFacts(), opened_by=by, treating_institution="Calmette Hospital",
+        client,
+        settings,
+        store,
+        program=program,
+        intake=intake,
+        facts=EligibilityFacts(),
+        opened_by=by,
+        treating_institution="Calmette Hospital",
     )
     say(f"opened case {case.case_id} ({program}): {case.stage.value}")
     handle = ops.handle_for(client, case.case_id)
     if case.stage is Stage.INELIGIBLE:
-        reasons = "; ".join(f"{r.code}: {r.text}" for r in (case.eligibility.reasons if case.eligibility else []))
+        reasons = "; ".join(
+            f"{r.code}: {r.text}" for r in (case.eligibility.reasons if case.eligibility else [])
+        )
         say(f"refused: {reasons}")
         say("the demo patient has used this program before: overriding as coordinator")
         await handle.execute_update(

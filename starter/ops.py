@@ -12,7 +12,6 @@ import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
@@ -28,6 +27,7 @@ from models import search
 from models.case import (
     AddRecords,
     CaseInput,
+    CaseResult,
     CaseStatus,
     DocumentRef,
     EligibilityFacts,
@@ -65,7 +65,7 @@ def new_case_id(now: datetime | None = None) -> str:
     return f"SMO-{now:%y%m%d}-{secrets.token_hex(3).upper()}"
 
 
-def handle_for(client: Client, case_id: str) -> WorkflowHandle[SmoCaseWorkflow, Any]:
+def handle_for(client: Client, case_id: str) -> WorkflowHandle[SmoCaseWorkflow, CaseResult]:
     return client.get_workflow_handle_for(SmoCaseWorkflow.run, workflow_id_for(case_id))
 
 
@@ -161,9 +161,7 @@ async def store_files(
         if not path.is_file():
             raise UserError(f"{path}: no such file")
         stored = await asyncio.to_thread(store.put_file, path)
-        out.append(
-            (DocumentRef(doc_id=stored.doc_id, record_type=record_type, size=stored.size), stored)
-        )
+        out.append((DocumentRef(doc_id=stored.doc_id, record_type=record_type, size=stored.size), stored))
     return out
 
 

@@ -86,4 +86,7 @@ def client(ts_env: WorkflowEnvironment) -> Client:
 
 
 def pytest_report_header() -> list[str]:
-    return [f"temporal: {binary('temporal')}", f"pg: {os.environ.get('SMO_PG_URL', 'postgresql://postgres@127.0.0.1:5432/test')}"]
+    return [
+        f"temporal: {binary('temporal')}",
+        f"pg: {os.environ.get('SMO_PG_URL', 'postgresql://postgres@127.0.0.1:5432/test')}",
+    ]

@@ -211,7 +211,9 @@ async def prudential_decline_and_reassign(s: Stack) -> list[str]:
     )
     assert second.specialist_id
     third = next(sp for sp in ONCOLOGY if sp not in (first, second.specialist_id))
-    await handle.execute_update(SmoCaseWorkflow.assign_specialist, AssignSpecialist(specialist_id=third, by="c"))
+    await handle.execute_update(
+        SmoCaseWorkflow.assign_specialist, AssignSpecialist(specialist_id=third, by="c")
+    )
     await _when(
         handle,
         lambda st: st.specialist_id == third and st.sla.state is SlaState.RUNNING,
@@ -230,7 +232,9 @@ async def prudential_stop_the_clock(s: Stack) -> list[str]:
     await s.env.sleep(timedelta(days=2))
     await handle.execute_update(
         SmoCaseWorkflow.request_more_info,
-        RequestInfo(reason=InfoReason.MISSING_RECORD, record_types=[RecordType.IMAGING], by=review.specialist_id),
+        RequestInfo(
+            reason=InfoReason.MISSING_RECORD, record_types=[RecordType.IMAGING], by=review.specialist_id
+        ),
     )
     await _when(handle, lambda st: st.sla.state is SlaState.PAUSED, "the clock stopped")
     await s.env.sleep(timedelta(days=3))

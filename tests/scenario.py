@@ -80,7 +80,9 @@ async def status(handle: Handle) -> CaseStatus:
     return await handle.query(SmoCaseWorkflow.status)
 
 
-async def until(env: WorkflowEnvironment | None, handle: Handle, stage: Stage, tries: int = 200) -> CaseStatus:
+async def until(
+    env: WorkflowEnvironment | None, handle: Handle, stage: Stage, tries: int = 200
+) -> CaseStatus:
     """Wait for a stage without skipping time (queries don't skip it)."""
     import asyncio
 
@@ -89,7 +91,8 @@ async def until(env: WorkflowEnvironment | None, handle: Handle, stage: Stage, t
         if current.stage is stage:
             return current
         await asyncio.sleep(0.05)
-    raise AssertionError(f"case stayed in {current.stage}, wanted {stage}: {[(t.at.isoformat(), t.event, t.detail) for t in current.timeline]}")
+    seen = [(t.at.isoformat(), t.event, t.detail) for t in current.timeline]
+    raise AssertionError(f"case stayed in {current.stage}, wanted {stage}: {seen}")
 
 
 def upload(services: Services, content: bytes, record_type: RecordType) -> DocumentRef:
@@ -99,15 +102,16 @@ def upload(services: Services, content: bytes, record_type: RecordType) -> Docum
 
 def required_records(services: Services, program: str, tag: str = "") -> list[DocumentRef]:
     terms = services.programs[program].terms()
-    return [
-        upload(services, f"{PATIENT}: {t.value} {tag}".encode(), t) for t in terms.required_records
-    ]
+    return [upload(services, f"{PATIENT}: {t.value} {tag}".encode(), t) for t in terms.required_records]
 
 
-async def to_review(env: WorkflowEnvironment | None, handle: Handle, services: Services, program: str) -> CaseStatus:
+async def to_review(
+    env: WorkflowEnvironment | None, handle: Handle, services: Services, program: str
+) -> CaseStatus:
     await until(env, handle, Stage.GATHERING_RECORDS)
     await handle.execute_update(
-        SmoCaseWorkflow.add_record, AddRecords(documents=required_records(services, program), by="coordinator")
+        SmoCaseWorkflow.add_record,
+        AddRecords(documents=required_records(services, program), by="coordinator"),
     )
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="coordinator"))
     current = await until(env, handle, Stage.UNDER_REVIEW)
@@ -124,7 +128,8 @@ async def to_review(env: WorkflowEnvironment | None, handle: Handle, services: S
 async def submit_report(handle: Handle, services: Services, specialist_id: str) -> None:
     doc = upload(services, f"Second opinion for {PATIENT}".encode(), RecordType.SMO_REPORT)
     await handle.execute_update(
-        SmoCaseWorkflow.submit_report, SubmitReport(document=doc, specialist_id=specialist_id, by=specialist_id)
+        SmoCaseWorkflow.submit_report,
+        SubmitReport(document=doc, specialist_id=specialist_id, by=specialist_id),
     )
 
 

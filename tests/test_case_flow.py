@@ -53,6 +53,7 @@ async def test_a_completed_case_history_stays_small(
     payload_bytes = sum(len(p.data) for p in scenario.payloads_of(history))
     print(f"events={len(events)} payload_bytes={payload_bytes}")
     from collections import Counter
+
     print(Counter(e.WhichOneof("attributes") for e in events))
     assert len(events) <= 120
     assert payload_bytes <= 32 * 1024

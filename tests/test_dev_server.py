@@ -97,8 +97,9 @@ def test_smo_demo_once_exits_zero_and_temporal_workflow_show_has_no_phi(tmp_path
     }
     env.pop("DATABASE_URL", None)
     smo = str(Path(sys.executable).parent / "smo")
-    done = subprocess.run([smo, "demo", "--once"], env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=180)
+    done = subprocess.run(
+        [smo, "demo", "--once"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "CLOSED" in done.stdout
     assert (home / "temporal.db").exists()
@@ -113,13 +114,19 @@ def test_smo_demo_once_exits_zero_and_temporal_workflow_show_has_no_phi(tmp_path
         temporal = binary("temporal")
         listed = subprocess.run(
             [temporal, "workflow", "list", "--address", server.address, "--output", "json"],
-            capture_output=True, text=True, timeout=60, check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
         ids = [w["execution"]["workflowId"] for w in json.loads(listed.stdout)]
         assert len(ids) == 1
         shown = subprocess.run(
             [temporal, "workflow", "show", "--address", server.address, "-w", ids[0], "--output", "json"],
-            capture_output=True, text=True, timeout=60, check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
         assert len(shown.stdout) > 1000
         assert "Sokha" not in shown.stdout and "ductal" not in shown.stdout

@@ -60,8 +60,20 @@ async def test_a_recorded_case_replays_against_the_current_workflow_code(path: P
 
 
 @workflow.defn(name="SmoCase")
+class NotifiesFirst(SmoCaseWorkflow):
+    """A careless change: a new first activity (an email) before the case is registered."""
+
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseResult:
+        await workflow.execute_activity(
+            "send_notice", {"case_id": inp.case_id}, start_to_close_timeout=timedelta(seconds=5)
+        )
+        return await super().run(inp)
+
+
+@workflow.defn(name="SmoCase")
 class EligibilityFirst(SmoCaseWorkflow):
-    """A careless change: checks eligibility before registering the case (commands reordered)."""
+    """A careless change: two local activities swapped (eligibility before registration)."""
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseResult:
@@ -90,13 +102,22 @@ class PausesFirstWhenPatched(SmoCaseWorkflow):
         return await super().run(inp)
 
 
-@pytest.mark.parametrize("changed", [EligibilityFirst, PausesFirst], ids=lambda c: c.__name__)
-async def test_a_workflow_change_that_reorders_commands_fails_replay_with_a_nondeterminism_error(
+@pytest.mark.parametrize("changed", [NotifiesFirst, PausesFirst], ids=lambda c: c.__name__)
+async def test_a_workflow_change_that_issues_another_first_command_fails_replay_as_nondeterministic(
     changed: type,
 ) -> None:
     history = _history(HISTORIES_DIR / "prudential-happy-path.json")
     with pytest.raises(workflow.NondeterminismError):
         await _replayer(changed).replay_workflow(history)
+
+
+async def test_a_workflow_change_that_swaps_two_local_activities_fails_replay() -> None:
+    # Local activity markers are matched by sequence number, not by activity type: the swap
+    # surfaces as a result that does not decode into the other activity's type. Swapped local
+    # activities with compatible result types would replay silently: gate them all the same.
+    history = _history(HISTORIES_DIR / "prudential-happy-path.json")
+    with pytest.raises((workflow.NondeterminismError, RuntimeError)):
+        await _replayer(EligibilityFirst).replay_workflow(history)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -88,9 +88,11 @@ async def test_warning_at_80_percent_then_breach_at_deadline_then_day_11_reminde
     warning, current = await event(handle, "SLA warning")
     assert abs(warning.at - warn_at) < timedelta(seconds=2)
     assert current.sla.state is SlaState.WARNING
-    assert sorted(mail_to(services, "SLA-LATE", "SLA warning")) == sorted(
-        ["coordinators@example.org", "h.marsh@specialists.example.org"]
-    ) or len(mail_to(services, "SLA-LATE", "SLA warning")) == 2
+    assert (
+        sorted(mail_to(services, "SLA-LATE", "SLA warning"))
+        == sorted(["coordinators@example.org", "h.marsh@specialists.example.org"])
+        or len(mail_to(services, "SLA-LATE", "SLA warning")) == 2
+    )
 
     await skip_to(ts_env, due_at - timedelta(minutes=1))
     assert (await scenario.status(handle)).sla.state is SlaState.WARNING
@@ -144,7 +146,9 @@ async def test_stop_the_clock_keeps_elapsed_days_and_restarts_with_the_rest(
 async def test_after_a_breach_the_coordinator_reassigns_and_the_clock_starts_afresh(
     ts_env: WorkflowEnvironment, ts_worker: Worker, services: Services
 ) -> None:
-    handle = await scenario.start(ts_env.client, services.settings, scenario.case_input(services, "SLA-REASSIGN"))
+    handle = await scenario.start(
+        ts_env.client, services.settings, scenario.case_input(services, "SLA-REASSIGN")
+    )
     review = await scenario.to_review(ts_env, handle, services, "prudential-kh")
     assert review.sla.due_at
     await skip_to(ts_env, review.sla.due_at + timedelta(hours=1))

@@ -8,6 +8,7 @@ arithmetic is always an activity result recorded in history.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import TypedDict
 
 from temporalio import workflow
 
@@ -22,7 +23,14 @@ with workflow.unsafe.imports_passed_through():
     from calendars import SlaDue
     from models.case import ProgramTerms, SlaState, SlaView
 
-LOCAL = {"start_to_close_timeout": timedelta(seconds=20)}
+
+
+class _LocalOptions(TypedDict):
+    start_to_close_timeout: timedelta
+
+
+# Deadline arithmetic is fast and local; the default retry policy retries it forever.
+LOCAL: _LocalOptions = {"start_to_close_timeout": timedelta(seconds=20)}
 
 
 def rule_for(terms: ProgramTerms) -> SlaRule:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from datetime import timedelta
+from typing import Any, TypedDict, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -57,11 +57,18 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 
-DB = {
+class ActivityOptions(TypedDict, total=False):
+    start_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+
+
+DB: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+    ),
 }
-EMAIL = {
+EMAIL: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=60),
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(seconds=2),
@@ -70,7 +77,7 @@ EMAIL = {
         maximum_attempts=6,
     ),
 }
-BILLING = {
+BILLING: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(seconds=2),
@@ -158,9 +165,7 @@ class SmoCaseWorkflow:
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseResult:
         self._enter(Stage.INTAKE, "opened", f"by {inp.opened_by}", publish=False)
-        registered = await workflow.execute_local_activity_method(
-            CaseActivities.register_case, inp, **DB
-        )
+        registered = await workflow.execute_local_activity_method(CaseActivities.register_case, inp, **DB)
         self._terms, self._specialty = registered.terms, registered.specialty
         self._sla = SlaClock(registered.terms)
 
@@ -328,11 +333,13 @@ class SmoCaseWorkflow:
             instant = sla.next_instant()
             timeout = None if instant is None else max(instant - workflow.now(), timedelta(0))
             interrupted = await _wait(
-                lambda: self._report is not None
-                or self._cancel_reason is not None
-                or self._decline_pending
-                or self._pending_assignment is not None
-                or (self._info_request is not None and sla.state is not SlaState.PAUSED),
+                lambda: (
+                    self._report is not None
+                    or self._cancel_reason is not None
+                    or self._decline_pending
+                    or self._pending_assignment is not None
+                    or (self._info_request is not None and sla.state is not SlaState.PAUSED)
+                ),
                 timeout,
                 "SLA escalation",
             )
@@ -364,10 +371,12 @@ class SmoCaseWorkflow:
             NoticeKind.INFO_REQUESTED, str(self._info_rounds), params={"item": request.reason.value}
         )
         await workflow.wait_condition(
-            lambda: self._info_supplied is not None
-            or self._cancel_reason is not None
-            or self._decline_pending
-            or self._pending_assignment is not None
+            lambda: (
+                self._info_supplied is not None
+                or self._cancel_reason is not None
+                or self._decline_pending
+                or self._pending_assignment is not None
+            )
         )
         self._check_cancel()
         supplied = self._info_supplied
@@ -446,9 +455,7 @@ class SmoCaseWorkflow:
         if self._third_opinion:
             return True
         # The window has passed or a coordinator closed: let a booked consult finish first.
-        await workflow.wait_condition(
-            lambda: not self._consult_pending or self._cancel_reason is not None
-        )
+        await workflow.wait_condition(lambda: not self._consult_pending or self._cancel_reason is not None)
         self._check_cancel()
         return False
 
@@ -504,8 +511,12 @@ class SmoCaseWorkflow:
         terms = self._require_terms_for("add records")
         open_stages = {Stage.GATHERING_RECORDS}
         if terms.late_documents_allowed:
-            open_stages |= {Stage.ASSIGNING_SPECIALIST, Stage.UNDER_REVIEW,
-                            Stage.REPORT_DELIVERED, Stage.CONSULT}
+            open_stages |= {
+                Stage.ASSIGNING_SPECIALIST,
+                Stage.UNDER_REVIEW,
+                Stage.REPORT_DELIVERED,
+                Stage.CONSULT,
+            }
         if self._stage not in open_stages:
             raise ValueError(f"records are not accepted in stage {self._stage.value}")
         if any(d.record_type is RecordType.SMO_REPORT for d in req.documents):
@@ -671,8 +682,9 @@ class SmoCaseWorkflow:
         assert terms.third_opinion_price_cents is not None
         self._charging_third_opinion = True  # blocks bookings and closing while it runs
         try:
-            await self._charge("third_opinion", f"third-opinion:{len(self._reports)}",
-                               terms.third_opinion_price_cents)
+            await self._charge(
+                "third_opinion", f"third-opinion:{len(self._reports)}", terms.third_opinion_price_cents
+            )
         finally:
             self._charging_third_opinion = False
         self._third_opinion = True
@@ -750,8 +762,7 @@ class SmoCaseWorkflow:
         free_left = 0
         if terms is not None:
             free_left = (
-                999 if terms.free_consults is None
-                else max(terms.free_consults - self._consults_booked, 0)
+                999 if terms.free_consults is None else max(terms.free_consults - self._consults_booked, 0)
             )
         return CaseStatus(
             case_id=self._inp.case_id,
@@ -897,11 +908,11 @@ class SmoCaseWorkflow:
         return UpdateAck(stage=self._stage, detail=detail)
 
     def _note(self, event: str, detail: str = "") -> None:
-        self._timeline.append(
-            TimelineEntry(at=workflow.now(), stage=self._stage, event=event, detail=detail)
-        )
+        self._timeline.append(TimelineEntry(at=workflow.now(), stage=self._stage, event=event, detail=detail))
 
-    def _enter(self, stage: Stage, event: str | None = None, detail: str = "", *, publish: bool = True) -> None:
+    def _enter(
+        self, stage: Stage, event: str | None = None, detail: str = "", *, publish: bool = True
+    ) -> None:
         self._stage = stage
         self._note(event or stage.value.lower().replace("_", " "), detail)
         # Stages that pass within one workflow task skip the upsert: each is a history event.
@@ -955,7 +966,7 @@ class SmoCaseWorkflow:
             if key.name in self._published and self._published[key.name] == value:
                 continue
             self._published[key.name] = value
-            updates.append(key.value_unset() if value is None else key.value_set(value))  # type: ignore[attr-defined]
+            updates.append(key.value_unset() if value is None else key.value_set(value))
         if updates:
             workflow.upsert_search_attributes(updates)
         workflow.set_current_details(self._details_line())

@@ -1,0 +1,225 @@
+"""`smo sla ...` and `smo calendar ...`: deadlines and holiday tables from the command line.
+
+These commands need no running service: they evaluate the same SLA rule the
+worker uses, against the same calendars and the same holiday-decree file
+(``--overrides``, default ``$SMO_HOLIDAY_OVERRIDES``), so a coordinator can
+answer "when is this report due, and why then?" directly.
+
+A user mistake prints one ``error: ...`` line on stderr and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from calendars import (
+    DEFAULT_CALENDARS,
+    DEFAULT_TZ,
+    CalendarSet,
+    HolidayOverrides,
+    SlaDue,
+    compute_due,
+    load_overrides,
+)
+
+__all__ = ["calendar_app", "sla_app"]
+
+OVERRIDES_ENV = "SMO_HOLIDAY_OVERRIDES"
+
+sla_app = typer.Typer(help="Report deadlines under the working-day SLA.", no_args_is_help=True)
+calendar_app = typer.Typer(help="Public-holiday calendars used by the SLA.", no_args_is_help=True)
+
+OverridesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--overrides",
+        envvar=OVERRIDES_ENV,
+        help=f"Holiday-decree YAML file (default: ${OVERRIDES_ENV}; none if unset).",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+
+
+def _fail(message: str) -> NoReturn:
+    # typer.echo rather than a Rich console: Rich would wrap a long message
+    # (an unknown calendar code lists every valid one) over several lines.
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _parse_received(value: str) -> dt.datetime:
+    try:
+        received = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        _fail(f"--received {value!r} is not an ISO 8601 date-time (e.g. 2026-11-20T10:00+07:00)")
+    if received.tzinfo is None or received.utcoffset() is None:
+        _fail(f"--received {value!r} has no UTC offset; add one, e.g. {received.isoformat()}+07:00")
+    return received
+
+
+def _parse_time(value: str) -> dt.time:
+    try:
+        parsed = dt.time.fromisoformat(value.strip())
+    except ValueError:
+        _fail(f"--close-of-business {value!r} is not a time of day (e.g. 17:00)")
+    if parsed.tzinfo is not None:
+        _fail("--close-of-business is a wall-clock time in --tz; give it without an offset")
+    return parsed
+
+
+def _split_codes(value: str) -> list[str]:
+    codes = [part.strip() for part in value.split(",") if part.strip()]
+    if not codes:
+        _fail("--calendars needs at least one calendar code, e.g. KH,US")
+    return codes
+
+
+def _overrides(path: Path | None) -> HolidayOverrides:
+    if path is None or str(path) == "":
+        return HolidayOverrides()
+    if not path.exists():
+        # Same rule as the service (a missing file means no decrees), but say
+        # so: a mistyped path should not silently change nothing.
+        typer.echo(f"warning: overrides file {path} not found; using no overrides", err=True)
+    try:
+        return load_overrides(path)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _calendar_set(codes: Sequence[str], overrides_path: Path | None) -> CalendarSet:
+    overrides = _overrides(overrides_path)
+    try:
+        return CalendarSet(codes, overrides)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _when(instant: dt.datetime) -> str:
+    return f"{instant:%a %Y-%m-%d %H:%M} ({instant.isoformat()})"
+
+
+def _print_due(due: SlaDue, calendars: CalendarSet, tz: str, received: dt.datetime) -> None:
+    out = Console()
+    out.print(f"[bold]Report due:[/bold] {_when(due.due_at)}")
+    out.print(
+        f"Received {received.isoformat()}, day 0 is {due.day0:%a %Y-%m-%d}; "
+        f"{due.working_days} working days on {', '.join(calendars.codes)} in {tz}"
+        + (f", {due.already_elapsed} already used" if due.already_elapsed else "")
+    )
+    if due.warn_at is not None:
+        out.print(f"Escalation warning: {_when(due.warn_at)}")
+    if not due.skipped:
+        out.print("No weekday holidays fell in the window.")
+        return
+    table = Table(title="Holidays not counted as working days")
+    table.add_column("Date")
+    table.add_column("Day")
+    table.add_column("Calendar")
+    table.add_column("Holiday")
+    for item in due.skipped:
+        table.add_row(item.date.isoformat(), f"{item.date:%a}", item.calendar, item.name)
+    out.print(table)
+
+
+@sla_app.command("due")
+def sla_due(
+    received: Annotated[
+        str,
+        typer.Option(
+            "--received",
+            help="When the specialist had the complete records: ISO 8601 with an offset.",
+            show_default=False,
+        ),
+    ],
+    working_days: Annotated[
+        int, typer.Option("--working-days", help="N, the promised working days.", show_default=False)
+    ],
+    calendars: Annotated[
+        str, typer.Option("--calendars", help="Comma-separated calendar codes: KH, US, US-TX...")
+    ] = ",".join(DEFAULT_CALENDARS),
+    tz: Annotated[str, typer.Option("--tz", help="SLA time zone (IANA name).")] = DEFAULT_TZ,
+    close_of_business: Annotated[
+        str, typer.Option("--close-of-business", help="Close of business in --tz, HH:MM.")
+    ] = "17:00",
+    already_elapsed: Annotated[
+        int,
+        typer.Option("--already-elapsed", help="Working days used before the clock was stopped."),
+    ] = 0,
+    overrides: OverridesOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """When the written report is due, and which holidays pushed it back."""
+    received_at = _parse_received(received)
+    if working_days < 1:
+        _fail(f"--working-days must be at least 1, got {working_days}")
+    if already_elapsed < 0:
+        _fail(f"--already-elapsed must not be negative, got {already_elapsed}")
+    cob = _parse_time(close_of_business)
+    calendar_set = _calendar_set(_split_codes(calendars), overrides)
+    try:
+        due = compute_due(
+            received_at,
+            working_days,
+            calendar_set,
+            tz=tz,
+            close_of_business=cob,
+            already_elapsed=already_elapsed,
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    if as_json:
+        payload = {
+            "due": due.due_at.isoformat(),
+            "day0": due.day0.isoformat(),
+            "skipped": [
+                {"date": s.date.isoformat(), "calendar": s.calendar, "name": s.name} for s in due.skipped
+            ],
+        }
+        typer.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    _print_due(due, calendar_set, tz, received_at)
+
+
+@calendar_app.command("holidays")
+def calendar_holidays(
+    year: Annotated[int, typer.Option("--year", help="Calendar year.", show_default=False)],
+    calendar: Annotated[str, typer.Option("--calendar", help="Calendar code: KH, US, US-TX...")] = "KH",
+    overrides: OverridesOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The public holidays of one calendar in one year, decrees applied."""
+    if not 1 <= year <= 9999:
+        _fail(f"--year must be between 1 and 9999, got {year}")
+    calendar_set = _calendar_set([calendar], overrides)
+    code = calendar_set.codes[0]
+    try:
+        days = calendar_set.holidays(year, code)
+    except ValueError as exc:
+        _fail(str(exc))
+    if as_json:
+        payload = {
+            "calendar": code,
+            "year": year,
+            "holidays": [{"date": day.isoformat(), "name": name} for day, name in days],
+        }
+        typer.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    table = Table(title=f"{code} public holidays, {year}")
+    table.add_column("Date")
+    table.add_column("Day")
+    table.add_column("Holiday")
+    for day, name in days:
+        # Weekend holidays cost no working day; dim them so the ones that do stand out.
+        style = "dim" if day.weekday() >= 5 else None
+        table.add_row(day.isoformat(), f"{day:%a}", name, style=style)
+    Console().print(table)
