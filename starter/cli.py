@@ -112,7 +112,8 @@ def _explain(exc: BaseException) -> str | None:
             return f"that case id is taken: {text}"
         return f"the Temporal server refused the request: {text}"
     if isinstance(exc, (ConnectionError, OSError)) or "connect" in str(exc).lower():
-        return f"cannot reach the service ({exc}); is `smo dev` running?"
+        address = os.environ.get("SMO_TEMPORAL_ADDRESS", "127.0.0.1:7233")
+        return f"cannot reach the Temporal server at {address}; is `smo dev` running?"
     if isinstance(exc, (ValueError, FileNotFoundError)):
         return str(exc)
     return None
@@ -252,9 +253,11 @@ def demo(
     program: Annotated[str, typer.Option(help="prudential-kh or assist-america")] = "prudential-kh",
 ) -> None:
     """Drive the demo case (Sokha Chan, C50.912) through every stage and print its timeline."""
-    from starter.demo import run_demo
+    from starter.demo import DEMO_POLICIES, run_demo
 
     async def main() -> None:
+        if program not in DEMO_POLICIES:
+            raise ops.UserError(f"no demo for program {program!r}; try {', '.join(DEMO_POLICIES)}")
         settings = load_settings()
         if once:
             configure_logging(settings.log_format, "WARNING")

@@ -1,0 +1,616 @@
+"""Fault injection for the reliability suite and `bench/chaos.py`.
+
+Every fault is a real one: the worker is `python worker.py` in its own process group and
+is stopped with SIGKILL; the network between that worker and the Temporal server runs
+through a TCP proxy that can be cut; the case database can be write-locked so that an
+activity is held at a known point; the SMTP server can hold a session open before it
+accepts a recipient. What the suite counts is what the outside world saw: rows in the
+ledger, messages the SMTP server received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import PendingActivityState, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.service import RPCError
+
+from activities.storage import DocumentStore
+from models.case import (
+    AddRecords,
+    BookConsult,
+    CaseResult,
+    CaseStatus,
+    Close,
+    CompleteConsult,
+    CompleteRecords,
+    DocumentRef,
+    EligibilityFacts,
+    RecordType,
+    Stage,
+    SubmitReport,
+)
+from models.intake import PatientIntake
+from models.settings import Settings
+from runtime.outbox import OutboxHandler, OutboxServer, read_outbox
+from starter import ops
+from workflows.smo_case import SmoCaseWorkflow
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LOCALHOST = "127.0.0.1"
+Handle = WorkflowHandle[SmoCaseWorkflow, Any]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOCALHOST, 0))
+        return int(s.getsockname()[1])
+
+
+# ---- the worker as a child process ----------------------------------------------------------
+
+
+def worker_env(settings: Settings, *, temporal_address: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a worker process that serves `settings`' case DB, SMTP port and queue."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMO_") and k != "DATABASE_URL"}
+    env.update(
+        SMO_HOME=str(settings.home),
+        SMO_TEMPORAL_ADDRESS=temporal_address or settings.temporal_address,
+        SMO_SMTP_HOST=settings.smtp_host,
+        SMO_SMTP_PORT=str(settings.smtp_port),
+        SMO_TASK_QUEUE=settings.task_queue,
+        SMO_PROGRAMS_DIR=str(settings.programs_dir),
+        SMO_SPECIALISTS_FILE=str(settings.specialists_file),
+        SMO_LOG_FORMAT="json",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    """`python worker.py`, started in its own process group so that a kill takes all of it."""
+
+    def __init__(self, env: Mapping[str, str], log_file: Path) -> None:
+        self.env = dict(env)
+        self.log_file = log_file
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.kills = 0
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "the worker was never started"
+        return self.process.pid
+
+    @property
+    def identity(self) -> str:
+        """The identity the worker's client reports to the server (the SDK's default)."""
+        return f"{self.pid}@{socket.gethostname()}"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> WorkerProcess:
+        if self.running:
+            raise RuntimeError("the worker is already running")
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            log.write(f"---- worker start {self.starts + 1}\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                [sys.executable, str(PROJECT_ROOT / "worker.py")],
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.starts += 1
+        return self
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the worker hangs with its connections open, as a wedged process does."""
+        self._signal(signal.SIGSTOP)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no shutdown, no goodbye to the server."""
+        if not self.running:
+            return
+        self._signal(signal.SIGKILL)
+        assert self.process is not None
+        self.process.wait()
+        self.kills += 1
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """For clean-up: SIGTERM (a thawed worker drains), then SIGKILL."""
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        self._signal(signal.SIGCONT)
+        self._signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGKILL)
+            proc.wait()
+
+    def log_tail(self, lines: int = 30) -> str:
+        if not self.log_file.exists():
+            return ""
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+    async def wait_polling(self, client: Client, timeout: float = 30.0) -> None:
+        """Until this process polls the workflow task queue (so it is connected and registered)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        task_queue = self.env["SMO_TASK_QUEUE"]
+        while True:
+            if not self.running:
+                raise RuntimeError(f"the worker exited with {self.process and self.process.returncode}:\n"
+                                   f"{self.log_tail()}")
+            resp = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=client.namespace,
+                    task_queue=TaskQueue(name=task_queue),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                )
+            )
+            if any(p.identity == self.identity for p in resp.pollers):
+                return
+            if loop.time() > deadline:
+                raise RuntimeError(f"the worker is not polling after {timeout}s:\n{self.log_tail()}")
+            await asyncio.sleep(0.1)
+
+
+# ---- the network between the worker and the server ----------------------------------------
+
+
+class TcpProxy:
+    """A TCP relay in front of the Temporal server. `cut()` drops every connection and refuses
+    new ones until `restore()`: the worker keeps running but cannot reach the server."""
+
+    def __init__(self, target: str, host: str = LOCALHOST) -> None:
+        target_host, _, target_port = target.rpartition(":")
+        self.target_host, self.target_port = target_host, int(target_port)
+        self.host = host
+        self.port = 0
+        self.is_cut = False
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def start(self) -> TcpProxy:
+        self._server = await asyncio.start_server(self._accept, self.host, 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.is_cut:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+        try:
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        finally:
+            for w in (writer, up_writer):
+                self._writers.discard(w)
+                w.transport.abort()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                if self.is_cut:
+                    break
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.transport.abort()
+
+    def cut(self) -> None:
+        self.is_cut = True
+        for w in list(self._writers):
+            w.transport.abort()
+        self._writers.clear()
+
+    def restore(self) -> None:
+        self.is_cut = False
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+# ---- the case database ----------------------------------------------------------------------
+
+
+class DbWriteLock:
+    """Hold SQLite's write lock on the case DB: every activity that writes waits at that write
+    (the worker's busy_timeout is 30 s), readers carry on. Keep it for a second or two."""
+
+    def __init__(self, db_file: Path) -> None:
+        self.db_file = db_file
+        self._conn: sqlite3.Connection | None = None
+
+    def acquire(self) -> DbWriteLock:
+        conn = sqlite3.connect(self.db_file, isolation_level=None, timeout=30)
+        conn.execute("BEGIN IMMEDIATE")
+        self._conn = conn
+        return self
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.execute("ROLLBACK")
+            self._conn.close()
+            self._conn = None
+
+
+def db_file(settings: Settings) -> Path:
+    prefix = "sqlite:///"
+    assert settings.db_url.startswith(prefix), "the reliability suite runs on the SQLite case DB"
+    return Path(settings.db_url.removeprefix(prefix))
+
+
+def db_rows(settings: Settings, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    with contextlib.closing(sqlite3.connect(db_file(settings), timeout=30)) as conn:
+        return list(conn.execute(sql, params))
+
+
+async def wait_for_row(settings: Settings, sql: str, *params: object, timeout: float = 30.0) -> tuple[Any, ...]:
+    """Poll the case DB until `sql` returns a row (a side effect has been committed)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        rows = db_rows(settings, sql, *params)
+        if rows:
+            return rows[0]
+        if loop.time() > deadline:
+            raise AssertionError(f"no row for {sql!r} {params} after {timeout}s")
+        await asyncio.sleep(0.01)
+
+
+def charges(settings: Settings) -> Counter[str]:
+    """Ledger rows per idempotency key, read from the table itself."""
+    return Counter(key for (key,) in db_rows(settings, "SELECT idempotency_key FROM ledger"))
+
+
+# ---- what the SMTP server received ----------------------------------------------------------
+
+
+def delivered(outbox_dir: Path) -> Counter[tuple[str, str]]:
+    """Messages received per (notice id, recipient)."""
+    return Counter(
+        (str(m["X-SMO-Notice-Id"]), str(m["To"]))
+        for m in read_outbox(outbox_dir)
+        if m["X-SMO-Notice-Id"] is not None
+    )
+
+
+def repeated(counter: Counter[Any]) -> dict[Any, int]:
+    return {key: n for key, n in counter.items() if n > 1}
+
+
+def notices_of(outbox_dir: Path, case_id: str) -> list[str]:
+    return sorted({notice for notice, _ in delivered(outbox_dir) if notice.startswith(f"{case_id}:")})
+
+
+class GateHandler(OutboxHandler):
+    """An outbox that, once armed, holds the next SMTP session at RCPT TO (before the message
+    is transmitted) until released. A client killed while held has delivered nothing."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.armed = threading.Event()
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if self.armed.is_set():
+            self.armed.clear()
+            self.holding.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.02)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+class GatedOutbox(OutboxServer):
+    def __init__(self, directory: Path, host: str = LOCALHOST, port: int = 8025) -> None:
+        super().__init__(directory, host, port)
+        self.gate = GateHandler(directory)
+        self.controller.handler = self.gate
+
+    def arm(self) -> None:
+        self.gate.release.clear()
+        self.gate.holding.clear()
+        self.gate.armed.set()
+
+    async def wait_holding(self, timeout: float = 30.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.gate.holding.is_set():
+            if loop.time() > deadline:
+                raise AssertionError(f"no SMTP session reached the gate within {timeout}s")
+            await asyncio.sleep(0.01)
+
+    def open(self) -> None:
+        self.gate.armed.clear()
+        self.gate.release.set()
+
+    def stop(self) -> None:
+        self.open()
+        super().stop()
+
+
+# ---- what the server knows ------------------------------------------------------------------
+
+
+async def wait_activity_started(handle: Handle, activity_type: str, timeout: float = 30.0) -> int:
+    """Until an attempt of `activity_type` is running on a worker; returns the attempt number."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        desc = await handle.describe()
+        for pending in desc.raw_description.pending_activities:
+            if (
+                pending.activity_type.name == activity_type
+                and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            ):
+                return int(pending.attempt)
+        if loop.time() > deadline:
+            raise AssertionError(f"{activity_type} did not start within {timeout}s")
+        await asyncio.sleep(0.02)
+
+
+async def wait_workflow_task_started(handle: Handle, timeout: float = 30.0) -> None:
+    """Until a worker has picked up the case's pending workflow task."""
+    from temporalio.api.enums.v1 import PendingWorkflowTaskState
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        desc = await handle.describe()
+        raw = desc.raw_description
+        if (
+            raw.HasField("pending_workflow_task")
+            and raw.pending_workflow_task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
+        ):
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"no workflow task started within {timeout}s")
+        await asyncio.sleep(0.01)
+
+
+async def activity_attempts(handle: Handle, activity_type: str) -> list[int]:
+    """The attempt number of every started attempt of `activity_type`, from the history."""
+    attempts: list[int] = []
+    scheduled: set[int] = set()
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            if event.activity_task_scheduled_event_attributes.activity_type.name == activity_type:
+                scheduled.add(event.event_id)
+        elif event.HasField("activity_task_started_event_attributes"):
+            started = event.activity_task_started_event_attributes
+            if started.scheduled_event_id in scheduled:
+                attempts.append(int(started.attempt))
+    return attempts
+
+
+# ---- driving a case the way a coordinator does ----------------------------------------------
+
+ICD10_BY_SPECIALTY = {
+    "oncology": "C50.912",
+    "cardiology": "I25.10",
+    "neurology": "G35",
+    "gastroenterology": "K50.90",
+    "endocrinology": "E11.9",
+    "orthopedics": "M05.79",
+    "nephrology": "N18.4",
+    "hematology": "D50.0",
+}
+
+POLICIES = {"prudential-kh": "KH-DEMO-0001", "assist-america": "AA-DEMO-0001"}
+
+
+def patient(n: int, program: str = "prudential-kh", icd10: str = "C50.912") -> PatientIntake:
+    """A distinct life assured per `n` (one SMO per condition is per life assured)."""
+    return PatientIntake(
+        patient_name=f"Dara Test{n:04d}",
+        date_of_birth=date(1970, 1, 1) + timedelta(days=97 * n),
+        email=f"dara.test{n:04d}@example.com",
+        phone="+855 12 000 000",
+        diagnosis_text="condition under second opinion",
+        icd10=icd10,
+        policy_number=POLICIES[program],
+    )
+
+
+@dataclass
+class CaseDriver:
+    """One case, step by step, through `starter.ops` (as `starter.demo.run_demo` does).
+
+    Every call tolerates a worker that is down: queries are retried, and every update
+    carries a fixed id, so sending it again after a lost reply is the same update.
+    """
+
+    client: Client
+    settings: Settings
+    store: DocumentStore
+    case_id: str
+    intake: PatientIntake
+    program: str = "prudential-kh"
+    by: str = "coordinator"
+    folder: Path = field(init=False)
+    status_timeout: float = 120.0
+
+    def __post_init__(self) -> None:
+        self.folder = self.settings.home / "records" / self.case_id
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def handle(self) -> Handle:
+        return ops.handle_for(self.client, self.case_id)
+
+    async def start(self) -> None:
+        """Open the case (`ops.open_case`) without waiting for a worker to pick it up."""
+        await ops.open_case(
+            self.client, self.settings, self.store, program=self.program, intake=self.intake,
+            facts=EligibilityFacts(), opened_by=self.by, case_id=self.case_id, wait=False,
+        )
+
+    async def open(self) -> CaseStatus:
+        await self.start()
+        return await self.wait_for(Stage.GATHERING_RECORDS)
+
+    async def status(self) -> CaseStatus:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.status_timeout
+        while True:
+            try:
+                return await self.handle.query(SmoCaseWorkflow.status, rpc_timeout=timedelta(seconds=10))
+            except RPCError:
+                # No worker to answer right now (killed, restarting): ask again.
+                if loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+    async def wait_for(self, *stages: Stage, timeout: float | None = None) -> CaseStatus:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout or self.status_timeout)
+        while True:
+            current = await self.status()
+            if current.stage in stages:
+                return current
+            if loop.time() > deadline:
+                raise AssertionError(
+                    f"{self.case_id} is {current.stage.value}, not {' or '.join(s.value for s in stages)}:"
+                    f" {[(t.event, t.detail) for t in current.timeline]}"
+                )
+            await asyncio.sleep(0.1)
+
+    async def update(self, step: str, update: Any, arg: Any) -> Any:
+        """Send an update with a fixed id; a reply lost to a restart is asked for again."""
+        update_id = f"{self.case_id}:{step}"
+        while True:
+            try:
+                return await self.handle.execute_update(update, arg, id=update_id)
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                await asyncio.sleep(0.2)
+
+    def record_file(self, record_type: RecordType) -> Path:
+        path = self.folder / f"{record_type.value}.txt"
+        path.write_text(f"{self.intake.patient_name}: {record_type.value} for {self.case_id}\n")
+        return path
+
+    async def add_record(self, record_type: RecordType) -> None:
+        path = self.record_file(record_type)
+        stored = await ops.store_files(self.store, [path], record_type)
+        ref = stored[0][0]
+        await self.update(f"add-{record_type.value}", SmoCaseWorkflow.add_record,
+                          AddRecords(documents=[ref], by=self.by))
+
+    async def add_required_records(self) -> None:
+        terms = await self.status()
+        for record_type in terms.records.required:
+            await self.add_record(record_type)
+
+    async def complete_records(self) -> None:
+        await self.update("records-complete", SmoCaseWorkflow.mark_records_complete, CompleteRecords(by=self.by))
+
+    async def under_review(self) -> CaseStatus:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.status_timeout
+        while True:
+            current = await self.wait_for(Stage.UNDER_REVIEW)
+            if current.sla.due_at is not None and current.specialist_id is not None:
+                return current
+            if loop.time() > deadline:
+                raise AssertionError(f"{self.case_id} has no SLA deadline")
+            await asyncio.sleep(0.1)
+
+    async def submit_report(self, specialist_id: str) -> None:
+        path = self.folder / "smo-report.txt"
+        path.write_text(f"Second opinion for {self.intake.patient_name} ({self.case_id}).\n")
+        stored = await asyncio.to_thread(self.store.put_file, path)
+        doc = DocumentRef(doc_id=stored.doc_id, record_type=RecordType.SMO_REPORT, size=stored.size)
+        await self.update("report", SmoCaseWorkflow.submit_report,
+                          SubmitReport(document=doc, specialist_id=specialist_id, by=specialist_id))
+
+    async def book_consult(self, n: int) -> str:
+        slot = datetime.now(UTC) + timedelta(days=2 + n)
+        ack = await self.update(f"consult-{n}", SmoCaseWorkflow.book_consult, BookConsult(slot=slot, by=self.by))
+        return str(ack.detail)
+
+    async def complete_consult(self, n: int) -> None:
+        await self.update(f"consult-{n}-done", SmoCaseWorkflow.complete_consult, CompleteConsult(by=self.by))
+
+    async def close(self) -> CaseResult:
+        await self.update("close", SmoCaseWorkflow.close, Close(by=self.by))
+        return await self.result()
+
+    async def result(self) -> CaseResult:
+        return await self.handle.result(rpc_timeout=timedelta(minutes=5))
+
+    async def run_to_closed(self, *, consults: int = 2) -> CaseResult:
+        """Intake to CLOSED: records, review, report, `consults` consults (the 2nd is billed)."""
+        await self.open()
+        await self.add_required_records()
+        await self.complete_records()
+        review = await self.under_review()
+        assert review.specialist_id is not None
+        await self.submit_report(review.specialist_id)
+        await self.wait_for(Stage.REPORT_DELIVERED, Stage.CONSULT)
+        return await self.consult_and_close(consults)
+
+    async def consult_and_close(self, consults: int) -> CaseResult:
+        for n in range(1, consults + 1):
+            await self.book_consult(n)
+            await self.complete_consult(n)
+        return await self.close()
+
+
+def expected_charge_keys(case_ids: Sequence[str], *, free_consults: int = 1, consults: int = 2) -> set[str]:
+    return {f"{c}:consult:{n}" for c in case_ids for n in range(free_consults + 1, consults + 1)}
