@@ -112,7 +112,9 @@ def load_overrides(path: Path | None) -> HolidayOverrides:
         raw = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"holiday overrides file {path}: cannot read: {exc}") from exc
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:
+        # PyYAML reports an impossible date such as 2026-02-30 as a bare
+        # ValueError rather than a YAMLError.
         detail = " ".join(str(exc).split())
         raise ValueError(f"holiday overrides file {path}: invalid YAML: {detail}") from exc
     try:

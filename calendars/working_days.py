@@ -116,6 +116,11 @@ def get_calendar(code: str) -> Calendar:
     return _CALENDAR_CLASSES[_normalise_code(code)]()
 
 
+def _raw_holidays(calendar: Calendar, year: int) -> list[tuple[dt.date, str]]:
+    # workalendar is untyped; this is the one place its result is trusted.
+    return cast("list[tuple[dt.date, str]]", calendar.holidays(year))
+
+
 class SkippedHoliday(BaseModel):
     """A weekday holiday that the SLA window did not count as a working day."""
 
@@ -179,7 +184,19 @@ class CalendarSet:
     def _build_holidays(self, year: int, code: str) -> list[tuple[dt.date, str]]:
         # A new calendar instance each time: workalendar memoises per instance,
         # and the uncached path must really recompute.
-        base = cast("list[tuple[dt.date, str]]", _CALENDAR_CLASSES[code]().holidays(year))
+        calendar = _CALENDAR_CLASSES[code]()
+        base = [(day, name) for day, name in _raw_holidays(calendar, year) if day.year == year]
+        # An observance can land in the neighbouring year (New Year's Day on a
+        # Saturday is observed on 31 December). workalendar lists such a day
+        # under either year, sometimes both with different labels: take it
+        # from a neighbour only when this year's list lacks the date.
+        seen = {day for day, _ in base}
+        for other in (year - 1, year + 1):
+            if dt.MINYEAR <= other <= dt.MAXYEAR:
+                for day, name in _raw_holidays(calendar, other):
+                    if day.year == year and day not in seen:
+                        base.append((day, name))
+                        seen.add(day)
         removed = self._remove.get(code, frozenset())
         days = [(day, name) for day, name in base if day not in removed]
         # Removals first, then additions, so "remove X, add X renamed" works.
@@ -228,12 +245,14 @@ class CalendarSet:
 
 @lru_cache(maxsize=32)
 def _zone(tz: str) -> ZoneInfo:
-    # Temporal's workflow sandbox wraps whatever the ZoneInfo constructor
-    # returns in a proxy that datetime's C code rejects as a tzinfo;
-    # ZoneInfo.no_cache hands back a plain instance there too. The lru_cache
-    # restores the one-object-per-key behaviour of the normal constructor.
     try:
-        return ZoneInfo.no_cache(tz)
+        zone = ZoneInfo(tz)
+        if type(zone) is not ZoneInfo:
+            # Temporal's workflow sandbox wraps what the ZoneInfo constructor
+            # returns in a proxy that datetime's C code rejects as a tzinfo;
+            # ZoneInfo.no_cache hands back a plain instance there.
+            zone = ZoneInfo.no_cache(tz)
+        return zone
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown time zone {tz!r}") from exc
 

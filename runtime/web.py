@@ -100,7 +100,7 @@ def build_web_app(
             if request.transport is not None:
                 request.transport.close()
             return response
-        await response.write_eof()
+        # Audited before the end of the body, so a download that completed is always on record.
         await asyncio.to_thread(
             audit,
             engine,
@@ -110,6 +110,7 @@ def build_web_app(
             case_id=case_id,
             detail=doc_id[:12],
         )
+        await response.write_eof()
         return response
 
     app = web.Application()

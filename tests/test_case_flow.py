@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -52,8 +54,18 @@ async def test_a_completed_case_history_stays_small(
     events = list(history.events)
     payload_bytes = sum(len(p.data) for p in scenario.payloads_of(history))
     print(f"events={len(events)} payload_bytes={payload_bytes}")
-    from collections import Counter
 
-    print(Counter(e.WhichOneof("attributes") for e in events))
     assert len(events) <= 120
     assert payload_bytes <= 32 * 1024
+
+
+@pytest.mark.parametrize("program", ["prudential-kh", "assist-america"])
+async def test_the_demo_case_runs_to_closed_under_each_program(
+    program: str, ts_env: WorkflowEnvironment, ts_worker: Worker, services: Services
+) -> None:
+    from starter.demo import run_demo
+
+    said: list[str] = []
+    result = await run_demo(ts_env.client, services.settings, services.store, program=program, say=said.append)
+    assert result.stage is Stage.CLOSED and result.reports == 1
+    assert said[0].startswith("opened case") and said[-1].endswith("CLOSED")

