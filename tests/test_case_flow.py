@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -66,6 +65,8 @@ async def test_the_demo_case_runs_to_closed_under_each_program(
     from starter.demo import run_demo
 
     said: list[str] = []
-    result = await run_demo(ts_env.client, services.settings, services.store, program=program, say=said.append)
+    result = await run_demo(
+        ts_env.client, services.settings, services.store, program=program, say=said.append
+    )
     assert result.stage is Stage.CLOSED and result.reports == 1
     assert said[0].startswith("opened case") and said[-1].endswith("CLOSED")

@@ -166,8 +166,11 @@ async def smo(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     import asyncio
 
     proc = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "smo"), *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        str(Path(sys.executable).parent / "smo"),
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode is not None
@@ -175,27 +178,63 @@ async def smo(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
 
 
 async def test_a_coordinator_drives_a_case_from_the_cli(settings: Settings, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"COLUMNS": "200", "SMO_USER": "dara"}
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {
+        "COLUMNS": "200",
+        "SMO_USER": "dara",
+    }
     files = {}
     for kind in ("operative_report", "biopsy_report", "discharge_summary", "treatment_plan"):
         files[kind] = tmp_path / f"{kind}.pdf"
         files[kind].write_bytes(f"{kind} for the patient".encode() * 100)
     async with DevStack(settings, ui=False):
         code, out, err = await smo(
-            "case", "open", "--program", "prudential-kh", "--policy", "KH-DEMO-0003",
-            "--patient", "Chanthy Keo", "--dob", "1968-02-01", "--email", "chanthy@example.com",
-            "--icd10", "I25.10", "--diagnosis", "coronary artery disease", "--case-id", "CLI-1", env=env,
+            "case",
+            "open",
+            "--program",
+            "prudential-kh",
+            "--policy",
+            "KH-DEMO-0003",
+            "--patient",
+            "Chanthy Keo",
+            "--dob",
+            "1968-02-01",
+            "--email",
+            "chanthy@example.com",
+            "--icd10",
+            "I25.10",
+            "--diagnosis",
+            "coronary artery disease",
+            "--case-id",
+            "CLI-1",
+            env=env,
         )
         assert code == 0, err
         assert "GATHERING_RECORDS" in out
 
-        code, out, err = await smo("case", "open", "--program", "prudential-kh", "--policy", "KH-DEMO-0003",
-                                   "--patient", "X Y", "--dob", "1968-13-01", "--email", "x@example.com",
-                                   "--icd10", "I25.10", "--diagnosis", "abc", env=env)
+        code, out, err = await smo(
+            "case",
+            "open",
+            "--program",
+            "prudential-kh",
+            "--policy",
+            "KH-DEMO-0003",
+            "--patient",
+            "X Y",
+            "--dob",
+            "1968-13-01",
+            "--email",
+            "x@example.com",
+            "--icd10",
+            "I25.10",
+            "--diagnosis",
+            "abc",
+            env=env,
+        )
         assert code == 2 and err.startswith("error: --dob") and "Traceback" not in err
 
-        code, out, err = await smo("records", "add", "CLI-1", str(files["biopsy_report"]),
-                                   "--type", "biopsy_report", env=env)
+        code, out, err = await smo(
+            "records", "add", "CLI-1", str(files["biopsy_report"]), "--type", "biopsy_report", env=env
+        )
         assert code == 0, err
         code, out, err = await smo("records", "complete", "CLI-1", env=env)
         assert code == 2 and "records missing: operative_report" in err and len(err.splitlines()) == 1
@@ -218,7 +257,9 @@ async def test_a_coordinator_drives_a_case_from_the_cli(settings: Settings, tmp_
         desc = await handle.describe()
         assert await desc.static_summary() == "SMO case CLI-1 · prudential-kh"
         metadata = await handle.query("__temporal_workflow_metadata")
-        details = metadata.current_details if hasattr(metadata, "current_details") else metadata["currentDetails"]
+        details = (
+            metadata.current_details if hasattr(metadata, "current_details") else metadata["currentDetails"]
+        )
         assert details.startswith("Under review, due ") and details.endswith(" 17:00 ICT")
 
         code, out, err = await smo("case", "list", "--stage", "UNDER_REVIEW", env=env)
@@ -228,7 +269,9 @@ async def test_a_coordinator_drives_a_case_from_the_cli(settings: Settings, tmp_
         code, out, err = await smo("case", "list", "--due-within", "soon", env=env)
         assert code == 2 and "not a duration" in err
 
-        code, out, err = await smo("case", "cancel", "CLI-1", "--reason", "customer withdrew the request", env=env)
+        code, out, err = await smo(
+            "case", "cancel", "CLI-1", "--reason", "customer withdrew the request", env=env
+        )
         assert code == 0, err
         code, out, err = await smo("case", "audit", "CLI-1", env=env)
         assert code == 0
