@@ -79,7 +79,7 @@ async def status(client: Client, case_id: str) -> CaseStatus:
 
 
 async def wait_for_stage(
-    client: Client, case_id: str, stages: Sequence[Stage], timeout: float = 60.0
+    client: Client, case_id: str, stages: Sequence[Stage], timeout: float = 60.0, poll: float = 0.2
 ) -> CaseStatus:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -89,7 +89,7 @@ async def wait_for_stage(
         if asyncio.get_running_loop().time() > deadline:
             wanted = " or ".join(s.value for s in stages)
             raise UserError(f"case {case_id} is {current.stage.value}, not {wanted}, after {timeout}s")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(poll)
 
 
 async def open_case(

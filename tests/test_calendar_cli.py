@@ -71,7 +71,9 @@ def test_due_with_a_state_calendar_and_other_options() -> None:
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["due"] == "2026-03-03T17:00:00+07:00"
-    assert payload["skipped"] == [{"date": "2026-03-02", "calendar": "US-TX", "name": "Texas Independence Day"}]
+    assert payload["skipped"] == [
+        {"date": "2026-03-02", "calendar": "US-TX", "name": "Texas Independence Day"}
+    ]
 
 
 def test_overrides_file_from_the_environment_is_applied(tmp_path: Path) -> None:
@@ -98,12 +100,18 @@ def test_overrides_file_from_the_environment_is_applied(tmp_path: Path) -> None:
     [
         (["--received", "2026-11-20T10:00", "--working-days", "10"], "has no UTC offset"),
         (["--received", "20/11/2026 10am", "--working-days", "10"], "is not an ISO 8601 date-time"),
-        (["--received", "2026-11-20T10:00+07:00", "--working-days", "0"], "--working-days must be at least 1"),
+        (
+            ["--received", "2026-11-20T10:00+07:00", "--working-days", "0"],
+            "--working-days must be at least 1",
+        ),
         (
             ["--received", "2026-11-20T10:00+07:00", "--working-days", "10", "--calendars", "KH,TH"],
             "unknown calendar code 'TH'",
         ),
-        (["--received", "2026-11-20T10:00+07:00", "--working-days", "10", "--tz", "Asia/Nowhere"], "time zone"),
+        (
+            ["--received", "2026-11-20T10:00+07:00", "--working-days", "10", "--tz", "Asia/Nowhere"],
+            "time zone",
+        ),
     ],
     ids=["naive", "unparseable", "zero-days", "unknown-calendar", "unknown-tz"],
 )
@@ -121,7 +129,9 @@ def test_malformed_overrides_file_is_an_error_not_a_traceback(tmp_path: Path) ->
     path = tmp_path / "decrees.yaml"
     path.write_text("KH: [unclosed\n")
 
-    result = smo("sla", "due", "--received", "2026-11-20T10:00+07:00", "--working-days", "10", "--overrides", str(path))
+    result = smo(
+        "sla", "due", "--received", "2026-11-20T10:00+07:00", "--working-days", "10", "--overrides", str(path)
+    )
 
     assert result.exit_code == 2
     assert result.stderr.startswith("error: holiday overrides file") and "decrees.yaml" in result.stderr

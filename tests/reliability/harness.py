@@ -195,18 +195,20 @@ class WorkerProcess:
 
 
 class TcpProxy:
-    """A TCP relay in front of the Temporal server. `cut()` drops every connection and refuses
-    new ones until `restore()`: the worker keeps running but cannot reach the server."""
+    """A TCP relay between a worker and the Temporal server, for one-way partitions.
+
+    `drop_uploads()` keeps delivering what the server sends (tasks reach the worker) but drops
+    everything the worker sends back (completions never arrive), as if the worker died right
+    after doing the work. `heal()` aborts those connections and relays new ones normally."""
 
     def __init__(self, target: str, host: str = LOCALHOST) -> None:
         target_host, _, target_port = target.rpartition(":")
         self.target_host, self.target_port = target_host, int(target_port)
         self.host = host
         self.port = 0
-        self.is_cut = False
+        self.dropping = False
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._links: set[_Link] = set()
 
     @property
     def address(self) -> str:
@@ -218,48 +220,64 @@ class TcpProxy:
         return self
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.is_cut:
-            writer.transport.abort()
-            return
         try:
             up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
             writer.transport.abort()
             return
-        self._writers |= {writer, up_writer}
+        link = _Link(writer, up_writer, dropping=self.dropping)
+        self._links.add(link)
         try:
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            await asyncio.gather(
+                self._pipe(reader, up_writer, link, upload=True),
+                self._pipe(up_reader, writer, link, upload=False),
+            )
         finally:
-            for w in (writer, up_writer):
-                self._writers.discard(w)
-                w.transport.abort()
+            self._links.discard(link)
+            link.abort()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link, *, upload: bool
+    ) -> None:
         try:
             while data := await reader.read(65536):
-                if self.is_cut:
-                    break
+                if upload and link.dropping:
+                    continue
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
             pass
         finally:
-            writer.transport.abort()
+            link.abort()
 
-    def cut(self) -> None:
-        self.is_cut = True
-        for w in list(self._writers):
-            w.transport.abort()
-        self._writers.clear()
+    def drop_uploads(self) -> None:
+        self.dropping = True
+        for link in self._links:
+            link.dropping = True
 
-    def restore(self) -> None:
-        self.is_cut = False
+    def heal(self) -> None:
+        self.dropping = False
+        for link in list(self._links):
+            if link.dropping:
+                link.abort()
 
     async def close(self) -> None:
-        self.cut()
+        for link in list(self._links):
+            link.abort()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+@dataclass(eq=False)
+class _Link:
+    client: asyncio.StreamWriter
+    upstream: asyncio.StreamWriter
+    dropping: bool
+
+    def abort(self) -> None:
+        self.client.transport.abort()
+        self.upstream.transport.abort()
 
 
 # ---- the case database ----------------------------------------------------------------------
