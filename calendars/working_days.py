@@ -13,10 +13,13 @@ turns that sentence into instants:
 * stopping the clock (specialist asks for more information) is supported by
   counting elapsed working days and restarting with the remainder.
 
-Everything here is pure computation: no I/O happens at import time or in any
-function except the first lookup of a time zone, so the module can be imported
-and used inside Temporal's workflow sandbox. Reading the holiday-overrides
-file lives in :mod:`calendars.overrides`.
+Nothing here reads a file at import time. At run time the only reads are of
+packaged data (time-zone rules, the Cambodian holiday-name catalogue) when a
+zone or a year is first needed, so the functions also work inside Temporal's
+workflow sandbox; importing ``calendars`` through
+``workflow.unsafe.imports_passed_through()`` spares each workflow run from
+re-importing workalendar and holidays. Reading the holiday-overrides file
+lives in :mod:`calendars.overrides`.
 """
 
 from __future__ import annotations
@@ -151,7 +154,8 @@ class CalendarSet:
     A day is a working day when it is Monday to Friday and a holiday in none
     of the calendars. Holiday tables are built per (calendar, year) and
     memoised unless ``cache=False``, which rebuilds them on every lookup (only
-    useful to measure what the cache buys).
+    useful to measure what the cache buys). Overrides for calendars outside
+    the set are ignored.
     """
 
     def __init__(

@@ -159,3 +159,20 @@ def test_calendar_holidays_with_an_unknown_code_is_exit_code_2() -> None:
 
     assert result.exit_code == 2
     assert result.stderr.startswith("error: unknown calendar code 'XX'")
+
+
+def test_missing_overrides_file_is_a_warning_and_changes_nothing(tmp_path: Path) -> None:
+    result = smo(
+        "sla",
+        "due",
+        "--received",
+        "2026-11-20T10:00+07:00",
+        "--working-days",
+        "10",
+        "--json",
+        env={"SMO_HOLIDAY_OVERRIDES": str(tmp_path / "absent.yaml")},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("warning: overrides file") and "absent.yaml" in result.stderr
+    assert json.loads(result.stdout)["due"] == "2026-12-10T17:00:00+07:00"

@@ -915,6 +915,8 @@ class SmoCaseWorkflow:
     ) -> None:
         self._stage = stage
         self._note(event or stage.value.lower().replace("_", " "), detail)
+        # workflow.logger is replay-aware: a replayed transition logs nothing twice.
+        workflow.logger.info("case entered %s", stage.value, extra={"stage": stage.value})
         # Stages that pass within one workflow task skip the upsert: each is a history event.
         if publish:
             self._publish()
