@@ -175,6 +175,18 @@ def _print_ack(case_id: str, ack: Any) -> None:
     out.print(f"{case_id}: {ack.stage.value}{detail}")
 
 
+def _send(case_id: str, update: Any, make: Callable[[str], Any], action: str, by: str) -> None:
+    """One coordinator action: build the payload for the actor, send it, audit it, print the answer."""
+
+    async def main() -> None:
+        ctx = Context()
+        actor = _actor(by)
+        ack = await _update(ctx, case_id, update, make(actor), action, actor)
+        _print_ack(case_id, ack)
+
+    command(main)()
+
+
 # ---- service ---------------------------------------------------------------------------
 
 
@@ -411,68 +423,40 @@ def case_list(
 def case_cancel(case_id: str, reason: Annotated[str, typer.Option()], by: By = "") -> None:
     """Cancel a case, with a reason."""
 
-    async def main() -> None:
-        ctx = Context()
-        actor = _actor(by)
-        ack = await _update(
-            ctx, case_id, SmoCaseWorkflow.cancel, Cancel(reason=reason, by=actor), "case.cancel", actor
-        )
-        _print_ack(case_id, ack)
-
-    command(main)()
+    _send(case_id, SmoCaseWorkflow.cancel, lambda actor: Cancel(reason=reason, by=actor), "case.cancel", by)
 
 
 @case_app.command("close")
 def case_close(case_id: str, by: By = "") -> None:
     """Close a case after its report (and any booked consult)."""
 
-    async def main() -> None:
-        ctx = Context()
-        actor = _actor(by)
-        ack = await _update(ctx, case_id, SmoCaseWorkflow.close, Close(by=actor), "case.close", actor)
-        _print_ack(case_id, ack)
-
-    command(main)()
+    _send(case_id, SmoCaseWorkflow.close, lambda actor: Close(by=actor), "case.close", by)
 
 
 @case_app.command("override")
 def case_override(case_id: str, reason: Annotated[str, typer.Option()], by: By = "") -> None:
     """Override an eligibility refusal, with a reason (audited)."""
 
-    async def main() -> None:
-        ctx = Context()
-        actor = _actor(by)
-        ack = await _update(
-            ctx,
-            case_id,
-            SmoCaseWorkflow.override_eligibility,
-            OverrideEligibility(reason=reason, by=actor),
-            "eligibility.override",
-            actor,
-        )
-        _print_ack(case_id, ack)
-
-    command(main)()
+    _send(
+        case_id,
+        SmoCaseWorkflow.override_eligibility,
+        lambda actor: OverrideEligibility(reason=reason, by=actor),
+        "eligibility.override",
+        by,
+    )
 
 
 @case_app.command("third-opinion")
 def case_third_opinion(case_id: str, by: By = "") -> None:
     """Request a third opinion from a different specialist (billed to the customer)."""
 
-    async def main() -> None:
-        ctx = Context()
-        actor = _actor(by)
-        ack = await _update(
-            ctx,
-            case_id,
-            SmoCaseWorkflow.request_third_opinion,
-            RequestThirdOpinion(by=actor),
-            "case.third_opinion",
-            actor,
-        )
-        _print_ack(case_id, ack)
-
-    command(main)()
+    _send(
+        case_id,
+        SmoCaseWorkflow.request_third_opinion,
+        lambda actor: RequestThirdOpinion(by=actor),
+        "case.third_opinion",
+        by,
+    )
 
 
 @case_app.command("update-details")
@@ -574,40 +558,26 @@ def records_complete(
 ) -> None:
     """Declare the records complete: the case moves on to specialist assignment."""
 
-    async def main() -> None:
-        ctx = Context()
-        actor = _actor(by)
-        ack = await _update(
-            ctx,
-            case_id,
-            SmoCaseWorkflow.mark_records_complete,
-            CompleteRecords(waive=waive or [], waive_reason=reason, by=actor),
-            "records.complete",
-            actor,
-        )
-        _print_ack(case_id, ack)
-
-    command(main)()
+    _send(
+        case_id,
+        SmoCaseWorkflow.mark_records_complete,
+        lambda actor: CompleteRecords(waive=waive or [], waive_reason=reason, by=actor),
+        "records.complete",
+        by,
+    )
 
 
 @specialist_app.command("assign")
 def specialist_assign(case_id: str, specialist_id: str, by: By = "") -> None:
     """Assign (or reassign) a specialist: specialty, certification, capacity and conflict are checked."""
 
-    async def main() -> None:
-        ctx = Context()
-        actor = _actor(by)
-        ack = await _update(
-            ctx,
-            case_id,
-            SmoCaseWorkflow.assign_specialist,
-            AssignSpecialist(specialist_id=specialist_id, by=actor),
-            "specialist.assign",
-            actor,
-        )
-        _print_ack(case_id, ack)
-
-    command(main)()
+    _send(
+        case_id,
+        SmoCaseWorkflow.assign_specialist,
+        lambda actor: AssignSpecialist(specialist_id=specialist_id, by=actor),
+        "specialist.assign",
+        by,
+    )
 
 
 @specialist_app.command("decline")
@@ -619,20 +589,13 @@ def specialist_decline(
 ) -> None:
     """Record a specialist's decline: the case is reassigned."""
 
-    async def main() -> None:
-        ctx = Context()
-        actor = _actor(by)
-        ack = await _update(
-            ctx,
-            case_id,
-            SmoCaseWorkflow.decline,
-            Decline(specialist_id=specialist, reason=reason, by=actor),
-            "specialist.decline",
-            actor,
-        )
-        _print_ack(case_id, ack)
-
-    command(main)()
+    _send(
+        case_id,
+        SmoCaseWorkflow.decline,
+        lambda actor: Decline(specialist_id=specialist, reason=reason, by=actor),
+        "specialist.decline",
+        by,
+    )
 
 
 @specialist_app.command("list")
@@ -704,20 +667,13 @@ def info_request(
 ) -> None:
     """The specialist needs more: the SLA clock stops, keeping the working days used."""
 
-    async def main() -> None:
-        ctx = Context()
-        actor = _actor(by)
-        ack = await _update(
-            ctx,
-            case_id,
-            SmoCaseWorkflow.request_more_info,
-            RequestInfo(reason=reason, record_types=record_type or [], by=actor),
-            "info.request",
-            actor,
-        )
-        _print_ack(case_id, ack)
-
-    command(main)()
+    _send(
+        case_id,
+        SmoCaseWorkflow.request_more_info,
+        lambda actor: RequestInfo(reason=reason, record_types=record_type or [], by=actor),
+        "info.request",
+        by,
+    )
 
 
 @info_app.command("supply")
@@ -785,20 +741,13 @@ def consult_book(
 def consult_complete(case_id: str, by: By = "") -> None:
     """Mark the booked consult as held."""
 
-    async def main() -> None:
-        ctx = Context()
-        actor = _actor(by)
-        ack = await _update(
-            ctx,
-            case_id,
-            SmoCaseWorkflow.complete_consult,
-            CompleteConsult(by=actor),
-            "consult.complete",
-            actor,
-        )
-        _print_ack(case_id, ack)
-
-    command(main)()
+    _send(
+        case_id,
+        SmoCaseWorkflow.complete_consult,
+        lambda actor: CompleteConsult(by=actor),
+        "consult.complete",
+        by,
+    )
 
 
 @app.command("outbox")

@@ -31,7 +31,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import FailureError
 from temporalio.service import RPCError
@@ -65,6 +69,7 @@ from worker import Services, build_worker
 EXAMPLES = 600
 UPDATE_TIMEOUT = 5.0  # a clean update answers in well under a second
 SETTLE_TIMEOUT = 5.0
+QUERY_TIMEOUT = 3.0
 T = TypeVar("T")
 
 MODELS: dict[str, type[BaseModel]] = {
@@ -115,6 +120,7 @@ class Case:
     kind: Kind
     handle: scenario.Handle
     seen_events: int = 0
+    last: str = "opening"
 
 
 @dataclass
@@ -263,26 +269,36 @@ class Harness:
     async def check(self, kind: Kind, name: str, args: list[Any]) -> None:
         self.examples += 1
         case = self.cases[kind.name]
-        before = await scenario.status(case.handle)
+        before = await self._status(case)
+        if before is None:
+            _, problems = await self.settle(case)
+            self.found("a case stopped answering queries", f"{case.handle.id} after {case.last}: {problems}")
+            await self.retire(case, "broken")
+            return
         shown = f"{case.handle.id} ({before.stage.value}) {name}({_short(args)})"
+        case.last = shown
         ack: UpdateAck | None = None
         refusal: BaseException | None = None
         try:
             ack = await asyncio.wait_for(
                 case.handle.execute_update(name, args=args, result_type=UpdateAck), UPDATE_TIMEOUT
             )
-        except TimeoutError:
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             self.outcomes["no answer"] += 1
-            running, problems = await self.settle(case)
-            detail = "; ".join(problems) or "no answer, nothing pending"
+            _, problems = await self.settle(case)
+            detail = "; ".join(problems) or "nothing pending"
             self.found(f"{name}: no answer within {UPDATE_TIMEOUT}s", f"{shown}: {detail}")
-            await self.retire(case, "no answer")
+            await self.retire(case, "broken")
             return
         except (WorkflowUpdateFailedError, RPCError, ValueError, TypeError, RuntimeError) as err:
             refusal = err
         running, problems = await self.settle(case)
         for p in problems:
             self.found(f"{name}: {p.split(':')[0]}", f"{shown}: {p}")
+        after = await self._status(case) if running else None
+        broken = bool(problems) or (running and after is None)
+        if running and after is None:
+            self.found(f"{name}: the case stopped answering queries", shown)
 
         if refusal is not None:
             self.outcomes[f"{name} refused"] += 1
@@ -292,27 +308,32 @@ class Harness:
                 self.found(f"{name}: unreadable refusal", f"{shown}: {type(refusal).__name__}: {message!r}")
             if isinstance(refusal, (ValueError, TypeError, RuntimeError)) and not _client_side(refusal):
                 self.found(f"{name}: unexpected {type(refusal).__name__}", f"{shown}: {message}")
-            if running:
-                after = await scenario.status(case.handle)
-                if after != before:
-                    self.found(
-                        f"{name}: refused but changed the case",
-                        f"{shown}: refused with {message!r} yet {_diff(before, after)}",
-                    )
+            if not running:
+                self.found(f"{name}: refused, yet the case ended", shown)
+            elif after is not None and after != before:
+                self.found(
+                    f"{name}: refused but changed the case",
+                    f"{shown}: refused with {message!r}, yet {_diff(before, after)}",
+                )
         else:
             self.outcomes[f"{name} accepted"] += 1
-            assert ack is not None
+            assert isinstance(ack, UpdateAck)
             parsed = _parse(name, args)
             if parsed is None:
                 self.found(f"{name}: accepted a payload its model refuses", shown)
-            if running and isinstance(parsed, AddRecords):
-                after = await scenario.status(case.handle)
+            if after is not None and isinstance(parsed, AddRecords):
                 added = after.records.documents - before.records.documents
                 distinct = len({d.doc_id for d in parsed.documents})
                 if not 0 <= added <= distinct:
                     self.found(f"{name}: document count off", f"{shown}: {added} added of {distinct}")
-        if not running or problems:
-            await self.retire(case, "finished" if not problems else "broken")
+        if broken or not running:
+            await self.retire(case, "broken" if broken else "finished")
+
+    async def _status(self, case: Case) -> CaseStatus | None:
+        try:
+            return await asyncio.wait_for(scenario.status(case.handle), QUERY_TIMEOUT)
+        except (TimeoutError, RPCError):
+            return None
 
     async def final_check(self) -> None:
         for case in [*self.cases.values(), *self.retired]:

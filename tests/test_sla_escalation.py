@@ -15,6 +15,7 @@ from models.case import (
     AssignSpecialist,
     CaseStatus,
     InfoReason,
+    RecordType,
     RequestInfo,
     SlaState,
     SupplyInfo,
@@ -134,7 +135,7 @@ async def test_stop_the_clock_keeps_elapsed_days_and_restarts_with_the_rest(
     assert idle.sla.state is SlaState.PAUSED
     assert not any(t.event.startswith("SLA") for t in idle.timeline)
 
-    extra = scenario.upload(services, b"additional pathology slides", scenario.RecordType.OTHER)
+    extra = scenario.upload(services, b"additional pathology slides", RecordType.OTHER)
     await handle.execute_update(SmoCaseWorkflow.supply_info, SupplyInfo(documents=[extra], by="coordinator"))
     restarted, running = await event(handle, "clock restarted")
     expected = compute_due(restarted.at, 10, calendars, already_elapsed=used)
