@@ -7,6 +7,7 @@ visibility for status and lists. A user mistake prints one `error:` line and exi
 from __future__ import annotations
 
 import asyncio
+import sys
 import functools
 import getpass
 import os
@@ -84,6 +85,8 @@ app.add_typer(eligibility_app, name="eligibility")
 out = Console()
 err = Console(stderr=True)
 
+# Files are checked before anything is stored or sent.
+EXISTING: dict[str, Any] = {"exists": True, "dir_okay": False, "readable": True}
 By = Annotated[str, typer.Option("--by", help="Who is acting (default: $SMO_USER or login)")]
 
 
@@ -528,7 +531,7 @@ def case_audit(case_id: str) -> None:
 @records_app.command("add")
 def records_add(
     case_id: str,
-    files: Annotated[list[Path], typer.Argument(help="Files to upload (streamed, encrypted)")],
+    files: Annotated[list[Path], typer.Argument(help="Files to upload (streamed, encrypted)", **EXISTING)],
     record_type: Annotated[RecordType, typer.Option("--type", case_sensitive=False)],
     by: By = "",
 ) -> None:
@@ -630,7 +633,7 @@ def specialist_list(specialty: Annotated[str | None, typer.Option()] = None) -> 
 @report_app.command("submit")
 def report_submit(
     case_id: str,
-    file: Path,
+    file: Annotated[Path, typer.Argument(help="The report file", **EXISTING)],
     specialist: Annotated[str, typer.Option(help="The assigned specialist's id")],
     by: By = "",
 ) -> None:
@@ -679,7 +682,7 @@ def info_request(
 @info_app.command("supply")
 def info_supply(
     case_id: str,
-    files: Annotated[list[Path] | None, typer.Argument()] = None,
+    files: Annotated[list[Path] | None, typer.Argument(**EXISTING)] = None,
     record_type: Annotated[RecordType, typer.Option("--type", case_sensitive=False)] = RecordType.OTHER,
     by: By = "",
 ) -> None:
@@ -806,7 +809,20 @@ def _print_outbox(directory: Path, case_id: str | None = None) -> None:
 
 
 def main() -> None:
-    app()
+    """The console script: usage mistakes get the same one-line `error:` as everything else."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:
+        # Typer's usage errors (missing option, bad choice...) carry exit code 2 and a message.
+        if getattr(exc, "exit_code", None) != 2 or not hasattr(exc, "format_message"):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        err.print(f"error: {exc.format_message()}{hint}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
