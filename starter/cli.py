@@ -7,10 +7,10 @@ visibility for status and lists. A user mistake prints one `error:` line and exi
 from __future__ import annotations
 
 import asyncio
-import sys
 import functools
 import getpass
 import os
+import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, date, datetime
 from pathlib import Path
