@@ -72,9 +72,30 @@ def seed(engine: Engine, settings: Settings) -> None:
         session.commit()
 
 
+_APPEND_ONLY = {
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events"
+        " BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS audit_events_no_delete BEFORE DELETE ON audit_events"
+        " BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$"
+        " BEGIN RAISE EXCEPTION 'audit_events is append-only'; END $$ LANGUAGE plpgsql",
+        "DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events",
+        "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events"
+        " FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()",
+    ],
+}
+
+
 def init_db(settings: Settings) -> Engine:
     engine = make_engine(settings.db_url)
     SQLModel.metadata.create_all(engine)
+    # The audit trail is append-only in the database itself, not only by convention.
+    with engine.begin() as conn:
+        for statement in _APPEND_ONLY.get(engine.dialect.name, []):
+            conn.exec_driver_sql(statement)
     seed(engine, settings)
     return engine
 
@@ -97,11 +118,14 @@ def audit(
         session.commit()
 
 
-def audit_trail(engine: Engine, case_id: str) -> list[tables.AuditEvent]:
+def audit_trail(
+    engine: Engine, case_id: str | None = None, *, action: str | None = None, limit: int = 1000
+) -> list[tables.AuditEvent]:
+    query = select(tables.AuditEvent)
+    if case_id is not None:
+        query = query.where(tables.AuditEvent.case_id == case_id)
+    if action is not None:
+        query = query.where(tables.AuditEvent.action == action)
     with Session(engine) as session:
-        rows = session.exec(
-            select(tables.AuditEvent)
-            .where(tables.AuditEvent.case_id == case_id)
-            .order_by(tables.AuditEvent.id)  # type: ignore[arg-type]
-        )
-        return list(rows)
+        rows = session.exec(query.order_by(tables.AuditEvent.id.desc()).limit(limit))  # type: ignore[union-attr]
+        return list(reversed(list(rows)))

@@ -509,18 +509,35 @@ def case_update_details(
 @case_app.command("audit")
 def case_audit(case_id: str) -> None:
     """The append-only audit trail of a case: who did what, when, with what outcome."""
+    _print_audit(case_id=case_id)
 
+
+@app.command("audit")
+def audit_cmd(
+    action: Annotated[str | None, typer.Option(help="e.g. codec.decode, document.download")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 200,
+) -> None:
+    """The audit trail across cases, including decrypt requests to the codec endpoint."""
+    _print_audit(action=action, limit=limit)
+
+
+def _print_audit(case_id: str | None = None, action: str | None = None, limit: int = 1000) -> None:
     async def main() -> None:
         ctx = Context()
-        table = Table("at (UTC)", "actor", "action", "outcome", "detail")
-        rows = await asyncio.to_thread(audit_trail, ctx.engine, case_id)
+        rows = await asyncio.to_thread(audit_trail, ctx.engine, case_id, action=action, limit=limit)
+        table = Table("at (UTC)", "case", "actor", "action", "outcome", "detail")
         for row in rows:
             table.add_row(
-                row.at.strftime("%Y-%m-%d %H:%M:%S"), row.actor, row.action, row.outcome, row.detail
+                row.at.strftime("%Y-%m-%d %H:%M:%S"),
+                row.case_id or "",
+                row.actor,
+                row.action,
+                row.outcome,
+                row.detail,
             )
         out.print(table)
         if not rows:
-            out.print(f"no audit events for {case_id}")
+            out.print("no audit events" + (f" for {case_id}" if case_id else ""))
 
     command(main)()
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -21,9 +23,10 @@ from models.case import (
     SupplyInfo,
     TimelineEntry,
 )
-from runtime.outbox import read_outbox
+from models.settings import Settings
+from runtime.outbox import OutboxServer, read_outbox
 from tests import scenario
-from worker import Services
+from worker import Services, build_worker
 from workflows.smo_case import SmoCaseWorkflow
 
 KH_US = ["KH", "US"]
@@ -164,3 +167,42 @@ async def test_after_a_breach_the_coordinator_reassigns_and_the_clock_starts_afr
         await asyncio.sleep(0.05)
     assert now.specialist_id == "SP-ONC-002" and not now.reassignment_offered
     assert now.sla.due_at and now.sla.due_at > review.sla.due_at
+
+
+async def test_a_holiday_decree_added_while_a_case_runs_moves_its_restarted_deadline(
+    smo_home: Path, monkeypatch: pytest.MonkeyPatch, ts_env: WorkflowEnvironment
+) -> None:
+    decree = smo_home / "holiday-overrides.yaml"
+    decree.write_text("KH: {add: [], remove: []}\n")
+    monkeypatch.setenv("SMO_HOLIDAY_OVERRIDES", str(decree))
+    settings = Settings()
+    with OutboxServer(settings.outbox_dir, settings.smtp_host, settings.smtp_port):
+        services = Services.from_settings(settings)
+        async with build_worker(ts_env.client, services, workflow_failure_exception_types=[Exception]):
+            handle = await scenario.start(
+                ts_env.client, settings, scenario.case_input(services, "SLA-DECREE")
+            )
+            review = await scenario.to_review(ts_env, handle, services, "prudential-kh")
+            assert review.specialist_id and review.sla.due_at
+            await handle.execute_update(
+                SmoCaseWorkflow.request_more_info,
+                RequestInfo(reason=InfoReason.CLARIFICATION, by=review.specialist_id),
+            )
+            await event(handle, "clock stopped: more information requested")
+            calendars = CalendarService(None).calendars(KH_US)
+            # Cambodia declares an extra public holiday on the first working day of the new count.
+            resume_at = await ts_env.get_current_time()
+            before = compute_due(resume_at, 10, calendars)
+            extra = next(
+                d
+                for d in (before.day0 + timedelta(days=i) for i in range(1, 10))
+                if calendars.is_working_day(d)
+            )
+            decree.write_text(f"KH:\n  add:\n    - {{date: {extra.isoformat()}, name: Special holiday}}\n")
+            await handle.execute_update(SmoCaseWorkflow.supply_info, SupplyInfo(by="coordinator"))
+            restarted, running = await event(handle, "clock restarted")
+            without = compute_due(restarted.at, 10, calendars)
+            assert running.sla.due_at is not None and running.sla.due_at > without.due_at
+            with_decree = compute_due(restarted.at, 10, CalendarService(decree).calendars(KH_US))
+            assert running.sla.due_at == with_decree.due_at
+        services.engine.dispose()

@@ -134,3 +134,18 @@ async def test_codec_endpoint_decodes_for_a_token_and_audits_every_request(
         ("anonymous", "missing-token"),
         ("anonymous", "bad-token"),
     ]
+
+
+def test_the_audit_trail_refuses_updates_and_deletes(services: Services) -> None:
+    from sqlalchemy.exc import DatabaseError
+
+    from runtime.db import audit
+
+    audit(services.engine, actor="dara", action="case.open", outcome="accepted", case_id="AUD-1")
+    with services.engine.connect() as conn:
+        with pytest.raises(DatabaseError, match="append-only"):
+            conn.exec_driver_sql("UPDATE audit_events SET outcome = 'forged'")
+        conn.rollback()
+        with pytest.raises(DatabaseError, match="append-only"):
+            conn.exec_driver_sql("DELETE FROM audit_events")
+    assert [r.outcome for r in audit_trail(services.engine, "AUD-1")] == ["accepted"]
