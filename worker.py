@@ -108,6 +108,7 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
         eligibility.check_eligibility,
         roster.assign_specialist,
         storage.register_documents,
+        storage.check_documents,
         email.send_notice,
         billing.charge_customer,
         calendar.sla_deadline,

@@ -120,21 +120,30 @@ class RegisteredDocuments(BaseModel):
     registered: int
 
 
+class CheckDocuments(BaseModel):
+    doc_ids: list[str]
+
+
 class StorageActivities:
     def __init__(self, store: DocumentStore, engine: Engine) -> None:
         self.store = store
         self.engine = engine
 
-    @activity.defn(name="register_documents")
-    async def register_documents(self, req: RegisterDocuments) -> RegisteredDocuments:
-        """Check each document is in the store, then record it against the case (idempotent)."""
-        missing = [d.doc_id[:12] for d in req.documents if not self.store.exists(d.doc_id)]
+    @activity.defn(name="check_documents")
+    async def check_documents(self, req: CheckDocuments) -> None:
+        """Refuse (non-retryable) when any document is not in the store."""
+        missing = [d[:12] for d in req.doc_ids if not self.store.exists(d)]
         if missing:
             raise ApplicationError(
                 f"documents not in storage: {', '.join(missing)}",
                 type="DocumentMissing",
                 non_retryable=True,
             )
+
+    @activity.defn(name="register_documents")
+    async def register_documents(self, req: RegisterDocuments) -> RegisteredDocuments:
+        """Check each document is in the store, then record it against the case (idempotent)."""
+        await self.check_documents(CheckDocuments(doc_ids=[d.doc_id for d in req.documents]))
 
         def write() -> int:
             with Session(self.engine) as session:

@@ -44,15 +44,22 @@ class Baseline:
 async def baseline(client: Client, activities: int, parallel: int) -> float:
     queue = "bench-baseline"
     async with Worker(
-        client, task_queue=queue, workflows=[Baseline], activities=[noop],
+        client,
+        task_queue=queue,
+        workflows=[Baseline],
+        activities=[noop],
         workflow_runner=UnsandboxedWorkflowRunner(),
     ):
         per = activities // parallel
         start = time.perf_counter()
-        await asyncio.gather(*(
-            client.execute_workflow(Baseline.run, per, id=f"baseline-{i}-{time.time_ns()}", task_queue=queue)
-            for i in range(parallel)
-        ))
+        await asyncio.gather(
+            *(
+                client.execute_workflow(
+                    Baseline.run, per, id=f"baseline-{i}-{time.time_ns()}", task_queue=queue
+                )
+                for i in range(parallel)
+            )
+        )
         return per * parallel / (time.perf_counter() - start)
 
 
@@ -72,12 +79,23 @@ async def one_case(client: Client, settings: object, store: object, i: int) -> s
     from workflows.smo_case import SmoCaseWorkflow
 
     intake = PatientIntake(
-        patient_name=f"Bench Patient {i}", date_of_birth=date(1970, 1, 1) + timedelta(days=i),
-        email=f"patient{i}@example.com", diagnosis_text="synthetic diagnosis", icd10="C50.912",
+        patient_name=f"Bench Patient {i}",
+        date_of_birth=date(1970, 1, 1) + timedelta(days=i),
+        email=f"patient{i}@example.com",
+        diagnosis_text="synthetic diagnosis",
+        icd10="C50.912",
         policy_number="KH-DEMO-0001",
     )
-    case = await ops.open_case(client, settings, store, program="prudential-kh", intake=intake,  # type: ignore[arg-type]
-                               facts=EligibilityFacts(), opened_by="bench", case_id=f"BENCH-{i:04d}-{os.getpid()}")
+    case = await ops.open_case(
+        client,
+        settings,
+        store,
+        program="prudential-kh",
+        intake=intake,  # type: ignore[arg-type]
+        facts=EligibilityFacts(),
+        opened_by="bench",
+        case_id=f"BENCH-{i:04d}-{os.getpid()}",
+    )
     handle = ops.handle_for(client, case.case_id)
     docs = []
     for t in case.records.required:
@@ -91,9 +109,14 @@ async def one_case(client: Client, settings: object, store: object, i: int) -> s
         review = await ops.status(client, case.case_id)
     report = store.put_bytes(f"report {i}".encode())  # type: ignore[attr-defined]
     assert review.specialist_id
-    await handle.execute_update(SmoCaseWorkflow.submit_report, SubmitReport(
-        document=DocumentRef(doc_id=report.doc_id, record_type=RecordType.SMO_REPORT, size=report.size),
-        specialist_id=review.specialist_id, by=review.specialist_id))
+    await handle.execute_update(
+        SmoCaseWorkflow.submit_report,
+        SubmitReport(
+            document=DocumentRef(doc_id=report.doc_id, record_type=RecordType.SMO_REPORT, size=report.size),
+            specialist_id=review.specialist_id,
+            by=review.specialist_id,
+        ),
+    )
     await ops.wait_for_stage(client, case.case_id, [Stage.REPORT_DELIVERED], poll=0.02)
     await handle.execute_update(SmoCaseWorkflow.close, Close(by="bench"))
     await handle.result()
@@ -102,8 +125,15 @@ async def one_case(client: Client, settings: object, store: object, i: int) -> s
 
 async def main(cases: int, baseline_activities: int) -> None:
     home = Path(tempfile.mkdtemp(prefix="smo-bench-"))
-    os.environ.update({"SMO_HOME": str(home), "SMO_TEMPORAL_ADDRESS": "127.0.0.1:17233",
-                       "SMO_SMTP_PORT": "18025", "SMO_WEB_PORT": "18081", "SMO_LOG_LEVEL": "WARNING"})
+    os.environ.update(
+        {
+            "SMO_HOME": str(home),
+            "SMO_TEMPORAL_ADDRESS": "127.0.0.1:17233",
+            "SMO_SMTP_PORT": "18025",
+            "SMO_WEB_PORT": "18081",
+            "SMO_LOG_LEVEL": "WARNING",
+        }
+    )
     os.environ.pop("DATABASE_URL", None)
     from runtime.logging import configure_logging
     from runtime.temporal import connect
@@ -129,7 +159,9 @@ async def main(cases: int, baseline_activities: int) -> None:
         print(f"engine ceiling: {ceiling:.0f} activities/s (no-op activities, {cases} workflows in parallel)")
 
         start = time.perf_counter()
-        ids = await asyncio.gather(*(one_case(client, settings, stack.services.store, i) for i in range(cases)))
+        ids = await asyncio.gather(
+            *(one_case(client, settings, stack.services.store, i) for i in range(cases))
+        )
         wall = time.perf_counter() - start
 
         events, payload, acts = [], [], []
@@ -138,19 +170,27 @@ async def main(cases: int, baseline_activities: int) -> None:
             kinds = [e.WhichOneof("attributes") for e in history.events]
             events.append(len(kinds))
             payload.append(sum(len(p.data) for p in payloads_of(history)))
-            acts.append(kinds.count("activity_task_scheduled_event_attributes")
-                        + kinds.count("marker_recorded_event_attributes"))
+            acts.append(
+                kinds.count("activity_task_scheduled_event_attributes")
+                + kinds.count("marker_recorded_event_attributes")
+            )
         total_acts = sum(acts)
         print(f"cases: {cases} in {wall:.1f}s = {cases / wall:.2f} cases/s")
-        print(f"activities (incl. local): {total_acts} = {total_acts / wall:.0f} activities/s"
-              f" ({total_acts / wall / ceiling:.0%} of the ceiling)")
-        print(f"per case: events median {statistics.median(events):.0f} max {max(events)};"
-              f" payload bytes median {statistics.median(payload):.0f} max {max(payload)};"
-              f" activities median {statistics.median(acts):.0f}")
+        print(
+            f"activities (incl. local): {total_acts} = {total_acts / wall:.0f} activities/s"
+            f" ({total_acts / wall / ceiling:.0%} of the ceiling)"
+        )
+        print(
+            f"per case: events median {statistics.median(events):.0f} max {max(events)};"
+            f" payload bytes median {statistics.median(payload):.0f} max {max(payload)};"
+            f" activities median {statistics.median(acts):.0f}"
+        )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cases", type=int, default=20)
     parser.add_argument("--baseline", type=int, default=400)
     args = parser.parse_args()

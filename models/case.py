@@ -101,7 +101,7 @@ class DocumentRef(Frozen):
 
     doc_id: Sha256
     record_type: RecordType
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=1 << 50)  # no program caps file size; this bounds nonsense
 
 
 class EligibilityFacts(Frozen):

@@ -12,6 +12,8 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from models.case import Icd10
+
 
 class PatientIntake(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -21,7 +23,7 @@ class PatientIntake(BaseModel):
     email: EmailStr
     phone: str = Field(default="", max_length=40)
     diagnosis_text: str = Field(min_length=3, max_length=500)
-    icd10: str
+    icd10: Icd10
     policy_number: str
     treating_doctor: str = Field(default="", max_length=120)
     language: str = "en"

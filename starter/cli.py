@@ -493,14 +493,19 @@ def case_update_details(
             policy_number=policy,
         )
         stored = await asyncio.to_thread(ctx.store.put_intake, intake)
-        ack = await _update(
-            ctx,
-            case_id,
-            SmoCaseWorkflow.update_details,
-            UpdateDetails(intake_doc_id=stored.doc_id, by=actor),
-            "case.update_details",
-            actor,
-        )
+        try:
+            ack = await _update(
+                ctx,
+                case_id,
+                SmoCaseWorkflow.update_details,
+                UpdateDetails(intake_doc_id=stored.doc_id, by=actor),
+                "case.update_details",
+                actor,
+            )
+        except BaseException:
+            if stored.created:  # a refused update leaves no PHI behind
+                ctx.store.delete(stored.doc_id)
+            raise
         _print_ack(case_id, ack)
 
     command(main)()

@@ -111,15 +111,15 @@ async def open_case(
     if not hash_key:
         raise UserError("SMO_HASH_KEY is not set")
     case_id = case_id or new_case_id()
-    stored = await asyncio.to_thread(store.put_intake, intake)
-    inp = CaseInput(
+    # Everything is validated before any PHI is stored; the sheet's id is filled in after.
+    draft = CaseInput(
         case_id=case_id,
         program=program,
         policy_number=intake.policy_number,
         life_assured_ref=life_assured_ref(
             hash_key.encode(), intake.policy_number, intake.patient_name, intake.date_of_birth
         ),
-        intake_doc_id=stored.doc_id,
+        intake_doc_id="0" * 64,
         icd10=intake.icd10,
         facts=facts,
         treating_institution=treating_institution,
@@ -127,23 +127,30 @@ async def open_case(
         follow_up_of=follow_up_of,
         override_reason=override_reason,
     )
-    await client.start_workflow(
-        SmoCaseWorkflow.run,
-        inp,
-        id=workflow_id_for(case_id),
-        task_queue=settings.task_queue,
-        # Opening the same case twice is idempotent; a finished case id is never reused.
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(search.STAGE, Stage.INTAKE.value),
-                SearchAttributePair(search.PROGRAM, program),
-            ]
-        ),
-        static_summary=f"SMO case {case_id} · {program}",
-        static_details=f"Second Medical Opinion case {case_id} under program {program}.",
-    )
+    stored = await asyncio.to_thread(store.put_intake, intake)
+    inp = draft.model_copy(update={"intake_doc_id": stored.doc_id})
+    try:
+        await client.start_workflow(
+            SmoCaseWorkflow.run,
+            inp,
+            id=workflow_id_for(case_id),
+            task_queue=settings.task_queue,
+            # Opening the same case twice is idempotent; a finished case id is never reused.
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(search.STAGE, Stage.INTAKE.value),
+                    SearchAttributePair(search.PROGRAM, program),
+                ]
+            ),
+            static_summary=f"SMO case {case_id} · {program}",
+            static_details=f"Second Medical Opinion case {case_id} under program {program}.",
+        )
+    except BaseException:
+        if stored.created:  # the case never started: its intake sheet goes too
+            await asyncio.to_thread(store.delete, stored.doc_id)
+        raise
     if not wait:
         return await status(client, case_id)
     return await wait_for_stage(
@@ -191,7 +198,13 @@ def parse_duration(text: str) -> timedelta:
     text = text.strip().lower()
     if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
         raise UserError(f"{text!r} is not a duration like 2d, 36h or 1w")
-    return timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        value = timedelta(**{units[text[-1]]: int(text[:-1])})
+    except OverflowError:
+        raise UserError(f"{text!r} is too long a duration") from None
+    if value > timedelta(days=3660):
+        raise UserError(f"{text!r} is too long a duration (at most 10 years)")
+    return value
 
 
 def list_query(

@@ -205,8 +205,11 @@ async def prudential_decline_and_reassign(s: Stack) -> list[str]:
     )
     second = await _when(
         handle,
-        lambda st: st.specialist_id not in (None, first) and st.sla.due_at is not None
-        and st.stage is Stage.UNDER_REVIEW,
+        lambda st: (
+            st.specialist_id not in (None, first)
+            and st.sla.due_at is not None
+            and st.stage is Stage.UNDER_REVIEW
+        ),
         "an automatic reassignment",
     )
     assert second.specialist_id
@@ -289,9 +292,7 @@ async def prudential_cancelled(s: Stack) -> list[str]:
     name = "prudential-cancelled"
     handle = await _open(s, name)
     await scenario.to_review(s.env, handle, s.services, "prudential-kh")
-    await handle.execute_update(
-        SmoCaseWorkflow.cancel, Cancel(reason="member withdrew the request", by="c")
-    )
+    await handle.execute_update(SmoCaseWorkflow.cancel, Cancel(reason="member withdrew the request", by="c"))
     result = await handle.result()
     assert result.stage is Stage.CANCELLED, result
     return [name]
@@ -308,14 +309,21 @@ async def prudential_third_opinion(s: Stack) -> list[str]:
     assert ack.detail == "billed", ack
     again = await _when(
         handle,
-        lambda st: st.stage is Stage.UNDER_REVIEW and st.specialist_id not in (None, first)
-        and st.sla.due_at is not None and st.sla.state is SlaState.RUNNING,
+        lambda st: (
+            st.stage is Stage.UNDER_REVIEW
+            and st.specialist_id not in (None, first)
+            and st.sla.due_at is not None
+            and st.sla.state is SlaState.RUNNING
+        ),
         "a second specialist",
     )
     assert again.specialist_id
     await scenario.submit_report(handle, s.services, again.specialist_id)
-    await _when(handle, lambda st: len(st.report_doc_ids) == 2 and st.stage is Stage.REPORT_DELIVERED,
-                "the second report")
+    await _when(
+        handle,
+        lambda st: len(st.report_doc_ids) == 2 and st.stage is Stage.REPORT_DELIVERED,
+        "the second report",
+    )
     await _close(handle)
     return [name]
 
@@ -372,8 +380,10 @@ async def record(names: list[str]) -> list[Path]:
                     path = HISTORIES_DIR / f"{name}.json"
                     path.write_text(history.to_json() + "\n", encoding="utf-8")
                     written.append(path)
-                    print(f"{path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}:"
-                          f" {len(history.events)} events, {path.stat().st_size} bytes")
+                    print(
+                        f"{path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}:"
+                        f" {len(history.events)} events, {path.stat().st_size} bytes"
+                    )
     return written
 
 

@@ -151,7 +151,14 @@ def test_a_recorded_history_carries_no_patient_details_in_clear(path: Path) -> N
         if encoding != b"binary/encrypted" and "data" in payload:
             clear.append(base64.b64decode(payload["data"]).decode("utf-8", "replace"))
     patient = scenario.intake()
-    for secret in (patient.patient_name, "Sokha", patient.diagnosis_text, "carcinoma", patient.email,
-                   patient.phone, patient.date_of_birth.isoformat()):
+    for secret in (
+        patient.patient_name,
+        "Sokha",
+        patient.diagnosis_text,
+        "carcinoma",
+        patient.email,
+        patient.phone,
+        patient.date_of_birth.isoformat(),
+    ):
         assert not any(secret.lower() in c.lower() for c in clear), f"{secret!r} in clear in {path.name}"
     assert len(text) < 128 * 1024, f"{path.name} is {len(text)} bytes: keep recorded cases small"

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.eligibility import EligibilityActivities, EligibilityRequest
     from activities.email import EmailActivities, Notice, NoticeKind, NoticeResult
     from activities.roster import AssignmentResult, AssignRequest, RosterActivities
-    from activities.storage import RegisterDocuments, StorageActivities
+    from activities.storage import CheckDocuments, RegisterDocuments, StorageActivities
     from models import search
     from models.case import (
         AddRecords,
@@ -109,11 +109,22 @@ async def _wait(condition: Callable[[], bool], timeout: timedelta | None, summar
     return True
 
 
-def _business_error(err: ActivityError) -> ApplicationError | None:
-    cause = err.cause
+def _business_error(err: BaseException) -> ApplicationError | None:
+    """The non-retryable business answer inside an activity failure, if that is what it is.
+
+    A failed activity arrives as ActivityError(cause=ApplicationError); a failed local
+    activity can arrive as the ApplicationError itself.
+    """
+    cause = err.cause if isinstance(err, ActivityError) else err
     if isinstance(cause, ApplicationError) and cause.non_retryable:
         return cause
     return None
+
+
+def _expect(req: object, model: type) -> None:
+    """Validators see raw input first: refuse a missing or mistyped payload outright."""
+    if not isinstance(req, model):
+        raise ValueError(f"expected a {model.__name__} payload")
 
 
 @workflow.defn(name="SmoCase")
@@ -132,6 +143,7 @@ class SmoCaseWorkflow:
         self._attention: str | None = None
         # records
         self._docs: dict[str, DocumentRef] = {}
+        self._reserved: set[str] = set()
         self._waived: list[RecordType] = []
         self._records_complete = False
         # specialist
@@ -147,6 +159,8 @@ class SmoCaseWorkflow:
         self._info_request: RequestInfo | None = None
         self._info_supplied: SupplyInfo | None = None
         self._info_rounds = 0
+        self._supplying = False
+        self._receiving_report = False
         self._report: DocumentRef | None = None
         self._reports: list[str] = []
         # consult and close
@@ -178,7 +192,6 @@ class SmoCaseWorkflow:
             await self._notify(NoticeKind.CASE_OPENED, "1", params={"records": self._records_text()})
             if not await self._gather_records():
                 return await self._finish(Stage.LAPSED)
-            await self._register(list(self._docs.values()))
 
             while True:
                 await self._assign_and_review()
@@ -272,7 +285,7 @@ class SmoCaseWorkflow:
     async def _auto_assign(self) -> AssignmentResult:
         try:
             return await self._assign(None)
-        except ActivityError as err:
+        except (ActivityError, ApplicationError) as err:
             business = _business_error(err)
             if business is None:
                 raise
@@ -383,8 +396,6 @@ class SmoCaseWorkflow:
         self._info_request, self._info_supplied = None, None
         if supplied is None:
             return  # reassignment: the review loop handles it with a fresh clock
-        if supplied.documents:
-            await self._register(list(supplied.documents))
         sent_from = workflow.now()
         await sla.resume(sent_from)
         self._note("clock restarted", self._due_text())
@@ -428,17 +439,11 @@ class SmoCaseWorkflow:
             if terms.free_consults is None
             else f"{terms.free_consults} free telephone consultation(s); further ones are billed"
         )
-        await asyncio.gather(
-            self._register([report]),
-            self._notify(
-                NoticeKind.REPORT_DELIVERED,
-                str(len(self._reports)),
-                link_doc_ids=[report.doc_id],
-                params={
-                    "item": consults,
-                    "notice": terms.report_notice,
-                },
-            ),
+        await self._notify(
+            NoticeKind.REPORT_DELIVERED,
+            str(len(self._reports)),
+            link_doc_ids=[report.doc_id],
+            params={"item": consults, "notice": terms.report_notice},
         )
         self._enter(Stage.REPORT_DELIVERED, "report delivered", f"report {len(self._reports)}")
 
@@ -493,12 +498,17 @@ class SmoCaseWorkflow:
     @workflow.update
     async def add_record(self, req: AddRecords) -> UpdateAck:
         late = self._stage is not Stage.GATHERING_RECORDS
-        new = [d for d in req.documents if d.doc_id not in self._docs]
+        new = list({d.doc_id: d for d in req.documents if d.doc_id not in self._docs}.values())
+        # Reserved while the store is checked, so a concurrent update counts them against the cap.
+        self._reserved |= {d.doc_id for d in new}
+        try:
+            await self._register(new)
+        finally:
+            self._reserved -= {d.doc_id for d in new}
         for doc in new:
             self._docs[doc.doc_id] = doc
         self._note("records added", f"{len(new)} by {req.by}")
         if late and new:
-            await self._register(new)
             await self._notify(
                 NoticeKind.TEAM_NOTIFIED,
                 f"late-docs-{len(self._docs)}",
@@ -508,6 +518,7 @@ class SmoCaseWorkflow:
 
     @add_record.validator
     def _validate_add_record(self, req: AddRecords) -> None:
+        _expect(req, AddRecords)
         terms = self._require_terms_for("add records")
         open_stages = {Stage.GATHERING_RECORDS}
         if terms.late_documents_allowed:
@@ -521,8 +532,8 @@ class SmoCaseWorkflow:
             raise ValueError(f"records are not accepted in stage {self._stage.value}")
         if any(d.record_type is RecordType.SMO_REPORT for d in req.documents):
             raise ValueError("an SMO report is submitted with `smo report submit`, not as a record")
-        distinct = {d.doc_id for d in req.documents} - self._docs.keys()
-        total = len(self._docs) + len(distinct)
+        known = self._docs.keys() | self._reserved
+        total = len(known | {d.doc_id for d in req.documents})
         if terms.document_cap is not None and total > terms.document_cap:
             raise ValueError(
                 f"document cap reached: program {terms.name} accepts up to {terms.document_cap}"
@@ -539,7 +550,10 @@ class SmoCaseWorkflow:
 
     @mark_records_complete.validator
     def _validate_complete(self, req: CompleteRecords) -> None:
+        _expect(req, CompleteRecords)
         self._require_stage(Stage.GATHERING_RECORDS)
+        if self._reserved:
+            raise ValueError("records are still being added; try again in a moment")
         if not self._docs:
             raise ValueError("no records have been added yet")
         terms = self._require_terms()
@@ -556,15 +570,18 @@ class SmoCaseWorkflow:
     async def assign_specialist(self, req: AssignSpecialist) -> UpdateAck:
         try:
             result = await self._assign(req.specialist_id)
-        except ActivityError as err:
+        except (ActivityError, ApplicationError) as err:
             business = _business_error(err)
-            raise ApplicationError(business.message if business else str(err), non_retryable=True) from err
+            if business is None:
+                raise
+            raise ApplicationError(business.message, non_retryable=True) from err
         self._pending_assignment = result
         self._note("specialist chosen", f"{result.specialist_id} by {req.by}")
         return self._ack(result.specialist_id)
 
     @assign_specialist.validator
     def _validate_assign(self, req: AssignSpecialist) -> None:
+        _expect(req, AssignSpecialist)
         self._require_stage(Stage.ASSIGNING_SPECIALIST, Stage.UNDER_REVIEW)
         if self._assigning or self._pending_assignment is not None:
             raise ValueError("an assignment is already in progress")
@@ -582,6 +599,7 @@ class SmoCaseWorkflow:
 
     @decline.validator
     def _validate_decline(self, req: Decline) -> None:
+        _expect(req, Decline)
         self._require_stage(Stage.UNDER_REVIEW)
         if req.specialist_id != self._specialist_id:
             raise ValueError(f"{req.specialist_id} is not the assigned specialist")
@@ -595,6 +613,7 @@ class SmoCaseWorkflow:
 
     @request_more_info.validator
     def _validate_request_info(self, req: RequestInfo) -> None:
+        _expect(req, RequestInfo)
         self._require_stage(Stage.UNDER_REVIEW)
         if self._info_request is not None:
             raise ValueError("more information has already been requested")
@@ -602,7 +621,12 @@ class SmoCaseWorkflow:
             raise ValueError("the report has already been submitted")
 
     @workflow.update
-    def supply_info(self, req: SupplyInfo) -> UpdateAck:
+    async def supply_info(self, req: SupplyInfo) -> UpdateAck:
+        self._supplying = True
+        try:
+            await self._register(list(req.documents))
+        finally:
+            self._supplying = False
         for doc in req.documents:
             self._docs[doc.doc_id] = doc
         self._info_supplied = req
@@ -610,8 +634,9 @@ class SmoCaseWorkflow:
 
     @supply_info.validator
     def _validate_supply_info(self, req: SupplyInfo) -> None:
+        _expect(req, SupplyInfo)
         self._require_stage(Stage.UNDER_REVIEW)
-        if self._info_request is None or self._info_supplied is not None:
+        if self._info_request is None or self._info_supplied is not None or self._supplying:
             raise ValueError("no information has been requested")
         terms = self._require_terms()
         total = len(self._docs.keys() | {d.doc_id for d in req.documents})
@@ -619,13 +644,21 @@ class SmoCaseWorkflow:
             raise ValueError(f"document cap reached: up to {terms.document_cap} documents per case")
 
     @workflow.update
-    def submit_report(self, req: SubmitReport) -> UpdateAck:
+    async def submit_report(self, req: SubmitReport) -> UpdateAck:
+        self._receiving_report = True
+        try:
+            await self._register([req.document])
+        finally:
+            self._receiving_report = False
         self._report = req.document
         return self._ack("report accepted")
 
     @submit_report.validator
     def _validate_report(self, req: SubmitReport) -> None:
+        _expect(req, SubmitReport)
         self._require_stage(Stage.UNDER_REVIEW)
+        if self._receiving_report:
+            raise ValueError("a report is already being received")
         if req.specialist_id != self._specialist_id:
             raise ValueError(f"{req.specialist_id} is not the assigned specialist")
         if req.document.record_type is not RecordType.SMO_REPORT:
@@ -655,6 +688,7 @@ class SmoCaseWorkflow:
 
     @book_consult.validator
     def _validate_book(self, req: BookConsult) -> None:
+        _expect(req, BookConsult)
         self._require_stage(Stage.REPORT_DELIVERED, Stage.CONSULT)
         if self._consult_pending:
             raise ValueError("a consult is already booked; complete it first")
@@ -672,6 +706,7 @@ class SmoCaseWorkflow:
 
     @complete_consult.validator
     def _validate_complete_consult(self, req: CompleteConsult) -> None:
+        _expect(req, CompleteConsult)
         self._require_stage(Stage.CONSULT)
         if not self._consult_pending:
             raise ValueError("no consult is booked")
@@ -693,6 +728,7 @@ class SmoCaseWorkflow:
 
     @request_third_opinion.validator
     def _validate_third_opinion(self, req: RequestThirdOpinion) -> None:
+        _expect(req, RequestThirdOpinion)
         terms = self._require_terms()
         if terms.third_opinion_price_cents is None:
             raise ValueError(f"program {terms.name} offers no third opinion")
@@ -710,6 +746,7 @@ class SmoCaseWorkflow:
 
     @close.validator
     def _validate_close(self, req: Close) -> None:
+        _expect(req, Close)
         self._require_stage(Stage.REPORT_DELIVERED, Stage.CONSULT)
         if self._consult_pending:
             raise ValueError("a consult is booked; complete it before closing")
@@ -724,6 +761,7 @@ class SmoCaseWorkflow:
 
     @cancel.validator
     def _validate_cancel(self, req: Cancel) -> None:
+        _expect(req, Cancel)
         if self._stage.terminal and self._stage is not Stage.INELIGIBLE:
             raise ValueError(f"the case is already {self._stage.value}")
         if self._cancel_reason is not None:
@@ -736,12 +774,22 @@ class SmoCaseWorkflow:
 
     @override_eligibility.validator
     def _validate_override(self, req: OverrideEligibility) -> None:
+        _expect(req, OverrideEligibility)
         self._require_stage(Stage.INELIGIBLE)
         if self._override_reason is not None or self._cancel_reason is not None:
             raise ValueError("the refusal has already been acted on")
 
     @workflow.update
     async def update_details(self, req: UpdateDetails) -> UpdateAck:
+        try:
+            await workflow.execute_local_activity_method(
+                StorageActivities.check_documents, CheckDocuments(doc_ids=[req.intake_doc_id]), **DB
+            )
+        except (ActivityError, ApplicationError) as err:
+            business = _business_error(err)
+            if business is None:
+                raise
+            raise ApplicationError(business.message, non_retryable=True) from err
         self._intake_doc_id = req.intake_doc_id
         self._note("member details updated", f"by {req.by}")
         await self._notify(
@@ -753,6 +801,7 @@ class SmoCaseWorkflow:
 
     @update_details.validator
     def _validate_details(self, req: UpdateDetails) -> None:
+        _expect(req, UpdateDetails)
         if self._stage.terminal:
             raise ValueError(f"the case is {self._stage.value}")
 
@@ -855,11 +904,20 @@ class SmoCaseWorkflow:
             return result
 
     async def _register(self, documents: list[DocumentRef]) -> None:
-        await workflow.execute_local_activity_method(
-            StorageActivities.register_documents,
-            RegisterDocuments(case_id=self._inp.case_id, documents=documents),
-            **DB,
-        )
+        """Check the documents are in the store and record them against the case."""
+        if not documents:
+            return
+        try:
+            await workflow.execute_local_activity_method(
+                StorageActivities.register_documents,
+                RegisterDocuments(case_id=self._inp.case_id, documents=documents),
+                **DB,
+            )
+        except (ActivityError, ApplicationError) as err:
+            business = _business_error(err)
+            if business is None:
+                raise
+            raise ApplicationError(business.message, type=business.type, non_retryable=True) from err
 
     def _check_cancel(self) -> None:
         if self._cancel_reason is not None:

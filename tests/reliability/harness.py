@@ -1,11 +1,11 @@
 """Fault injection for the reliability suite and `bench/chaos.py`.
 
-Every fault is a real one: the worker is `python worker.py` in its own process group and
-is stopped with SIGKILL; the network between that worker and the Temporal server runs
-through a TCP proxy that can be cut; the case database can be write-locked so that an
-activity is held at a known point; the SMTP server can hold a session open before it
-accepts a recipient. What the suite counts is what the outside world saw: rows in the
-ledger, messages the SMTP server received.
+Every fault is a real one: the worker is `python worker.py` in its own process group and is
+stopped with SIGKILL; it reaches the Temporal server through a TCP proxy that can drop what
+the worker sends (so a kill lands after the work and before the server heard of it); the
+case database can be write-locked so that an activity waits at its write; the SMTP server can
+hold a session before it accepts a recipient, refuse connections, or come back. What the
+suite counts is what the outside world saw: ledger rows, messages the SMTP server received.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from temporalio.api.enums.v1 import PendingActivityState, TaskQueueType
+from temporalio.api.enums.v1 import PendingActivityState, PendingWorkflowTaskState, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
@@ -54,12 +55,15 @@ from models.case import (
 from models.intake import PatientIntake
 from models.settings import Settings
 from runtime.outbox import OutboxHandler, OutboxServer, read_outbox
+from runtime.temporal import connect
 from starter import ops
+from worker import Services
 from workflows.smo_case import SmoCaseWorkflow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCALHOST = "127.0.0.1"
 Handle = WorkflowHandle[SmoCaseWorkflow, Any]
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -137,10 +141,6 @@ class WorkerProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, sig)
 
-    def freeze(self) -> None:
-        """SIGSTOP: the worker hangs with its connections open, as a wedged process does."""
-        self._signal(signal.SIGSTOP)
-
     def kill(self) -> None:
         """SIGKILL the whole process group: no shutdown, no goodbye to the server."""
         if not self.running:
@@ -149,19 +149,6 @@ class WorkerProcess:
         assert self.process is not None
         self.process.wait()
         self.kills += 1
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """For clean-up: SIGTERM (a thawed worker drains), then SIGKILL."""
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        self._signal(signal.SIGCONT)
-        self._signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._signal(signal.SIGKILL)
-            proc.wait()
 
     def log_tail(self, lines: int = 30) -> str:
         if not self.log_file.exists():
@@ -315,7 +302,9 @@ def db_rows(settings: Settings, sql: str, *params: object) -> list[tuple[Any, ..
         return list(conn.execute(sql, params))
 
 
-async def wait_for_row(settings: Settings, sql: str, *params: object, timeout: float = 30.0) -> tuple[Any, ...]:
+async def wait_for_row(
+    settings: Settings, sql: str, *params: object, timeout: float = 30.0
+) -> tuple[Any, ...]:
     """Poll the case DB until `sql` returns a row (a side effect has been committed)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -349,10 +338,6 @@ def repeated(counter: Counter[Any]) -> dict[Any, int]:
     return {key: n for key, n in counter.items() if n > 1}
 
 
-def notices_of(outbox_dir: Path, case_id: str) -> list[str]:
-    return sorted({notice for notice, _ in delivered(outbox_dir) if notice.startswith(f"{case_id}:")})
-
-
 class GateHandler(OutboxHandler):
     """An outbox that, once armed, holds the next SMTP session at RCPT TO (before the message
     is transmitted) until released. A client killed while held has delivered nothing."""
@@ -369,8 +354,7 @@ class GateHandler(OutboxHandler):
         if self.armed.is_set():
             self.armed.clear()
             self.holding.set()
-            while not self.release.is_set():
-                await asyncio.sleep(0.02)
+            await asyncio.to_thread(self.release.wait, 120)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -380,6 +364,10 @@ class GatedOutbox(OutboxServer):
         super().__init__(directory, host, port)
         self.gate = GateHandler(directory)
         self.controller.handler = self.gate
+
+    def start(self) -> GatedOutbox:
+        super().start()
+        return self
 
     def arm(self) -> None:
         self.gate.release.clear()
@@ -423,10 +411,11 @@ async def wait_activity_started(handle: Handle, activity_type: str, timeout: flo
         await asyncio.sleep(0.02)
 
 
+STARTED_TASK = PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
+
+
 async def wait_workflow_task_started(handle: Handle, timeout: float = 30.0) -> None:
     """Until a worker has picked up the case's pending workflow task."""
-    from temporalio.api.enums.v1 import PendingWorkflowTaskState
-
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -439,7 +428,7 @@ async def wait_workflow_task_started(handle: Handle, timeout: float = 30.0) -> N
         if (
             raw is not None
             and raw.HasField("pending_workflow_task")
-            and raw.pending_workflow_task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
+            and raw.pending_workflow_task.state == STARTED_TASK
         ):
             return
         if loop.time() > deadline:
@@ -533,7 +522,7 @@ class CaseDriver:
         deadline = loop.time() + self.status_timeout
         while True:
             try:
-                return await self.handle.query(SmoCaseWorkflow.status, rpc_timeout=timedelta(seconds=10))
+                return await self.handle.query(SmoCaseWorkflow.status, rpc_timeout=timedelta(seconds=3))
             except RPCError:
                 # No worker to answer right now (killed, restarting): ask again.
                 if loop.time() > deadline:
@@ -576,12 +565,14 @@ class CaseDriver:
                           AddRecords(documents=[ref], by=self.by))
 
     async def add_required_records(self) -> None:
-        terms = await self.status()
-        for record_type in terms.records.required:
+        current = await self.status()
+        for record_type in current.records.missing:
             await self.add_record(record_type)
 
     async def complete_records(self) -> None:
-        await self.update("records-complete", SmoCaseWorkflow.mark_records_complete, CompleteRecords(by=self.by))
+        await self.update(
+            "records-complete", SmoCaseWorkflow.mark_records_complete, CompleteRecords(by=self.by)
+        )
 
     async def under_review(self) -> CaseStatus:
         loop = asyncio.get_running_loop()
@@ -604,7 +595,9 @@ class CaseDriver:
 
     async def book_consult(self, n: int) -> str:
         slot = datetime.now(UTC) + timedelta(days=2 + n)
-        ack = await self.update(f"consult-{n}", SmoCaseWorkflow.book_consult, BookConsult(slot=slot, by=self.by))
+        ack = await self.update(
+            f"consult-{n}", SmoCaseWorkflow.book_consult, BookConsult(slot=slot, by=self.by)
+        )
         return str(ack.detail)
 
     async def complete_consult(self, n: int) -> None:
@@ -615,17 +608,32 @@ class CaseDriver:
         return await self.result()
 
     async def result(self) -> CaseResult:
-        return await self.handle.result(rpc_timeout=timedelta(minutes=5))
+        result = await self.handle.result(rpc_timeout=timedelta(minutes=5))
+        assert isinstance(result, CaseResult)
+        return result
 
     async def run_to_closed(self, *, consults: int = 2) -> CaseResult:
         """Intake to CLOSED: records, review, report, `consults` consults (the 2nd is billed)."""
         await self.open()
+        return await self.finish(consults=consults)
+
+    async def finish(self, *, consults: int = 2) -> CaseResult:
+        """From wherever the case is to CLOSED (steps already done are sent again: same ids)."""
+        current = await self.status()
+        if current.stage is Stage.GATHERING_RECORDS:
+            await self.add_required_records()
+            await self.complete_records()
+        if current.stage in (Stage.GATHERING_RECORDS, Stage.ASSIGNING_SPECIALIST, Stage.UNDER_REVIEW):
+            review = await self.under_review()
+            assert review.specialist_id is not None
+            await self.submit_report(review.specialist_id)
+        return await self.consult_and_close(consults)
+
+    async def to_review(self) -> CaseStatus:
+        await self.open()
         await self.add_required_records()
         await self.complete_records()
-        review = await self.under_review()
-        assert review.specialist_id is not None
-        await self.submit_report(review.specialist_id)
-        return await self.consult_and_close(consults)
+        return await self.under_review()
 
     async def consult_and_close(self, consults: int) -> CaseResult:
         await self.wait_for(Stage.REPORT_DELIVERED, Stage.CONSULT)
@@ -637,3 +645,167 @@ class CaseDriver:
 
 def expected_charge_keys(case_ids: Sequence[str], *, free_consults: int = 1, consults: int = 2) -> set[str]:
     return {f"{c}:consult:{n}" for c in case_ids for n in range(free_consults + 1, consults + 1)}
+
+
+# ---- one test's service ---------------------------------------------------------------------
+
+
+def run_in_thread(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine to completion on a private loop, away from the test's own loop."""
+
+    async def main() -> T:
+        return await make()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result()
+
+
+@dataclass
+class Live:
+    """One test's service: a worker process behind the proxy, its case DB, lock and outbox."""
+
+    settings: Settings
+    services: Services
+    client: Client
+    outbox: GatedOutbox
+    proxy: TcpProxy
+    worker: WorkerProcess
+    lock: DbWriteLock
+    prefix: str
+
+    def case(self, n: int, *, program: str = "prudential-kh", icd10: str = "C50.912") -> CaseDriver:
+        return CaseDriver(
+            self.client, self.settings, self.services.store, f"{self.prefix}-{n}",
+            patient(n, program, icd10), program=program,
+        )
+
+    def restart_worker(self) -> None:
+        """SIGKILL the worker and start a fresh process (a crash, then a redeploy)."""
+        self.worker.kill()
+        self.proxy.heal()
+        self.worker.start()
+
+    def assert_each_effect_once(self, *, charge_keys: set[str], cases: list[CaseDriver]) -> None:
+        """One message per (notice id, recipient); one ledger row per expected charge; and every
+        notice a closed case sends was sent."""
+        sent = delivered(self.settings.outbox_dir)
+        assert not repeated(sent), f"notices delivered more than once: {repeated(sent)}"
+        assert charges(self.settings) == dict.fromkeys(charge_keys, 1)
+        notices = {notice for notice, _ in sent}
+        for case in cases:
+            missing = expected_notices(case.case_id) - notices
+            assert not missing, f"{case.case_id}: notices never sent: {sorted(missing)}"
+
+
+def expected_notices(case_id: str, consults: int = 2, free: int = 1) -> set[str]:
+    """The notices of a prudential-kh case run to CLOSED with `consults` consults."""
+    out = {f"{case_id}:{kind}:1" for kind in ("case_opened", "records_to_specialist", "report_delivered",
+                                               "case_closed")}
+    out |= {f"{case_id}:consult_booked:{n}" for n in range(1, consults + 1)}
+    out |= {f"{case_id}:receipt:consult:{n}" for n in range(free + 1, consults + 1)}
+    return out
+
+
+@contextlib.asynccontextmanager
+async def live_service(settings: Settings, temporal_address: str, log_file: Path) -> AsyncIterator[Live]:
+    """The outbox, a case DB and a worker process for `settings`, all torn down on exit."""
+    async with contextlib.AsyncExitStack() as stack:
+        outbox = GatedOutbox(settings.outbox_dir, settings.smtp_host, settings.smtp_port).start()
+        stack.callback(outbox.stop)
+        services = Services.from_settings(settings)
+        stack.callback(services.engine.dispose)
+        proxy = await TcpProxy(temporal_address).start()
+        stack.push_async_callback(proxy.close)
+        lock = DbWriteLock(db_file(settings))
+        stack.callback(lock.release)
+        worker = WorkerProcess(worker_env(settings, temporal_address=proxy.address), log_file)
+        stack.callback(_stop_and_show, worker)
+        client = await connect(settings)
+        worker.start()
+        await worker.wait_polling(client)
+        yield Live(
+            settings=settings, services=services, client=client, outbox=outbox, proxy=proxy,
+            worker=worker, lock=lock, prefix=f"REL-{settings.task_queue.rsplit('-', 1)[-1]}",
+        )
+
+
+def _stop_and_show(worker: WorkerProcess) -> None:
+    worker.kill()
+    # Shown by pytest only when the test failed.
+    print(f"---- worker log ({worker.starts} starts, {worker.kills} kills)\n{worker.log_tail(40)}")
+
+
+async def closed(*cases: CaseDriver) -> list[CaseResult]:
+    """Wait for every case's run to end; each must have ended CLOSED."""
+    results = await asyncio.gather(*(c.result() for c in cases))
+    assert [r.stage for r in results] == [Stage.CLOSED] * len(cases)
+    return results
+
+
+@dataclass
+class Timer:
+    """A durable timer as the server recorded it."""
+
+    timer_id: str
+    summary: str
+    started: datetime
+    deadline: datetime
+    fired: datetime | None
+
+
+async def timers(client: Client, handle: Handle) -> list[Timer]:
+    """Every timer of the case's run, from its history (started, due, and fired if it has)."""
+    found: dict[str, Timer] = {}
+    async for event in handle.fetch_history_events():
+        at = event.event_time.ToDatetime(tzinfo=UTC)
+        if event.HasField("timer_started_event_attributes"):
+            attrs = event.timer_started_event_attributes
+            summary = ""
+            if event.user_metadata.HasField("summary"):
+                (summary,) = await client.data_converter.decode([event.user_metadata.summary])
+            found[attrs.timer_id] = Timer(
+                timer_id=attrs.timer_id, summary=str(summary), started=at,
+                deadline=at + attrs.start_to_fire_timeout.ToTimedelta(), fired=None,
+            )
+        elif event.HasField("timer_fired_event_attributes"):
+            found[event.timer_fired_event_attributes.timer_id].fired = at
+    return list(found.values())
+
+
+def short_timer_programs(directory: Path, reminder_every: Mapping[str, timedelta], lapse_after: int) -> Path:
+    """Copies of programs/*.yaml whose records reminder comes every few seconds (a fraction of a
+    day is allowed) and that lapse after `lapse_after` reminders."""
+    import yaml
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for source in sorted((PROJECT_ROOT / "programs").glob("*.yaml")):
+        program = yaml.safe_load(source.read_text(encoding="utf-8"))
+        every = reminder_every.get(program["name"])
+        if every is not None:
+            program["records"]["reminder_every_days"] = every / timedelta(days=1)
+            program["records"]["reminders_before_lapse"] = lapse_after
+        (directory / source.name).write_text(yaml.safe_dump(program, sort_keys=False), encoding="utf-8")
+    return directory
+
+
+class SwitchableSmtp:
+    """The outbox SMTP server, which can be taken down (connections refused) and brought back on
+    the same port and folder. An aiosmtpd controller cannot restart, so `up()` makes a new one."""
+
+    def __init__(self, directory: Path, host: str, port: int, handler: OutboxHandler | None = None) -> None:
+        self.directory, self.host, self.port = directory, host, port
+        self.handler = handler
+        self.server: OutboxServer | None = None
+
+    def up(self) -> SwitchableSmtp:
+        if self.server is None:
+            self.server = OutboxServer(self.directory, self.host, self.port)
+            if self.handler is not None:
+                self.server.controller.handler = self.handler
+            self.server.start()
+        return self
+
+    def down(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
