@@ -26,6 +26,9 @@ from temporalio import activity, workflow  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
+from activities.storage import DocumentStore  # noqa: E402
+from models.settings import Settings  # noqa: E402
+
 
 @activity.defn
 async def noop(i: int) -> int:
@@ -63,7 +66,7 @@ async def baseline(client: Client, activities: int, parallel: int) -> float:
         return per * parallel / (time.perf_counter() - start)
 
 
-async def one_case(client: Client, settings: object, store: object, i: int) -> str:
+async def one_case(client: Client, settings: Settings, store: DocumentStore, i: int) -> str:
     from models.case import (
         AddRecords,
         Close,
@@ -91,7 +94,7 @@ async def one_case(client: Client, settings: object, store: object, i: int) -> s
         settings,
         store,
         program="prudential-kh",
-        intake=intake,  # type: ignore[arg-type]
+        intake=intake,
         facts=EligibilityFacts(),
         opened_by="bench",
         case_id=f"BENCH-{i:04d}-{os.getpid()}",
@@ -99,7 +102,7 @@ async def one_case(client: Client, settings: object, store: object, i: int) -> s
     handle = ops.handle_for(client, case.case_id)
     docs = []
     for t in case.records.required:
-        stored = store.put_bytes(f"{t.value} {i}".encode())  # type: ignore[attr-defined]
+        stored = store.put_bytes(f"{t.value} {i}".encode())
         docs.append(DocumentRef(doc_id=stored.doc_id, record_type=t, size=stored.size))
     await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=docs, by="bench"))
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="bench"))
@@ -107,7 +110,7 @@ async def one_case(client: Client, settings: object, store: object, i: int) -> s
     while review.sla.due_at is None:
         await asyncio.sleep(0.05)
         review = await ops.status(client, case.case_id)
-    report = store.put_bytes(f"report {i}".encode())  # type: ignore[attr-defined]
+    report = store.put_bytes(f"report {i}".encode())
     assert review.specialist_id
     await handle.execute_update(
         SmoCaseWorkflow.submit_report,
