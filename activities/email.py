@@ -4,9 +4,10 @@ The workflow names a notice (kind + id + references); this activity resolves the
 recipients and fills in the PHI (the customer's name and address) from the encrypted
 intake sheet, so none of it passes through history.
 
-Idempotency: the `emails` table remembers each notice id. A notice already marked sent
-is not sent again. A crash between the SMTP hand-off and that mark can resend, but with
-the same Message-ID, which mail systems treat as one message.
+Idempotency: the `emails` table remembers each notice id and `email_deliveries` each
+recipient it reached, so a retry sends only what is missing. A crash between the SMTP
+server's 250 and that record can resend one message, with the same Message-ID, which the
+receiving side treats as the same message (the outbox keeps one copy).
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ import aiosmtplib
 import structlog
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio import activity
 
 from activities.storage import DocumentStore
-from models.db import EmailRow, Specialist
+from models.db import EmailDelivery, EmailRow, Specialist
 from security.links import LinkSigner
 from security.redaction import register_phi
 
@@ -214,6 +215,17 @@ class EmailActivities:
             session.add(row)
             session.commit()
 
+    def _delivered(self, notice_id: str) -> set[str]:
+        with Session(self.engine) as session:
+            rows = session.exec(select(EmailDelivery.role).where(EmailDelivery.notice_id == notice_id))
+            return set(rows)
+
+    def _mark_delivered(self, notice_id: str, role: Role, message_id: str) -> None:
+        with Session(self.engine) as session:
+            if session.get(EmailDelivery, (notice_id, role.value)) is None:
+                session.add(EmailDelivery(notice_id=notice_id, role=role.value, message_id=message_id))
+                session.commit()
+
     def _specialist(self, specialist_id: str | None) -> Specialist | None:
         if specialist_id is None:
             return None
@@ -256,8 +268,11 @@ class EmailActivities:
             intake = await asyncio.to_thread(self.store.load_intake, notice.intake_doc_id)
             register_phi(intake.patient_name, intake.diagnosis_text, str(intake.email))
         specialist = await asyncio.to_thread(self._specialist, notice.specialist_id)
+        delivered = await asyncio.to_thread(self._delivered, notice.notice_id)
 
         for role in RECIPIENTS[notice.kind]:
+            if role.value in delivered:
+                continue  # a retry after a partial failure: this recipient has it already
             if role is Role.CUSTOMER:
                 if intake is None:
                     continue
@@ -276,11 +291,15 @@ class EmailActivities:
             msg["To"] = to
             msg["Subject"] = subject
             # One Message-ID per notice and recipient role: a resend is the same message.
-            msg["Message-ID"] = message_id_for(f"{notice.notice_id}/{role.value}")
+            message_id = message_id_for(f"{notice.notice_id}/{role.value}")
+            msg["Message-ID"] = message_id
             msg["X-SMO-Notice-Id"] = notice.notice_id
             msg["X-SMO-Case-Id"] = notice.case_id
             msg.set_content(body)
             await self.mailer.send(msg)
+            # Recorded right after the server's 250: only a crash in between can resend,
+            # and then with the same Message-ID, which the receiving side de-duplicates.
+            await asyncio.to_thread(self._mark_delivered, notice.notice_id, role, message_id)
         sent_at = datetime.now(UTC)
         await asyncio.to_thread(self._mark_sent, notice.notice_id, sent_at)
         log.info("notice sent", notice_id=notice.notice_id, kind=notice.kind.value)

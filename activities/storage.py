@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from pydantic import BaseModel
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError as DuplicateRow
 from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -146,18 +147,22 @@ class StorageActivities:
         await self.check_documents(CheckDocuments(doc_ids=[d.doc_id for d in req.documents]))
 
         def write() -> int:
-            with Session(self.engine) as session:
-                for doc in req.documents:
-                    if session.get(DocumentRow, (req.case_id, doc.doc_id)) is None:
-                        session.add(
-                            DocumentRow(
-                                case_id=req.case_id,
-                                doc_id=doc.doc_id,
-                                record_type=doc.record_type.value,
-                                size=doc.size,
-                            )
+            for doc in req.documents:
+                with Session(self.engine) as session:
+                    if session.get(DocumentRow, (req.case_id, doc.doc_id)) is not None:
+                        continue
+                    session.add(
+                        DocumentRow(
+                            case_id=req.case_id,
+                            doc_id=doc.doc_id,
+                            record_type=doc.record_type.value,
+                            size=doc.size,
                         )
-                session.commit()
+                    )
+                    try:
+                        session.commit()
+                    except DuplicateRow:
+                        session.rollback()  # a concurrent registration of the same document won
             return len(req.documents)
 
         return RegisteredDocuments(registered=await asyncio.to_thread(write))

@@ -94,6 +94,17 @@ class EmailRow(SQLModel, table=True):
     sent_at: datetime | None = None
 
 
+class EmailDelivery(SQLModel, table=True):
+    """One row per recipient a notice reached: a retry skips the ones already served."""
+
+    __tablename__ = "email_deliveries"
+
+    notice_id: str = Field(primary_key=True, max_length=160)
+    role: str = Field(primary_key=True, max_length=16)
+    message_id: str = Field(max_length=200)
+    sent_at: datetime = Field(default_factory=utcnow)
+
+
 class Policy(SQLModel, table=True):
     __tablename__ = "policies"
 

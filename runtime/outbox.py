@@ -2,6 +2,10 @@
 
 `smo dev` runs it so that the service's real SMTP client has a real server to talk to;
 tests run it to assert on what a mail server actually received.
+
+Like a mailbox that threads by Message-ID, it keeps one copy per Message-ID: a message
+delivered again (a sender retrying after a crash between the 250 and its own record) is
+accepted, noted in `redeliveries.log`, and not stored twice.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import email
 import email.policy
 import hashlib
 import os
+import threading
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -17,14 +22,32 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+REDELIVERIES = "redeliveries.log"
+
+
+def _message_id(content: bytes) -> str | None:
+    headers = email.message_from_bytes(content.split(b"\r\n\r\n", 1)[0], policy=email.policy.default)
+    value = headers.get("Message-ID")
+    return str(value).strip() if value else None
+
 
 class OutboxHandler:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._seen = {mid for path in directory.glob("*.eml") if (mid := _message_id(path.read_bytes()))}
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         content: bytes = envelope.original_content or envelope.content
+        message_id = _message_id(content)
+        with self._lock:
+            if message_id is not None and message_id in self._seen:
+                with (self.directory / REDELIVERIES).open("a", encoding="utf-8") as log:
+                    log.write(f"{time.time_ns()} {message_id}\n")
+                return "250 Message accepted for delivery (already delivered)"
+            if message_id is not None:
+                self._seen.add(message_id)
         digest = hashlib.sha256(content).hexdigest()[:16]
         name = f"{time.time_ns()}-{digest}.eml"
         tmp = self.directory / f".{name}.tmp"
@@ -52,6 +75,12 @@ class OutboxServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def redeliveries(directory: Path) -> int:
+    """How many messages arrived again with a Message-ID the outbox already had."""
+    path = directory / REDELIVERIES
+    return len(path.read_text(encoding="utf-8").splitlines()) if path.exists() else 0
 
 
 def read_outbox(directory: Path) -> list[EmailMessage]:

@@ -502,7 +502,7 @@ def case_update_details(
                 "case.update_details",
                 actor,
             )
-        except BaseException:
+        except WorkflowUpdateFailedError:
             if stored.created:  # a refused update leaves no PHI behind
                 ctx.store.delete(stored.doc_id)
             raise
@@ -674,7 +674,7 @@ def report_submit(
                 "report.submit",
                 actor,
             )
-        except Exception:
+        except WorkflowUpdateFailedError:  # refused: the report goes too
             if stored.created:
                 ctx.store.delete(ref.doc_id)
             raise
@@ -724,10 +724,8 @@ def info_supply(
                 "info.supply",
                 actor,
             )
-        except Exception:
-            for ref, s in stored:
-                if s.created:
-                    ctx.store.delete(ref.doc_id)
+        except WorkflowUpdateFailedError:  # refused: what this call stored goes too
+            await ops.discard(ctx.store, stored)
             raise
         _print_ack(case_id, ack)
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -185,12 +185,17 @@ async def add_records(
         return await handle_for(client, case_id).execute_update(
             SmoCaseWorkflow.add_record, AddRecords(documents=[ref for ref, _ in stored], by=by)
         )
-    except BaseException:
-        # Refused (or never delivered): remove what this call added, keep what was there.
-        for ref, s in stored:
-            if s.created:
-                await asyncio.to_thread(store.delete, ref.doc_id)
+    except WorkflowUpdateFailedError:
+        # Refused: remove what this call added, keep what was there. On any other failure
+        # (a timeout, Ctrl-C) the update may still be applied, so the files must stay.
+        await discard(store, stored)
         raise
+
+
+async def discard(store: DocumentStore, stored: Sequence[tuple[DocumentRef, StoredDocument]]) -> None:
+    for ref, s in stored:
+        if s.created:
+            await asyncio.to_thread(store.delete, ref.doc_id)
 
 
 def parse_duration(text: str) -> timedelta:

@@ -24,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
     from models.case import ProgramTerms, SlaState, SlaView
 
 
-
 class _LocalOptions(TypedDict):
     start_to_close_timeout: timedelta
 

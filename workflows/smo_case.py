@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 
+
 class ActivityOptions(TypedDict, total=False):
     start_to_close_timeout: timedelta
     retry_policy: RetryPolicy
@@ -64,9 +65,7 @@ class ActivityOptions(TypedDict, total=False):
 
 DB: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
-    ),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)),
 }
 EMAIL: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=60),
@@ -505,6 +504,8 @@ class SmoCaseWorkflow:
             await self._register(new)
         finally:
             self._reserved -= {d.doc_id for d in new}
+        # A concurrent update may have added some of these while the store was checked.
+        new = [d for d in new if d.doc_id not in self._docs]
         for doc in new:
             self._docs[doc.doc_id] = doc
         self._note("records added", f"{len(new)} by {req.by}")

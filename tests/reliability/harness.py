@@ -196,6 +196,7 @@ class TcpProxy:
         self.dropping = False
         self._server: asyncio.Server | None = None
         self._links: set[_Link] = set()
+        self._relays: set[asyncio.Task[Any]] = set()
 
     @property
     def address(self) -> str:
@@ -207,6 +208,10 @@ class TcpProxy:
         return self
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        relay = asyncio.current_task()
+        if relay is not None:
+            self._relays.add(relay)
+            relay.add_done_callback(self._relays.discard)
         try:
             up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
@@ -249,10 +254,12 @@ class TcpProxy:
                 link.abort()
 
     async def close(self) -> None:
-        for link in list(self._links):
-            link.abort()
         if self._server is not None:
             self._server.close()
+        for link in list(self._links):
+            link.abort()
+        await asyncio.gather(*self._relays, return_exceptions=True)
+        if self._server is not None:
             await self._server.wait_closed()
 
 
@@ -436,6 +443,19 @@ async def wait_workflow_task_started(handle: Handle, timeout: float = 30.0) -> N
         await asyncio.sleep(0.01)
 
 
+async def quiet(handle: Handle, timeout: float = 90.0) -> None:
+    """Until the case has no activity running or waiting to run (it waits on a timer or a person)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        raw = (await handle.describe()).raw_description
+        if not raw.pending_activities and not raw.HasField("pending_workflow_task"):
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"the case is still busy after {timeout}s: {raw.pending_activities}")
+        await asyncio.sleep(0.05)
+
+
 async def activity_attempts(handle: Handle, activity_type: str) -> list[int]:
     """The attempt number of every started attempt of `activity_type`, from the history."""
     attempts: list[int] = []
@@ -514,8 +534,11 @@ class CaseDriver:
         )
 
     async def open(self) -> CaseStatus:
+        """Open the case and wait until it waits for records (its first email is out)."""
         await self.start()
-        return await self.wait_for(Stage.GATHERING_RECORDS)
+        await self.wait_for(Stage.GATHERING_RECORDS)
+        await quiet(self.handle, timeout=self.status_timeout)
+        return await self.status()
 
     async def status(self) -> CaseStatus:
         loop = asyncio.get_running_loop()
@@ -575,12 +598,15 @@ class CaseDriver:
         )
 
     async def under_review(self) -> CaseStatus:
+        """Once the SLA clock runs and the case waits for the report (the specialist's email
+        is out: nothing is running)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.status_timeout
         while True:
             current = await self.wait_for(Stage.UNDER_REVIEW)
             if current.sla.due_at is not None and current.specialist_id is not None:
-                return current
+                await quiet(self.handle, timeout=self.status_timeout)
+                return await self.status()
             if loop.time() > deadline:
                 raise AssertionError(f"{self.case_id} has no SLA deadline")
             await asyncio.sleep(0.1)

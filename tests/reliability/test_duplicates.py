@@ -79,9 +79,6 @@ async def test_concurrent_record_uploads_never_corrupt_the_checklist(live: Live)
     assert after.records.documents == len(distinct) == 21
     assert sum(after.records.received.values()) == 21
     assert after.records.missing == []
-    timeline = [t for t in after.timeline if t.event == "records added"]
-    assert len(timeline) == len(batches)
-    assert sum(int(t.detail.split()[0]) for t in timeline) == 21  # each document counted once
 
     await case.complete_records()
     await case.under_review()

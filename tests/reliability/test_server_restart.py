@@ -32,8 +32,8 @@ from tests.reliability.harness import (
     timers,
 )
 
-DUE_WHILE_DOWN = timedelta(seconds=6)  # prudential-kh's records reminder
-DUE_AFTER_RESTART = timedelta(seconds=16)  # assist-america's
+DUE_WHILE_DOWN = timedelta(seconds=5)  # prudential-kh's records reminder
+DUE_AFTER_RESTART = timedelta(seconds=12)  # assist-america's
 # How late a timer may fire: the server's timer queue, not the worker, fires it.
 SLACK = timedelta(seconds=2)
 
@@ -102,6 +102,8 @@ async def test_timers_fire_at_their_deadlines_across_a_server_restart(
     for case in soon + later:
         timer = reminders[case.case_id]
         at = await fired(live, case, timer.timer_id)
+        print(f"{case.case_id}: due {timer.deadline:%H:%M:%S.%f}, server back {up_at:%H:%M:%S.%f},"
+              f" fired {at:%H:%M:%S.%f} ({(at - timer.deadline).total_seconds():+.2f}s)")
         # A timer due during the outage fires as soon as the server is back; the others on time.
         assert timer.deadline <= at <= max(timer.deadline, up_at) + SLACK, (case.case_id, timer, at)
 
