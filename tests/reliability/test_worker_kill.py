@@ -101,7 +101,8 @@ async def test_worker_killed_after_assigning_keeps_one_specialist(live: Live) ->
     review = await case.under_review()
     assert review.specialist_id == chosen
     assert db_rows(
-        live.settings, "SELECT assignment_no, specialist_id, status FROM assignments WHERE case_id = ?",
+        live.settings,
+        "SELECT assignment_no, specialist_id, status FROM assignments WHERE case_id = ?",
         case.case_id,
     ) == [(1, chosen, "active")]
 
@@ -189,10 +190,12 @@ async def test_worker_killed_while_emailing_sends_each_notice_once(live: Live) -
     live.assert_each_effect_once(charge_keys={f"{case.case_id}:consult:2"}, cases=[case])
 
 
-async def test_records_upload_abandoned_while_no_worker_runs_leaves_no_dangling_record(live: Live) -> None:
-    """The coordinator's upload hangs because no worker runs, and they press Ctrl-C: the command
-    removes the file it stored, but the server has already taken the update. When a worker is
-    back that update must not put a record whose file is gone into the case."""
+async def test_records_upload_abandoned_while_no_worker_runs_is_applied_when_a_worker_returns(
+    live: Live,
+) -> None:
+    """The coordinator's upload hangs because no worker runs, and they press Ctrl-C. The server
+    has already taken the update, so the command keeps the file it stored: when a worker is
+    back the update is applied, and no record ever points at a missing file."""
     case = live.case(1)
     await case.open()
     for record_type in (RecordType.OPERATIVE_REPORT, RecordType.BIOPSY_REPORT, RecordType.DISCHARGE_SUMMARY):
@@ -208,7 +211,7 @@ async def test_records_upload_abandoned_while_no_worker_runs_leaves_no_dangling_
     upload.cancel()
     with contextlib.suppress(BaseException):
         await upload
-    assert not live.services.store.exists(hashlib.sha256(abandoned.read_bytes()).hexdigest())
+    assert live.services.store.exists(hashlib.sha256(abandoned.read_bytes()).hexdigest())
     live.worker.start()
 
     # They upload a revised treatment plan and the case goes on.
@@ -218,7 +221,7 @@ async def test_records_upload_abandoned_while_no_worker_runs_leaves_no_dangling_
     ack = await ops.add_records(live.client, store, case.case_id, [revised], plan, "coordinator")
     assert ack.detail == "missing: none"
     status = await case.status()
-    assert status.records.documents == 4
+    assert status.records.documents == 5  # the abandoned plan was applied, then the revision
     await case.complete_records()
     await case.under_review()
     for (doc_id,) in db_rows(live.settings, "SELECT doc_id FROM documents WHERE case_id = ?", case.case_id):
