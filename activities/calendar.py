@@ -6,6 +6,7 @@ a deadline itself: it records this activity's answer in history and replays that
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, time
 
 from pydantic import BaseModel
@@ -47,33 +48,44 @@ class CalendarActivities:
     def __init__(self, service: CalendarService) -> None:
         self.service = service
 
+    # Holiday tables may be (re)built and the overrides file re-read: all off the event loop.
+
     @activity.defn(name="sla_deadline")
     async def sla_deadline(self, req: DeadlineRequest) -> SlaDue:
-        return compute_due(
-            req.received_at,
-            req.rule.working_days,
-            self.service.calendars(req.rule.calendars),
-            tz=req.rule.timezone,
-            close_of_business=req.rule.cob,
-            warn_ratio=req.rule.warn_ratio,
-            already_elapsed=req.already_elapsed,
-        )
+        def compute() -> SlaDue:
+            return compute_due(
+                req.received_at,
+                req.rule.working_days,
+                self.service.calendars(req.rule.calendars),
+                tz=req.rule.timezone,
+                close_of_business=req.rule.cob,
+                warn_ratio=req.rule.warn_ratio,
+                already_elapsed=req.already_elapsed,
+            )
+
+        return await asyncio.to_thread(compute)
 
     @activity.defn(name="sla_elapsed")
     async def sla_elapsed(self, req: ElapsedRequest) -> int:
-        return elapsed_working_days(
-            req.day0,
-            req.at,
-            self.service.calendars(req.rule.calendars),
-            tz=req.rule.timezone,
-            close_of_business=req.rule.cob,
-        )
+        def compute() -> int:
+            return elapsed_working_days(
+                req.day0,
+                req.at,
+                self.service.calendars(req.rule.calendars),
+                tz=req.rule.timezone,
+                close_of_business=req.rule.cob,
+            )
+
+        return await asyncio.to_thread(compute)
 
     @activity.defn(name="sla_next_close")
     async def sla_next_close(self, req: NextCloseRequest) -> datetime:
-        return next_close_of_business(
-            req.after,
-            self.service.calendars(req.rule.calendars),
-            tz=req.rule.timezone,
-            close_of_business=req.rule.cob,
-        )
+        def compute() -> datetime:
+            return next_close_of_business(
+                req.after,
+                self.service.calendars(req.rule.calendars),
+                tz=req.rule.timezone,
+                close_of_business=req.rule.cob,
+            )
+
+        return await asyncio.to_thread(compute)

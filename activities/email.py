@@ -25,8 +25,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.storage import DocumentStore
+from activities.storage import DocumentNotFound, DocumentStore
 from models.db import EmailDelivery, EmailRow, Specialist
 from security.links import LinkSigner
 from security.redaction import register_phi
@@ -168,6 +169,15 @@ class SmtpMailer:
         await aiosmtplib.send(message, hostname=self.host, port=self.port, timeout=self.timeout)
 
 
+def _permanent(exc: aiosmtplib.SMTPException) -> bool:
+    """A 5xx answer will not change on retry; 4xx and connection errors may."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(r.code >= 500 for r in exc.recipients)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return exc.code >= 500
+    return False
+
+
 def message_id_for(notice_id: str) -> str:
     return f"<{hashlib.sha256(notice_id.encode()).hexdigest()[:32]}@smo-orchestrator>"
 
@@ -265,7 +275,12 @@ class EmailActivities:
 
         intake = None
         if notice.intake_doc_id:
-            intake = await asyncio.to_thread(self.store.load_intake, notice.intake_doc_id)
+            try:
+                intake = await asyncio.to_thread(self.store.load_intake, notice.intake_doc_id)
+            except DocumentNotFound:
+                raise ApplicationError(
+                    "the intake sheet is missing from the store", type="IntakeMissing", non_retryable=True
+                ) from None
             register_phi(intake.patient_name, intake.diagnosis_text, str(intake.email))
         specialist = await asyncio.to_thread(self._specialist, notice.specialist_id)
         delivered = await asyncio.to_thread(self._delivered, notice.notice_id)
@@ -296,7 +311,16 @@ class EmailActivities:
             msg["X-SMO-Notice-Id"] = notice.notice_id
             msg["X-SMO-Case-Id"] = notice.case_id
             msg.set_content(body)
-            await self.mailer.send(msg)
+            try:
+                await self.mailer.send(msg)
+            except aiosmtplib.SMTPException as exc:
+                if not _permanent(exc):
+                    raise  # 4xx, connection trouble: the retry policy handles it
+                raise ApplicationError(
+                    f"the mail server permanently rejected the {role.value} message",
+                    type="MailRejected",
+                    non_retryable=True,
+                ) from None
             # Recorded right after the server's 250: only a crash in between can resend,
             # and then with the same Message-ID, which the receiving side de-duplicates.
             await asyncio.to_thread(self._mark_delivered, notice.notice_id, role, message_id)

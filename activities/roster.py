@@ -7,6 +7,7 @@ that the workflow (or the coordinator's update) reports as is.
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -68,6 +69,9 @@ class RosterActivities:
     def __init__(self, engine: Engine, specialties: SpecialtyMap) -> None:
         self.engine = engine
         self.specialties = specialties
+        # Capacity is checked then taken: one assignment at a time in this worker, and a row
+        # lock on the chosen specialist (PostgreSQL) across workers.
+        self._lock = threading.Lock()
 
     def _active_load(self, session: Session, specialist_id: str) -> int:
         return session.exec(
@@ -127,6 +131,18 @@ class RosterActivities:
                         "NoSpecialistAvailable",
                     )
                 chosen = max(eligible, key=lambda e: (e[0], [-ord(c) for c in e[1]]))[2]
+            # Lock the chosen specialist's row (PostgreSQL; SQLite serialises writers) and
+            # re-check capacity under the lock before taking the slot.
+            session.exec(
+                select(Specialist).where(Specialist.specialist_id == chosen.specialist_id).with_for_update()
+            ).one()
+            if self._active_load(session, chosen.specialist_id) >= chosen.capacity:
+                # Auto-assignment retries and picks someone else; a coordinator's choice is refused.
+                raise ApplicationError(
+                    f"specialist {chosen.specialist_id} has just reached capacity",
+                    type="Busy",
+                    non_retryable=req.requested_id is not None,
+                )
             now = datetime.now(UTC)
             for previous in session.exec(
                 select(Assignment).where(Assignment.case_id == req.case_id, Assignment.status == "active")
@@ -150,7 +166,11 @@ class RosterActivities:
 
     @activity.defn(name="assign_specialist")
     async def assign_specialist(self, req: AssignRequest) -> AssignmentResult:
-        return await asyncio.to_thread(self._assign, req)
+        def locked() -> AssignmentResult:
+            with self._lock:
+                return self._assign(req)
+
+        return await asyncio.to_thread(locked)
 
     def specialty_for(self, icd10: str) -> str:
         return self.specialties.specialty_for(icd10)

@@ -133,7 +133,8 @@ class StorageActivities:
     @activity.defn(name="check_documents")
     async def check_documents(self, req: CheckDocuments) -> None:
         """Refuse (non-retryable) when any document is not in the store."""
-        missing = [d[:12] for d in req.doc_ids if not self.store.exists(d)]
+        present = await asyncio.to_thread(lambda: {d for d in req.doc_ids if self.store.exists(d)})
+        missing = [d[:12] for d in req.doc_ids if d not in present]
         if missing:
             raise ApplicationError(
                 f"documents not in storage: {', '.join(missing)}",

@@ -195,6 +195,7 @@ class SlaView(Frozen):
 class CaseStatus(Frozen):
     case_id: str
     program: str
+    intake_doc_id: str
     stage: Stage
     specialist_id: str | None
     specialty: str | None

@@ -492,6 +492,7 @@ def case_update_details(
             icd10=icd10.upper(),
             policy_number=policy,
         )
+        await ops.ensure_running(await ctx.client(), case_id)
         stored = await asyncio.to_thread(ctx.store.put_intake, intake)
         try:
             ack = await _update(
@@ -664,6 +665,7 @@ def report_submit(
     async def main() -> None:
         ctx = Context()
         actor = _actor(by)
+        await ops.ensure_running(await ctx.client(), case_id)
         ((ref, stored),) = await ops.store_files(ctx.store, [file], RecordType.SMO_REPORT)
         try:
             ack = await _update(
@@ -713,6 +715,7 @@ def info_supply(
     async def main() -> None:
         ctx = Context()
         actor = _actor(by)
+        await ops.ensure_running(await ctx.client(), case_id)
         stored = await ops.store_files(ctx.store, files or [], record_type)
         docs: list[DocumentRef] = [ref for ref, _ in stored]
         try:

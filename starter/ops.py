@@ -8,18 +8,25 @@ is removed again, so a refusal leaves nothing stored.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.storage import DocumentStore, StoredDocument
@@ -78,6 +85,19 @@ async def status(client: Client, case_id: str) -> CaseStatus:
         raise
 
 
+async def ensure_running(client: Client, case_id: str) -> None:
+    """Refuse before anything is stored: the case must exist and still be running."""
+    try:
+        desc = await handle_for(client, case_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise UserError(f"no case {case_id}") from err
+        raise
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        state = desc.status.name.lower() if desc.status else "finished"
+        raise UserError(f"case {case_id} is {state}; it takes no more changes")
+
+
 async def wait_for_stage(
     client: Client, case_id: str, stages: Sequence[Stage], timeout: float = 60.0, poll: float = 0.2
 ) -> CaseStatus:
@@ -127,6 +147,21 @@ async def open_case(
         follow_up_of=follow_up_of,
         override_reason=override_reason,
     )
+    # Opening the same case twice is idempotent; the same id with other details is a mistake.
+    sheet_id = hashlib.sha256(intake.model_dump_json().encode()).hexdigest()
+    try:
+        existing = await handle_for(client, case_id).describe()
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        existing = None
+    if existing is not None:
+        if existing.status != WorkflowExecutionStatus.RUNNING:
+            raise UserError(f"case id {case_id} is taken by a finished case; choose another")
+        current = await status(client, case_id)
+        if current.intake_doc_id != sheet_id:
+            raise UserError(f"case {case_id} is already open with different details")
+        return current if not wait else await _settled(client, case_id)
     stored = await asyncio.to_thread(store.put_intake, intake)
     inp = draft.model_copy(update={"intake_doc_id": stored.doc_id})
     try:
@@ -147,16 +182,32 @@ async def open_case(
             static_summary=f"SMO case {case_id} · {program}",
             static_details=f"Second Medical Opinion case {case_id} under program {program}.",
         )
-    except BaseException:
-        if stored.created:  # the case never started: its intake sheet goes too
+    except (WorkflowAlreadyStartedError, RPCError) as err:
+        # Only a definite refusal removes the sheet: after a timeout the case may have started.
+        definite = isinstance(err, WorkflowAlreadyStartedError) or err.status in DEFINITE_REFUSALS
+        if definite and stored.created:
             await asyncio.to_thread(store.delete, stored.doc_id)
         raise
     if not wait:
         return await status(client, case_id)
+    return await _settled(client, case_id)
+
+
+DEFINITE_REFUSALS = frozenset(
+    {
+        RPCStatusCode.ALREADY_EXISTS,
+        RPCStatusCode.INVALID_ARGUMENT,
+        RPCStatusCode.NOT_FOUND,
+        RPCStatusCode.PERMISSION_DENIED,
+        RPCStatusCode.FAILED_PRECONDITION,
+    }
+)
+
+
+async def _settled(client: Client, case_id: str) -> CaseStatus:
+    """The case once intake and eligibility are behind it."""
     return await wait_for_stage(
-        client,
-        case_id,
-        [s for s in Stage if s not in (Stage.INTAKE, Stage.ELIGIBILITY)],
+        client, case_id, [s for s in Stage if s not in (Stage.INTAKE, Stage.ELIGIBILITY)]
     )
 
 
@@ -180,6 +231,7 @@ async def add_records(
     record_type: RecordType,
     by: str,
 ) -> UpdateAck:
+    await ensure_running(client, case_id)
     stored = await store_files(store, files, record_type)
     try:
         return await handle_for(client, case_id).execute_update(

@@ -3,6 +3,7 @@ the encrypted store on disk, the Temporal test or dev server)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -19,6 +21,16 @@ from runtime.outbox import OutboxServer
 from runtime.secrets import ensure_dev_secrets
 from runtime.temporal import binary, converter_for, ensure_search_attributes
 from worker import Services, build_worker
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """A test that configures logging must not leave a handler on a closed capture stream."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers, root.level = handlers, level
+    structlog.reset_defaults()
 
 
 def free_port() -> int:

@@ -88,6 +88,7 @@ BILLING: ActivityOptions = {
 }
 # After an activity exhausts its retry policy the case escalates, then tries again later.
 ESCALATION_PAUSE = timedelta(minutes=15)
+MAX_ESCALATION_PAUSE = timedelta(days=1)
 DELIVERY_SLACK = timedelta(minutes=1)
 TZ_LABELS = {"Asia/Phnom_Penh": "ICT"}
 REVIEW_DONE = "report"
@@ -169,9 +170,11 @@ class SmoCaseWorkflow:
         self._charges = 0
         self._third_opinion = False
         self._charging_third_opinion = False
+        self._charging = 0
         self._close_requested = False
         self._cancel_reason: str | None = None
         self._override_reason: str | None = None
+        self._override_window_open = False
 
     # ---- the case --------------------------------------------------------------------
 
@@ -184,7 +187,7 @@ class SmoCaseWorkflow:
 
         self._enter(Stage.ELIGIBILITY, publish=False)
         if not await self._eligible():
-            return await self._finish(Stage.INELIGIBLE)
+            return await self._finish(Stage.CANCELLED if self._cancel_reason else Stage.INELIGIBLE)
 
         self._enter(Stage.GATHERING_RECORDS, detail="missing: " + ", ".join(self._missing()))
         try:
@@ -229,6 +232,7 @@ class SmoCaseWorkflow:
         if inp.override_reason:
             self._note("refusal overridden", f"{codes} by {inp.opened_by}")
             return True
+        self._override_window_open = True
         self._enter(Stage.INELIGIBLE, "refused", codes)
         await self._notify(
             NoticeKind.INELIGIBLE, "1", params={"item": "; ".join(r.text for r in decision.reasons)}
@@ -240,6 +244,7 @@ class SmoCaseWorkflow:
             timedelta(days=self._terms.override_window_days),
             "eligibility override window",
         )
+        self._override_window_open = False
         if self._override_reason is None:
             return False
         self._note("refusal overridden", codes)
@@ -385,6 +390,7 @@ class SmoCaseWorkflow:
         await workflow.wait_condition(
             lambda: (
                 self._info_supplied is not None
+                or self._report is not None
                 or self._cancel_reason is not None
                 or self._decline_pending
                 or self._pending_assignment is not None
@@ -394,7 +400,7 @@ class SmoCaseWorkflow:
         supplied = self._info_supplied
         self._info_request, self._info_supplied = None, None
         if supplied is None:
-            return  # reassignment: the review loop handles it with a fresh clock
+            return  # a report or a reassignment: the review loop takes it from here
         sent_from = workflow.now()
         await sla.resume(sent_from)
         self._note("clock restarted", self._due_text())
@@ -458,10 +464,13 @@ class SmoCaseWorkflow:
         self._check_cancel()
         if self._third_opinion:
             return True
-        # The window has passed or a coordinator closed: let a booked consult finish first.
-        await workflow.wait_condition(lambda: not self._consult_pending or self._cancel_reason is not None)
+        # The window has passed or a coordinator closed: let a booked consult and any charge
+        # in flight (a third opinion being paid for) finish first.
+        await workflow.wait_condition(
+            lambda: (not self._consult_pending and not self._charging) or self._cancel_reason is not None
+        )
         self._check_cancel()
-        return False
+        return self._third_opinion
 
     async def _finish(self, stage: Stage) -> CaseResult:
         kind = {
@@ -583,6 +592,8 @@ class SmoCaseWorkflow:
     @assign_specialist.validator
     def _validate_assign(self, req: AssignSpecialist) -> None:
         _expect(req, AssignSpecialist)
+        if self._receiving_report:
+            raise ValueError("a report is being received; it can no longer be reassigned")
         self._require_stage(Stage.ASSIGNING_SPECIALIST, Stage.UNDER_REVIEW)
         if self._assigning or self._pending_assignment is not None:
             raise ValueError("an assignment is already in progress")
@@ -601,6 +612,8 @@ class SmoCaseWorkflow:
     @decline.validator
     def _validate_decline(self, req: Decline) -> None:
         _expect(req, Decline)
+        if self._receiving_report:
+            raise ValueError("a report is being received; it can no longer be declined")
         self._require_stage(Stage.UNDER_REVIEW)
         if req.specialist_id != self._specialist_id:
             raise ValueError(f"{req.specialist_id} is not the assigned specialist")
@@ -651,6 +664,8 @@ class SmoCaseWorkflow:
             await self._register([req.document])
         finally:
             self._receiving_report = False
+        if req.specialist_id != self._specialist_id or self._stage is not Stage.UNDER_REVIEW:
+            raise ApplicationError("the case moved on while the report was received", non_retryable=True)
         self._report = req.document
         return self._ack("report accepted")
 
@@ -660,6 +675,8 @@ class SmoCaseWorkflow:
         self._require_stage(Stage.UNDER_REVIEW)
         if self._receiving_report:
             raise ValueError("a report is already being received")
+        if self._assigning or self._pending_assignment is not None or self._decline_pending:
+            raise ValueError("the case is being reassigned")
         if req.specialist_id != self._specialist_id:
             raise ValueError(f"{req.specialist_id} is not the assigned specialist")
         if req.document.record_type is not RecordType.SMO_REPORT:
@@ -763,6 +780,8 @@ class SmoCaseWorkflow:
     @cancel.validator
     def _validate_cancel(self, req: Cancel) -> None:
         _expect(req, Cancel)
+        if self._charging:
+            raise ValueError("a charge to the customer is in progress; cancel once it has finished")
         if self._stage.terminal and self._stage is not Stage.INELIGIBLE:
             raise ValueError(f"the case is already {self._stage.value}")
         if self._cancel_reason is not None:
@@ -777,6 +796,8 @@ class SmoCaseWorkflow:
     def _validate_override(self, req: OverrideEligibility) -> None:
         _expect(req, OverrideEligibility)
         self._require_stage(Stage.INELIGIBLE)
+        if not self._override_window_open:
+            raise ValueError("the override window has closed")
         if self._override_reason is not None or self._cancel_reason is not None:
             raise ValueError("the refusal has already been acted on")
 
@@ -817,6 +838,7 @@ class SmoCaseWorkflow:
         return CaseStatus(
             case_id=self._inp.case_id,
             program=self._inp.program,
+            intake_doc_id=self._intake_doc_id,
             stage=self._stage,
             specialist_id=self._specialist_id,
             specialty=self._specialty,
@@ -843,7 +865,8 @@ class SmoCaseWorkflow:
         *,
         link_doc_ids: list[str] | None = None,
         params: dict[str, str] | None = None,
-    ) -> NoticeResult:
+    ) -> NoticeResult | None:
+        """Send a notice; a permanent refusal is recorded for a person to fix, not retried."""
         sla = self._sla
         notice = Notice(
             notice_id=f"{self._inp.case_id}:{kind.value}:{suffix}",
@@ -855,10 +878,19 @@ class SmoCaseWorkflow:
             due_at=sla.due_at if sla else None,
             params=params or {},
         )
-        return await self._reliably(
-            f"email {kind.value}",
-            lambda: workflow.execute_activity_method(EmailActivities.send_notice, notice, **EMAIL),
-        )
+        try:
+            return await self._reliably(
+                f"email {kind.value}",
+                lambda: workflow.execute_activity_method(EmailActivities.send_notice, notice, **EMAIL),
+            )
+        except (ActivityError, ApplicationError) as err:
+            business = _business_error(err)
+            if business is None:
+                raise
+            # The type only: a mail server's rejection text can quote the address.
+            self._note("notice failed", f"{kind.value}: {business.type}")
+            self._set_attention(f"email {kind.value} rejected")
+            return None
 
     async def _charge(self, kind: str, key_suffix: str, amount_cents: int) -> ChargeResult:
         terms = self._require_terms()
@@ -870,14 +902,19 @@ class SmoCaseWorkflow:
             amount_cents=amount_cents,
             currency=terms.currency,
         )
+        self._charging += 1
         try:
             result = await self._reliably(
                 f"billing {kind}",
                 lambda: workflow.execute_activity_method(BillingActivities.charge_customer, req, **BILLING),
             )
-        except ActivityError as err:
+        except (ActivityError, ApplicationError) as err:
             business = _business_error(err)
-            raise ApplicationError(business.message if business else str(err), non_retryable=True) from err
+            if business is None:
+                raise
+            raise ApplicationError(business.message, non_retryable=True) from err
+        finally:
+            self._charging -= 1
         self._charges += 1
         amount = f"{amount_cents / 100:.2f} {terms.currency}"
         self._note("charged", f"{kind} {amount}")
@@ -890,15 +927,19 @@ class SmoCaseWorkflow:
 
     async def _reliably(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run an activity; once its retry policy is spent, escalate and try again later."""
+        rounds = 0
         while True:
             try:
                 result = await call()
             except ActivityError as err:
                 if _business_error(err) is not None:
                     raise
-                self._note("escalated", f"{what} failing after retries")
+                rounds += 1
+                self._note("escalated", f"{what} failing after retries (round {rounds})")
                 self._set_attention(f"{what} failing")
-                await workflow.sleep(ESCALATION_PAUSE)
+                # Backing off (15 min, 30 min, 1 h ... 1 day) keeps a long outage from
+                # flooding the case's history while a supervisor sees the attention flag.
+                await workflow.sleep(min(ESCALATION_PAUSE * 2 ** (rounds - 1), MAX_ESCALATION_PAUSE))
                 continue
             if self._attention == f"{what} failing":
                 self._set_attention(None)
