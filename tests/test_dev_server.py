@@ -210,6 +210,31 @@ async def test_a_coordinator_drives_a_case_from_the_cli(settings: Settings, tmp_
         )
         assert code == 0, err
         assert "GATHERING_RECORDS" in out
+        opening = [
+            "case",
+            "open",
+            "--program",
+            "prudential-kh",
+            "--policy",
+            "KH-DEMO-0003",
+            "--patient",
+            "Chanthy Keo",
+            "--dob",
+            "1968-02-01",
+            "--email",
+            "chanthy@example.com",
+            "--icd10",
+            "I25.10",
+            "--diagnosis",
+            "coronary artery disease",
+            "--case-id",
+            "CLI-1",
+        ]
+        code, out, err = await smo(*opening, env=env)  # opening it again is idempotent
+        assert code == 0 and "CLI-1" in out, err
+        opening[opening.index("Chanthy Keo")] = "Someone Else"
+        code, out, err = await smo(*opening, env=env)
+        assert code == 2 and "already open with different details" in err
 
         code, out, err = await smo(
             "case",

@@ -20,6 +20,7 @@ from models.case import (
     RecordType,
     RequestInfo,
     SlaState,
+    Stage,
     SupplyInfo,
     TimelineEntry,
 )
@@ -206,3 +207,22 @@ async def test_a_holiday_decree_added_while_a_case_runs_moves_its_restarted_dead
             with_decree = compute_due(restarted.at, 10, CalendarService(decree).calendars(KH_US))
             assert running.sla.due_at == with_decree.due_at
         services.engine.dispose()
+
+
+async def test_a_report_that_arrives_while_the_clock_is_stopped_is_delivered(
+    ts_env: WorkflowEnvironment, ts_worker: Worker, services: Services
+) -> None:
+    handle = await scenario.start(
+        ts_env.client, services.settings, scenario.case_input(services, "SLA-EARLY")
+    )
+    review = await scenario.to_review(ts_env, handle, services, "prudential-kh")
+    assert review.specialist_id
+    await handle.execute_update(
+        SmoCaseWorkflow.request_more_info,
+        RequestInfo(reason=InfoReason.CLARIFICATION, by=review.specialist_id),
+    )
+    await event(handle, "clock stopped: more information requested")
+    # The specialist decides the records suffice after all and reports.
+    await scenario.submit_report(handle, services, review.specialist_id)
+    delivered = await scenario.until(ts_env, handle, Stage.REPORT_DELIVERED)
+    assert delivered.sla.state is SlaState.MET

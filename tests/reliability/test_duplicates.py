@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from models.case import AddRecords, BookConsult, DocumentRef, RecordType, Stage, workflow_id_for
+from starter import ops
 from tests.reliability.harness import Live, charges, db_rows, delivered, repeated
 from workflows.smo_case import SmoCaseWorkflow
 
@@ -45,7 +45,7 @@ async def test_opening_the_same_case_twice_starts_one_run_and_one_case_row(live:
     # Once the case has closed, its id is never reused.
     await case.finish()
     assert (await case.result()).stage is Stage.CLOSED
-    with pytest.raises(WorkflowAlreadyStartedError):
+    with pytest.raises(ops.UserError, match="taken by a finished case"):
         await case.open()
     assert len(await runs_of(live, case.case_id)) == 1
     assert not repeated(delivered(live.settings.outbox_dir))

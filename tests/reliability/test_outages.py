@@ -107,7 +107,7 @@ async def test_smtp_down_escalates_and_each_notice_goes_out_once_when_it_is_back
 
         await ts_env.sleep(POLICY_SPENT)
         status = await scenario.status(handle)
-        assert escalations(status) == ["email case_opened failing after retries"]
+        assert escalations(status) == ["email case_opened failing after retries (round 1)"]
         assert await attention(handle) == "email case_opened failing"
         assert await activity_attempts(handle, "send_notice") == [6]
         assert not delivered(services.settings.outbox_dir)
@@ -146,7 +146,7 @@ async def test_billing_errors_escalate_and_the_consult_is_charged_once_when_they
         )
         await ts_env.sleep(POLICY_SPENT)
         status = await scenario.status(handle)
-        assert escalations(status) == ["billing consult failing after retries"]
+        assert escalations(status) == ["billing consult failing after retries (round 1)"]
         assert await attention(handle) == "billing consult failing"
         assert status.consult_pending and status.consults_booked == 1
         assert charges(services.settings) == {}
