@@ -175,6 +175,8 @@ def sla_due(
             close_of_business=cob,
             already_elapsed=already_elapsed,
         )
+    except OverflowError:
+        _fail("the deadline falls outside the dates the calendars support (years 1-9999)")
     except ValueError as exc:
         _fail(str(exc))
     if as_json:
@@ -204,6 +206,8 @@ def calendar_holidays(
     code = calendar_set.codes[0]
     try:
         days = calendar_set.holidays(year, code)
+    except OverflowError:
+        _fail(f"--year {year} is outside the dates the calendars support")
     except ValueError as exc:
         _fail(str(exc))
     if as_json:

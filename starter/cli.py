@@ -173,6 +173,33 @@ async def _update(ctx: Context, case_id: str, update: Any, arg: Any, action: str
     return result
 
 
+def _intake(
+    patient: str,
+    dob: str,
+    email: str,
+    phone: str,
+    diagnosis: str,
+    icd10: str,
+    policy: str,
+    treating_doctor: str = "",
+) -> PatientIntake:
+    """The intake sheet from command-line options, validated before anything is stored."""
+    try:
+        dob_date = date.fromisoformat(dob)
+    except ValueError:
+        raise ops.UserError(f"--dob {dob!r} is not a date (YYYY-MM-DD)") from None
+    return PatientIntake(
+        patient_name=patient,
+        date_of_birth=dob_date,
+        email=email,
+        phone=phone,
+        diagnosis_text=diagnosis,
+        icd10=icd10.strip().upper(),
+        policy_number=policy,
+        treating_doctor=treating_doctor,
+    )
+
+
 def _print_ack(case_id: str, ack: Any) -> None:
     detail = f" ({ack.detail})" if getattr(ack, "detail", "") else ""
     out.print(f"{case_id}: {ack.stage.value}{detail}")
@@ -324,20 +351,7 @@ def case_open(
     async def main() -> None:
         ctx = Context()
         actor = _actor(by)
-        try:
-            dob_date = date.fromisoformat(dob)
-        except ValueError:
-            raise ops.UserError(f"--dob {dob!r} is not a date (YYYY-MM-DD)") from None
-        intake = PatientIntake(
-            patient_name=patient,
-            date_of_birth=dob_date,
-            email=email,
-            phone=phone,
-            diagnosis_text=diagnosis,
-            icd10=icd10.strip().upper(),
-            policy_number=policy,
-            treating_doctor=treating_doctor,
-        )
+        intake = _intake(patient, dob, email, phone, diagnosis, icd10, policy, treating_doctor)
         ops.check_program_input(load_programs(ctx.settings.programs_dir), program, exclusion or [])
         facts = EligibilityFacts(
             emergency=emergency,
@@ -479,19 +493,7 @@ def case_update_details(
     async def main() -> None:
         ctx = Context()
         actor = _actor(by)
-        try:
-            dob_date = date.fromisoformat(dob)
-        except ValueError:
-            raise ops.UserError(f"--dob {dob!r} is not a date (YYYY-MM-DD)") from None
-        intake = PatientIntake(
-            patient_name=patient,
-            date_of_birth=dob_date,
-            email=email,
-            phone=phone,
-            diagnosis_text=diagnosis,
-            icd10=icd10.upper(),
-            policy_number=policy,
-        )
+        intake = _intake(patient, dob, email, phone, diagnosis, icd10, policy)
         await ops.ensure_running(await ctx.client(), case_id)
         stored = await asyncio.to_thread(ctx.store.put_intake, intake)
         try:
