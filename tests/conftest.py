@@ -23,7 +23,6 @@ from runtime.secrets import ensure_dev_secrets
 from runtime.temporal import binary, converter_for, ensure_search_attributes
 from worker import Services, build_worker
 
-
 # In CI the property tests draw the same examples every run (hypothesis' documented CI
 # practice); on a developer's machine they explore new ones each time.
 hypothesis.settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
