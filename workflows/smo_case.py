@@ -169,8 +169,7 @@ class SmoCaseWorkflow:
         self._consult_pending = False
         self._charges = 0
         self._third_opinion = False
-        self._charging_third_opinion = False
-        self._charging = 0
+        self._charging = 0  # charges in flight: nothing may close or cancel under them
         self._close_requested = False
         self._cancel_reason: str | None = None
         self._override_reason: str | None = None
@@ -710,7 +709,7 @@ class SmoCaseWorkflow:
         self._require_stage(Stage.REPORT_DELIVERED, Stage.CONSULT)
         if self._consult_pending:
             raise ValueError("a consult is already booked; complete it first")
-        if self._close_requested or self._third_opinion or self._charging_third_opinion:
+        if self._close_requested or self._third_opinion or self._charging:
             raise ValueError("the case is moving on; no more bookings")
         if req.slot <= workflow.now():
             raise ValueError("the consult slot must be in the future")
@@ -733,13 +732,10 @@ class SmoCaseWorkflow:
     async def request_third_opinion(self, req: RequestThirdOpinion) -> UpdateAck:
         terms = self._require_terms()
         assert terms.third_opinion_price_cents is not None
-        self._charging_third_opinion = True  # blocks bookings and closing while it runs
-        try:
-            await self._charge(
-                "third_opinion", f"third-opinion:{len(self._reports)}", terms.third_opinion_price_cents
-            )
-        finally:
-            self._charging_third_opinion = False
+        # While the charge runs (`_charging`), bookings, closing and cancelling are refused.
+        await self._charge(
+            "third_opinion", f"third-opinion:{len(self._reports)}", terms.third_opinion_price_cents
+        )
         self._third_opinion = True
         self._note("third opinion requested", f"by {req.by}")
         return self._ack("billed")
@@ -753,7 +749,7 @@ class SmoCaseWorkflow:
         self._require_stage(Stage.REPORT_DELIVERED, Stage.CONSULT)
         if self._consult_pending:
             raise ValueError("finish the booked consult first")
-        if self._close_requested or self._third_opinion or self._charging_third_opinion:
+        if self._close_requested or self._third_opinion or self._charging:
             raise ValueError("the case is already moving on")
 
     @workflow.update
@@ -768,7 +764,7 @@ class SmoCaseWorkflow:
         self._require_stage(Stage.REPORT_DELIVERED, Stage.CONSULT)
         if self._consult_pending:
             raise ValueError("a consult is booked; complete it before closing")
-        if self._close_requested or self._third_opinion or self._charging_third_opinion:
+        if self._close_requested or self._third_opinion or self._charging:
             raise ValueError("the case is already moving on")
 
     @workflow.update
