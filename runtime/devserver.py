@@ -7,15 +7,25 @@ timers and cases intact.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 from temporalio.client import Client
 
 from models import search
 from runtime.temporal import binary
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it if the parent dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 class DevServer:
@@ -70,7 +80,11 @@ class DevServer:
         log = self.log_file.open("ab")
         # Popen returns at once; readiness is awaited below without blocking the loop.
         self.process = subprocess.Popen(  # noqa: ASYNC220
-            self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         log.close()
         deadline = asyncio.get_running_loop().time() + timeout

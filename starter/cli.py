@@ -10,6 +10,7 @@ import asyncio
 import functools
 import getpass
 import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, date, datetime
@@ -173,6 +174,19 @@ async def _update(ctx: Context, case_id: str, update: Any, arg: Any, action: str
     return result
 
 
+async def _until_stopped() -> None:
+    """Wait for Ctrl-C or SIGTERM, so that the stack around the caller always stops cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 def _intake(
     patient: str,
     dob: str,
@@ -244,15 +258,16 @@ def dev(
 
                 client = await connect(settings)
                 assert stack.services is not None
-                await run_demo(client, settings, stack.services.store, program=program, say=out.print)
-                _print_outbox(settings.outbox_dir)
+                result = await run_demo(
+                    client, settings, stack.services.store, program=program, say=out.print
+                )
+                _print_status(await ops.status(client, result.case_id))
+                _print_outbox(settings.outbox_dir, result.case_id)
             out.print("Service running. Ctrl-C stops it.")
-            await asyncio.Event().wait()  # until Ctrl-C cancels it; the stack then stops cleanly
+            await _until_stopped()
 
-    try:
-        command(main)()
-    except KeyboardInterrupt:
-        out.print("stopped")
+    command(main)()
+    out.print("stopped")
 
 
 @app.command("worker")
@@ -837,7 +852,7 @@ def main() -> None:
     """The console script: usage mistakes get the same one-line `error:` as everything else."""
     try:
         code = app(standalone_mode=False)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
     except Exception as exc:
         # Typer's usage errors (missing option, bad choice...) carry exit code 2 and a message.
