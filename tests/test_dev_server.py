@@ -187,49 +187,14 @@ async def test_a_coordinator_drives_a_case_from_the_cli(settings: Settings, tmp_
         files[kind] = tmp_path / f"{kind}.pdf"
         files[kind].write_bytes(f"{kind} for the patient".encode() * 100)
     async with DevStack(settings, ui=False):
-        code, out, err = await smo(
-            "case",
-            "open",
-            "--program",
-            "prudential-kh",
-            "--policy",
-            "KH-DEMO-0003",
-            "--patient",
-            "Chanthy Keo",
-            "--dob",
-            "1968-02-01",
-            "--email",
-            "chanthy@example.com",
-            "--icd10",
-            "I25.10",
-            "--diagnosis",
-            "coronary artery disease",
-            "--case-id",
-            "CLI-1",
-            env=env,
-        )
+        opening = [
+            *("case", "open", "--program", "prudential-kh", "--policy", "KH-DEMO-0003"),
+            *("--patient", "Chanthy Keo", "--dob", "1968-02-01", "--email", "chanthy@example.com"),
+            *("--icd10", "I25.10", "--diagnosis", "coronary artery disease", "--case-id", "CLI-1"),
+        ]
+        code, out, err = await smo(*opening, env=env)
         assert code == 0, err
         assert "GATHERING_RECORDS" in out
-        opening = [
-            "case",
-            "open",
-            "--program",
-            "prudential-kh",
-            "--policy",
-            "KH-DEMO-0003",
-            "--patient",
-            "Chanthy Keo",
-            "--dob",
-            "1968-02-01",
-            "--email",
-            "chanthy@example.com",
-            "--icd10",
-            "I25.10",
-            "--diagnosis",
-            "coronary artery disease",
-            "--case-id",
-            "CLI-1",
-        ]
         code, out, err = await smo(*opening, env=env)  # opening it again is idempotent
         assert code == 0 and "CLI-1" in out, err
         opening[opening.index("Chanthy Keo")] = "Someone Else"
