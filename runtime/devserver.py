@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from temporalio.client import Client
@@ -84,7 +85,9 @@ class DevServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            # Linux ties the death signal to the spawning thread, not the process: only the
+            # main thread (a long-lived `smo dev`) may ask for it.
+            preexec_fn=_die_with_parent if threading.current_thread() is threading.main_thread() else None,
         )
         log.close()
         deadline = asyncio.get_running_loop().time() + timeout
