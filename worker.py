@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -58,7 +58,6 @@ class Services:
     calendars: CalendarService
     specialties: SpecialtyMap
     signer: LinkSigner
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine | None = None) -> Services:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 from temporalio.client import Client
 
@@ -13,6 +12,7 @@ from activities.storage import DocumentStore
 from models.case import (
     BookConsult,
     CaseResult,
+    CaseStatus,
     Close,
     CompleteConsult,
     CompleteRecords,
@@ -98,8 +98,7 @@ async def run_demo(
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by=by))
     say("records complete")
 
-    review = await ops.wait_for_stage(client, case.case_id, [Stage.UNDER_REVIEW])
-    review = await _wait_sla(client, case.case_id)
+    review = await _wait_for_deadline(client, case.case_id)
     say(f"assigned to {review.specialist_id} ({review.specialty}); report {review.sla.due_at}")
 
     report = folder / "smo-report.txt"
@@ -130,14 +129,11 @@ async def run_demo(
     return result
 
 
-async def _wait_sla(client: Client, case_id: str) -> ops.CaseStatus:  # type: ignore[name-defined]
+async def _wait_for_deadline(client: Client, case_id: str) -> CaseStatus:
+    """Under review, with the deadline the specialist was given."""
     for _ in range(300):
         current = await ops.status(client, case_id)
-        if current.sla.due_at is not None:
+        if current.stage is Stage.UNDER_REVIEW and current.sla.due_at is not None:
             return current
         await asyncio.sleep(0.1)
     raise ops.UserError(f"case {case_id} has no SLA deadline yet")
-
-
-def demo_folder(settings: Settings) -> Path:
-    return settings.home / "demo"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
+from temporalio.worker import Worker
 
 from models.settings import Settings
 from runtime.devserver import DevServer
@@ -98,10 +99,7 @@ class DevStack:
             self._worker_task = asyncio.create_task(self._run(worker))
         return self
 
-    async def _run(self, worker: object) -> None:
-        from temporalio.worker import Worker
-
-        assert isinstance(worker, Worker)
+    async def _run(self, worker: Worker) -> None:
         async with worker:
             await self._stop_worker.wait()
 

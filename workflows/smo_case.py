@@ -9,7 +9,8 @@ history); the SLA clock escalates on its own. History carries references and has
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any, TypedDict, TypeVar
 
@@ -119,6 +120,18 @@ def _business_error(err: BaseException) -> ApplicationError | None:
     if isinstance(cause, ApplicationError) and cause.non_retryable:
         return cause
     return None
+
+
+@contextlib.contextmanager
+def _refused_on_business_error() -> Iterator[None]:
+    """Inside an update: an activity's business refusal becomes the update's own refusal."""
+    try:
+        yield
+    except (ActivityError, ApplicationError) as err:
+        business = _business_error(err)
+        if business is None:
+            raise
+        raise ApplicationError(business.message, type=business.type, non_retryable=True) from err
 
 
 def _expect(req: object, model: type) -> None:
@@ -577,13 +590,8 @@ class SmoCaseWorkflow:
 
     @workflow.update
     async def assign_specialist(self, req: AssignSpecialist) -> UpdateAck:
-        try:
+        with _refused_on_business_error():
             result = await self._assign(req.specialist_id)
-        except (ActivityError, ApplicationError) as err:
-            business = _business_error(err)
-            if business is None:
-                raise
-            raise ApplicationError(business.message, non_retryable=True) from err
         self._pending_assignment = result
         self._note("specialist chosen", f"{result.specialist_id} by {req.by}")
         return self._ack(result.specialist_id)
@@ -799,15 +807,10 @@ class SmoCaseWorkflow:
 
     @workflow.update
     async def update_details(self, req: UpdateDetails) -> UpdateAck:
-        try:
+        with _refused_on_business_error():
             await workflow.execute_local_activity_method(
                 StorageActivities.check_documents, CheckDocuments(doc_ids=[req.intake_doc_id]), **DB
             )
-        except (ActivityError, ApplicationError) as err:
-            business = _business_error(err)
-            if business is None:
-                raise
-            raise ApplicationError(business.message, non_retryable=True) from err
         self._intake_doc_id = req.intake_doc_id
         self._note("member details updated", f"by {req.by}")
         await self._notify(
@@ -900,15 +903,13 @@ class SmoCaseWorkflow:
         )
         self._charging += 1
         try:
-            result = await self._reliably(
-                f"billing {kind}",
-                lambda: workflow.execute_activity_method(BillingActivities.charge_customer, req, **BILLING),
-            )
-        except (ActivityError, ApplicationError) as err:
-            business = _business_error(err)
-            if business is None:
-                raise
-            raise ApplicationError(business.message, non_retryable=True) from err
+            with _refused_on_business_error():
+                result = await self._reliably(
+                    f"billing {kind}",
+                    lambda: workflow.execute_activity_method(
+                        BillingActivities.charge_customer, req, **BILLING
+                    ),
+                )
         finally:
             self._charging -= 1
         self._charges += 1
@@ -945,17 +946,12 @@ class SmoCaseWorkflow:
         """Check the documents are in the store and record them against the case."""
         if not documents:
             return
-        try:
+        with _refused_on_business_error():
             await workflow.execute_local_activity_method(
                 StorageActivities.register_documents,
                 RegisterDocuments(case_id=self._inp.case_id, documents=documents),
                 **DB,
             )
-        except (ActivityError, ApplicationError) as err:
-            business = _business_error(err)
-            if business is None:
-                raise
-            raise ApplicationError(business.message, type=business.type, non_retryable=True) from err
 
     def _check_cancel(self) -> None:
         if self._cancel_reason is not None:
