@@ -104,6 +104,7 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
     return [
         cases.register_case,
         cases.record_outcome,
+        cases.record_sla_round,
         eligibility.check_eligibility,
         roster.assign_specialist,
         storage.register_documents,

@@ -7,41 +7,14 @@ a deadline itself: it records this activity's answer in history and replays that
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, time
+from datetime import datetime
 
-from pydantic import BaseModel
 from temporalio import activity
 
 from calendars import CalendarService, SlaDue, compute_due, elapsed_working_days, next_close_of_business
+from models.sla import DeadlineRequest, ElapsedRequest, NextCloseRequest, SlaRule
 
-
-class SlaRule(BaseModel):
-    working_days: int
-    calendars: list[str]
-    timezone: str = "Asia/Phnom_Penh"
-    close_of_business: str = "17:00"
-    warn_ratio: float | None = 0.8
-
-    @property
-    def cob(self) -> time:
-        return time.fromisoformat(self.close_of_business)
-
-
-class DeadlineRequest(BaseModel):
-    rule: SlaRule
-    received_at: datetime
-    already_elapsed: int = 0
-
-
-class ElapsedRequest(BaseModel):
-    rule: SlaRule
-    day0: date
-    at: datetime
-
-
-class NextCloseRequest(BaseModel):
-    rule: SlaRule
-    after: datetime
+__all__ = ["CalendarActivities", "DeadlineRequest", "ElapsedRequest", "NextCloseRequest", "SlaRule"]
 
 
 class CalendarActivities:

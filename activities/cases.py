@@ -14,8 +14,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.roster import SpecialtyMap
 from models.case import CaseInput, ProgramTerms, Stage
-from models.db import Assignment, CaseRow
+from models.db import Assignment, CaseRow, SlaRound
 from models.program import Program
+from models.sla import SlaRoundRecord
 
 
 class Registered(BaseModel):
@@ -79,6 +80,35 @@ class CaseActivities:
             session.add(row)
             session.commit()
 
+    def _record_round(self, rec: SlaRoundRecord) -> None:
+        # Idempotent: a retried activity finds the round already written and leaves it.
+        with Session(self.engine) as session:
+            existing = session.exec(
+                select(SlaRound).where(
+                    SlaRound.case_id == rec.case_id, SlaRound.assignment_no == rec.assignment_no
+                )
+            ).first()
+            if existing is not None:
+                return
+            session.add(
+                SlaRound(
+                    case_id=rec.case_id,
+                    program=rec.program,
+                    assignment_no=rec.assignment_no,
+                    specialist_id=rec.specialist_id,
+                    working_days=rec.working_days,
+                    calendars=",".join(rec.calendars),
+                    received_at=rec.received_at,
+                    due_at=rec.due_at,
+                    ended_at=rec.ended_at,
+                    outcome=rec.outcome.value,
+                    warned=rec.warned,
+                    breached=rec.breached,
+                    paused_working_days=rec.paused_working_days,
+                )
+            )
+            session.commit()
+
     @activity.defn(name="register_case")
     async def register_case(self, inp: CaseInput) -> Registered:
         return await asyncio.to_thread(self._register, inp)
@@ -86,3 +116,7 @@ class CaseActivities:
     @activity.defn(name="record_outcome")
     async def record_outcome(self, outcome: CaseOutcome) -> None:
         await asyncio.to_thread(self._record, outcome)
+
+    @activity.defn(name="record_sla_round")
+    async def record_sla_round(self, rec: SlaRoundRecord) -> None:
+        await asyncio.to_thread(self._record_round, rec)

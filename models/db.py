@@ -127,3 +127,25 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=64)
     outcome: str = Field(max_length=64)
     detail: str = Field(default="", max_length=500)
+
+
+class SlaRound(SQLModel, table=True):
+    """One review round's SLA facts, the source of the monthly SLA report."""
+
+    __tablename__ = "sla_rounds"
+    __table_args__ = (UniqueConstraint("case_id", "assignment_no"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True, max_length=64)
+    program: str = Field(index=True, max_length=40)
+    assignment_no: int
+    specialist_id: str = Field(index=True, max_length=40)
+    working_days: int
+    calendars: str = Field(max_length=40)  # comma-separated calendar codes
+    received_at: datetime
+    due_at: datetime | None = None
+    ended_at: datetime = Field(index=True)
+    outcome: str = Field(max_length=16)
+    warned: bool = False
+    breached: bool = False
+    paused_working_days: int = 0
