@@ -6,28 +6,16 @@ import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.roster import SpecialtyMap
-from models.case import CaseInput, ProgramTerms, Stage
+from models.case import CaseInput, CaseOutcome, Registered, Stage
 from models.db import Assignment, CaseRow, SlaRound
 from models.program import Program
 from models.sla import SlaRoundRecord
-
-
-class Registered(BaseModel):
-    terms: ProgramTerms
-    specialty: str
-
-
-class CaseOutcome(BaseModel):
-    case_id: str
-    stage: Stage
-    eligible: bool | None = None
 
 
 class CaseActivities:

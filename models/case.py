@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
 
 CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
@@ -112,7 +112,9 @@ class EligibilityFacts(Frozen):
     common_issue: bool = False
     prior_diagnosis: bool = True
     complex_condition: bool = True
-    exclusions: frozenset[str] = frozenset()
+    # A set iterates in a per-process hash order: serialise it sorted, so the same facts make
+    # the same activity input (and the same history) in every worker.
+    exclusions: Annotated[frozenset[str], PlainSerializer(sorted, return_type=list[str])] = frozenset()
 
 
 class Reason(Frozen):
@@ -162,6 +164,35 @@ class CaseInput(Frozen):
     opened_by: Actor
     follow_up_of: CaseId | None = None
     override_reason: ShortText | None = None
+    # Past this many history events, at an idle point, the case continues as new.
+    history_budget: int = Field(default=2000, ge=40, le=40_000)
+    # A continued run's state (set by the case itself when it continues as new; never by a client).
+    carried: CaseState | None = None
+
+
+class Registered(BaseModel):
+    """What registering the case answers: the program's terms snapshotted at intake."""
+
+    terms: ProgramTerms
+    specialty: str
+
+
+class CaseOutcome(BaseModel):
+    case_id: str
+    stage: Stage
+    eligible: bool | None = None
+
+
+class EligibilityRequest(Frozen):
+    case_id: CaseId
+    program: str = Field(min_length=1, max_length=40)
+    policy_number: str = Field(min_length=3, max_length=40)
+    life_assured_ref: Sha256
+    icd10: Icd10
+    facts: EligibilityFacts = EligibilityFacts()
+    follow_up_of: CaseId | None = None
+    override_reason: ShortText | None = None
+    by: Actor
 
 
 class TimelineEntry(Frozen):
@@ -211,6 +242,10 @@ class CaseStatus(Frozen):
     follow_up_of: str | None
     follow_up_allowed: bool
     timeline: list[TimelineEntry]
+    # Side effects the case has accepted and not yet performed (e.g. "charge consult:2").
+    pending: list[str] = []
+    # Older entries than the timeline holds (the audit trail and history keep them all).
+    timeline_dropped: int = 0
 
 
 class CaseResult(Frozen):
@@ -305,3 +340,9 @@ class UpdateAck(Frozen):
 
     stage: Stage
     detail: str = ""
+
+
+# The carried state is built from the models above; it completes CaseInput.
+from models.case_state import CaseState  # noqa: E402
+
+CaseInput.model_rebuild()
