@@ -19,11 +19,12 @@ with workflow.unsafe.imports_passed_through():
     from models.case import Cancel, CaseInput, CaseOutcome, CaseResult, CaseStatus, Stage, UpdateAck
     from models.case_state import Phase, ThirdOpinion
     from models.notices import NoticeKind
-    from workflows.case.consult import ConsultStage
-    from workflows.case.eligibility import EligibilityStage
-    from workflows.case.options import DB, ESCALATION_PAUSE, CaseCancelled, expect
-    from workflows.case.review import ReviewStage
-    from workflows.sla import SlaClock
+
+from workflows.case.consult import ConsultStage
+from workflows.case.eligibility import EligibilityStage
+from workflows.case.options import DB, ESCALATION_PAUSE, CaseCancelled, expect
+from workflows.case.review import ReviewStage
+from workflows.sla import SlaClock
 
 __all__ = ["ESCALATION_PAUSE", "SmoCaseWorkflow"]
 

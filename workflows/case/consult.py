@@ -11,8 +11,9 @@ with workflow.unsafe.imports_passed_through():
     from models.case import BookConsult, Close, CompleteConsult, RequestThirdOpinion, Stage, UpdateAck
     from models.case_state import ThirdOpinion
     from models.notices import NoticeKind
-    from workflows.case.effects import EffectsMixin
-    from workflows.case.options import expect, wait
+
+from workflows.case.effects import EffectsMixin
+from workflows.case.options import expect, wait
 
 
 class ConsultStage(EffectsMixin):

@@ -28,8 +28,9 @@ with workflow.unsafe.imports_passed_through():
         UpdateAck,
     )
     from models.case_state import CaseState, ReviewRound
-    from workflows.case.options import CaseCancelled
-    from workflows.sla import SlaClock
+
+from workflows.case.options import CaseCancelled
+from workflows.sla import SlaClock
 
 TZ_LABELS = {"Asia/Phnom_Penh": "ICT"}
 

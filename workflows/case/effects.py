@@ -19,14 +19,15 @@ with workflow.unsafe.imports_passed_through():
     from models.billing import ChargeRequest, ChargeResult
     from models.case_state import Intent, ThirdOpinion
     from models.notices import Notice, NoticeKind, NoticeResult
-    from workflows.case.core import CaseCore
-    from workflows.case.options import (
-        BILLING,
-        EMAIL,
-        ESCALATION_PAUSE,
-        MAX_ESCALATION_PAUSE,
-        business_error,
-    )
+
+from workflows.case.core import CaseCore
+from workflows.case.options import (
+    BILLING,
+    EMAIL,
+    ESCALATION_PAUSE,
+    MAX_ESCALATION_PAUSE,
+    business_error,
+)
 
 T = TypeVar("T")
 

@@ -16,8 +16,9 @@ with workflow.unsafe.imports_passed_through():
         UpdateAck,
     )
     from models.notices import NoticeKind
-    from workflows.case.effects import EffectsMixin
-    from workflows.case.options import DB, expect, wait
+
+from workflows.case.effects import EffectsMixin
+from workflows.case.options import DB, expect, wait
 
 
 class EligibilityStage(EffectsMixin):

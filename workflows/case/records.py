@@ -22,8 +22,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.notices import NoticeKind
     from models.storage import CheckDocuments, RegisterDocuments
-    from workflows.case.effects import EffectsMixin
-    from workflows.case.options import DB, expect, refused_on_business_error, wait
+
+from workflows.case.effects import EffectsMixin
+from workflows.case.options import DB, expect, refused_on_business_error, wait
 
 LATE_STAGES = {Stage.ASSIGNING_SPECIALIST, Stage.UNDER_REVIEW, Stage.REPORT_DELIVERED, Stage.CONSULT}
 

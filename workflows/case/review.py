@@ -28,17 +28,18 @@ with workflow.unsafe.imports_passed_through():
     from models.notices import NoticeKind
     from models.roster import AssignmentResult, AssignRequest
     from models.sla import CalendarChange, SlaRoundRecord
-    from workflows.case.options import (
-        DB,
-        DELIVERY_SLACK,
-        CaseCancelled,
-        business_error,
-        expect,
-        refused_on_business_error,
-        wait,
-    )
-    from workflows.case.records import RecordsStage
-    from workflows.sla import SlaClock
+
+from workflows.case.options import (
+    DB,
+    DELIVERY_SLACK,
+    CaseCancelled,
+    business_error,
+    expect,
+    refused_on_business_error,
+    wait,
+)
+from workflows.case.records import RecordsStage
+from workflows.sla import SlaClock
 
 
 class ReviewStage(RecordsStage):
