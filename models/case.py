@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+
+if TYPE_CHECKING:
+    from models.case_state import CaseState
 
 CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
@@ -342,7 +345,5 @@ class UpdateAck(Frozen):
     detail: str = ""
 
 
-# The carried state is built from the models above; it completes CaseInput.
-from models.case_state import CaseState  # noqa: E402
-
-CaseInput.model_rebuild()
+# The carried state is built from the models above; importing it completes CaseInput.
+import models.case_state  # noqa: E402, F401

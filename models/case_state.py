@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from models.billing import ChargeRequest
 from models.case import (
+    CaseInput,
     DocumentRef,
     EligibilityDecision,
     ProgramTerms,
@@ -124,3 +125,7 @@ class CaseState(BaseModel):
     @property
     def charging(self) -> bool:
         return any(i.charge is not None for i in self.intents)
+
+
+# CaseInput carries a continued run's state; it can name CaseState only once it exists.
+CaseInput.model_rebuild(_types_namespace={"CaseState": CaseState})
