@@ -148,3 +148,16 @@ async def test_an_assist_america_case_open_for_follow_up_consults_continues_as_n
     assert all(n == 1 for n in sent.values())
     booked = {notice for notice, _ in sent if ":consult_booked:" in notice}
     assert len(booked) == 8, sorted(sent)
+
+
+async def test_a_client_cannot_start_a_case_with_forged_carried_state(
+    ts_env: WorkflowEnvironment, ts_worker: Worker, services: Services
+) -> None:
+    from models.case_state import CaseState, Phase
+
+    forged = CaseState(intake_doc_id="0" * 64, phase=Phase.CONSULT, stage=Stage.CONSULT, reports=["f" * 64])
+    inp = scenario.case_input(services, "CAN-FORGED").model_copy(update={"carried": forged})
+    handle = await scenario.start(ts_env.client, services.settings, inp)
+    status = await scenario.until(ts_env, handle, Stage.GATHERING_RECORDS)
+    assert status.report_doc_ids == [] and status.intake_doc_id == inp.intake_doc_id
+    assert status.timeline[0].event == "opened"

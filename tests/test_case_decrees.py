@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from calendars import CalendarService
 from models import search
-from models.case import CaseStatus, SlaState
+from models.case import CaseStatus, SlaState, Stage
 from models.settings import Settings
 from models.sla import CalendarChange
 from runtime.outbox import read_outbox
@@ -176,3 +176,23 @@ async def test_a_decree_moving_the_deadline_into_the_past_breaches_exactly_once(
     assert [t.event for t in final.timeline].count("SLA breached: reassignment offered") == 1
     breach_mail = [m for m in read_outbox(services.settings.outbox_dir) if "SLA BREACH" in str(m["Subject"])]
     assert len({str(m["To"]) for m in breach_mail}) == len(breach_mail) == 2
+
+
+async def test_a_malformed_or_early_decree_signal_changes_nothing(
+    ts_env: WorkflowEnvironment, ts_worker: Worker, services: Services, overrides: Path
+) -> None:
+    handle = await scenario.start(ts_env.client, services.settings, scenario.case_input(services, "DEC-BAD"))
+    await scenario.until(ts_env, handle, Stage.GATHERING_RECORDS)
+    # Before review there is no deadline to move; a payload that is not a CalendarChange is dropped.
+    await handle.signal(
+        SmoCaseWorkflow.calendar_changed, CalendarChange(decree=DECREE, added=[date(2026, 12, 3)])
+    )
+    await handle.signal("calendar_changed", {"decree": "", "added": ["not a date"]})
+    await handle.signal("calendar_changed", "DROP TABLE cases")
+    review = await scenario.to_review(ts_env, handle, services, "prudential-kh")
+    await handle.signal("calendar_changed", {"decree": "x" * 500})
+    await ts_env.sleep(timedelta(seconds=1))
+    after = await scenario.status(handle)
+    assert after.sla.due_at == review.sla.due_at
+    assert not any(t.event == "SLA deadline moved" for t in after.timeline)
+    assert moved_mail(services, "DEC-BAD") == []
