@@ -16,9 +16,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.billing import ChargeRequest, ChargeResult, Ledger, PaymentDeclinedError
+from models import search
 from models.case import BookConsult, Close, CompleteConsult, EligibilityFacts, Stage
 from tests import scenario
-from tests.reliability.harness import activity_attempts, charges
+from tests.reliability.harness import activity_attempts, charges, delivered
 from worker import Services, build_worker
 from workflows.case.options import business_error
 from workflows.smo_case import SmoCaseWorkflow
@@ -98,7 +99,11 @@ async def test_a_declined_consult_charge_is_tried_once_undoes_the_booking_and_as
         assert not any(event == "escalated" for event, _ in events)
         assert (status.consults_booked, status.consult_pending) == (1, False)
         assert await activity_attempts(handle, "charge_customer") == [1]
+        attention = (await handle.describe()).typed_search_attributes.get(search.ATTENTION)
+        assert attention == "billing consult declined"
         await handle.execute_update(SmoCaseWorkflow.close, Close(by="c"))
         result = await handle.result()
     assert (result.stage, result.charges) == (Stage.CLOSED, 0)
     assert charges(services.settings) == {}
+    sent = delivered(services.settings.outbox_dir)
+    assert ("DECLINED:attention:declined-consult:2", "supervisors@example.org") in sent, sorted(sent)

@@ -113,6 +113,7 @@ class EffectsMixin(CaseCore):
     async def _charge(self, req: ChargeRequest) -> bool:
         """Take the charge and send its receipt; False when the payment was declined."""
         amount = f"{req.amount_cents / 100:.2f} {req.currency}"
+        suffix = req.idempotency_key.removeprefix(f"{self._inp.case_id}:")
         try:
             result = await self._reliably(
                 f"billing {req.kind}",
@@ -127,11 +128,15 @@ class EffectsMixin(CaseCore):
             self._note("charge declined", f"{req.kind} {amount}: {business.type}")
             self._set_attention(f"billing {req.kind} declined")
             self._undo_booking(req.kind)
+            await self._notify(
+                NoticeKind.ATTENTION,
+                f"declined-{suffix}",
+                params={"item": f"payment declined for {req.kind}"},
+            )
             return False
         self.s.charges += 1
         self._note("charged", f"{req.kind} {amount}")
         self._settle_booking(req.kind)
-        suffix = req.idempotency_key.removeprefix(f"{self._inp.case_id}:")
         params = {"amount": amount, "item": req.kind.replace("_", " "), "reference": str(result.charge_id)}
         await self._notify(NoticeKind.RECEIPT, suffix, params=params)
         return True
