@@ -47,7 +47,12 @@ def _secrets_file_token() -> str:
 
 
 def api_url() -> str:
-    return os.environ.get("SMO_API_URL", "").strip() or DEFAULT_URL
+    """SMO_API_URL; else the service on this machine, at the port `smo dev` serves (SMO_WEB_PORT)."""
+    explicit = os.environ.get("SMO_API_URL", "").strip()
+    if explicit:
+        return explicit
+    port = os.environ.get("SMO_WEB_PORT", "").strip()
+    return f"http://127.0.0.1:{port}" if port.isdigit() else DEFAULT_URL
 
 
 class Api:

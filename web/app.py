@@ -60,7 +60,8 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
             # aiohttp's own refusals (413, 404, 405) get the same JSON body as ours.
             response = _json(exc.status, exc.reason.lower() if exc.status != 413 else "the body is too large")
         except ApiError as exc:
-            response = _json(exc.status, exc.message)
+            challenge = {hdrs.WWW_AUTHENTICATE: "Bearer"} if exc.status == 401 else {}
+            response = _json(exc.status, exc.message, **challenge)
         response.headers["X-Request-Id"] = rid
         return response
     finally:

@@ -6,9 +6,11 @@ report links, over the same case DB, store and keys the worker uses.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 from aiohttp import web
+from temporalio.client import Client
 
 from models.settings import Settings
 from runtime.temporal import connect, converter_for
@@ -20,7 +22,14 @@ from web.tokens import TokenStore
 from worker import Services
 
 
-def service_app(settings: Settings, services: Services, *, dev: bool = False) -> web.Application:
+def service_app(
+    settings: Settings,
+    services: Services,
+    *,
+    dev: bool = False,
+    client: Callable[[], Awaitable[Client]] | None = None,
+) -> web.Application:
+    """`client` overrides how the API reaches Temporal (tests hand it their test server's client)."""
     codec = converter_for(settings).payload_codec
     assert isinstance(codec, EncryptionCodec)
     api = ApiServices(
@@ -28,7 +37,7 @@ def service_app(settings: Settings, services: Services, *, dev: bool = False) ->
         engine=services.engine,
         store=services.store,
         programs=services.programs,
-        connect=partial(connect, settings),
+        connect=client or partial(connect, settings),
         outbox_dir=settings.outbox_dir if dev else None,
     )
     return build_web_app(
