@@ -68,7 +68,9 @@ async def test_a_coordinator_may_not_cancel_or_override_but_a_supervisor_may_can
     assert status == 200, body
 
     async def cancelled() -> bool:
-        return (await live_api.call("GET", "/api/v1/cases/ROLE-1", supervisor))[1]["stage"] == "CANCELLED"
+        return bool(
+            (await live_api.call("GET", "/api/v1/cases/ROLE-1", supervisor))[1]["stage"] == "CANCELLED"
+        )
 
     await until(cancelled)
     status, body, _ = await live_api.call("POST", "/api/v1/cases", supervisor, json={})
