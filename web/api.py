@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -173,6 +174,8 @@ async def _update(call: Call, update: Any, arg: Any, action: str) -> ActionResul
 
 async def _store_parts(call: Call, upload: Upload) -> list[StoredDocument]:
     """Stream each `file` part into the store; on any refusal remove what this call added."""
+    if upload.min_files == 0 and not call.request.body_exists:
+        return []
     try:
         reader = await call.request.multipart()
     except (AssertionError, ValueError, KeyError):
@@ -192,10 +195,11 @@ async def _store_parts(call: Call, upload: Upload) -> list[StoredDocument]:
             if len(stored) >= upload.max_files:
                 raise ApiError(422, f"at most {upload.max_files} files per call")
             stored.append(await store_stream(call.services.store, part))
-    except ValueError as exc:  # a malformed multipart body
+    except ApiError:
         await _discard(call.services.store, stored)
-        if isinstance(exc, ApiError):
-            raise
+        raise
+    except (ValueError, HttpProcessingError):  # a malformed multipart body or part header
+        await _discard(call.services.store, stored)
         raise ApiError(422, "the multipart body is malformed") from None
     except BaseException:
         await _discard(call.services.store, stored)

@@ -1,0 +1,126 @@
+"""What an attacker or a careless client sends: oversized bodies, odd file names and paths,
+PHI-bearing mistakes. Each gets a specific 4xx JSON answer, and nothing is stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import MEMBER, LiveApi
+
+
+def multipart(*parts: tuple[bytes, bytes], boundary: str = "b0undary") -> tuple[bytes, dict[str, str]]:
+    """A hand-built multipart body, so the name goes on the wire exactly as given."""
+    body = b""
+    for filename, content in parts:
+        body += (
+            f"--{boundary}\r\n".encode()
+            + b'Content-Disposition: form-data; name="file"; filename="'
+            + filename
+            + b'"\r\nContent-Type: application/octet-stream\r\n\r\n'
+            + content
+            + b"\r\n"
+        )
+    body += f"--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def stored(live_api: LiveApi) -> set[Path]:
+    objects = live_api.services.store.root / "objects"
+    return {p for p in objects.rglob("*") if p.is_file()}
+
+
+async def test_a_json_body_over_the_limit_gets_413(live_api: LiveApi) -> None:
+    token = live_api.token("big")
+    huge = {"program": "prudential-kh", "details": {**MEMBER, "diagnosis_text": "x" * (2 << 20)}}
+    status, body, _ = await live_api.call("POST", "/api/v1/cases", token, json=huge)
+    assert status == 413 and body["error"] == "the body is too large", body
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        b"../../etc/passwd",
+        b"..",
+        b"a\x00b.pdf",
+        b"scan\x01.pdf",
+        b"line\x1bbreak.pdf",
+        b"dir/file.pdf",
+        b"c:\\\\x.pdf",
+    ],
+    ids=["dotdot-path", "dotdot", "nul", "control", "escape", "slash", "backslash"],
+)
+async def test_an_upload_whose_file_name_has_dots_nul_or_control_characters_is_refused(
+    live_api: LiveApi, name: bytes
+) -> None:
+    token = live_api.token("names")
+    await live_api.open_case(token, "NAME-1")
+    before = stored(live_api)
+    data, headers = multipart((b"fine.pdf", b"first record"), (name, b"second record"))
+    status, body, _ = await live_api.call(
+        "POST", "/api/v1/cases/NAME-1/records?record_type=biopsy_report", token, data=data, headers=headers
+    )
+    assert status in (400, 422), body
+    if status == 422:
+        assert "file name" in body["error"] or "multipart" in body["error"], body
+    assert stored(live_api) == before, "a refused upload left documents in the store"
+
+
+@pytest.mark.parametrize("case_id", ["..", "..%2F..%2Fetc", "KH..1", "a%00b", "x%0Ay", "%2e%2e"])
+async def test_a_case_id_with_dots_nul_or_control_characters_is_no_case(
+    live_api: LiveApi, case_id: str
+) -> None:
+    token = live_api.token("paths")
+    status, body, _ = await live_api.call("GET", f"/api/v1/cases/{case_id}", token)
+    assert status == 404, body
+    assert isinstance(body, dict) and "error" in body, body
+
+
+async def test_error_bodies_name_the_field_but_never_the_members_details_or_a_traceback(
+    live_api: LiveApi,
+) -> None:
+    token = live_api.token("phi")
+    secrets = {
+        "email": "sokha.chan.private@@example",
+        "date_of_birth": "1968-02-30",
+        "icd10": "ZZ9.SOKHA",
+        "patient_name": "S" * 500,
+    }
+    for field, value in secrets.items():
+        details = {**MEMBER, field: value}
+        status, body, _ = await live_api.call(
+            "POST", "/api/v1/cases", token, json={"program": "prudential-kh", "details": details}
+        )
+        assert status == 422, body
+        assert field in body["error"], body
+        assert value not in body["error"] and "Traceback" not in str(body), body
+    status, body, _ = await live_api.call(
+        "POST", "/api/v1/cases", token, data=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert status == 422 and body["error"] == "the body must be JSON"
+    assert not stored(live_api), "a refused open stored the member's details"
+
+
+async def test_a_refusal_by_the_case_keeps_the_validators_exact_words_as_a_409(live_api: LiveApi) -> None:
+    token = live_api.token("refusal")
+    await live_api.open_case(token, "REFUSE-1")
+    status, body, _ = await live_api.call("POST", "/api/v1/cases/REFUSE-1/records/complete", token, json={})
+    assert status == 409, body
+    assert body["error"] == "no records have been added yet", body
+    status, body, _ = await live_api.call(
+        "POST", "/api/v1/cases/REFUSE-1/consults", token, json={"slot": "2026-12-14T09:00"}
+    )
+    assert status == 422 and "time zone" in body["error"], body
+
+
+async def test_a_refused_upload_leaves_nothing_in_the_store(live_api: LiveApi) -> None:
+    token = live_api.token("report")
+    await live_api.open_case(token, "REPORT-1")
+    before = stored(live_api)
+    data, headers = multipart((b"report.pdf", b"a report too early"))
+    status, body, _ = await live_api.call(
+        "POST", "/api/v1/cases/REPORT-1/report?specialist_id=SP-ONC-001", token, data=data, headers=headers
+    )
+    assert status == 409, body
+    assert stored(live_api) == before
