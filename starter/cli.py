@@ -23,7 +23,7 @@ from rich.table import Table
 from typer._click.core import Command, Context  # typer vendors its own click; its groups take these
 from typer.core import TyperGroup
 
-from models.case import InfoReason, RecordType, Stage
+from models.vocabulary import InfoReason, RecordType, Stage
 from starter.api_client import Api, ApiRefused, ApiUnreachable
 
 T = TypeVar("T")
@@ -61,18 +61,20 @@ class LazyGroup(TyperGroup):
         return super().resolve_command(ctx, args)
 
 
+# Plain help pages: Typer's Rich help imports a Markdown parser, a third of `smo --help`.
+PLAIN: dict[str, Any] = {"no_args_is_help": True, "rich_markup_mode": None}
 app = typer.Typer(
     cls=LazyGroup,
     help="Second Medical Opinion cases, driven durably.",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
+    **PLAIN,
 )
-case_app = typer.Typer(help="Open, inspect and close cases.", no_args_is_help=True)
-records_app = typer.Typer(help="Medical records of a case.", no_args_is_help=True)
-specialist_app = typer.Typer(help="Specialist assignment.", no_args_is_help=True)
-report_app = typer.Typer(help="The specialist's written report.", no_args_is_help=True)
-consult_app = typer.Typer(help="Telephone consults after the report.", no_args_is_help=True)
-info_app = typer.Typer(help="Stop the clock: more information for the specialist.", no_args_is_help=True)
+case_app = typer.Typer(help="Open, inspect and close cases.", **PLAIN)
+records_app = typer.Typer(help="Medical records of a case.", **PLAIN)
+specialist_app = typer.Typer(help="Specialist assignment.", **PLAIN)
+report_app = typer.Typer(help="The specialist's written report.", **PLAIN)
+consult_app = typer.Typer(help="Telephone consults after the report.", **PLAIN)
+info_app = typer.Typer(help="Stop the clock: more information for the specialist.", **PLAIN)
 app.add_typer(case_app, name="case")
 app.add_typer(records_app, name="records")
 app.add_typer(specialist_app, name="specialist")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.storage import DocumentStore, StoredDocument
 from models import search
@@ -88,10 +89,12 @@ class ApiServices:
     connect: Callable[[], Awaitable[Client]]
     outbox_dir: Path | None = None  # only in development
     _client: Client | None = None
+    _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def client(self) -> Client:
-        if self._client is None:
-            self._client = await self.connect()
+        async with self._connecting:  # the first requests share one connection
+            if self._client is None:
+                self._client = await self.connect()
         return self._client
 
 
@@ -244,6 +247,18 @@ async def open_case(call: Call) -> CaseStatus:
     body: OpenCase = call.body
     if not call.who.may_see(body.program):
         raise ApiError(403, f"your token is not for program {body.program}")
+    if body.case_id and call.who.programs:
+        # A chosen id that belongs to a case out of scope is refused without saying more.
+        try:
+            desc = await ops.handle_for(await call.services.client(), body.case_id).describe(
+                rpc_timeout=ops.RPC_TIMEOUT
+            )
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+        else:
+            if not call.who.may_see(ops.program_of(desc)):
+                raise ApiError(409, f"case id {body.case_id} is not available; choose another")
     ops.check_program_input(call.services.programs, body.program, sorted(body.facts.exclusions))
     status = await ops.open_case(
         await call.services.client(),

@@ -93,12 +93,12 @@ def _refusal(exc: Exception) -> tuple[int, str] | None:
     return None
 
 
-def _principal(request: web.Request) -> Principal:
+async def _principal(request: web.Request) -> Principal:
     header = request.headers.get(hdrs.AUTHORIZATION, "")
     scheme, _, token = header.strip().partition(" ")
     principal = None
     if scheme.lower() == "bearer" and token.strip():
-        principal = request.app[TOKENS].resolve(token.strip())
+        principal = await asyncio.to_thread(request.app[TOKENS].resolve, token.strip())
     if principal is None:
         raise ApiError(401, "a valid API token is required (Authorization: Bearer smo_...)")
     return principal
@@ -114,7 +114,7 @@ async def _parse(model: type[BaseModel], raw: Any, where: str) -> Any:
 def endpoint(route: Route) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         services = request.app[SERVICES]
-        call = Call(request=request, services=services, who=_principal(request))
+        call = Call(request=request, services=services, who=await _principal(request))
         if call.who.role not in route.roles:
             raise ApiError(
                 403, f"a {call.who.role.value} may not {route.summary[0].lower()}{route.summary[1:]}"

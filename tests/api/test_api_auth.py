@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from models.users import Role
-from tests.api.conftest import LiveApi, until
+from tests.api.conftest import MEMBER, LiveApi, until
 
 
 async def test_every_get_with_a_case_id_answers_401_without_a_token(live_api: LiveApi) -> None:
@@ -104,6 +104,10 @@ async def test_a_user_scoped_to_one_program_guessing_another_programs_case_gets_
     assert (await live_api.call("GET", "/api/v1/cases/AA-SCOPE-1", aa))[0] == 200
     status, body, _ = await live_api.call("POST", "/api/v1/cases", kh, json={"program": "assist-america"})
     assert status in (403, 422), body
+    # Choosing the other program's case id when opening says nothing about that case.
+    reuse = {"program": "prudential-kh", "details": MEMBER, "case_id": "AA-SCOPE-1"}
+    status, body, _ = await live_api.call("POST", "/api/v1/cases", kh, json=reuse)
+    assert (status, body["error"]) == (409, "case id AA-SCOPE-1 is not available; choose another")
 
 
 async def test_each_response_carries_a_request_id_the_callers_when_sane(live_api: LiveApi) -> None:

@@ -95,3 +95,21 @@ def test_fixed_a_missing_file_is_reported_as_missing_not_as_an_unreachable_serve
     # FileNotFoundError is an OSError: it used to fall into the "cannot reach" branch.
     assert _explain(FileNotFoundError(2, "No such file or directory", "scan.pdf")) == "scan.pdf: no such file"
     assert "cannot reach" in (_explain(ConnectionRefusedError(111, "refused")) or "")
+
+
+def test_the_clis_word_lists_are_the_cases() -> None:
+    from models import case, vocabulary
+
+    for name in ("Stage", "RecordType", "InfoReason"):
+        assert [(m.name, m.value) for m in getattr(vocabulary, name)] == [
+            (m.name, m.value) for m in getattr(case, name)
+        ], name
+
+
+def test_the_coordinators_commands_import_neither_pydantic_nor_temporal_nor_sqlalchemy() -> None:
+    import subprocess
+
+    probe = "import sys, starter.cli; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    for heavy in ("pydantic", "temporalio", "sqlalchemy", "aiohttp", "workalendar", "cryptography"):
+        assert f"'{heavy}'" not in loaded, heavy
