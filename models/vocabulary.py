@@ -1,8 +1,7 @@
 """The case's word lists (stages, record types, reasons for more information), without pydantic.
 
 The thin CLI offers these as choices and must start fast, so it imports them from here
-rather than from `models.case` (which pulls in pydantic). A test holds both lists equal;
-`models.case` may import its enums from here to fold the two into one.
+rather than from `models.case` (which pulls in pydantic); `models.case` re-exports them.
 """
 
 from __future__ import annotations
@@ -22,6 +21,13 @@ class Stage(StrEnum):
     INELIGIBLE = "INELIGIBLE"
     LAPSED = "LAPSED"
     CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STAGES
+
+
+TERMINAL_STAGES = frozenset({Stage.CLOSED, Stage.INELIGIBLE, Stage.LAPSED, Stage.CANCELLED})
 
 
 class RecordType(StrEnum):

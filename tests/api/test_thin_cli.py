@@ -97,15 +97,6 @@ def test_fixed_a_missing_file_is_reported_as_missing_not_as_an_unreachable_serve
     assert "cannot reach" in (_explain(ConnectionRefusedError(111, "refused")) or "")
 
 
-def test_the_clis_word_lists_are_the_cases() -> None:
-    from models import case, vocabulary
-
-    for name in ("Stage", "RecordType", "InfoReason"):
-        assert [(m.name, m.value) for m in getattr(vocabulary, name)] == [
-            (m.name, m.value) for m in getattr(case, name)
-        ], name
-
-
 def test_the_coordinators_commands_import_neither_pydantic_nor_temporal_nor_sqlalchemy() -> None:
     import subprocess
 
