@@ -55,7 +55,10 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
         try:
             response = await handler(request)
         except web.HTTPException as exc:
-            if exc.status < 400:
+            # The codec endpoint and the report links keep their own answers; only the API's
+            # refusals (and aiohttp's own 404/405/413 under /api/) become JSON bodies.
+            if exc.status < 400 or not request.path.startswith("/api/"):
+                exc.headers["X-Request-Id"] = rid
                 raise
             # aiohttp's own refusals (413, 404, 405) get the same JSON body as ours.
             response = _json(exc.status, exc.reason.lower() if exc.status != 413 else "the body is too large")

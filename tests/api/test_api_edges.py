@@ -124,3 +124,17 @@ async def test_a_refused_upload_leaves_nothing_in_the_store(live_api: LiveApi) -
     )
     assert status == 409, body
     assert stored(live_api) == before
+
+
+async def test_the_codec_endpoint_and_report_links_keep_their_own_answers_next_to_the_api(
+    live_api: LiveApi,
+) -> None:
+    status, body, resp = await live_api.call("POST", "/codec/decode", json={"payloads": []})
+    assert (status, body) == (401, {"error": "missing token"}) and resp.headers[
+        "WWW-Authenticate"
+    ] == "Bearer"
+    doc_id = "0" * 64
+    status, body, _ = await live_api.call("GET", f"/reports/WEB-1/{doc_id}?exp=1&sig=x")
+    assert (status, body) == (403, "invalid link\n")
+    status, body, resp = await live_api.call("GET", "/api/v1/no-such-thing", live_api.token("lost"))
+    assert status == 404 and set(body) == {"error", "request_id"} and resp.headers["X-Request-Id"]
