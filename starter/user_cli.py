@@ -9,7 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 user_app = typer.Typer(
-    help="API users and their personal tokens (run where the case DB is).", no_args_is_help=True
+    help="API users and their personal tokens (run where the case DB is).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 out = Console()
 err = Console(stderr=True)
