@@ -70,11 +70,12 @@ class Empty(Body):
 
 
 class ActionResult(BaseModel):
-    """The answer to a case-changing call."""
+    """The answer to a case-changing call; `done` is false (HTTP 202) while the case finishes it."""
 
     case_id: str
-    stage: Stage
+    stage: Stage | None
     detail: str = ""
+    done: bool = True
 
 
 class CaseSummary(BaseModel):

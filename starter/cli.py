@@ -133,6 +133,9 @@ def _case(case_id: str) -> str:
 
 
 def _print_ack(ack: dict[str, Any]) -> None:
+    if not ack.get("done", True):  # the case accepted it and is still carrying it out
+        out.print(f"{ack['case_id']}: accepted, in progress (see smo case status {ack['case_id']})")
+        return
     detail = f" ({ack['detail']})" if ack.get("detail") else ""
     out.print(f"{ack['case_id']}: {ack['stage']}{detail}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session, select
-from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.storage import DocumentStore, StoredDocument
@@ -88,6 +94,7 @@ class ApiServices:
     programs: Mapping[str, Program]
     connect: Callable[[], Awaitable[Client]]
     outbox_dir: Path | None = None  # only in development
+    update_wait: float = 10.0  # seconds an update's handler may take before the call answers 202
     _client: Client | None = None
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -109,6 +116,7 @@ class Call:
     query: Any = None
     case_id: str = ""
     case: WorkflowExecutionDescription | None = None
+    status: int | None = None  # overrides the route's status (202 for an update still running)
 
     def audit(self, action: str, outcome: str, detail: str = "") -> Awaitable[None]:
         return asyncio.to_thread(
@@ -162,12 +170,23 @@ def _running(call: Call) -> None:
 
 
 async def _update(call: Call, update: Any, arg: Any, action: str) -> ActionResult:
-    """Send one update and audit the attempt with the token's user and the outcome."""
+    """Send one update and audit the attempt with the token's user and the outcome.
+
+    The validators answer before the update is accepted, so their refusals come back at once.
+    The handler may then wait on mail or billing; the call waits for it only `update_wait`
+    seconds and otherwise answers 202: accepted, still running, the case finishes it.
+    """
     client = await call.services.client()
     try:
-        ack = await ops.handle_for(client, call.case_id).execute_update(
-            update, arg, rpc_timeout=ops.RPC_TIMEOUT
+        running = await ops.handle_for(client, call.case_id).start_update(
+            update, arg, wait_for_stage=WorkflowUpdateStage.ACCEPTED, rpc_timeout=ops.RPC_TIMEOUT
         )
+        try:
+            ack = await running.result(rpc_timeout=timedelta(seconds=call.services.update_wait))
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            await call.audit(action, "accepted", "in progress")
+            call.status = 202
+            return ActionResult(case_id=call.case_id, stage=None, detail="accepted; in progress", done=False)
     except Exception as exc:
         await call.audit(action, "refused", ops.explain(exc) or type(exc).__name__)
         raise

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.case import CASE_ID_PATTERN
@@ -75,6 +75,8 @@ def _refusal(exc: Exception) -> tuple[int, str] | None:
     """Status and message for an exception a caller can act on; None for a server fault."""
     if isinstance(exc, ApiError):
         return exc.status, exc.message
+    if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return 503, "the case did not take the change in time; check its status before trying again"
     if isinstance(exc, WorkflowUpdateFailedError):
         return 409, ops.explain(exc) or "the case refused the change"
     if isinstance(exc, ops.UserError):
@@ -160,7 +162,7 @@ def endpoint(route: Route) -> Handler:
                 return _json(500, "internal error; quote the request id when you report it")
             return _json(*refusal)
         return web.Response(
-            status=route.status,
+            status=call.status or route.status,
             text=result.model_dump_json(),
             content_type="application/json",
             headers={"Cache-Control": "no-store"},

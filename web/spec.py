@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from models.api import ErrorBody
+from models.api import ActionResult, ErrorBody
 from models.case import CASE_ID_PATTERN
 from models.users import Role
 
@@ -102,6 +102,16 @@ def openapi(routes: list[Route], *, title: str, version: str) -> dict[str, Any]:
                     "description": "done",
                     "content": {"application/json": {"schema": ref(r.result, "serialization")}},
                 },
+                **(
+                    {
+                        "202": {
+                            "description": "accepted; the case is still carrying it out",
+                            "content": {"application/json": {"schema": ref(r.result, "serialization")}},
+                        }
+                    }
+                    if r.result is ActionResult
+                    else {}
+                ),
                 **{code: {"description": text, "content": error} for code, text in _ERRORS.items()},
             },
             "x-roles": sorted(role.value for role in r.roles),

@@ -19,6 +19,8 @@ from models import search
 from models.users import Role
 from runtime.temporal import binary, converter_for
 from tests.conftest import free_port
+from web.api import ApiServices
+from web.app import SERVICES
 from web.server import service_app
 from web.tokens import TokenStore
 from worker import Services, build_worker
@@ -40,6 +42,7 @@ class LiveApi:
     tokens: TokenStore
     services: Services
     env: WorkflowEnvironment
+    api: ApiServices
 
     def token(self, name: str, role: Role = Role.COORDINATOR, programs: Sequence[str] = (), **kw: Any) -> str:
         return self.tokens.add(name, role, programs, **kw)
@@ -99,7 +102,8 @@ async def live_api(services: Services, dev_env: WorkflowEnvironment) -> AsyncIte
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         async with build_worker(dev_env.client, services, workflow_failure_exception_types=[Exception]):
-            yield LiveApi(f"http://127.0.0.1:{port}", TokenStore(services.engine), services, dev_env)
+            url = f"http://127.0.0.1:{port}"
+            yield LiveApi(url, TokenStore(services.engine), services, dev_env, app[SERVICES])
     finally:
         await runner.cleanup()
 

@@ -3,11 +3,13 @@ PHI-bearing mistakes. Each gets a specific 4xx JSON answer, and nothing is store
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from tests.api.conftest import MEMBER, LiveApi
+from tests.conftest import free_port
 
 
 def multipart(*parts: tuple[bytes, bytes], boundary: str = "b0undary") -> tuple[bytes, dict[str, str]]:
@@ -138,3 +140,28 @@ async def test_the_codec_endpoint_and_report_links_keep_their_own_answers_next_t
     assert (status, body) == (403, "invalid link\n")
     status, body, resp = await live_api.call("GET", "/api/v1/no-such-thing", live_api.token("lost"))
     assert status == 404 and set(body) == {"error", "request_id"} and resp.headers["X-Request-Id"]
+
+
+async def test_an_update_held_up_by_an_unreachable_mail_server_answers_202_without_waiting(
+    live_api: LiveApi,
+) -> None:
+    token = live_api.token("slowmail")
+    await live_api.open_case(token, "SLOW-1")
+    live_api.api.update_wait = 2.0
+    live_api.services.mailer.port = free_port()  # the team's notice cannot go out
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    status, body, _ = await live_api.call(
+        "PUT", "/api/v1/cases/SLOW-1/details", token, json={**MEMBER, "phone": "+855 12 000 000"}
+    )
+    assert loop.time() - started < 20
+    assert status == 202 and body == {
+        "case_id": "SLOW-1",
+        "stage": None,
+        "detail": "accepted; in progress",
+        "done": False,
+    }
+    status, body, _ = await live_api.call("GET", "/api/v1/cases/SLOW-1/audit", token)
+    assert ("case.update_details", "accepted", "in progress") in [
+        (e["action"], e["outcome"], e["detail"]) for e in body["events"]
+    ]
