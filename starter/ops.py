@@ -238,11 +238,19 @@ DEFINITE_REFUSALS = frozenset(
 )
 
 
-async def _settled(client: Client, case_id: str) -> CaseStatus:
+async def _settled(client: Client, case_id: str, timeout: float = 60.0) -> CaseStatus:
     """The case once intake and eligibility are behind it."""
     return await wait_for_stage(
-        client, case_id, [s for s in Stage if s not in (Stage.INTAKE, Stage.ELIGIBILITY)]
+        client, case_id, [s for s in Stage if s not in (Stage.INTAKE, Stage.ELIGIBILITY)], timeout=timeout
     )
+
+
+async def settled_or_current(client: Client, case_id: str, timeout: float) -> CaseStatus:
+    """The case after eligibility, or as it stands when `timeout` seconds have passed."""
+    try:
+        return await _settled(client, case_id, timeout)
+    except CaseConflict:
+        return await status(client, case_id)
 
 
 async def store_files(

@@ -279,8 +279,9 @@ async def open_case(call: Call) -> CaseStatus:
             if not call.who.may_see(ops.program_of(desc)):
                 raise ApiError(409, f"case id {body.case_id} is not available; choose another")
     ops.check_program_input(call.services.programs, body.program, sorted(body.facts.exclusions))
+    client = await call.services.client()
     status = await ops.open_case(
-        await call.services.client(),
+        client,
         call.services.settings,
         call.services.store,
         program=body.program,
@@ -291,7 +292,10 @@ async def open_case(call: Call) -> CaseStatus:
         treating_institution=body.treating_institution,
         follow_up_of=body.follow_up_of,
         override_reason=body.override_reason,
+        wait=False,
     )
+    # The eligibility answer, when the case gives it within the bound; else the stage it is at.
+    status = await ops.settled_or_current(client, status.case_id, call.services.update_wait)
     call.case_id = status.case_id
     await call.audit("case.open", status.stage.value)
     return status
