@@ -249,11 +249,9 @@ async def _with_files(
     refs = [DocumentRef(doc_id=s.doc_id, record_type=record_type, size=s.size) for s in stored]
     try:
         return await send(refs)
-    except ApiError as exc:
-        if exc.status == 409:  # refused by the case: what this call stored goes too
-            await _discard(call.services.store, stored)
-        raise
     except Exception as exc:
+        # Refused by the case: what this call stored goes too. After a timeout the update may
+        # still be applied, so the files stay.
         if ops.is_refusal(exc):
             await _discard(call.services.store, stored)
         raise
