@@ -17,6 +17,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializ
 if TYPE_CHECKING:
     from models.case_state import CaseState
 
+# The word lists live in a pydantic-free module so that the thin CLI starts fast.
+from models.vocabulary import TERMINAL_STAGES as TERMINAL_STAGES
+from models.vocabulary import InfoReason as InfoReason
+from models.vocabulary import RecordType as RecordType
+from models.vocabulary import Stage as Stage
+
 CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 ICD10_PATTERN = r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$"
@@ -58,27 +64,6 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Stage(StrEnum):
-    INTAKE = "INTAKE"
-    ELIGIBILITY = "ELIGIBILITY"
-    GATHERING_RECORDS = "GATHERING_RECORDS"
-    ASSIGNING_SPECIALIST = "ASSIGNING_SPECIALIST"
-    UNDER_REVIEW = "UNDER_REVIEW"
-    REPORT_DELIVERED = "REPORT_DELIVERED"
-    CONSULT = "CONSULT"
-    CLOSED = "CLOSED"
-    INELIGIBLE = "INELIGIBLE"
-    LAPSED = "LAPSED"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL_STAGES
-
-
-TERMINAL_STAGES = frozenset({Stage.CLOSED, Stage.INELIGIBLE, Stage.LAPSED, Stage.CANCELLED})
-
-
 class SlaState(StrEnum):
     NOT_STARTED = "NOT_STARTED"
     RUNNING = "RUNNING"
@@ -86,17 +71,6 @@ class SlaState(StrEnum):
     WARNING = "WARNING"
     BREACHED = "BREACHED"
     MET = "MET"
-
-
-class RecordType(StrEnum):
-    OPERATIVE_REPORT = "operative_report"
-    BIOPSY_REPORT = "biopsy_report"
-    DISCHARGE_SUMMARY = "discharge_summary"
-    TREATMENT_PLAN = "treatment_plan"
-    IMAGING = "imaging"
-    LAB_RESULT = "lab_result"
-    OTHER = "other"
-    SMO_REPORT = "smo_report"
 
 
 class DocumentRef(Frozen):
@@ -281,12 +255,6 @@ class Decline(Frozen):
     specialist_id: str = Field(min_length=1, max_length=40)
     reason: ShortText
     by: Actor
-
-
-class InfoReason(StrEnum):
-    MISSING_RECORD = "missing_record"
-    ILLEGIBLE_RECORD = "illegible_record"
-    CLARIFICATION = "clarification"
 
 
 class RequestInfo(Frozen):

@@ -200,7 +200,6 @@ async def smo(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
 async def test_a_coordinator_drives_a_case_from_the_cli(settings: Settings, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {
         "COLUMNS": "200",
-        "SMO_USER": "dara",
     }
     files = {}
     for kind in ("operative_report", "biopsy_report", "discharge_summary", "treatment_plan"):
@@ -279,8 +278,10 @@ async def test_a_coordinator_drives_a_case_from_the_cli(settings: Settings, tmp_
         code, out, err = await smo("case", "list", "--due-within", "soon", env=env)
         assert code == 2 and "not a duration" in err
 
+        code, out, err = await smo("user", "add", "dara", "--role", "supervisor", env=env)
+        supervisor = env | {"SMO_TOKEN": out.strip().splitlines()[-1]}  # cancelling is a supervisor's call
         code, out, err = await smo(
-            "case", "cancel", "CLI-1", "--reason", "customer withdrew the request", env=env
+            "case", "cancel", "CLI-1", "--reason", "customer withdrew the request", env=supervisor
         )
         assert code == 0, err
         code, out, err = await smo("case", "audit", "CLI-1", env=env)
