@@ -1,4 +1,10 @@
-"""Case-database engine, schema creation and seeding of the roster and demo policies."""
+"""Case-database engine, its schema (Alembic migrations) and seeding of the roster and policies.
+
+Alembic owns the schema: `upgrade` brings a database to head, and the service refuses to start
+on a database that is not at head (`SchemaNotAtHead`), except on the embedded development
+default (SQLite in SMO_HOME with no DATABASE_URL), which upgrades itself so that `smo dev` and
+`make demo` work on a fresh machine.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,21 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import structlog
 import yaml
-from sqlalchemy import Engine, event
-from sqlmodel import Session, SQLModel, create_engine, select
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, event, inspect
+from sqlmodel import Session, create_engine, select
 
 from models import db as tables
 from models.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "models" / "migrations"
 
 
 def make_engine(url: str) -> Engine:
@@ -72,30 +87,82 @@ def seed(engine: Engine, settings: Settings) -> None:
         session.commit()
 
 
-_APPEND_ONLY = {
-    "sqlite": [
-        "CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events"
-        " BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
-        "CREATE TRIGGER IF NOT EXISTS audit_events_no_delete BEFORE DELETE ON audit_events"
-        " BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
-    ],
-    "postgresql": [
-        "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$"
-        " BEGIN RAISE EXCEPTION 'audit_events is append-only'; END $$ LANGUAGE plpgsql",
-        "DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events",
-        "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events"
-        " FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()",
-    ],
-}
+class SchemaNotAtHead(RuntimeError):
+    """The case DB's schema is not the one this code expects."""
 
 
-def init_db(settings: Settings) -> Engine:
-    engine = make_engine(settings.db_url)
-    SQLModel.metadata.create_all(engine)
-    # The audit trail is append-only in the database itself, not only by convention.
+def alembic_config(engine: Engine) -> Config:
+    """The Alembic configuration, built in code: no alembic.ini to keep in step."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    # A URL with a password must not end up in Alembic's own messages.
+    shown = engine.url.render_as_string(hide_password=True)
+    config.set_main_option("sqlalchemy.url", shown.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None, "the migrations directory has no revision"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+# A database made by SQLModel's create_all before Alembic owned the schema: its tables exist
+# but it has no version. The table set tells which revision it corresponds to.
+_LEGACY_MARKERS = (("sla_rounds", "0002"), ("cases", "0001"))
+
+
+def _legacy_revision(engine: Engine) -> str | None:
+    tables_present = set(inspect(engine).get_table_names())
+    if "alembic_version" in tables_present:
+        return None
+    return next((rev for table, rev in _LEGACY_MARKERS if table in tables_present), None)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str:
+    """Migrate the case DB to `revision` (default head); returns the revision it is at."""
+    config = alembic_config(engine)
+    legacy = _legacy_revision(engine)
     with engine.begin() as conn:
-        for statement in _APPEND_ONLY.get(engine.dialect.name, []):
-            conn.exec_driver_sql(statement)
+        config.attributes["connection"] = conn
+        if legacy is not None:
+            log.info("case DB predates migrations: adopting it", revision=legacy)
+            command.stamp(config, legacy)
+        command.upgrade(config, revision)
+    current = current_revision(engine)
+    assert current is not None
+    return current
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to run on a schema this code was not written for."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        found = "no schema version (an empty or unmigrated database)" if current is None else current
+        raise SchemaNotAtHead(
+            f"the case DB at {engine.url.render_as_string(hide_password=True)} is at {found}, "
+            f"this code needs revision {head}: run `smo db upgrade`"
+        )
+
+
+def init_db(settings: Settings, *, auto_upgrade: bool | None = None) -> Engine:
+    """The case DB engine, its schema checked (or upgraded) and the roster seeded.
+
+    `auto_upgrade=None` upgrades only the embedded development default (no DATABASE_URL);
+    an operated database is upgraded by `smo db upgrade`, deliberately, before a release.
+    """
+    engine = make_engine(settings.db_url)
+    if auto_upgrade is None:
+        auto_upgrade = not settings.database_url
+    if auto_upgrade:
+        upgrade(engine)
+    else:
+        check_schema(engine)
     seed(engine, settings)
     return engine
 
