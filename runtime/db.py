@@ -18,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, event, inspect
+from sqlalchemy import Connection, Engine, event, inspect
 from sqlmodel import Session, create_engine, select
 
 from models import db as tables
@@ -117,23 +117,55 @@ def current_revision(engine: Engine) -> str | None:
 _LEGACY_MARKERS = (("sla_rounds", "0002"), ("cases", "0001"))
 
 
-def _legacy_revision(engine: Engine) -> str | None:
-    tables_present = set(inspect(engine).get_table_names())
+def _legacy_revision(conn: Connection) -> str | None:
+    tables_present = set(inspect(conn).get_table_names())
     if "alembic_version" in tables_present:
         return None
     return next((rev for table, rev in _LEGACY_MARKERS if table in tables_present), None)
 
 
+# Any constant will do: it names "the case DB's migration" among PostgreSQL advisory locks.
+_PG_MIGRATION_LOCK = 0x5A0_DB
+
+
+def _migration_engine(engine: Engine) -> Engine:
+    """An engine whose transactions make a whole upgrade atomic and one at a time.
+
+    Two processes may start on a fresh database together (two workers, the worker and the
+    web). pysqlite commits each DDL statement on its own unless SQLAlchemy issues BEGIN, so
+    on SQLite the upgrade runs in a BEGIN EXCLUSIVE transaction (the second process waits,
+    then finds the schema at head); PostgreSQL takes a transaction-scoped advisory lock.
+    """
+    if engine.dialect.name != "sqlite":
+        return engine
+    migrator = create_engine(
+        engine.url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None}
+    )
+
+    @event.listens_for(migrator, "begin")
+    def _exclusive(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN EXCLUSIVE")
+
+    return migrator
+
+
 def upgrade(engine: Engine, revision: str = "head") -> str:
     """Migrate the case DB to `revision` (default head); returns the revision it is at."""
     config = alembic_config(engine)
-    legacy = _legacy_revision(engine)
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        if legacy is not None:
-            log.info("case DB predates migrations: adopting it", revision=legacy)
-            command.stamp(config, legacy)
-        command.upgrade(config, revision)
+    migrator = _migration_engine(engine)
+    try:
+        with migrator.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+            config.attributes["connection"] = conn
+            legacy = _legacy_revision(conn)
+            if legacy is not None:
+                log.info("case DB predates migrations: adopting it", revision=legacy)
+                command.stamp(config, legacy)
+            command.upgrade(config, revision)
+    finally:
+        if migrator is not engine:
+            migrator.dispose()
     current = current_revision(engine)
     assert current is not None
     return current

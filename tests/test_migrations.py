@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,18 @@ def test_upgrading_from_the_first_revision_to_head_gives_exactly_the_models_sche
     assert upgrade(empty_engine) == head_revision()
     assert tables(empty_engine) == FIRST_REVISION_TABLES | {"sla_rounds"}
     assert schema_diff(empty_engine) == []
+
+
+def test_upgrades_started_together_on_a_fresh_database_all_end_at_head(empty_url: str) -> None:
+    # Two workers and the web starting on a new database: one migrates, the others wait.
+    engines = [make_engine(empty_url) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(len(engines)) as pool:
+            assert list(pool.map(upgrade, engines)) == [head_revision()] * len(engines)
+        assert schema_diff(engines[0]) == []
+    finally:
+        for engine in engines:
+            engine.dispose()
 
 
 def test_a_model_change_without_a_migration_is_caught_by_the_schema_comparison(
