@@ -274,6 +274,7 @@ def test_smo_report_sla_json_csv_and_chart_carry_the_same_figures(
         (["--month", "2026-11", "--program", "x' OR SmoProgram != '"], "error: unknown program"),
         (["--month", "2026-11", "--as-of", "2026-12-01T10:00"], "error: --as-of needs a UTC offset"),
         (["--month", "2026-11", "--as-of", "yesterday"], "error: --as-of must be an ISO date-time"),
+        (["--month", "2026-11", "--chart", "."], "error: . is a directory; give a file name"),
     ],
 )
 def test_smo_report_sla_refuses_bad_input_with_one_clear_line(
