@@ -53,20 +53,16 @@ def draw(report: SlaReport, path: Path) -> Path:
         f" · p90 {_days(report.p90_turnaround_working_days)} working days",
         fontsize=10,
     )
+    outcomes = [Patch(color=ON_TIME, label="on time"), Patch(color=LATE, label="late")]
     cases.legend(
-        handles=[
-            Patch(color=ON_TIME, label="on time"),
-            Patch(color=LATE, label="late"),
-            Line2D([], [], color=SLA, linestyle="dashed", linewidth=2, label="SLA"),
-        ],
+        handles=[*outcomes, Line2D([], [], color=SLA, linestyle="dashed", linewidth=2, label="SLA")],
         loc="upper left",
         bbox_to_anchor=(1.005, 1.0),
     )
     heights = [f.turnaround_working_days for f in reported] + [f.sla_working_days for f in reported]
     tallest = max(heights, default=1)
     cases.set_ylim(0, tallest * 1.15)
-    if not reported:
-        cases.text(0.5, 0.5, "no reports this month", ha="center", va="center", transform=cases.transAxes)
+    cases.yaxis.get_major_locator().set_params(integer=True)
 
     labels = [w.week.strftime("week of %d %b") for w in report.by_week]
     on_time = [w.on_time for w in report.by_week]
@@ -78,10 +74,15 @@ def draw(report: SlaReport, path: Path) -> Path:
             weeks.text(x, w.on_time + w.late, f"{w.on_time_rate:.0%}", ha="center", va="bottom")
     weeks.set_ylabel("reports")
     weeks.set_title("on time by week (the week the report arrived)", fontsize=10)
-    weeks.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0))
+    weeks.legend(handles=outcomes, loc="upper left", bbox_to_anchor=(1.005, 1.0))
     # Headroom for the percentages above the bars.
     weeks.set_ylim(0, max([w.on_time + w.late for w in report.by_week] + [1]) * 1.2)
     weeks.yaxis.get_major_locator().set_params(integer=True)
+
+    if not reported:
+        for ax in (cases, weeks):
+            ax.set_xticks([])
+            ax.text(0.5, 0.5, "no reports this month", ha="center", va="center", transform=ax.transAxes)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -137,7 +137,7 @@ async def _open_past_due(
     except RPCError as exc:
         _fail(f"Temporal at {settings.temporal_address} refused to list the open rounds: {exc} {hint}", 1)
     except RuntimeError as exc:
-        _fail(f"cannot reach Temporal at {settings.temporal_address}: {exc} {hint}", 1)
+        _fail(f"cannot connect to Temporal at {settings.temporal_address}: {exc} {hint}", 1)
 
 
 def _write_csv(report: SlaReport, path: Path) -> None:

@@ -296,7 +296,7 @@ def test_smo_report_sla_without_temporal_says_so_and_how_to_do_without(report_en
     env = report_env | {"SMO_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
     code, out = invoke(env, "--month", "2026-11")
     assert code == 1
-    assert out.startswith("error: cannot reach Temporal at 127.0.0.1:") and "--no-open" in out
+    assert out.startswith("error: cannot connect to Temporal at 127.0.0.1:") and "--no-open" in out
 
 
 def test_the_visibility_query_never_quotes_an_unchecked_program() -> None:
