@@ -113,15 +113,12 @@ def current_revision(engine: Engine) -> str | None:
 
 
 # A database made by SQLModel's create_all before Alembic owned the schema: its tables exist
-# but it has no version. The table set tells which revision it corresponds to.
-_LEGACY_MARKERS = (("sla_rounds", "0002"), ("cases", "0001"))
-
-
+# but it has no version. Revision 0002 added sla_rounds; everything else is 0001.
 def _legacy_revision(conn: Connection) -> str | None:
     tables_present = set(inspect(conn).get_table_names())
-    if "alembic_version" in tables_present:
+    if "alembic_version" in tables_present or "cases" not in tables_present:
         return None
-    return next((rev for table, rev in _LEGACY_MARKERS if table in tables_present), None)
+    return "0002" if "sla_rounds" in tables_present else "0001"
 
 
 # Any constant will do: it names "the case DB's migration" among PostgreSQL advisory locks.

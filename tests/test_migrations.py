@@ -137,6 +137,17 @@ def test_a_database_made_before_migrations_is_adopted_then_upgraded(empty_engine
     assert schema_diff(empty_engine) == []
 
 
+def test_an_upgrade_that_fails_part_way_leaves_the_database_as_it_was(empty_engine: Engine) -> None:
+    # A stray table in the way of revision 0002: the upgrade fails there, and revision 0001's
+    # tables, made earlier in the same upgrade, are rolled back with it.
+    with empty_engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE sla_rounds (id INTEGER PRIMARY KEY)"))
+    with pytest.raises(DBAPIError, match=r"(?i)already exists"):
+        upgrade(empty_engine)
+    assert set(inspect(empty_engine).get_table_names()) == {"sla_rounds"}
+    assert current_revision(empty_engine) is None
+
+
 def test_the_service_refuses_a_database_behind_head_and_says_what_to_run(
     empty_url: str, empty_engine: Engine, smo_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -146,6 +157,17 @@ def test_the_service_refuses_a_database_behind_head_and_says_what_to_run(
     with pytest.raises(SchemaNotAtHead, match=expected):
         init_db(Settings())
     assert current_revision(empty_engine) == "0001"  # and left it alone
+
+
+def test_the_worker_does_not_start_on_a_database_behind_head(
+    empty_url: str, empty_engine: Engine, settings: Settings
+) -> None:
+    from worker import Services
+
+    upgrade(empty_engine, "0001")
+    settings.database_url = empty_url
+    with pytest.raises(SchemaNotAtHead, match="run `smo db upgrade`"):
+        Services.from_settings(settings)
 
 
 def test_the_service_refuses_an_empty_operated_database(

@@ -22,6 +22,9 @@ def run(connection: Connection) -> None:
         target_metadata=target_metadata,
         # SQLite cannot ALTER most things in place; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
+        # runtime.db.upgrade runs the whole upgrade in one transaction on both databases
+        # (BEGIN EXCLUSIVE on SQLite), so DDL is transactional there too.
+        transactional_ddl=True,
         compare_type=True,
     )
     with context.begin_transaction():
