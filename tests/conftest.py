@@ -20,7 +20,7 @@ import hypothesis
 import psycopg
 import pytest
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -217,5 +217,5 @@ def client(ts_env: WorkflowEnvironment) -> Client:
 def pytest_report_header() -> list[str]:
     return [
         f"temporal: {binary('temporal')}",
-        f"pg: {PG_ADMIN_URL}",
+        f"pg: {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)} (--db picks a backend)",
     ]
