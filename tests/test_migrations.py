@@ -221,3 +221,12 @@ def test_smo_db_upgrade_hides_the_password_of_an_unreachable_database(smo_home: 
     assert result.exit_code == 2
     assert "cannot reach the case DB at postgresql://smo:***@127.0.0.1:1/smo" in result.output
     assert "s3cret-pw" not in result.output
+
+
+def test_smo_db_current_on_a_database_behind_head_exits_1_naming_both_revisions(
+    empty_url: str, empty_engine: Engine, smo_home: Path
+) -> None:
+    upgrade(empty_engine, "0001")
+    result = CliRunner().invoke(db_app, ["current"], env={"DATABASE_URL": empty_url})
+    assert result.exit_code == 1
+    assert "0001 (code needs 0002)" in result.output
