@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -69,33 +71,30 @@ class CaseActivities:
             session.commit()
 
     def _record_round(self, rec: SlaRoundRecord) -> None:
-        # Idempotent: a retried activity finds the round already written and leaves it.
-        with Session(self.engine) as session:
-            existing = session.exec(
-                select(SlaRound).where(
-                    SlaRound.case_id == rec.case_id, SlaRound.assignment_no == rec.assignment_no
-                )
-            ).first()
-            if existing is not None:
-                return
-            session.add(
-                SlaRound(
-                    case_id=rec.case_id,
-                    program=rec.program,
-                    assignment_no=rec.assignment_no,
-                    specialist_id=rec.specialist_id,
-                    working_days=rec.working_days,
-                    calendars=",".join(rec.calendars),
-                    received_at=rec.received_at,
-                    due_at=rec.due_at,
-                    ended_at=rec.ended_at,
-                    outcome=rec.outcome.value,
-                    warned=rec.warned,
-                    breached=rec.breached,
-                    paused_working_days=rec.paused_working_days,
-                )
-            )
-            session.commit()
+        # Idempotent on (case_id, assignment_no): the first write of a round wins. A retry, or a
+        # second worker running the same attempt, meets the unique constraint and inserts
+        # nothing; ON CONFLICT DO NOTHING makes that one atomic statement, with no window
+        # between a look-up and an insert.
+        values = {
+            "case_id": rec.case_id,
+            "program": rec.program,
+            "assignment_no": rec.assignment_no,
+            "specialist_id": rec.specialist_id,
+            "working_days": rec.working_days,
+            "calendars": ",".join(rec.calendars),
+            "received_at": rec.received_at,
+            "due_at": rec.due_at,
+            "ended_at": rec.ended_at,
+            "outcome": rec.outcome.value,
+            "warned": rec.warned,
+            "breached": rec.breached,
+            "paused_working_days": rec.paused_working_days,
+        }
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        statement = insert(SlaRound).values(**values)
+        statement = statement.on_conflict_do_nothing(index_elements=["case_id", "assignment_no"])
+        with self.engine.begin() as conn:
+            conn.execute(statement)
 
     @activity.defn(name="register_case")
     async def register_case(self, inp: CaseInput) -> Registered:
