@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from temporalio import activity
 
 from models.db import LedgerEntry
+from runtime import metrics
 
 
 class ChargeRequest(BaseModel):
@@ -85,6 +86,7 @@ class BillingActivities:
     @activity.defn(name="charge_customer")
     async def charge_customer(self, req: ChargeRequest) -> ChargeResult:
         result = await asyncio.to_thread(self.ledger.charge, req)
+        metrics.charge(req.kind, created=result.created)
         activity.logger.info(
             "charge %s",
             "recorded" if result.created else "already recorded",

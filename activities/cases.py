@@ -17,6 +17,7 @@ from models.case import CaseInput, ProgramTerms, Stage
 from models.db import Assignment, CaseRow, SlaRound
 from models.program import Program
 from models.sla import SlaRoundRecord
+from runtime import metrics
 
 
 class Registered(BaseModel):
@@ -57,6 +58,7 @@ class CaseActivities:
                     )
                 )
                 session.commit()
+                metrics.case_opened(inp.program)
         return Registered(terms=program.terms(), specialty=self.specialties.specialty_for(inp.icd10))
 
     def _record(self, outcome: CaseOutcome) -> None:
@@ -68,6 +70,8 @@ class CaseActivities:
             if outcome.eligible is not None:
                 row.eligible = outcome.eligible
             if outcome.stage.terminal:
+                if row.closed_at is None:  # counted once, however often the outcome is recorded
+                    metrics.case_closed(row.program, outcome.stage)
                 row.closed_at = row.closed_at or datetime.now(UTC)
                 for a in session.exec(
                     select(Assignment).where(
@@ -120,3 +124,4 @@ class CaseActivities:
     @activity.defn(name="record_sla_round")
     async def record_sla_round(self, rec: SlaRoundRecord) -> None:
         await asyncio.to_thread(self._record_round, rec)
+        await metrics.sla_round(rec)
