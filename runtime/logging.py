@@ -17,7 +17,7 @@ from structlog.typing import EventDict, WrappedLogger
 from temporalio import activity, workflow
 
 from models.case import case_id_from_workflow_id
-from runtime.context import request_id
+from runtime.tracing import current_request_id
 from security.redaction import redact_phi
 
 
@@ -39,7 +39,7 @@ def _temporal_context(_logger: WrappedLogger, _name: str, event_dict: EventDict)
 
 def _request_id(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
     """The id of the API call that caused this line (set by the API, carried by `runtime.tracing`)."""
-    rid = request_id.get()
+    rid = current_request_id()
     if rid is not None:
         event_dict.setdefault("request_id", rid)
     return event_dict

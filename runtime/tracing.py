@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any, NoReturn
 
 from temporalio import workflow
@@ -55,6 +56,25 @@ HEADER = "smo-request-id"
 _VALID = re.compile(r"[A-Za-z0-9._:-]{1,80}")
 # Headers are not passed through the payload codec: the id travels as plain JSON.
 _converter = PayloadConverter.default
+
+
+class _Latest:
+    """The latest request id a workflow run received (its start, an update, a signal)."""
+
+    value: str | None = None
+
+
+# Set in a workflow's main task only: that loop acts on whatever call came in last.
+_latest: ContextVar[_Latest | None] = ContextVar("smo_latest_request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    """The request id the running code acts for: its own call's, else the run's latest."""
+    rid = request_id.get()
+    if rid is not None:
+        return rid
+    latest = _latest.get()
+    return latest.value if latest is not None else None
 
 
 def with_request_id(headers: Mapping[str, Payload], rid: str | None) -> Mapping[str, Payload]:
@@ -123,51 +143,46 @@ class _ActivityInbound(ActivityInboundInterceptor):
 
 
 class _WorkflowOutbound(WorkflowOutboundInterceptor):
-    def __init__(self, next: WorkflowOutboundInterceptor, inbound: _WorkflowInbound) -> None:
-        super().__init__(next)
-        self.inbound = inbound
-
-    def _current(self) -> str | None:
-        return request_id.get() or self.inbound.latest
-
     def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
-        input.headers = with_request_id(input.headers, self._current())
+        input.headers = with_request_id(input.headers, current_request_id())
         return self.next.start_activity(input)
 
     def start_local_activity(self, input: StartLocalActivityInput) -> workflow.ActivityHandle[Any]:
-        input.headers = with_request_id(input.headers, self._current())
+        input.headers = with_request_id(input.headers, current_request_id())
         return self.next.start_local_activity(input)
 
     def continue_as_new(self, input: ContinueAsNewInput) -> NoReturn:
-        input.headers = with_request_id(input.headers, self._current())
+        input.headers = with_request_id(input.headers, current_request_id())
         self.next.continue_as_new(input)
 
 
 class _WorkflowInbound(WorkflowInboundInterceptor):
-    """One per workflow run: each handler runs in its own task, so the context variable set
-    there stays with that handler and what it starts."""
-
-    latest: str | None = None
+    """One per workflow run. The run's main task and each handler run in their own asyncio
+    task, so what is set here stays with that task and what it starts: a handler acts for
+    its own call, the main loop for the latest one (history holds every header, so replay
+    sees the same ids in the same order)."""
 
     def init(self, outbound: WorkflowOutboundInterceptor) -> None:
-        super().init(_WorkflowOutbound(outbound, self))
+        self.latest = _Latest()
+        super().init(_WorkflowOutbound(outbound))
 
-    def _enter(self, headers: Mapping[str, Payload]) -> None:
+    def _received(self, headers: Mapping[str, Payload]) -> str | None:
         rid = request_id_from(headers)
         if rid is not None:
-            self.latest = rid
-        request_id.set(rid)
+            self.latest.value = rid
+        return rid
 
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
-        self._enter(input.headers)
+        self._received(input.headers)
+        _latest.set(self.latest)
         return await self.next.execute_workflow(input)
 
     async def handle_signal(self, input: HandleSignalInput) -> None:
-        self._enter(input.headers)
+        request_id.set(self._received(input.headers))
         await self.next.handle_signal(input)
 
     async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
-        self._enter(input.headers)
+        request_id.set(self._received(input.headers))
         return await self.next.handle_update_handler(input)
 
 
