@@ -4,6 +4,8 @@ port while a case runs on the dev server, and no label carries a case id or PHI.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import socket
 import urllib.request
 from collections.abc import AsyncIterator
@@ -14,9 +16,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
-from temporalio.testing import ActivityEnvironment
+from temporalio.runtime import Runtime
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.cases import CaseActivities
+from activities.email import Notice, NoticeKind
 from calendars import CalendarService
 from models.case import Stage
 from models.settings import Settings
@@ -24,10 +28,13 @@ from models.sla import RoundOutcome, SlaRoundRecord
 from runtime.devserver import DevServer
 from runtime.metrics import TURNAROUND, runtime_with_metrics, turnaround_working_days
 from runtime.outbox import OutboxServer
-from runtime.temporal import connect
+from runtime.temporal import connect, converter_for
+from tests import scenario
 from tests.conftest import free_port
 from tests.reliability.harness import CaseDriver, WorkerProcess, patient, worker_env
-from worker import Services
+from worker import Services, activities_for, build_worker
+
+ROOT = Path(__file__).resolve().parents[1]
 
 Sample = tuple[str, dict[str, str], float]
 
@@ -40,6 +47,12 @@ def scrape(port: int) -> list[Sample]:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     ]
+
+
+def exporter(settings: Settings) -> tuple[int, Runtime]:
+    """An SDK runtime exporting on a port of its own."""
+    port = free_port()
+    return port, runtime_with_metrics(settings.model_copy(update={"metrics_port": port}))
 
 
 def value(samples: list[Sample], name: str, **labels: str) -> float:
@@ -132,8 +145,7 @@ async def test_a_worker_serves_sdk_and_business_metrics_without_case_ids_or_phi(
 def test_a_second_exporter_on_a_taken_port_leaves_the_worker_running_without_metrics(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    port = free_port()
-    first = runtime_with_metrics(settings.model_copy(update={"metrics_port": port}))
+    port, first = exporter(settings)
     first.metric_meter.create_counter("smo_probe", "a probe").add(1)
     assert value(scrape(port), "smo_probe_total") == 1
     with socket.socket() as taken:
@@ -177,8 +189,7 @@ def test_turnaround_counts_the_working_day_the_report_arrived_on() -> None:
 
 
 async def test_a_recorded_review_round_lands_in_the_turnaround_histogram(services: Services) -> None:
-    port = free_port()
-    runtime = runtime_with_metrics(services.settings.model_copy(update={"metrics_port": port}))
+    port, runtime = exporter(services.settings)
     env = ActivityEnvironment()
     env.metric_meter = runtime.metric_meter
     cases = CaseActivities(services.engine, services.programs, services.specialties)
@@ -194,3 +205,55 @@ async def test_a_recorded_review_round_lands_in_the_turnaround_histogram(service
     # The histogram's own label is the program; the rest are the SDK's activity labels.
     assert {k for n, lbl, _ in samples if n.startswith(TURNAROUND) for k in lbl} <= {
         "program", "le", "service_name", "activity_type", "namespace", "task_queue", "workflow_type"}
+
+
+async def test_an_sla_warning_counts_once_however_often_its_notice_is_retried(
+    services: Services, outbox: OutboxServer
+) -> None:
+    port, runtime = exporter(services.settings)
+    env = ActivityEnvironment()
+    env.metric_meter = runtime.metric_meter
+    email = next(a for a in activities_for(services) if getattr(a, "__name__", "") == "send_notice")
+    warning = Notice(notice_id="KH-W-1:sla_warning:1", case_id="KH-W-1", kind=NoticeKind.SLA_WARNING,
+                     due_at=datetime.fromisoformat("2026-12-10T17:00+07:00"))
+    await env.run(email, warning)
+    await env.run(email, warning)  # a retry after a lost completion
+
+    samples = await asyncio.to_thread(scrape, port)
+    assert value(samples, "smo_sla_warnings_total") == 1
+    assert value(samples, "smo_notices_total", kind="sla_warning", outcome="sent") == 1
+    assert value(samples, "smo_notices_total", kind="sla_warning", outcome="already_sent") == 1
+
+
+async def test_a_mail_server_that_is_down_counts_as_an_outside_system_failure(
+    settings: Settings, ts_env: WorkflowEnvironment
+) -> None:
+    port, runtime = exporter(settings)
+    client = await Client.connect(
+        ts_env.client.service_client.config.target_host,
+        namespace=ts_env.client.namespace,
+        data_converter=converter_for(settings),
+        runtime=runtime,
+    )
+    services = Services.from_settings(settings)  # no SMTP server listens on its port
+    try:
+        async with build_worker(client, services):
+            await scenario.start(client, settings, scenario.case_input(services, "KH-DOWN-1"))
+            samples = await scrape_until(
+                port, "smo_activity_failures_total", activity_type="send_notice", kind="outside"
+            )
+    finally:
+        services.engine.dispose()
+    failures = [lbl for n, lbl, _ in samples if n == "smo_activity_failures_total"]
+    assert {f["error"] for f in failures} <= {"SMTPConnectError", "SMTPConnectTimeoutError", "OSError"}
+
+
+def test_the_dashboard_queries_only_metrics_the_service_emits() -> None:
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "smo.json").read_text())
+    source = (ROOT / "runtime" / "metrics.py").read_text()
+    exprs = [t["expr"] for p in dashboard["panels"] if p["type"] != "row" for t in p["targets"]]
+    assert exprs
+    for name in {m for e in exprs for m in re.findall(r"\bsmo_[a-z_]+", e)}:
+        base = re.sub(r"_(total|bucket|sum|count)$", "", name)
+        assert f'"{base}"' in source, f"{name} is not a metric of runtime/metrics.py"
+    assert all(p["gridPos"]["x"] + p["gridPos"]["w"] <= 24 for p in dashboard["panels"])
