@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +30,7 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 
 from calendars import CalendarService, compute_due, elapsed_working_days
 from models.case import Stage
+from models.program import load_programs
 from models.settings import Settings
 from models.sla import SlaRoundRecord
 
@@ -171,14 +172,19 @@ class MetricsInterceptor(Interceptor):
 OPEN_STAGES = [s for s in Stage if not s.terminal]
 
 
-async def publish_stage_counts(client: Client, meter: MetricMeter) -> None:
-    """Set `smo_cases_by_stage{stage}` to the number of running cases in each stage."""
-    gauge = meter.create_gauge("smo_cases_by_stage", "Open cases per stage (visibility count)")
-    for stage in OPEN_STAGES:
-        found = await client.count_workflows(
-            f"WorkflowType = 'SmoCase' AND ExecutionStatus = 'Running' AND SmoStage = '{stage.value}'"
-        )
-        gauge.set(found.count, {"stage": stage.value})
+async def publish_stage_counts(client: Client, meter: MetricMeter, programs: Iterable[str]) -> None:
+    """Set `smo_cases_by_stage{stage,program}` to the number of running cases in each.
+
+    Visibility groups by ExecutionStatus only, so each pair is its own count query (a
+    handful every refresh: the stages times the programs)."""
+    gauge = meter.create_gauge("smo_cases_by_stage", "Open cases per stage and program (visibility count)")
+    for program in programs:
+        for stage in OPEN_STAGES:
+            found = await client.count_workflows(
+                "WorkflowType = 'SmoCase' AND ExecutionStatus = 'Running'"
+                f" AND SmoStage = '{stage.value}' AND SmoProgram = '{program}'"
+            )
+            gauge.set(found.count, {"stage": stage.value, "program": program})
 
 
 @contextlib.asynccontextmanager
@@ -188,11 +194,12 @@ async def stage_gauge(client: Client, settings: Settings) -> AsyncIterator[None]
         yield
         return
     meter = (client.service_client.config.runtime or Runtime.default()).metric_meter
+    programs = sorted(load_programs(settings.programs_dir))
 
     async def loop() -> None:
         while True:
             try:
-                await publish_stage_counts(client, meter)
+                await publish_stage_counts(client, meter, programs)
             except Exception as err:  # visibility briefly unavailable: try again next round
                 log.warning("stage counts not refreshed", error=type(err).__name__)
             await asyncio.sleep(settings.stage_gauge_seconds)

@@ -117,7 +117,8 @@ async def test_a_worker_serves_sdk_and_business_metrics_without_case_ids_or_phi(
     await case.open()
     # While it waits for records, the stage gauge counts it (from visibility).
     samples = await scrape_until(metrics_worker.metrics_port, "smo_cases_by_stage", stage="GATHERING_RECORDS")
-    assert value(samples, "smo_cases_by_stage", stage="GATHERING_RECORDS") == 1
+    assert value(samples, "smo_cases_by_stage", stage="GATHERING_RECORDS", program="prudential-kh") == 1
+    assert value(samples, "smo_cases_by_stage", program="assist-america") == 0
 
     result = await case.finish(consults=2)  # the second consult is billed
     assert result.stage is Stage.CLOSED
