@@ -52,7 +52,7 @@ def runtime_with_metrics(settings: Settings) -> Runtime:
     that is down is what the operator's alert sees, a stopped worker would be worse.
     """
     if settings.metrics_port <= 0:
-        return Runtime(telemetry=TelemetryConfig())
+        return Runtime.default()
     address = f"{settings.metrics_host}:{settings.metrics_port}"
     found = _runtimes.get(address)
     if found is not None:
@@ -69,7 +69,7 @@ def runtime_with_metrics(settings: Settings) -> Runtime:
         )
     except ValueError as err:  # the SDK's "Failed starting Prometheus exporter: …"
         log.error("metrics endpoint not started; running without metrics", address=address, error=str(err))
-        return Runtime(telemetry=TelemetryConfig())
+        return Runtime.default()
     log.info("metrics endpoint started", url=f"http://{address}/metrics")
     _runtimes[address] = runtime
     return runtime
