@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 from temporalio import activity, workflow
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, TelemetryFilter
 
 from models.case import case_id_from_workflow_id
 from runtime.tracing import current_request_id
@@ -43,6 +44,15 @@ def _request_id(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> Ev
     if rid is not None:
         event_dict.setdefault("request_id", rid)
     return event_dict
+
+
+def core_logging() -> LoggingConfig:
+    """The SDK core's own lines (poll errors, server warnings) forwarded into this pipeline, so
+    they come out as JSON like the rest instead of in the core's console format."""
+    return LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+    )
 
 
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:

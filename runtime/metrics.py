@@ -33,6 +33,8 @@ from models.case import Stage
 from models.program import load_programs
 from models.settings import Settings
 from models.sla import SlaRoundRecord
+from runtime.logging import core_logging
+from runtime.temporal import sdk_runtime
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +54,7 @@ def runtime_with_metrics(settings: Settings) -> Runtime:
     that is down is what the operator's alert sees, a stopped worker would be worse.
     """
     if settings.metrics_port <= 0:
-        return Runtime.default()
+        return sdk_runtime()
     address = f"{settings.metrics_host}:{settings.metrics_port}"
     found = _runtimes.get(address)
     if found is not None:
@@ -60,6 +62,7 @@ def runtime_with_metrics(settings: Settings) -> Runtime:
     try:
         runtime = Runtime(
             telemetry=TelemetryConfig(
+                logging=core_logging(),
                 metrics=PrometheusConfig(
                     bind_address=address,
                     counters_total_suffix=True,
@@ -69,7 +72,7 @@ def runtime_with_metrics(settings: Settings) -> Runtime:
         )
     except ValueError as err:  # the SDK's "Failed starting Prometheus exporter: …"
         log.error("metrics endpoint not started; running without metrics", address=address, error=str(err))
-        return Runtime.default()
+        return sdk_runtime()
     log.info("metrics endpoint started", url=f"http://{address}/metrics")
     _runtimes[address] = runtime
     return runtime

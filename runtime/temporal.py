@@ -15,6 +15,7 @@ stack use), then the profile and `TEMPORAL_*` variables, then the defaults
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sysconfig
@@ -29,11 +30,12 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
-from temporalio.runtime import Runtime
+from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from models import search
 from models.settings import Settings
+from runtime.logging import core_logging
 from runtime.tracing import RequestIdClientInterceptor
 from security.codec import data_converter
 from security.keys import KeyRing
@@ -47,6 +49,12 @@ def converter_for(settings: Settings) -> DataConverter:
             "(`smo dev` generates development keys in .smo/secrets.env)"
         )
     return data_converter(KeyRing.parse(spec))
+
+
+@functools.cache
+def sdk_runtime() -> Runtime:
+    """The process's SDK runtime when it exports no metrics (the CLI, the web)."""
+    return Runtime(telemetry=TelemetryConfig(logging=core_logging()))
 
 
 def connect_config(settings: Settings, env: Mapping[str, str] | None = None) -> ClientConnectConfig:
@@ -66,13 +74,14 @@ def connect_config(settings: Settings, env: Mapping[str, str] | None = None) -> 
 
 async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
     """A client for `settings`; pass `runtime.metrics.runtime_with_metrics(settings)` to export
-    the SDK's and the service's metrics (the worker does)."""
+    the SDK's and the service's metrics (the worker does). Either runtime forwards the SDK
+    core's log lines into the service's log pipeline."""
     config = connect_config(settings)
     return await Client.connect(
         **config,
         data_converter=converter_for(settings),
         interceptors=[RequestIdClientInterceptor()],
-        runtime=runtime,
+        runtime=runtime or sdk_runtime(),
     )
 
 
