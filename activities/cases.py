@@ -112,6 +112,7 @@ class CaseActivities:
                 )
             )
             session.commit()
+            metrics.sla_round(rec)
 
     @activity.defn(name="register_case")
     async def register_case(self, inp: CaseInput) -> Registered:
@@ -124,4 +125,3 @@ class CaseActivities:
     @activity.defn(name="record_sla_round")
     async def record_sla_round(self, rec: SlaRoundRecord) -> None:
         await asyncio.to_thread(self._record_round, rec)
-        await metrics.sla_round(rec)

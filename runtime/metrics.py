@@ -7,7 +7,7 @@ SDK's own metrics leave through the same endpoint. Workflow code records nothing
 
 Labels are low-cardinality and carry no PHI and no case ids: program, stage, notice kind,
 charge kind, outcome, activity type, error type. Counters count what the case DB committed
-(a case row created, a case closed, a notice sent) where the activity knows it, so a retried
+(a case row created, a case closed, a review round written, a notice sent), so a retried
 activity does not count twice; the monthly SLA report stays the exact record.
 """
 
@@ -116,14 +116,15 @@ def charge(kind: str, *, created: bool) -> None:
     _count("smo_charges", "Charges by kind and outcome", {"kind": kind, "outcome": outcome})
 
 
-async def sla_round(rec: SlaRoundRecord) -> None:
-    """One review round ended: its outcome, whether it warned or breached, its turnaround."""
+def sla_round(rec: SlaRoundRecord) -> None:
+    """One review round ended: its outcome, whether it breached, its turnaround. Called off the
+    event loop, where the round's row is written (the holiday tables may have to be built)."""
     labels = {"program": rec.program, "outcome": rec.outcome.value}
     _count("smo_sla_rounds", "Review rounds by outcome", labels)
     if rec.breached:
         _count("smo_sla_rounds_breached", "Review rounds that breached their SLA", {"program": rec.program})
     if rec.outcome.value in ("met", "late"):
-        days = await asyncio.to_thread(turnaround_working_days, rec, _calendar_service())
+        days = turnaround_working_days(rec, _calendar_service())
         _meter().create_histogram(
             TURNAROUND, "Working days from complete records to the report", "working_days"
         ).record(days, {"program": rec.program})
