@@ -26,6 +26,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from models.case import Stage
 from models.settings import Settings
 from runtime.devserver import DevServer
+from runtime.outbox import OutboxServer
 from runtime.temporal import connect, connect_config
 from tests import scenario
 from tests.conftest import free_port
@@ -236,7 +237,7 @@ def tls_env(secured: SecuredServer, smo_home: Path, monkeypatch: pytest.MonkeyPa
 
 
 async def test_a_worker_and_a_client_with_certificates_run_a_case_over_mutual_tls(
-    secured: SecuredServer, tls_env: Settings, outbox: object
+    secured: SecuredServer, tls_env: Settings, outbox: OutboxServer
 ) -> None:
     settings = tls_env
     client = await connect(settings)
