@@ -166,7 +166,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    log.info("worker started", task_queue=settings.task_queue, address=settings.temporal_address)
+    address = client.service_client.config.target_host
+    log.info("worker started", task_queue=settings.task_queue, address=address)
     async with worker, stage_gauge(client, settings):
         await stop.wait()
         log.info("worker stopping: finishing in-flight tasks")
