@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from models.billing import PAYMENT_DECLINED, ChargeRequest, ChargeResult
 from models.db import LedgerEntry
+from runtime import metrics
 
 __all__ = ["BillingActivities", "ChargeRequest", "ChargeResult", "Ledger", "PaymentDeclinedError"]
 
@@ -80,6 +81,7 @@ class BillingActivities:
         except PaymentDeclinedError as exc:
             # A business answer: the case records it and tells a person; no retry.
             raise ApplicationError(str(exc), type=PAYMENT_DECLINED, non_retryable=True) from exc
+        metrics.charge(req.kind, created=result.created)
         activity.logger.info(
             "charge %s",
             "recorded" if result.created else "already recorded",

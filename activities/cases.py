@@ -18,6 +18,7 @@ from models.case import CaseInput, CaseOutcome, Registered, Stage
 from models.db import Assignment, CaseRow, SlaRound
 from models.program import Program
 from models.sla import SlaRoundRecord
+from runtime import metrics
 
 
 class CaseActivities:
@@ -47,6 +48,7 @@ class CaseActivities:
                     )
                 )
                 session.commit()
+                metrics.case_opened(inp.program)
         return Registered(terms=program.terms(), specialty=self.specialties.specialty_for(inp.icd10))
 
     def _record(self, outcome: CaseOutcome) -> None:
@@ -58,6 +60,8 @@ class CaseActivities:
             if outcome.eligible is not None:
                 row.eligible = outcome.eligible
             if outcome.stage.terminal:
+                if row.closed_at is None:  # counted once, however often the outcome is recorded
+                    metrics.case_closed(row.program, outcome.stage)
                 row.closed_at = row.closed_at or datetime.now(UTC)
                 for a in session.exec(
                     select(Assignment).where(
@@ -94,7 +98,9 @@ class CaseActivities:
         statement = insert(SlaRound).values(**values)
         statement = statement.on_conflict_do_nothing(index_elements=["case_id", "assignment_no"])
         with self.engine.begin() as conn:
-            conn.execute(statement)
+            inserted = conn.execute(statement).rowcount
+        if inserted:
+            metrics.sla_round(rec)
 
     @activity.defn(name="register_case")
     async def register_case(self, inp: CaseInput) -> Registered:

@@ -30,6 +30,7 @@ from temporalio.exceptions import ApplicationError
 from activities.storage import DocumentNotFound, DocumentStore
 from models.db import EmailDelivery, EmailRow, Specialist
 from models.notices import Notice, NoticeKind, NoticeResult
+from runtime import metrics
 from security.links import LinkSigner
 from security.redaction import register_phi
 
@@ -241,6 +242,7 @@ class EmailActivities:
         existing = await asyncio.to_thread(self._claim, notice)
         if existing is not None:
             assert existing.sent_at is not None
+            metrics.notice(notice.kind, "already_sent")
             return NoticeResult(notice_id=notice.notice_id, sent_at=existing.sent_at, already_sent=True)
 
         intake = None
@@ -297,4 +299,5 @@ class EmailActivities:
         sent_at = datetime.now(UTC)
         await asyncio.to_thread(self._mark_sent, notice.notice_id, sent_at)
         log.info("notice sent", notice_id=notice.notice_id, kind=notice.kind.value)
+        metrics.notice(notice.kind, "sent")
         return NoticeResult(notice_id=notice.notice_id, sent_at=sent_at, already_sent=False)

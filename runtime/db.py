@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, event, inspect
 from sqlmodel import Session, create_engine, select
 
 from models import db as tables
+from models import users as _users  # noqa: F401  (api_users belongs to the same schema)
 from models.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -113,12 +114,14 @@ def current_revision(engine: Engine) -> str | None:
 
 
 # A database made by SQLModel's create_all before Alembic owned the schema: its tables exist
-# but it has no version. Revision 0002 added sla_rounds; everything else is 0001.
+# but it has no version. Revision 0002 added sla_rounds, 0003 api_users; the rest is 0001.
 def _legacy_revision(conn: Connection) -> str | None:
     tables_present = set(inspect(conn).get_table_names())
     if "alembic_version" in tables_present or "cases" not in tables_present:
         return None
-    return "0002" if "sla_rounds" in tables_present else "0001"
+    if "sla_rounds" not in tables_present:
+        return "0001"
+    return "0003" if "api_users" in tables_present else "0002"
 
 
 # Any constant will do: it names "the case DB's migration" among PostgreSQL advisory locks.

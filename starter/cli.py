@@ -25,18 +25,18 @@ from typer.core import TyperGroup
 
 from models.vocabulary import InfoReason, RecordType, Stage
 from starter.api_client import Api, ApiRefused, ApiUnreachable
+from starter.report_cli import register as register_report_sla
 
 T = TypeVar("T")
 
 # Sub-apps loaded only when their command runs: name -> (module:attribute, one-line help).
-# The integrator adds `"db": ("starter.db_cli:db_app", "...")` here; `smo report sla` goes
-# into `report_app` below (`report_app.add_typer(...)` from `starter.report_cli`).
 LAZY: dict[str, tuple[str, str]] = {
     "sla": ("starter.calendar_cli:sla_app", "Report deadlines under the working-day SLA."),
     "calendar": ("starter.calendar_cli:calendar_app", "Public-holiday calendars used by the SLA."),
     "program": ("starter.program_cli:program_app", "Inspect the configured SMO programs."),
     "eligibility": ("starter.program_cli:eligibility_app", "Check eligibility without opening a case."),
     "user": ("starter.user_cli:user_app", "API users and their personal tokens (run where the case DB is)."),
+    "db": ("starter.db_cli:db_app", "The case DB's schema: upgrade it, show its revision."),
 }
 
 
@@ -72,13 +72,16 @@ app = typer.Typer(
 case_app = typer.Typer(help="Open, inspect and close cases.", **PLAIN)
 records_app = typer.Typer(help="Medical records of a case.", **PLAIN)
 specialist_app = typer.Typer(help="Specialist assignment.", **PLAIN)
-report_app = typer.Typer(help="The specialist's written report.", **PLAIN)
+report_app = typer.Typer(help="The specialist's written report, and the monthly SLA report.", **PLAIN)
 consult_app = typer.Typer(help="Telephone consults after the report.", **PLAIN)
 info_app = typer.Typer(help="Stop the clock: more information for the specialist.", **PLAIN)
 app.add_typer(case_app, name="case")
 app.add_typer(records_app, name="records")
 app.add_typer(specialist_app, name="specialist")
 app.add_typer(report_app, name="report")
+# `smo report sla` (server-side, reads the case DB) joins `smo report submit`; its module
+# imports only typer at load time.
+register_report_sla(report_app)
 app.add_typer(consult_app, name="consult")
 app.add_typer(info_app, name="info")
 

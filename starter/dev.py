@@ -13,11 +13,13 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from models.settings import Settings
 from models.users import Role
 from runtime.devserver import DevServer
+from runtime.metrics import runtime_with_metrics, stage_gauge
 from runtime.outbox import OutboxServer
 from runtime.secrets import ensure_dev_secrets
 from runtime.temporal import connect
@@ -115,13 +117,13 @@ class DevStack:
             )
             await self.server.start()
         if self.run_worker:
-            client = await connect(s)
+            client = await connect(s, runtime=runtime_with_metrics(s))
             worker = build_worker(client, self.services)
-            self._worker_task = asyncio.create_task(self._run(worker))
+            self._worker_task = asyncio.create_task(self._run(worker, client))
         return self
 
-    async def _run(self, worker: Worker) -> None:
-        async with worker:
+    async def _run(self, worker: Worker, client: Client) -> None:
+        async with worker, stage_gauge(client, self.settings):
             await self._stop_worker.wait()
 
     async def __aexit__(self, *exc: object) -> None:

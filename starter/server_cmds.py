@@ -7,8 +7,9 @@ the Temporal SDK or the database layer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from models.settings import Settings
@@ -72,9 +73,25 @@ def run_dev(*, demo: bool, program: str, say: Say) -> None:
     asyncio.run(main())
 
 
+@contextlib.contextmanager
+def _schema_checked() -> Iterator[None]:
+    """A case DB behind this code's schema is an operator's mistake: one `error:` line, no traceback."""
+    from runtime.db import SchemaNotAtHead
+
+    try:
+        yield
+    except SchemaNotAtHead as exc:
+        raise ops.UserError(str(exc)) from exc
+
+
 def run_worker(processes: int) -> None:
     import worker
 
+    with _schema_checked():
+        _run_worker(worker, processes)
+
+
+def _run_worker(worker: Any, processes: int) -> None:
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
     run = getattr(worker, "run", None)
@@ -94,7 +111,8 @@ def run_web() -> None:
 
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
-    services = Services.from_settings(settings)
+    with _schema_checked():
+        services = Services.from_settings(settings)
     web.run_app(
         service_app(settings, services), host=settings.web_host, port=settings.web_port, access_log=None
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, select
 
 from models.users import ApiUser, Role
 
@@ -51,11 +51,10 @@ def _aware(value: datetime) -> datetime:
 
 
 class TokenStore:
-    """The `api_users` table; created alongside the case tables."""
+    """The `api_users` table (migration 0003)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        SQLModel.metadata.create_all(engine, tables=[ApiUser.__table__])  # type: ignore[attr-defined]
 
     def add(
         self,

@@ -10,7 +10,8 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-import models.db  # noqa: F401  (registers the tables on SQLModel.metadata)
+import models.db
+import models.users  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata
