@@ -4,7 +4,7 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo dev test pytest lint typecheck compose-check bench clean db-upgrade
+.PHONY: install demo dev test pytest lint typecheck compose-check bench clean db-upgrade chromium browser-test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,9 @@ demo: install  ## the service on the embedded default, with the demo case driven
 dev: install
 	$(BIN)/smo dev
 
-test: install lint typecheck compose-check pytest  ## the whole suite
+test: install lint typecheck compose-check chromium pytest  ## the whole suite
 
-pytest: install
+pytest: install chromium
 	$(BIN)/pytest
 
 lint: install
@@ -48,3 +48,12 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .smo .pytest_cache .mypy_cache .ruff_cache
+
+# The browser tests drive Debian's chromium through playwright; no browser is downloaded.
+chromium:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } \
+	  || { echo "chromium is needed for the browser tests: apt-get install chromium"; exit 1; }
+
+browser-test: install chromium
+	$(BIN)/pytest -m browser

@@ -44,6 +44,7 @@ from runtime.tracing import RequestIdWorkerInterceptor
 from security.keys import KeyRing
 from security.links import LinkSigner
 from security.redaction import clear_phi
+from web.portal.links import PortalLinks
 from workflows.smo_case import SmoCaseWorkflow
 
 log = structlog.get_logger(__name__)
@@ -100,6 +101,9 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
             supervisor=s.settings.supervisor_email,
             link_ttl=timedelta(hours=s.settings.link_ttl_hours),
         ),
+        sign_in=PortalLinks.from_settings(s.engine, s.settings).sign_in_url
+        if s.settings.hash_key.get_secret_value()
+        else None,
     )
     billing = BillingActivities(s.ledger)
     calendar = CalendarActivities(s.calendars)

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from enum import StrEnum
 from string import Template
+from typing import Protocol
 
 import aiosmtplib
 import structlog
@@ -29,6 +30,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.storage import DocumentNotFound, DocumentStore
 from models.db import EmailDelivery, EmailRow, Specialist
+from models.intake import PatientIntake
 from models.notices import Notice, NoticeKind, NoticeResult
 from runtime import metrics
 from security.links import LinkSigner
@@ -66,6 +68,7 @@ RECIPIENTS: dict[NoticeKind, tuple[Role, ...]] = {
     NoticeKind.CASE_CANCELLED: (Role.CUSTOMER, Role.COORDINATOR),
     NoticeKind.TEAM_NOTIFIED: (Role.COORDINATOR,),
     NoticeKind.ATTENTION: (Role.SUPERVISOR,),
+    NoticeKind.PORTAL_LINK: (Role.CUSTOMER,),
 }
 
 # Subjects carry no PHI: mail subjects end up in logs and notification previews.
@@ -88,11 +91,12 @@ SUBJECTS: dict[NoticeKind, str] = {
     NoticeKind.CASE_CANCELLED: "Second Medical Opinion case $case_id cancelled",
     NoticeKind.TEAM_NOTIFIED: "Case $case_id: $item",
     NoticeKind.ATTENTION: "Attention needed on $case_id: $item",
+    NoticeKind.PORTAL_LINK: "Your sign-in link for $case_id",
 }
 
 BODIES: dict[NoticeKind, str] = {
     NoticeKind.CASE_OPENED: "Dear $name,\n\nWe have opened your Second Medical Opinion request"
-    " $case_id. Please send us: $records.\n",
+    " $case_id. Please send us: $records.\n$portal",
     NoticeKind.INELIGIBLE: "Dear $name,\n\nYour request $case_id is not eligible: $item\n",
     NoticeKind.RECORDS_REMINDER: "Dear $name,\n\nWe are still waiting for: $records (reminder $n).\n",
     NoticeKind.RECORDS_LAPSED: "Dear $name,\n\nWe did not receive your medical records, so"
@@ -118,7 +122,21 @@ BODIES: dict[NoticeKind, str] = {
     NoticeKind.CASE_CANCELLED: "Dear $name,\n\nCase $case_id was cancelled.\n",
     NoticeKind.TEAM_NOTIFIED: "Case $case_id: $item.\n",
     NoticeKind.ATTENTION: "Case $case_id needs attention: $item.\n",
+    NoticeKind.PORTAL_LINK: "Dear $name,\n\n$portal",
 }
+
+# The member's notices that carry a fresh single-use sign-in link to the portal.
+SIGN_IN_KINDS = frozenset({NoticeKind.CASE_OPENED, NoticeKind.PORTAL_LINK})
+SIGN_IN_TEXT = (
+    "\nSign in to your case page to see where it stands, add documents or change your contact"
+    " details (the link works once, until $until; you will be asked for your date of birth):\n  $url\n"
+)
+
+
+class SignInLinks(Protocol):
+    """Mints a member's sign-in link (the portal's link store); the URL and its expiry."""
+
+    def __call__(self, case_id: str, dob: date) -> tuple[str, datetime]: ...
 
 
 class MailConfig(BaseModel):
@@ -161,8 +179,10 @@ class EmailActivities:
         store: DocumentStore,
         signer: LinkSigner,
         config: MailConfig,
+        sign_in: SignInLinks | None = None,
     ) -> None:
         self.engine = engine
+        self.sign_in = sign_in
         self.mailer = mailer
         self.store = store
         self.signer = signer
@@ -213,7 +233,15 @@ class EmailActivities:
         with Session(self.engine) as session:
             return session.get(Specialist, specialist_id)
 
-    def _render(self, notice: Notice, role: Role, name: str) -> tuple[str, str]:
+    def _portal_text(self, notice: Notice, role: Role, intake: PatientIntake | None) -> str:
+        if self.sign_in is None or role is not Role.CUSTOMER or intake is None:
+            return ""
+        if notice.kind not in SIGN_IN_KINDS:
+            return ""
+        url, until = self.sign_in(notice.case_id, intake.date_of_birth)
+        return Template(SIGN_IN_TEXT).substitute(url=url, until=until.strftime("%Y-%m-%d %H:%M UTC"))
+
+    def _render(self, notice: Notice, role: Role, name: str, portal: str = "") -> tuple[str, str]:
         now = datetime.now(UTC)
         links = "\n".join(
             f"  {self.signer.sign(notice.case_id, d, now + self.config.link_ttl)}"
@@ -232,6 +260,7 @@ class EmailActivities:
             "amount": "",
             "reference": "",
             "notice": "",
+            "portal": portal,
         } | notice.params
         subject = Template(SUBJECTS[notice.kind]).safe_substitute(values)
         body = Template(BODIES[notice.kind]).safe_substitute(values)
@@ -272,7 +301,9 @@ class EmailActivities:
                 to, name = self.config.coordinator, "coordinator"
             else:
                 to, name = self.config.supervisor, "supervisor"
-            subject, body = self._render(notice, role, name)
+            # A fresh link on every attempt: a retry must not resend a token already spent.
+            portal = await asyncio.to_thread(self._portal_text, notice, role, intake)
+            subject, body = self._render(notice, role, name, portal)
             msg = EmailMessage()
             msg["From"] = self.config.mail_from
             msg["To"] = to

@@ -110,6 +110,7 @@ class CaseState(BaseModel):
     reports: list[str] = []
     consults: Consults = Field(default_factory=Consults)
     charges: int = 0
+    portal_links: int = 0  # sign-in links re-sent on request (the first goes with case_opened)
     intents: list[Intent] = []
     calendar_changes: list[CalendarChange] = []
     timeline: list[TimelineEntry] = []

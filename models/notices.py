@@ -31,6 +31,7 @@ class NoticeKind(StrEnum):
     CASE_CANCELLED = "case_cancelled"
     TEAM_NOTIFIED = "team_notified"
     ATTENTION = "attention"
+    PORTAL_LINK = "portal_link"
 
 
 class Notice(BaseModel):

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, event, inspect
 from sqlmodel import Session, create_engine, select
 
 from models import db as tables
+from models import portal as _portal  # noqa: F401  (the portal tables belong to it too)
 from models import users as _users  # noqa: F401  (api_users belongs to the same schema)
 from models.settings import Settings
 
@@ -121,6 +122,8 @@ def _legacy_revision(conn: Connection) -> str | None:
         return None
     if "sla_rounds" not in tables_present:
         return "0001"
+    if "portal_links" in tables_present:  # 0004: the portal's links and sessions
+        return "0004"
     return "0003" if "api_users" in tables_present else "0002"
 
 

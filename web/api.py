@@ -70,6 +70,7 @@ from models.case import (
 )
 from models.db import Specialist
 from models.intake import PatientIntake
+from models.portal import SendPortalLink
 from models.program import Program
 from models.settings import Settings
 from runtime.db import audit, audit_trail
@@ -459,6 +460,11 @@ async def update_details(call: Call) -> ActionResult:
         raise
 
 
+async def send_portal_link(call: Call) -> ActionResult:
+    arg = SendPortalLink(by=call.who.name)
+    return await _update(call, SmoCaseWorkflow.send_portal_link, arg, "portal.link")
+
+
 async def list_specialists(call: Call) -> Roster:
     q: SpecialistQuery = call.query
 
@@ -621,6 +627,16 @@ ROUTES: list[Route] = [
         ActionResult,
         COORDINATORS,
         body=PatientIntake,
+    ),
+    Route(
+        "POST",
+        f"{C}/portal-link",
+        send_portal_link,
+        "Email the member a new portal sign-in link",
+        ActionResult,
+        COORDINATORS,
+        body=Empty,
+        status=202,
     ),
     Route(
         "GET",

@@ -18,6 +18,8 @@ from runtime.web import build_web_app
 from security.codec import EncryptionCodec
 from web.api import ApiServices
 from web.app import add_api
+from web.portal.app import Portal, add_portal
+from web.portal.links import PortalLinks
 from web.tokens import TokenStore
 from worker import Services
 
@@ -40,7 +42,7 @@ def service_app(
         connect=client or partial(connect, settings),
         outbox_dir=settings.outbox_dir if dev else None,
     )
-    return build_web_app(
+    app = build_web_app(
         engine=services.engine,
         store=services.store,
         signer=services.signer,
@@ -49,3 +51,7 @@ def service_app(
         cors_origins=settings.ui_origins,
         api=partial(add_api, services=api, tokens=TokenStore(services.engine)),
     )
+    if settings.hash_key.get_secret_value():
+        links = PortalLinks.from_settings(services.engine, settings)
+        add_portal(app, Portal(api=api, links=links, secure_cookies=not dev))
+    return app

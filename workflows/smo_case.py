@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.case.consult import ConsultStage
 from workflows.case.eligibility import EligibilityStage
 from workflows.case.options import DB, ESCALATION_PAUSE, CaseCancelled, expect
+from workflows.case.portal import PortalLinkStage
 from workflows.case.review import ReviewStage
 from workflows.sla import SlaClock
 
@@ -36,7 +37,7 @@ FINAL_NOTICES = {
 
 
 @workflow.defn(name="SmoCase")
-class SmoCaseWorkflow(EligibilityStage, ReviewStage, ConsultStage):
+class SmoCaseWorkflow(EligibilityStage, ReviewStage, ConsultStage, PortalLinkStage):
     @workflow.init
     def __init__(self, inp: CaseInput) -> None:
         super().__init__(inp)

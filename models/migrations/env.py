@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
 import models.db
+import models.portal
 import models.users  # noqa: F401
 
 config = context.config

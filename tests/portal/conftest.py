@@ -1,0 +1,97 @@
+"""The portal under test is the real service: its web app on the port the settings name (so the
+emailed links point at it), the Temporal dev server, a real worker, the SMTP outbox and the
+encrypted store. A member signs in with the link the outbox received."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from temporalio.testing import WorkflowEnvironment
+
+from models.users import Role
+from runtime.outbox import read_outbox
+from tests.api.conftest import MEMBER, dev_env
+from web.server import service_app
+from web.tokens import TokenStore
+from worker import Services, build_worker
+
+__all__ = ["MEMBER", "Site", "dev_env", "sign_in_links"]
+
+LINK = re.compile(r"(https?://[^/\s]+)(/portal/signin/[A-Za-z0-9_-]{43})")
+
+
+@dataclass
+class Site:
+    url: str
+    services: Services
+    env: WorkflowEnvironment
+    coordinator: str  # an API token
+
+    @property
+    def engine(self) -> Any:
+        return self.services.engine
+
+    async def api(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.coordinator}"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(method, self.url + path, headers=headers, **kw) as resp,
+        ):
+            return resp.status, await resp.json(content_type=None)
+
+    async def open_case(self, case_id: str, program: str = "prudential-kh", **member: Any) -> Any:
+        policy = {"prudential-kh": "KH-DEMO-0001", "assist-america": "AA-DEMO-0001"}[program]
+        details = {**MEMBER, "policy_number": policy, **member}
+        status, body = await self.api(
+            "POST", "/api/v1/cases", json={"program": program, "details": details, "case_id": case_id}
+        )
+        assert status == 201, body
+        return body
+
+    async def sign_in_link(self, case_id: str, count: int = 1, timeout: float = 60.0) -> str:
+        """The newest sign-in path emailed for the case, once `count` of them have arrived."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            links = sign_in_links(self.services, case_id)
+            if len(links) >= count:
+                return links[-1]
+            assert loop.time() < deadline, f"no sign-in link for {case_id} in the outbox"
+            await asyncio.sleep(0.2)
+
+
+def sign_in_links(services: Services, case_id: str) -> list[str]:
+    """Every sign-in URL the member of a case was sent, oldest first."""
+    out = []
+    for msg in read_outbox(services.settings.outbox_dir):
+        if msg.get("X-SMO-Case-Id") != case_id:
+            continue
+        body = msg.get_body(("plain",))
+        text = body.get_content() if body is not None else ""
+        out += [m.group(1) + m.group(2) for m in LINK.finditer(text)]
+    return out
+
+
+@pytest.fixture
+async def site(services: Services, dev_env: WorkflowEnvironment) -> AsyncIterator[Site]:
+    async def client() -> Any:
+        return dev_env.client
+
+    settings = services.settings
+    app = service_app(settings, services, dev=True, client=client)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+    try:
+        async with build_worker(dev_env.client, services, workflow_failure_exception_types=[Exception]):
+            token = TokenStore(services.engine).add("desk", Role.COORDINATOR)
+            yield Site(settings.base_url, services, dev_env, token)
+    finally:
+        await runner.cleanup()

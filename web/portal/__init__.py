@@ -1,0 +1,1 @@
+"""The member and specialist portal: server-rendered pages under `/portal/…`."""

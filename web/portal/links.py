@@ -1,0 +1,203 @@
+"""Sign-in links and sessions: random tokens whose sha256 is all the database keeps.
+
+A link is single-use, lives a few hours and carries nothing but 256 random bits; the
+member proves who they are with their date of birth, checked against a keyed hash bound
+to the case (a copy of the table reveals neither the token nor the date). Five wrong
+dates lock the link. A session id is new at every sign-in and expires on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from models.portal import MAX_DOB_ATTEMPTS, PortalLink, PortalSession
+from models.settings import Settings
+
+LINK_TTL = timedelta(hours=4)
+SESSION_TTL = timedelta(hours=2)
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+def sha256(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", errors="replace")).hexdigest()
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands datetimes back without their zone; they were written in UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class LinkState(StrEnum):
+    OPEN = "open"
+    UNKNOWN = "unknown"  # malformed, tampered with, or never issued: 404
+    USED = "used"  # 410
+    EXPIRED = "expired"  # 410
+    LOCKED = "locked"  # 410
+
+
+class DobOutcome(StrEnum):
+    SIGNED_IN = "signed-in"
+    WRONG = "wrong"
+    LOCKED = "locked"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCheck:
+    state: LinkState
+    case_id: str | None = None
+    attempts_left: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """Who a session belongs to: `member:<case id>` acts on that case only."""
+
+    case_id: str
+    actor: str
+
+
+class PortalLinks:
+    """The `portal_links` and `portal_sessions` tables (migration 0004)."""
+
+    def __init__(
+        self, engine: Engine, key: bytes, base_url: str = "", *, link_ttl: timedelta = LINK_TTL
+    ) -> None:
+        if not key:
+            raise ValueError("the portal needs SMO_HASH_KEY to check dates of birth")
+        self.engine = engine
+        self.key = key
+        self.base_url = base_url.rstrip("/")
+        self.link_ttl = link_ttl
+
+    @classmethod
+    def from_settings(cls, engine: Engine, settings: Settings) -> PortalLinks:
+        return cls(engine, settings.hash_key.get_secret_value().encode(), settings.base_url)
+
+    def sign_in_url(self, case_id: str, dob: date) -> tuple[str, datetime]:
+        """What the member's email carries: the portal's sign-in address with a new token."""
+        token, expires = self.mint(case_id, dob)
+        return f"{self.base_url}/portal/signin/{token}", expires
+
+    def dob_hash(self, case_id: str, dob: date) -> str:
+        material = f"portal-dob|{case_id}|{dob.isoformat()}".encode()
+        return hmac.new(self.key, material, hashlib.sha256).hexdigest()
+
+    # ---- links --------------------------------------------------------------------------
+
+    def mint(self, case_id: str, dob: date, now: datetime | None = None) -> tuple[str, datetime]:
+        """A new sign-in token for the case (shown once, in the email) and when it expires."""
+        now = now or datetime.now(UTC)
+        token = secrets.token_urlsafe(32)
+        expires = now + self.link_ttl
+        with Session(self.engine) as session:
+            session.add(
+                PortalLink(
+                    token_hash=sha256(token),
+                    case_id=case_id,
+                    dob_hash=self.dob_hash(case_id, dob),
+                    created_at=now,
+                    expires_at=expires,
+                )
+            )
+            session.commit()
+        return token, expires
+
+    def check(self, token: str, now: datetime | None = None) -> LinkCheck:
+        if not TOKEN_RE.match(token):
+            return LinkCheck(LinkState.UNKNOWN)
+        now = now or datetime.now(UTC)
+        with Session(self.engine) as session:
+            link = session.get(PortalLink, sha256(token))
+        if link is None:
+            return LinkCheck(LinkState.UNKNOWN)
+        if link.locked_at is not None:
+            return LinkCheck(LinkState.LOCKED, link.case_id)
+        if link.used_at is not None:
+            return LinkCheck(LinkState.USED, link.case_id)
+        if _aware(link.expires_at) <= now:
+            return LinkCheck(LinkState.EXPIRED, link.case_id)
+        return LinkCheck(LinkState.OPEN, link.case_id, MAX_DOB_ATTEMPTS - link.failed_attempts)
+
+    def redeem(self, token: str, dob: date, now: datetime | None = None) -> tuple[DobOutcome, LinkCheck]:
+        """Compare the date of birth; on a match the link is spent (single use)."""
+        now = now or datetime.now(UTC)
+        state = self.check(token, now)
+        if state.state is not LinkState.OPEN:
+            return DobOutcome.LOCKED, state
+        with Session(self.engine) as session:
+            # A row lock on PostgreSQL: two racing attempts cannot both use the link.
+            link = session.exec(
+                select(PortalLink).where(PortalLink.token_hash == sha256(token)).with_for_update()
+            ).one()
+            if link.used_at is not None or link.locked_at is not None:
+                return DobOutcome.LOCKED, LinkCheck(LinkState.USED, link.case_id)
+            if hmac.compare_digest(link.dob_hash, self.dob_hash(link.case_id, dob)):
+                link.used_at = now
+                outcome = DobOutcome.SIGNED_IN
+            else:
+                link.failed_attempts += 1
+                outcome = DobOutcome.WRONG
+                if link.failed_attempts >= MAX_DOB_ATTEMPTS:
+                    link.locked_at = now
+                    outcome = DobOutcome.LOCKED
+            session.add(link)
+            session.commit()
+            left = MAX_DOB_ATTEMPTS - link.failed_attempts
+            return outcome, LinkCheck(LinkState.OPEN, link.case_id, left)
+
+    # ---- sessions -----------------------------------------------------------------------
+
+    def start_session(
+        self, case_id: str, actor: str, replaces: str | None = None, now: datetime | None = None
+    ) -> tuple[str, datetime]:
+        """A fresh session id (rotated: the one the browser held before is revoked)."""
+        now = now or datetime.now(UTC)
+        sid = secrets.token_urlsafe(32)
+        expires = now + SESSION_TTL
+        with Session(self.engine) as session:
+            if replaces:
+                old = session.get(PortalSession, sha256(replaces))
+                if old is not None and old.revoked_at is None:
+                    old.revoked_at = now
+                    session.add(old)
+            session.add(
+                PortalSession(
+                    sid_hash=sha256(sid), case_id=case_id, actor=actor, created_at=now, expires_at=expires
+                )
+            )
+            session.commit()
+        return sid, expires
+
+    def session(self, sid: str, now: datetime | None = None) -> Member | None:
+        if not TOKEN_RE.match(sid):
+            return None
+        now = now or datetime.now(UTC)
+        with Session(self.engine) as session:
+            row = session.get(PortalSession, sha256(sid))
+        if row is None or row.revoked_at is not None or _aware(row.expires_at) <= now:
+            return None
+        return Member(case_id=row.case_id, actor=row.actor)
+
+    def end_session(self, sid: str, now: datetime | None = None) -> None:
+        with Session(self.engine) as session:
+            row = session.get(PortalSession, sha256(sid))
+            if row is not None and row.revoked_at is None:
+                row.revoked_at = now or datetime.now(UTC)
+                session.add(row)
+                session.commit()
+
+    def csrf_token(self, binding: str) -> str:
+        """A form token bound to the session (or, before sign-in, to the link)."""
+        return hmac.new(self.key, f"portal-csrf|{sha256(binding)}".encode(), hashlib.sha256).hexdigest()
+
+    def csrf_ok(self, binding: str, presented: str) -> bool:
+        return bool(presented) and hmac.compare_digest(self.csrf_token(binding), presented)
