@@ -8,6 +8,7 @@ is checked before a part is stored, so a refused document leaves nothing behind.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any
@@ -30,6 +31,7 @@ from web.portal.pages import ICT
 from web.uploads import UploadRefused, check_file_name, store_stream
 from workflows.smo_case import SmoCaseWorkflow
 
+_ESCAPED_PATH = re.compile(r"%(2f|5c|00)", re.IGNORECASE)
 MEMBER_RECORD_TYPES = [t for t in RecordType if t is not RecordType.SMO_REPORT]
 DONE = {
     "records": "Thank you: your documents are with us.",
@@ -135,6 +137,8 @@ async def upload_records(
                 continue  # the browser sends an empty part when no file was chosen
             try:
                 check_file_name(part.filename)
+                if _ESCAPED_PATH.search(part.filename):  # a path hidden in %-escapes is a path too
+                    raise UploadRefused("a file name may not contain '/', '\\' or NUL, escaped or not")
             except UploadRefused as exc:
                 raise Refused(422, f"That file name cannot be used: {exc}.") from None
             if cap is not None and status.records.documents + len(stored) + 1 > cap:
