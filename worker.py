@@ -101,9 +101,8 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
             supervisor=s.settings.supervisor_email,
             link_ttl=timedelta(hours=s.settings.link_ttl_hours),
         ),
-        sign_in=PortalLinks.from_settings(s.engine, s.settings).sign_in_url
-        if s.settings.hash_key.get_secret_value()
-        else None,
+        portal=PortalLinks.from_settings(s.engine, s.settings)
+        if s.settings.hash_key.get_secret_value() else None,
     )
     billing = BillingActivities(s.ledger)
     calendar = CalendarActivities(s.calendars)

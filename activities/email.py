@@ -102,7 +102,7 @@ BODIES: dict[NoticeKind, str] = {
     NoticeKind.RECORDS_LAPSED: "Dear $name,\n\nWe did not receive your medical records, so"
     " request $case_id has lapsed. You may open a new request at any time.\n",
     NoticeKind.RECORDS_TO_SPECIALIST: "Dear $name,\n\nCase $case_id is assigned to you. The"
-    " complete records:\n$links\nYour written report is due $due.\n",
+    " complete records:\n$links\nYour written report is due $due.\n$portal",
     NoticeKind.INFO_REQUESTED: "Dear $name,\n\nThe specialist needs more information for"
     " $case_id: $item. The report clock is paused until it arrives.\n",
     NoticeKind.INFO_SUPPLIED: "Dear $name,\n\nThe information for $case_id has arrived:\n"
@@ -133,10 +133,15 @@ SIGN_IN_TEXT = (
 )
 
 
-class SignInLinks(Protocol):
-    """Mints a member's sign-in link (the portal's link store); the URL and its expiry."""
+ASSIGNMENT_TEXT = "\nYour page for this assignment (records, report, questions, decline):\n  $url\n"
 
-    def __call__(self, case_id: str, dob: date) -> tuple[str, datetime]: ...
+
+class PortalMail(Protocol):
+    """The portal's links: a member's single-use sign-in, a specialist's assignment page."""
+
+    def sign_in_url(self, case_id: str, dob: date) -> tuple[str, datetime]: ...
+
+    def assignment_url(self, case_id: str, assignment_no: int, specialist_id: str) -> str: ...
 
 
 class MailConfig(BaseModel):
@@ -179,10 +184,10 @@ class EmailActivities:
         store: DocumentStore,
         signer: LinkSigner,
         config: MailConfig,
-        sign_in: SignInLinks | None = None,
+        portal: PortalMail | None = None,
     ) -> None:
         self.engine = engine
-        self.sign_in = sign_in
+        self.portal = portal
         self.mailer = mailer
         self.store = store
         self.signer = signer
@@ -234,12 +239,18 @@ class EmailActivities:
             return session.get(Specialist, specialist_id)
 
     def _portal_text(self, notice: Notice, role: Role, intake: PatientIntake | None) -> str:
-        if self.sign_in is None or role is not Role.CUSTOMER or intake is None:
+        if self.portal is None:
             return ""
-        if notice.kind not in SIGN_IN_KINDS:
-            return ""
-        url, until = self.sign_in(notice.case_id, intake.date_of_birth)
-        return Template(SIGN_IN_TEXT).substitute(url=url, until=until.strftime("%Y-%m-%d %H:%M UTC"))
+        if role is Role.CUSTOMER and intake is not None and notice.kind in SIGN_IN_KINDS:
+            url, until = self.portal.sign_in_url(notice.case_id, intake.date_of_birth)
+            return Template(SIGN_IN_TEXT).substitute(url=url, until=until.strftime("%Y-%m-%d %H:%M UTC"))
+        to_specialist = role is Role.SPECIALIST and notice.kind is NoticeKind.RECORDS_TO_SPECIALIST
+        if to_specialist and notice.specialist_id:
+            # The notice id ends in the assignment number: `<case>:records_to_specialist:<n>`.
+            assignment_no = int(notice.notice_id.rsplit(":", 1)[1])
+            url = self.portal.assignment_url(notice.case_id, assignment_no, notice.specialist_id)
+            return Template(ASSIGNMENT_TEXT).substitute(url=url)
+        return ""
 
     def _render(self, notice: Notice, role: Role, name: str, portal: str = "") -> tuple[str, str]:
         now = datetime.now(UTC)

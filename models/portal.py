@@ -7,12 +7,13 @@ the date of birth a member must give is kept only as a keyed hash bound to the c
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 from sqlmodel import Field as Column
 from sqlmodel import SQLModel
 
-from models.vocabulary import RecordType
+from models.vocabulary import InfoReason, RecordType
 
 MAX_DOB_ATTEMPTS = 5
 
@@ -82,6 +83,18 @@ class SignInLink(BaseModel):
     case_id: str
     expires_at: datetime
     notice_id: str
+
+
+class InfoForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    reason: InfoReason
+
+
+class DeclineForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    reason: Annotated[str, StringConstraints(min_length=3, max_length=500, strip_whitespace=True)]
 
 
 class SendPortalLink(BaseModel):

@@ -18,7 +18,8 @@ from runtime.web import build_web_app
 from security.codec import EncryptionCodec
 from web.api import ApiServices
 from web.app import add_api
-from web.portal.app import Portal, add_portal
+from web.portal.app import add_portal
+from web.portal.base import Portal
 from web.portal.links import PortalLinks
 from web.tokens import TokenStore
 from worker import Services

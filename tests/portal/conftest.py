@@ -25,6 +25,7 @@ from worker import Services, build_worker
 __all__ = ["MEMBER", "Site", "dev_env", "sign_in_links"]
 
 LINK = re.compile(r"(https?://[^/\s]+)(/portal/signin/[A-Za-z0-9_-]{43})")
+ASSIGNMENT = re.compile(r"https?://\S+/portal/assignments/\S+")
 
 
 @dataclass
@@ -55,6 +56,20 @@ class Site:
         assert status == 201, body
         return body
 
+    async def ready_for_review(self, case_id: str, program: str = "assist-america") -> None:
+        """Open a case, give it its required records through the API and declare them complete."""
+        await self.open_case(case_id, program=program)
+        _, status = await self.api("GET", f"/api/v1/cases/{case_id}")
+        for record_type in status["records"]["required"]:
+            form = aiohttp.FormData()
+            form.add_field("file", f"synthetic {record_type}".encode(), filename=f"{record_type}.pdf")
+            code, body = await self.api(
+                "POST", f"/api/v1/cases/{case_id}/records?record_type={record_type}", data=form
+            )
+            assert code == 200, body
+        code, body = await self.api("POST", f"/api/v1/cases/{case_id}/records/complete", json={})
+        assert code == 200, body
+
     async def sign_in_link(self, case_id: str, count: int = 1, timeout: float = 60.0) -> str:
         """The newest sign-in path emailed for the case, once `count` of them have arrived."""
         loop = asyncio.get_running_loop()
@@ -67,16 +82,31 @@ class Site:
             await asyncio.sleep(0.2)
 
 
-def sign_in_links(services: Services, case_id: str) -> list[str]:
-    """Every sign-in URL the member of a case was sent, oldest first."""
+    async def assignment_link(self, case_id: str, timeout: float = 60.0) -> str:
+        """The assignment page link of the newest records email for the case."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not (links := emailed(self.services, case_id, ASSIGNMENT)):
+            assert loop.time() < deadline, f"no assignment link for {case_id} in the outbox"
+            await asyncio.sleep(0.2)
+        return links[-1]
+
+
+def emailed(services: Services, case_id: str, pattern: re.Pattern[str]) -> list[str]:
+    """Every match of `pattern` in the plain bodies of the case's messages, oldest first."""
     out = []
     for msg in read_outbox(services.settings.outbox_dir):
         if msg.get("X-SMO-Case-Id") != case_id:
             continue
         body = msg.get_body(("plain",))
         text = body.get_content() if body is not None else ""
-        out += [m.group(1) + m.group(2) for m in LINK.finditer(text)]
+        out += [m.group(0) for m in pattern.finditer(text)]
     return out
+
+
+def sign_in_links(services: Services, case_id: str) -> list[str]:
+    """Every sign-in URL the member of a case was sent, oldest first."""
+    return emailed(services, case_id, LINK)
 
 
 @pytest.fixture

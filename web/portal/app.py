@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -21,15 +21,13 @@ from pydantic import ValidationError
 from models.case import CaseStatus
 from runtime.db import audit
 from starter import ops
-from web.api import ApiServices
 from web.errors import validation_message
-from web.portal import member
-from web.portal.links import SESSION_TTL, DobOutcome, LinkState, Member, PortalLinks
+from web.portal import member, specialist
+from web.portal.base import PORTAL, PageError, Portal
+from web.portal.links import SESSION_TTL, DobOutcome, LinkState, Member
 from web.portal.pages import STATIC, case_context, render
-from web.portal.ratelimit import SlidingWindow
 
 COOKIE = "smo_portal"
-PORTAL: web.AppKey[Portal] = web.AppKey("portal")
 _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -41,23 +39,6 @@ GONE = {
     LinkState.LOCKED: "This sign-in link is locked after too many wrong dates of birth."
     " Ask us for a new one.",
 }
-
-
-@dataclass
-class Portal:
-    api: ApiServices
-    links: PortalLinks
-    secure_cookies: bool = True
-    sign_in_limit: SlidingWindow = field(default_factory=lambda: SlidingWindow(30, 300.0))
-
-
-class PageError(Exception):
-    """A refusal shown as a plain page with its status."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @web.middleware
@@ -284,6 +265,7 @@ def portal_app(portal: Portal) -> web.Application:
     app.router.add_post("/cases/{case_id}/contact", update_contact)
     app.router.add_post("/cases/{case_id}/consult", book_consult)
     app.router.add_get("/cases/{case_id}/reports/{doc_id}", download_report)
+    specialist.add_routes(app)
     app.router.add_static("/static", STATIC)
     return app
 

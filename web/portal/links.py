@@ -24,6 +24,7 @@ from models.settings import Settings
 
 LINK_TTL = timedelta(hours=4)
 SESSION_TTL = timedelta(hours=2)
+ASSIGNMENT_TTL = timedelta(days=60)  # a long review; reassignment or closing ends it first
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
@@ -90,6 +91,24 @@ class PortalLinks:
     def dob_hash(self, case_id: str, dob: date) -> str:
         material = f"portal-dob|{case_id}|{dob.isoformat()}".encode()
         return hmac.new(self.key, material, hashlib.sha256).hexdigest()
+
+    # ---- a specialist's assignment page ------------------------------------------------
+
+    def _assignment_mac(self, case_id: str, assignment_no: int, specialist_id: str, exp: int) -> str:
+        material = f"portal-assignment|{case_id}|{assignment_no}|{specialist_id}|{exp}".encode()
+        return hmac.new(self.key, material, hashlib.sha256).hexdigest()
+
+    def assignment_url(
+        self, case_id: str, assignment_no: int, specialist_id: str, now: datetime | None = None
+    ) -> str:
+        """Signed and bound to the case, the assignment and its specialist; the case ends it sooner."""
+        exp = int(((now or datetime.now(UTC)) + ASSIGNMENT_TTL).timestamp())
+        sig = self._assignment_mac(case_id, assignment_no, specialist_id, exp)
+        return f"{self.base_url}/portal/assignments/{case_id}/{assignment_no}/{exp}/{sig}"
+
+    def assignment_ok(self, case_id: str, assignment_no: int, specialist_id: str, exp: int, sig: str) -> bool:
+        expected = self._assignment_mac(case_id, assignment_no, specialist_id, exp)
+        return hmac.compare_digest(expected, sig)
 
     # ---- links --------------------------------------------------------------------------
 

@@ -91,13 +91,13 @@ async def act(services: ApiServices, who: Member, update: Any, arg: Any, action:
     return ack
 
 
-async def _discard(store: DocumentStore, stored: list[StoredDocument]) -> None:
+async def discard(store: DocumentStore, stored: list[StoredDocument]) -> None:
     for doc in stored:
         if doc.created:
             await asyncio.to_thread(store.delete, doc.doc_id)
 
 
-async def _field(reader: Any, name: str) -> str:
+async def read_field(reader: Any, name: str) -> str:
     part = await reader.next()
     if not isinstance(part, BodyPartReader) or part.name != name:
         raise Refused(422, "The form was sent incompletely. Reload the page and try again.")
@@ -112,10 +112,10 @@ async def upload_records(
         reader = await request.multipart()
     except (AssertionError, ValueError, KeyError):
         raise Refused(422, "Send the documents with the upload form.") from None
-    check_csrf(await _field(reader, "csrf"))
+    check_csrf(await read_field(reader, "csrf"))
     try:
         record_type = RecordsForm.model_validate(
-            {"record_type": await _field(reader, "record_type")}
+            {"record_type": await read_field(reader, "record_type")}
         ).record_type
     except ValueError:
         raise Refused(422, "Choose what kind of document this is.") from None
@@ -156,13 +156,13 @@ async def upload_records(
         )
     except Refused as exc:
         if exc.status != 503:  # after a timeout the case may still take them: they stay
-            await _discard(services.store, stored)
+            await discard(services.store, stored)
         raise
     except (ValueError, HttpProcessingError):
-        await _discard(services.store, stored)
+        await discard(services.store, stored)
         raise Refused(422, "The upload was malformed. Please try again.") from None
     except BaseException:
-        await _discard(services.store, stored)
+        await discard(services.store, stored)
         raise
 
 

@@ -1,0 +1,64 @@
+"""The assignment link: bound to its case and assignment, dead after reassignment, and its actions."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+
+from tests.api.conftest import until
+from tests.portal.conftest import Site
+
+CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+
+
+async def csrf_of(http: aiohttp.ClientSession, link: str) -> str:
+    async with http.get(link) as resp:
+        assert resp.status == 200, await resp.text()
+        match = CSRF.search(await resp.text())
+    assert match
+    return match.group(1)
+
+
+async def test_a_tampered_or_borrowed_assignment_link_is_404(site: Site) -> None:
+    await site.ready_for_review("DESK-1")
+    link = await site.assignment_link("DESK-1")
+    *head, exp, sig = link.split("/")
+    flipped = sig[:-1] + ("0" if sig[-1] != "0" else "1")
+    async with aiohttp.ClientSession() as http:
+        async with http.get("/".join([*head, exp, flipped])) as resp:
+            assert resp.status == 404
+        async with http.get("/".join([*head, str(int(exp) + 1), sig])) as resp:
+            assert resp.status == 404  # a later expiry is a different signature
+        other = link.replace("/DESK-1/", "/DESK-2/")
+        async with http.get(other) as resp:
+            assert resp.status == 404
+        # A POST without the page's CSRF token is refused.
+        resp = await http.post(link + "/decline", data={"reason": "conflict of interest"})
+        assert resp.status == 403
+
+
+async def test_asking_for_more_stops_the_clock_and_a_decline_kills_the_link(site: Site) -> None:
+    await site.ready_for_review("DESK-3")
+    link = await site.assignment_link("DESK-3")
+    async with aiohttp.ClientSession() as http:
+        csrf = await csrf_of(http, link)
+        resp = await http.post(link + "/info", data={"csrf": csrf, "reason": "clarification"})
+        assert resp.status == 200 and "clock is stopped" in await resp.text()
+        _, status = await site.api("GET", "/api/v1/cases/DESK-3")
+        assert status["sla"]["state"] == "PAUSED"
+        supply = aiohttp.FormData()
+        supply.add_field("file", b"synthetic answer", filename="answer.pdf")
+        code, body = await site.api("POST", "/api/v1/cases/DESK-3/info/supply", data=supply)
+        assert code == 200, body
+        resp = await http.post(link + "/decline", data={"csrf": csrf, "reason": "conflict of interest"})
+        assert resp.status == 200 and "another specialist" in await resp.text()
+
+        async def reassigned() -> bool:
+            async with http.get(link) as again:
+                return again.status == 410
+
+        await until(reassigned)
+    _, trail = await site.api("GET", "/api/v1/cases/DESK-3/audit")
+    actors = {(e["actor"].split(":")[0], e["action"]) for e in trail["events"]}
+    assert {("specialist", "info.request"), ("specialist", "specialist.decline")} <= actors
