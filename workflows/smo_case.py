@@ -45,8 +45,12 @@ class SmoCaseWorkflow(EligibilityStage, ReviewStage, ConsultStage):
     async def run(self, inp: CaseInput) -> CaseResult:
         # Side effects that updates accepted are performed beside the stages, in order.
         effects = asyncio.ensure_future(self._perform_intents())
+        life = asyncio.ensure_future(self._lifecycle(inp))
         try:
-            return await self._finish(await self._lifecycle(inp))
+            await workflow.wait([life, effects], return_when=asyncio.FIRST_COMPLETED)
+            if effects.done():
+                effects.result()  # the effects loop never ends by itself: a bug there fails the task
+            return await self._finish(life.result())
         finally:
             effects.cancel()
 
