@@ -56,6 +56,8 @@ class SmoCaseWorkflow(EligibilityStage, ReviewStage, ConsultStage):
 
     async def _lifecycle(self, inp: CaseInput) -> Stage:
         """The case's stages; a continued run picks up at the phase it was carried in."""
+        if self.s.phase is not Phase.OPENING:
+            self._publish()  # the UI's details line (search attributes came along already)
         if self.s.phase is Phase.OPENING:
             self._enter(Stage.INTAKE, "opened", f"by {inp.opened_by}", publish=False)
             await self._register_case()
