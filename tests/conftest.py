@@ -84,6 +84,8 @@ def smo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SMO_WEB_PORT", str(free_port()))
     monkeypatch.setenv("SMO_TEMPORAL_ADDRESS", f"127.0.0.1:{free_port()}")
     monkeypatch.setenv("SMO_UI_PORT", str(free_port()))
+    # No Prometheus exporter in tests unless a test asks for one (tests/test_metrics.py).
+    monkeypatch.setenv("SMO_METRICS_PORT", "0")
     monkeypatch.setenv("SMO_TASK_QUEUE", f"smo-test-{uuid.uuid4().hex[:8]}")
     monkeypatch.delenv("DATABASE_URL", raising=False)
     return home

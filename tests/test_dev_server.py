@@ -289,3 +289,40 @@ async def test_a_coordinator_drives_a_case_from_the_cli(settings: Settings, tmp_
         for action in ("case.open", "records.add", "records.complete", "case.cancel", "eligibility.check"):
             assert action in out
         assert "refused" in out and "dara" in out
+
+
+async def test_a_case_continues_as_new_on_the_dev_server_and_answers_every_query_meanwhile(
+    settings: Settings,
+) -> None:
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from models.case import BookConsult, CompleteConsult, workflow_id_for
+    from tests import scenario
+    from workflows.smo_case import SmoCaseWorkflow
+
+    async with DevStack(settings, ui=False) as stack:
+        assert stack.services is not None
+        client = await connect(settings)
+        inp = scenario.case_input(stack.services, "DEV-CAN", "assist-america").model_copy(
+            update={"history_budget": 60}
+        )
+        first = await scenario.start(client, settings, inp)
+        review = await scenario.to_review(None, first, stack.services, "assist-america")
+        assert review.specialist_id is not None
+        await scenario.submit_report(first, stack.services, review.specialist_id)
+        await scenario.until(None, first, Stage.REPORT_DELIVERED)
+        handle = client.get_workflow_handle_for(SmoCaseWorkflow.run, workflow_id_for("DEV-CAN"))
+        slowest = 0.0
+        for n in range(1, 13):
+            slot = datetime.now(UTC) + timedelta(days=1)
+            await handle.execute_update(SmoCaseWorkflow.book_consult, BookConsult(slot=slot, by="c"))
+            await handle.execute_update(SmoCaseWorkflow.complete_consult, CompleteConsult(by="c"))
+            for _ in range(10):  # asked while the case may be continuing as new
+                started = time.perf_counter()
+                status = await handle.query(SmoCaseWorkflow.status, rpc_timeout=timedelta(seconds=10))
+                slowest = max(slowest, time.perf_counter() - started)
+            assert status.consults_booked == n
+        assert (await handle.describe()).run_id != first.first_execution_run_id
+        assert any(t.event == "history continued in a new run" for t in status.timeline)
+        assert slowest < 5.0, slowest

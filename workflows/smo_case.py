@@ -46,13 +46,19 @@ class SmoCaseWorkflow(EligibilityStage, ReviewStage, ConsultStage, PortalLinkSta
     async def run(self, inp: CaseInput) -> CaseResult:
         # Side effects that updates accepted are performed beside the stages, in order.
         effects = asyncio.ensure_future(self._perform_intents())
+        life = asyncio.ensure_future(self._lifecycle(inp))
         try:
-            return await self._finish(await self._lifecycle(inp))
+            await workflow.wait([life, effects], return_when=asyncio.FIRST_COMPLETED)
+            if effects.done():
+                effects.result()  # the effects loop never ends by itself: a bug there fails the task
+            return await self._finish(life.result())
         finally:
             effects.cancel()
 
     async def _lifecycle(self, inp: CaseInput) -> Stage:
         """The case's stages; a continued run picks up at the phase it was carried in."""
+        if self.s.phase is not Phase.OPENING:
+            self._publish()  # the UI's details line (search attributes came along already)
         if self.s.phase is Phase.OPENING:
             self._enter(Stage.INTAKE, "opened", f"by {inp.opened_by}", publish=False)
             await self._register_case()

@@ -1,5 +1,6 @@
-"""The case workflow's modules reach the outside only through models/: the sandbox then
-passes through pydantic models and nothing that talks to a database, mail or crypto."""
+"""The case workflow's layout: small modules, and the outside reached only through models/
+(the sandbox then passes through pydantic models and nothing that talks to a database,
+mail or crypto)."""
 
 from __future__ import annotations
 
@@ -22,3 +23,11 @@ def test_importing_the_case_workflow_pulls_in_no_backend_library() -> None:
     loaded = set(json.loads(out.stdout))
     assert loaded & set(HEAVY) == set()
     assert "models" in loaded and "temporalio" in loaded
+
+
+def test_no_module_under_workflows_grows_past_400_lines() -> None:
+    sizes = {
+        p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines())
+        for p in ROOT.glob("workflows/**/*.py")
+    }
+    assert sizes and max(sizes.values()) <= 400, {name: n for name, n in sizes.items() if n > 400}
