@@ -1,53 +1,17 @@
-"""The portal's tables and form inputs: sign-in links, sessions, and what a member may post.
+"""The portal's inputs: what a member or a specialist may post, and the update that re-sends a link.
 
-Nothing here holds PHI: a link or session is known by the sha256 of its random token, and
-the date of birth a member must give is kept only as a keyed hash bound to the case.
+Plain pydantic models (the case workflow imports this module); the tables are in
+`models.portal_tables`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
-from sqlmodel import Field as Column
-from sqlmodel import SQLModel
 
 from models.vocabulary import InfoReason, RecordType
-
-MAX_DOB_ATTEMPTS = 5
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class PortalLink(SQLModel, table=True):
-    """One emailed sign-in link: single use, short-lived, locked after 5 wrong dates of birth."""
-
-    __tablename__ = "portal_links"
-
-    token_hash: str = Column(primary_key=True, max_length=64)
-    case_id: str = Column(index=True, max_length=64)
-    dob_hash: str = Column(max_length=64)
-    created_at: datetime = Column(default_factory=utcnow)
-    expires_at: datetime
-    used_at: datetime | None = None
-    failed_attempts: int = 0
-    locked_at: datetime | None = None
-
-
-class PortalSession(SQLModel, table=True):
-    """A signed-in member's session; the cookie holds the id, the table its sha256."""
-
-    __tablename__ = "portal_sessions"
-
-    sid_hash: str = Column(primary_key=True, max_length=64)
-    case_id: str = Column(index=True, max_length=64)
-    actor: str = Column(max_length=80)
-    created_at: datetime = Column(default_factory=utcnow)
-    expires_at: datetime
-    revoked_at: datetime | None = None
 
 
 class DobForm(BaseModel):

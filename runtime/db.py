@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, event, inspect
 from sqlmodel import Session, create_engine, select
 
 from models import db as tables
-from models import portal as _portal  # noqa: F401  (the portal tables belong to it too)
+from models import portal_tables as _portal  # noqa: F401  (the portal tables belong to it too)
 from models import users as _users  # noqa: F401  (api_users belongs to the same schema)
 from models.settings import Settings
 

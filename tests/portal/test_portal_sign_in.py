@@ -10,7 +10,7 @@ import aiohttp
 from sqlmodel import Session, select
 
 from models.db import AuditEvent
-from models.portal import PortalLink, PortalSession
+from models.portal_tables import PortalLink, PortalSession
 from tests.portal.conftest import MEMBER, Site
 from web.portal.links import PortalLinks, sha256
 

@@ -19,7 +19,7 @@ from enum import StrEnum
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from models.portal import MAX_DOB_ATTEMPTS, PortalLink, PortalSession
+from models.portal_tables import MAX_DOB_ATTEMPTS, PortalLink, PortalSession
 from models.settings import Settings
 
 LINK_TTL = timedelta(hours=4)
