@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from models.case_state import CaseState
 
 # The word lists live in a pydantic-free module so that the thin CLI starts fast.
+from models.consent import ConsentState
 from models.vocabulary import TERMINAL_STAGES as TERMINAL_STAGES
 from models.vocabulary import InfoReason as InfoReason
 from models.vocabulary import RecordType as RecordType
@@ -143,6 +144,8 @@ class CaseInput(Frozen):
     override_reason: ShortText | None = None
     # Past this many history events, at an idle point, the case continues as new.
     history_budget: int = Field(default=2000, ge=40, le=40_000)
+    # Hold the case before assignment until it holds the member's consent to the transfer.
+    consent_required: bool = False
     # A continued run's state (set by the case itself when it continues as new; never by a client).
     carried: CaseState | None = None
 
@@ -223,6 +226,7 @@ class CaseStatus(Frozen):
     pending: list[str] = []
     # Older entries than the timeline holds (the audit trail and history keep them all).
     timeline_dropped: int = 0
+    consent: ConsentState = ConsentState()
 
 
 class CaseResult(Frozen):

@@ -24,6 +24,7 @@ from models.case import (
     SupplyInfo,
     TimelineEntry,
 )
+from models.consent import ConsentState
 from models.notices import Notice
 from models.roster import AssignmentResult
 from models.sla import CalendarChange
@@ -110,6 +111,7 @@ class CaseState(BaseModel):
     reports: list[str] = []
     consults: Consults = Field(default_factory=Consults)
     charges: int = 0
+    consent: ConsentState = Field(default_factory=ConsentState)
     portal_links: int = 0  # sign-in links re-sent on request (the first goes with case_opened)
     intents: list[Intent] = []
     calendar_changes: list[CalendarChange] = []

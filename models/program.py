@@ -332,6 +332,7 @@ class Program(Strict):
     third_opinion: ThirdOpinionConfig = ThirdOpinionConfig()
     follow_up_allowed: bool = False
     one_per_condition: bool = False
+    portal_intake: bool = False  # members may request an opinion themselves through the portal's form
     override_window_days: int = Field(default=14, ge=1)
     no_reimbursement_notice: NoReimbursementNotice = NoReimbursementNotice()
     eligibility: Eligibility

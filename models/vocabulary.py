@@ -39,6 +39,7 @@ class RecordType(StrEnum):
     LAB_RESULT = "lab_result"
     OTHER = "other"
     SMO_REPORT = "smo_report"
+    CONSENT = "consent"  # the member's signed consent to the transfer, attested by the desk
 
 
 class InfoReason(StrEnum):

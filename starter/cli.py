@@ -38,6 +38,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "user": ("starter.user_cli:user_app", "API users and their personal tokens (run where the case DB is)."),
     "db": ("starter.db_cli:db_app", "The case DB's schema: upgrade it, show its revision."),
     "portal": ("starter.portal_cli:portal_app", "The member portal: sign-in links."),
+    "consent": ("starter.portal_cli:consent_app", "The member's consent to send records abroad."),
 }
 
 

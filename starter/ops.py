@@ -159,6 +159,7 @@ async def open_case(
     follow_up_of: str | None = None,
     override_reason: str | None = None,
     wait: bool = True,
+    consent_required: bool = False,
 ) -> CaseStatus:
     hash_key = settings.hash_key.get_secret_value()
     if not hash_key:
@@ -179,6 +180,7 @@ async def open_case(
         opened_by=opened_by,
         follow_up_of=follow_up_of,
         override_reason=override_reason,
+        consent_required=consent_required,
     )
     # Opening the same case twice is idempotent; the same id with other details is a mistake.
     sheet_id = hashlib.sha256(intake.model_dump_json().encode()).hexdigest()

@@ -68,6 +68,7 @@ from models.case import (
     SupplyInfo,
     UpdateDetails,
 )
+from models.consent import CONSENT_VERSION, ConsentMethod, GiveConsent
 from models.db import Specialist
 from models.intake import PatientIntake
 from models.portal import SendPortalLink
@@ -465,6 +466,20 @@ async def send_portal_link(call: Call) -> ActionResult:
     return await _update(call, SmoCaseWorkflow.send_portal_link, arg, "portal.link")
 
 
+async def record_consent(call: Call) -> ActionResult:
+    async def send(refs: list[DocumentRef]) -> ActionResult:
+        arg = GiveConsent(
+            method=ConsentMethod.SIGNED_FORM,
+            version=CONSENT_VERSION,
+            form_doc_id=refs[0].doc_id,
+            form_size=refs[0].size,
+            by=call.who.name,
+        )
+        return await _update(call, SmoCaseWorkflow.give_consent, arg, "consent.record")
+
+    return await _with_files(call, Upload(1, 1), RecordType.CONSENT, send)
+
+
 async def list_specialists(call: Call) -> Roster:
     q: SpecialistQuery = call.query
 
@@ -637,6 +652,15 @@ ROUTES: list[Route] = [
         COORDINATORS,
         body=Empty,
         status=202,
+    ),
+    Route(
+        "POST",
+        f"{C}/consent",
+        record_consent,
+        "Attest the member's consent to the transfer with the signed form",
+        ActionResult,
+        COORDINATORS,
+        upload=Upload(1, 1),
     ),
     Route(
         "GET",

@@ -156,4 +156,5 @@ class SmoCaseWorkflow(EligibilityStage, ReviewStage, ConsultStage, PortalLinkSta
             timeline=s.timeline,
             pending=self.pending(),
             timeline_dropped=s.timeline_dropped,
+            consent=s.consent,
         )

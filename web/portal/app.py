@@ -19,10 +19,11 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from models.case import CaseStatus
+from models.consent import CONSENT_TEXT, CONSENT_VERSION
 from runtime.db import audit
 from starter import ops
 from web.errors import validation_message
-from web.portal import member, specialist
+from web.portal import intake, member, specialist
 from web.portal.base import PORTAL, PageError, Portal
 from web.portal.links import SESSION_TTL, DobOutcome, LinkState, Member
 from web.portal.pages import STATIC, case_context, render
@@ -201,6 +202,8 @@ async def case_page(request: web.Request) -> web.StreamResponse:
         csrf=visit.csrf,
         done=member.DONE.get(done, ""),
         record_types=member.MEMBER_RECORD_TYPES,
+        consent_text=CONSENT_TEXT,
+        consent_version=CONSENT_VERSION,
         **case_context(status),
     )
 
@@ -238,6 +241,18 @@ async def book_consult(request: web.Request) -> web.StreamResponse:
     raise _back(visit, "consult")
 
 
+async def give_consent(request: web.Request) -> web.StreamResponse:
+    visit, version = await _form(request, member.consent_version_from)
+    await member.give_consent(visit.portal.api, visit.who, version)
+    raise _back(visit, "consent")
+
+
+async def withdraw_consent(request: web.Request) -> web.StreamResponse:
+    visit, _ = await _form(request, lambda _form: None)
+    await member.withdraw_consent(visit.portal.api, visit.who)
+    raise _back(visit, "withdrawn")
+
+
 async def download_report(request: web.Request) -> web.StreamResponse:
     visit = await _visit(request)
     doc_id = request.match_info["doc_id"]
@@ -265,7 +280,10 @@ def portal_app(portal: Portal) -> web.Application:
     app.router.add_post("/cases/{case_id}/contact", update_contact)
     app.router.add_post("/cases/{case_id}/consult", book_consult)
     app.router.add_get("/cases/{case_id}/reports/{doc_id}", download_report)
+    app.router.add_post("/cases/{case_id}/consent", give_consent)
+    app.router.add_post("/cases/{case_id}/consent/withdraw", withdraw_consent)
     specialist.add_routes(app)
+    intake.add_routes(app)
     app.router.add_static("/static", STATIC)
     return app
 

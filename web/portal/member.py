@@ -20,6 +20,7 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 
 from activities.storage import DocumentStore, StoredDocument
 from models.case import AddRecords, BookConsult, CaseStatus, DocumentRef, RecordType, UpdateAck, UpdateDetails
+from models.consent import ConsentMethod, GiveConsent, WithdrawConsent
 from models.intake import PatientIntake
 from models.portal import ConsultForm, ContactForm, DobForm, RecordsForm
 from runtime.db import audit
@@ -32,11 +33,13 @@ from web.uploads import UploadRefused, check_file_name, store_stream
 from workflows.smo_case import SmoCaseWorkflow
 
 _ESCAPED_PATH = re.compile(r"%(2f|5c|00)", re.IGNORECASE)
-MEMBER_RECORD_TYPES = [t for t in RecordType if t is not RecordType.SMO_REPORT]
+MEMBER_RECORD_TYPES = [t for t in RecordType if t not in (RecordType.SMO_REPORT, RecordType.CONSENT)]
 DONE = {
     "records": "Thank you: your documents are with us.",
     "contact": "Thank you: your contact details are updated and our team has been told.",
     "consult": "Your telephone consultation is booked. We have emailed you the time.",
+    "consent": "Thank you: your consent is recorded. Your records can now go to the specialist.",
+    "withdrawn": "Your consent is withdrawn: no further records will be sent.",
 }
 
 
@@ -119,7 +122,7 @@ async def upload_records(
         ).record_type
     except ValueError:
         raise Refused(422, "Choose what kind of document this is.") from None
-    if record_type is RecordType.SMO_REPORT:
+    if record_type not in MEMBER_RECORD_TYPES:
         raise Refused(422, "Choose what kind of document this is.")
     client = await services.client()
     try:
@@ -213,3 +216,21 @@ async def stream_document(
         return response
     await response.write_eof()
     return response
+
+
+def consent_version_from(form: MultiDictProxy[Any]) -> str:
+    version = _first(form, "version")
+    if not version or len(version) > 20:
+        raise Refused(422, "Reload the page to see the consent text, then agree to it.")
+    return version
+
+
+async def give_consent(services: ApiServices, who: Member, version: str) -> None:
+    arg = GiveConsent(method=ConsentMethod.PORTAL, version=version, by=who.actor)
+    await act(services, who, SmoCaseWorkflow.give_consent, arg, "consent.give")
+
+
+async def withdraw_consent(services: ApiServices, who: Member) -> None:
+    await act(
+        services, who, SmoCaseWorkflow.withdraw_consent, WithdrawConsent(by=who.actor), "consent.withdraw"
+    )

@@ -92,7 +92,8 @@ def _records(request: web.Request, case_id: str) -> list[DocumentRow]:
 
     with Session(request.app[PORTAL].api.engine) as session:
         query = select(DocumentRow).where(
-            DocumentRow.case_id == case_id, DocumentRow.record_type != RecordType.SMO_REPORT.value
+            DocumentRow.case_id == case_id,
+            DocumentRow.record_type.not_in([RecordType.SMO_REPORT.value, RecordType.CONSENT.value]),  # type: ignore[attr-defined]
         )
         return list(session.exec(query))
 
@@ -118,6 +119,11 @@ async def download_record(request: web.Request) -> web.StreamResponse:
     records = await asyncio.to_thread(_records, request, desk.who.case_id)
     if doc_id not in {r.doc_id for r in records}:
         raise PageError(404, "There is no such document.")
+    consent = desk.status.consent
+    if consent.required and not consent.given:
+        raise PageError(
+            403, "The member has withdrawn consent to send their records; the desk will be in touch."
+        )
     services = request.app[PORTAL].api
     await asyncio.to_thread(
         audit, services.engine, actor=desk.who.actor, action="portal.record_download",

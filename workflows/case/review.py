@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from models.roster import AssignmentResult, AssignRequest
     from models.sla import CalendarChange, SlaRoundRecord
 
+from workflows.case.consent import ConsentStage
 from workflows.case.options import (
     DB,
     DELIVERY_SLACK,
@@ -38,11 +39,10 @@ from workflows.case.options import (
     refused_on_business_error,
     wait,
 )
-from workflows.case.records import RecordsStage
 from workflows.sla import SlaClock
 
 
-class ReviewStage(RecordsStage):
+class ReviewStage(ConsentStage):
     @property
     def _sla(self) -> SlaClock:
         clock = self.clock
@@ -53,6 +53,7 @@ class ReviewStage(RecordsStage):
         previous_outcome = "reassigned"
         while True:
             if self.s.round is None:
+                await self._await_consent()
                 self._enter(Stage.ASSIGNING_SPECIALIST, publish=False)
                 assignment = self.s.next_assignment or await self._auto_assign(previous_outcome)
                 self.s.next_assignment = None
