@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     public_base_url: str = ""
     ui_origin: str = ""
     link_ttl_hours: int = 72
+    # Every case waits before assignment for the member's consent to send records abroad
+    # (self-service requests always do).
+    consent_required: bool = False
 
     codec_keys: SecretStr = SecretStr("")
     document_keys: SecretStr = SecretStr("")

@@ -180,7 +180,7 @@ async def open_case(
         opened_by=opened_by,
         follow_up_of=follow_up_of,
         override_reason=override_reason,
-        consent_required=consent_required,
+        consent_required=consent_required or settings.consent_required,
     )
     # Opening the same case twice is idempotent; the same id with other details is a mistake.
     sheet_id = hashlib.sha256(intake.model_dump_json().encode()).hexdigest()

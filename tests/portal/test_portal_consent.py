@@ -1,0 +1,92 @@
+"""Consent before records cross a border: the case waits, says why, and withdrawal stops transfers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import aiohttp
+from sqlmodel import Session, select
+
+from models.db import DocumentRow
+from tests.api.conftest import until
+from tests.api.test_thin_cli import bare_env, smo
+from tests.portal.conftest import Site
+from tests.portal.test_portal_sign_in import jar, sign_in
+from tests.portal.test_portal_specialist import csrf_of
+
+
+async def held_for_consent(site: Site, case_id: str) -> None:
+    async def waiting() -> bool:
+        _, status = await site.api("GET", f"/api/v1/cases/{case_id}")
+        return bool(status["consent"]["waiting"])
+
+    await until(waiting)
+
+
+async def test_a_desk_case_waits_for_consent_and_the_coordinator_attests_it_with_the_signed_form(
+    site: Site, tmp_path: Path
+) -> None:
+    site.services.settings.consent_required = True  # the API opens cases with these settings
+    await site.ready_for_review("CONSENT-1")
+    await held_for_consent(site, "CONSENT-1")
+    _, status = await site.api("GET", "/api/v1/cases/CONSENT-1")
+    assert status["stage"] == "ASSIGNING_SPECIALIST" and status["specialist_id"] is None
+    assert status["consent"] == status["consent"] | {"required": True, "given": False, "waiting": True}
+    assert any("consent" in e["detail"] for e in status["timeline"])
+
+    form = tmp_path / "signed-consent.pdf"
+    form.write_bytes(b"%PDF-1.4 synthetic signed consent form")
+    code, out, err = await smo(
+        "consent", "record", "CONSENT-1", str(form), env=bare_env(site.url, site.coordinator), cwd=tmp_path
+    )
+    assert code == 0, err
+    assert "consent recorded" in out
+    await site.assignment_link("CONSENT-1")
+    _, status = await site.api("GET", "/api/v1/cases/CONSENT-1")
+    assert status["consent"]["method"] == "signed_form" and status["consent"]["by"] == "desk"
+    assert status["stage"] == "UNDER_REVIEW"
+    with Session(site.engine) as db:
+        kinds = {
+            r.record_type for r in db.exec(select(DocumentRow).where(DocumentRow.case_id == "CONSENT-1"))
+        }
+    assert "consent" in kinds
+    _, trail = await site.api("GET", "/api/v1/cases/CONSENT-1/audit")
+    assert ("desk", "consent.record", "accepted") in {
+        (e["actor"], e["action"], e["outcome"]) for e in trail["events"]
+    }
+
+
+async def test_withdrawn_consent_stops_the_specialist_downloading_records(site: Site) -> None:
+    site.services.settings.consent_required = True
+    await site.ready_for_review("CONSENT-2")
+    await held_for_consent(site, "CONSENT-2")
+    async with jar() as http:
+        assert (await sign_in(http, await site.sign_in_link("CONSENT-2"))).status == 303
+        page = site.url + "/portal/cases/CONSENT-2"
+        csrf = await csrf_of(http, page)
+        resp = await http.post(page + "/consent", data={"csrf": csrf, "version": "1999-01-01"})
+        assert resp.status == 409  # not the current consent text
+        resp = await http.post(page + "/consent", data={"csrf": csrf, "version": "2026-12-01"})
+        assert resp.status == 200 and "consent is recorded" in await resp.text()
+        link = await site.assignment_link("CONSENT-2")
+        async with aiohttp.ClientSession() as desk:
+            async with desk.get(link) as got:
+                doc = next(iter(re.findall(r"/records/([0-9a-f]{64})", await got.text())))
+            async with desk.get(f"{link}/records/{doc}") as allowed:
+                assert allowed.status == 200
+            resp = await http.post(page + "/consent/withdraw", data={"csrf": csrf})
+            assert resp.status == 200 and "withdrawn" in await resp.text()
+            async with desk.get(f"{link}/records/{doc}") as refused:
+                assert refused.status == 403
+    _, trail = await site.api("GET", "/api/v1/cases/CONSENT-2/audit")
+    done = {(e["actor"], e["action"]) for e in trail["events"] if e["outcome"] == "accepted"}
+    assert {("member:CONSENT-2", "consent.give"), ("member:CONSENT-2", "consent.withdraw")} <= done
+
+
+async def test_a_program_without_portal_intake_has_no_request_form(site: Site) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(site.url + "/portal/request/prudential-kh") as resp:
+            assert resp.status == 404
+        async with http.get(site.url + "/portal/request/assist-america") as resp:
+            assert resp.status == 200
