@@ -215,7 +215,8 @@ async def open_case(
                 ]
             ),
             static_summary=f"SMO case {case_id} · {program}",
-            static_details=f"Second Medical Opinion case {case_id} under program {program}.",
+            static_details=f"Second Medical Opinion case {case_id} under program {program}."
+            f" Staff page: [{case_id}]({settings.base_url}/portal/staff/cases/{case_id})",
             rpc_timeout=RPC_TIMEOUT,
         )
     except (WorkflowAlreadyStartedError, RPCError) as err:

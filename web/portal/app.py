@@ -23,7 +23,7 @@ from models.consent import CONSENT_TEXT, CONSENT_VERSION
 from runtime.db import audit
 from starter import ops
 from web.errors import validation_message
-from web.portal import intake, member, specialist
+from web.portal import intake, member, specialist, staff
 from web.portal.base import PORTAL, PageError, Portal
 from web.portal.links import SESSION_TTL, DobOutcome, LinkState, Member
 from web.portal.pages import STATIC, case_context, render
@@ -284,6 +284,7 @@ def portal_app(portal: Portal) -> web.Application:
     app.router.add_post("/cases/{case_id}/consent/withdraw", withdraw_consent)
     specialist.add_routes(app)
     intake.add_routes(app)
+    staff.add_routes(app)
     app.router.add_static("/static", STATIC)
     return app
 
