@@ -26,6 +26,7 @@ from calendars import (
     CalendarSet,
     HolidayOverrides,
     SlaDue,
+    StopInterval,
     compute_due,
     load_overrides,
 )
@@ -56,14 +57,18 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _parse_received(value: str) -> dt.datetime:
+def _parse_instant(option: str, value: str) -> dt.datetime:
     try:
-        received = dt.datetime.fromisoformat(value.strip())
+        instant = dt.datetime.fromisoformat(value.strip())
     except ValueError:
-        _fail(f"--received {value!r} is not an ISO 8601 date-time (e.g. 2026-11-20T10:00+07:00)")
-    if received.tzinfo is None or received.utcoffset() is None:
-        _fail(f"--received {value!r} has no UTC offset; add one, e.g. {received.isoformat()}+07:00")
-    return received
+        _fail(f"{option} {value!r} is not an ISO 8601 date-time (e.g. 2026-11-20T10:00+07:00)")
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        _fail(f"{option} {value!r} has no UTC offset; add one, e.g. {instant.isoformat()}+07:00")
+    return instant
+
+
+def _parse_received(value: str) -> dt.datetime:
+    return _parse_instant("--received", value)
 
 
 def _parse_time(value: str) -> dt.time:
@@ -74,6 +79,14 @@ def _parse_time(value: str) -> dt.time:
     if parsed.tzinfo is not None:
         _fail("--close-of-business is a wall-clock time in --tz; give it without an offset")
     return parsed
+
+
+def _parse_pause(value: str) -> StopInterval:
+    start_text, sep, end_text = value.partition("/")
+    if not sep or not end_text.strip():
+        _fail(f"--pause {value!r} needs START/END, e.g. 2026-11-25T12:00+07:00/2026-11-27T09:00+07:00")
+    start, end = (_parse_instant("--pause", part) for part in (start_text, end_text))
+    return start, end
 
 
 def _split_codes(value: str) -> list[str]:
@@ -115,7 +128,15 @@ def _print_due(due: SlaDue, calendars: CalendarSet, tz: str, received: dt.dateti
         f"Received {received.isoformat()}, day 0 is {due.day0:%a %Y-%m-%d}; "
         f"{due.working_days} working days on {', '.join(calendars.codes)} in {tz}"
         + (f", {due.already_elapsed} already used" if due.already_elapsed else "")
+        + (
+            f", {due.paused_working_days} not counted while the clock was stopped"
+            if due.paused_working_days
+            else ""
+        )
     )
+    if due.provisional:
+        years = ", ".join(map(str, due.provisional_years))
+        out.print(f"[yellow]Provisional:[/yellow] the holidays of {years} are projected, not yet decreed")
     if due.warn_at is not None:
         out.print(f"Escalation warning: {_when(due.warn_at)}")
     if not due.skipped:
@@ -155,6 +176,14 @@ def sla_due(
         int,
         typer.Option("--already-elapsed", help="Working days used before the clock was stopped."),
     ] = 0,
+    pause: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pause",
+            help="A stop-the-clock interval START/END (ISO 8601 with offsets); repeat for each.",
+            show_default=False,
+        ),
+    ] = None,
     overrides: OverridesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -164,6 +193,9 @@ def sla_due(
         _fail(f"--working-days must be at least 1, got {working_days}")
     if already_elapsed < 0:
         _fail(f"--already-elapsed must not be negative, got {already_elapsed}")
+    pauses = [_parse_pause(p) for p in pause or []]
+    if pauses and already_elapsed:
+        _fail("--pause gives the clock's whole record; drop --already-elapsed")
     cob = _parse_time(close_of_business)
     calendar_set = _calendar_set(_split_codes(calendars), overrides)
     try:
@@ -174,6 +206,7 @@ def sla_due(
             tz=tz,
             close_of_business=cob,
             already_elapsed=already_elapsed,
+            pauses=pauses,
         )
     except OverflowError:
         _fail("the deadline falls outside the dates the calendars support (years 1-9999)")
@@ -186,6 +219,9 @@ def sla_due(
             "skipped": [
                 {"date": s.date.isoformat(), "calendar": s.calendar, "name": s.name} for s in due.skipped
             ],
+            "paused_working_days": due.paused_working_days,
+            "provisional": due.provisional,
+            "provisional_years": due.provisional_years,
         }
         typer.echo(json.dumps(payload, ensure_ascii=False))
         return
@@ -199,7 +235,7 @@ def calendar_holidays(
     overrides: OverridesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The public holidays of one calendar in one year, decrees applied."""
+    """The public holidays of one calendar in one year, decrees applied; projected years are marked."""
     if not 1 <= year <= 9999:
         _fail(f"--year must be between 1 and 9999, got {year}")
     calendar_set = _calendar_set([calendar], overrides)
@@ -210,15 +246,21 @@ def calendar_holidays(
         _fail(f"--year {year} is outside the dates the calendars support")
     except ValueError as exc:
         _fail(str(exc))
+    provisional = calendar_set.is_provisional(year, code)
     if as_json:
         payload = {
             "calendar": code,
             "year": year,
+            "provisional": provisional,
             "holidays": [{"date": day.isoformat(), "name": name} for day, name in days],
         }
         typer.echo(json.dumps(payload, ensure_ascii=False))
         return
-    table = Table(title=f"{code} public holidays, {year}")
+    title = f"{code} public holidays, {year}"
+    if provisional:
+        # Say it where it cannot be missed: lunar dates may still move.
+        title += " (PROVISIONAL: projected, not yet decreed)"
+    table = Table(title=title)
     table.add_column("Date")
     table.add_column("Day")
     table.add_column("Holiday")
