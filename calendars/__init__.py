@@ -12,6 +12,7 @@ from calendars.overrides import (
     HolidayOverride,
     HolidayOverrides,
     load_overrides,
+    parse_overrides,
 )
 from calendars.provisional import VERIFIED_THROUGH, is_provisional
 from calendars.working_days import (
@@ -56,4 +57,5 @@ __all__ = [
     "known_calendar_codes",
     "load_overrides",
     "next_close_of_business",
+    "parse_overrides",
 ]

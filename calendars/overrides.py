@@ -44,6 +44,7 @@ __all__ = [
     "HolidayOverride",
     "HolidayOverrides",
     "load_overrides",
+    "parse_overrides",
 ]
 
 
@@ -117,18 +118,24 @@ def load_overrides(path: Path | None) -> HolidayOverrides:
         return HolidayOverrides()
     try:
         text = path.read_text(encoding="utf-8")
-        raw = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"holiday overrides file {path}: cannot read: {exc}") from exc
+    return parse_overrides(text, path)
+
+
+def parse_overrides(text: str, source: Path | str) -> HolidayOverrides:
+    """Parse the text of an overrides file; ``source`` names it in the error."""
+    try:
+        raw = yaml.safe_load(text)
     except (yaml.YAMLError, ValueError) as exc:
         # PyYAML reports an impossible date such as 2026-02-30 as a bare
         # ValueError rather than a YAMLError.
         detail = " ".join(str(exc).split())
-        raise ValueError(f"holiday overrides file {path}: invalid YAML: {detail}") from exc
+        raise ValueError(f"holiday overrides file {source}: invalid YAML: {detail}") from exc
     try:
         return HolidayOverrides.model_validate(raw)
     except ValidationError as exc:
-        raise ValueError(f"holiday overrides file {path}: {_describe(exc)}") from exc
+        raise ValueError(f"holiday overrides file {source}: {_describe(exc)}") from exc
 
 
 def _file_stamp(path: Path | None) -> tuple[int, int, int] | None:

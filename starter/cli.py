@@ -318,7 +318,8 @@ def demo(
         settings = load_settings()
         if once:
             configure_logging(settings.log_format, "WARNING")
-            async with DevStack(settings, ui=False) as stack:
+            # One-shot: no calendar watch, so the demo case is all the dev server keeps.
+            async with DevStack(settings, ui=False, watch=False) as stack:
                 assert stack.services is not None
                 client = await connect(settings)
                 result = await run_demo(

@@ -23,6 +23,7 @@ from runtime.temporal import connect, converter_for
 from runtime.web import build_web_app
 from security.codec import EncryptionCodec
 from worker import Services, build_worker
+from workflows.calendar_watch import start_calendar_watch
 
 log = structlog.get_logger(__name__)
 
@@ -46,10 +47,13 @@ class DevStack:
         ui: bool = True,
         run_worker: bool = True,
         server: bool = True,
+        watch: bool = True,
     ) -> None:
         self.settings = settings
         self.ui = ui
         self.run_worker = run_worker
+        # The calendar watch carries holiday decrees to running cases (workflows/calendar_watch.py).
+        self.watch = watch
         self.run_server = server
         self.services: Services | None = None
         self.server: DevServer | None = None
@@ -97,6 +101,8 @@ class DevStack:
             client = await connect(s)
             worker = build_worker(client, self.services)
             self._worker_task = asyncio.create_task(self._run(worker))
+            if self.watch:
+                await start_calendar_watch(client, s.task_queue)
         return self
 
     async def _run(self, worker: Worker) -> None:
