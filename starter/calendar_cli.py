@@ -5,6 +5,10 @@ worker uses, against the same calendars and the same holiday-decree file
 (``--overrides``, default ``$SMO_HOLIDAY_OVERRIDES``), so a coordinator can
 answer "when is this report due, and why then?" directly.
 
+``smo calendar apply FILE`` installs a decree file in place of the service's
+overrides file (validated first, replaced atomically); the calendar watch then
+carries it to every running case it can move.
+
 A user mistake prints one ``error: ...`` line on stderr and exits with code 2.
 """
 
@@ -12,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -30,6 +36,8 @@ from calendars import (
     compute_due,
     load_overrides,
 )
+from calendars.changes import OverridesDiff, diff_overrides
+from models.settings import Settings
 
 __all__ = ["calendar_app", "sla_app"]
 
@@ -269,3 +277,98 @@ def calendar_holidays(
         style = "dim" if day.weekday() >= 5 else None
         table.add_row(day.isoformat(), f"{day:%a}", name, style=style)
     Console().print(table)
+
+
+def _install(source: Path, target: Path) -> None:
+    """Replace ``target`` with ``source``'s bytes at once: the watch never reads half a file."""
+    data = source.read_bytes()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _describe_diff(diff: OverridesDiff) -> str:
+    if diff.empty:
+        return "changes no working day"
+    parts = []
+    if diff.added:
+        parts.append("makes holidays of " + ", ".join(d.isoformat() for d in diff.added))
+    if diff.removed:
+        parts.append("makes working days of " + ", ".join(d.isoformat() for d in diff.removed))
+    if diff.decreed_years:
+        parts.append("declares decreed " + ", ".join(map(str, diff.decreed_years)))
+    return "; ".join(parts)
+
+
+@calendar_app.command("apply")
+def calendar_apply(
+    file: Annotated[Path, typer.Argument(help="The new holiday-overrides YAML file.", show_default=False)],
+    overrides: Annotated[
+        Path | None,
+        typer.Option(
+            "--overrides",
+            envvar=OVERRIDES_ENV,
+            help=f"The overrides file to replace (default: ${OVERRIDES_ENV}, else the service's default).",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would change; install nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate a decree file, install it as the service's overrides, and say what it changes."""
+    if not file.is_file():
+        _fail(f"{file} is not a file")
+    try:
+        new = load_overrides(file)
+    except ValueError as exc:
+        _fail(str(exc))
+    target = overrides or Settings().holiday_overrides
+    if target is None:
+        _fail(f"no overrides file is configured; set {OVERRIDES_ENV} or pass --overrides")
+    try:
+        current = load_overrides(target)
+    except ValueError:
+        # The file in force is broken, so the service still runs on the last good one;
+        # compare with no overrides rather than refuse the fix.
+        current = HolidayOverrides()
+    diff = diff_overrides(current, new)
+    installed = False
+    if not dry_run and file.resolve() != target.resolve():
+        try:
+            _install(file, target)
+        except OSError as exc:
+            _fail(f"cannot install {file} as {target}: {exc.strerror or exc}")
+        installed = True
+    if as_json:
+        payload = {
+            "target": str(target),
+            "installed": installed,
+            "decree": diff.decree,
+            "added": [d.isoformat() for d in diff.added],
+            "removed": [d.isoformat() for d in diff.removed],
+            "decreed_years": diff.decreed_years,
+        }
+        typer.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    if dry_run:
+        what = f"{file} would replace {target}"
+    elif installed:
+        what = f"{file} replaced {target}"
+    else:
+        typer.echo(
+            f"{target} is the service's overrides file already: the calendar watch follows it as saved"
+        )
+        return
+    typer.echo(f"{what}: it {_describe_diff(diff)}")
+    if installed and not diff.empty:
+        typer.echo("Running cases whose deadline it can move recompute within a minute (the calendar watch).")

@@ -268,3 +268,83 @@ def test_a_bad_pause_is_one_error_line_and_exit_code_2(extra: list[str], message
     assert result.exit_code == 2, result.output
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+# ---- smo calendar apply ----------------------------------------------------------------------
+
+DECREE_2026 = "KH:\n  decree: Sub-decree 100\n  add:\n    - {date: 2026-12-08, name: Special holiday}\n"
+
+
+def apply(*args: str, target: Path) -> Result:
+    return smo("calendar", "apply", *args, env={"SMO_HOLIDAY_OVERRIDES": str(target)})
+
+
+def test_apply_installs_the_file_and_says_which_days_it_changes(tmp_path: Path) -> None:
+    target, new = tmp_path / "service" / "holiday-overrides.yaml", tmp_path / "decree.yaml"
+    new.write_text(DECREE_2026)
+    result = apply(str(new), "--json", target=target)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "target": str(target), "installed": True, "decree": "Sub-decree 100",
+        "added": ["2026-12-08"], "removed": [], "decreed_years": [],
+    }  # fmt: skip
+    assert target.read_text() == DECREE_2026
+    assert [p.name for p in target.parent.iterdir()] == ["holiday-overrides.yaml"]  # no temp file left
+
+    new.write_text("KH:\n  decreed: [2027]\n")
+    table = apply(str(new), target=target)
+    assert table.exit_code == 0, table.output
+    assert "makes working days of 2026-12-08" in table.stdout and "declares decreed 2027" in table.stdout
+    assert "within a minute" in table.stdout
+
+
+def test_apply_dry_run_installs_nothing(tmp_path: Path) -> None:
+    target, new = tmp_path / "holiday-overrides.yaml", tmp_path / "decree.yaml"
+    target.write_text("KH: {add: []}\n")
+    new.write_text(DECREE_2026)
+    result = apply(str(new), "--dry-run", target=target)
+    assert result.exit_code == 0, result.output
+    assert "would replace" in result.stdout and "makes holidays of 2026-12-08" in result.stdout
+    assert target.read_text() == "KH: {add: []}\n"
+
+
+def test_apply_of_the_file_in_force_changes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "holiday-overrides.yaml"
+    target.write_text(DECREE_2026)
+    result = apply(str(target), target=target)
+    assert result.exit_code == 0 and "already" in result.stdout
+    assert target.read_text() == DECREE_2026
+
+
+def test_apply_replaces_a_broken_file_in_force(tmp_path: Path) -> None:
+    target, new = tmp_path / "holiday-overrides.yaml", tmp_path / "decree.yaml"
+    target.write_text("KH: [unclosed\n")
+    new.write_text(DECREE_2026)
+    result = apply(str(new), target=target)
+    assert result.exit_code == 0, result.output
+    assert target.read_text() == DECREE_2026
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("KH: [unclosed\n", "invalid YAML"),
+        ("KHM:\n  add: []\n", "unknown calendar code 'KHM'"),
+        ("KH:\n  add:\n    - {date: 2026-02-30, name: x}\n", "day is out of range"),
+        ("KH:\n  decreed: [2027, next]\n", "KH.decreed.1"),
+        (None, "is not a file"),
+    ],
+    ids=["yaml", "calendar", "date", "year", "missing"],
+)
+def test_apply_of_a_bad_file_is_one_error_line_and_leaves_the_service_file_alone(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    target, new = tmp_path / "holiday-overrides.yaml", tmp_path / "decree.yaml"
+    target.write_text(DECREE_2026)
+    if content is not None:
+        new.write_text(content)
+    result = apply(str(new), target=target)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert target.read_text() == DECREE_2026
