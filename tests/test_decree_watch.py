@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -472,3 +473,40 @@ async def test_on_the_time_skipping_server_the_case_db_names_the_open_cases(
         assert status.last_source == "case-db" and status.cases_signalled == 1
         await open_case.signal(RecordingCase.finish)
         await watch.terminate("test over")
+
+
+async def test_the_worker_process_starts_one_watch_for_the_namespace(settings: Settings, path: Path) -> None:
+    # `smo worker` (worker.run_worker) against a dev server; a second start finds the same run.
+    from temporalio.client import WorkflowExecutionStatus
+
+    from runtime.devserver import DevServer
+    from runtime.temporal import connect
+    from worker import run_worker
+
+    settings = settings.model_copy(update={"holiday_overrides": path})
+    port = int(settings.temporal_address.rsplit(":", 1)[1])
+    server = DevServer(settings.home / "temporal.db", port=port, ui=False)
+    await server.start()
+    stop = asyncio.Event()
+    try:
+        worker = asyncio.create_task(run_worker(settings, stop))
+        client = await connect(settings)
+        handle = client.get_workflow_handle_for(CalendarWatchWorkflow.run, WATCH_WORKFLOW_ID)
+
+        async def running_run_id() -> str:
+            try:
+                described = await handle.describe()
+            except RPCError:  # not started yet
+                return ""
+            return described.run_id if described.status is WorkflowExecutionStatus.RUNNING else ""
+
+        run_id = await eventually(running_run_id, bool)
+        again = await start_calendar_watch(client, settings.task_queue)
+        assert (await again.describe()).run_id == run_id
+        state = await eventually(lambda: watch_status(handle), lambda s: s.applied is not None)
+        assert state.seen_digest == file_digest(NO_DECREE.encode())
+        stop.set()
+        await asyncio.wait_for(worker, 30)  # the waiting watch does not hold the worker up
+    finally:
+        stop.set()
+        await server.stop()
