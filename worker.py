@@ -39,7 +39,9 @@ from models.program import Program, load_programs
 from models.settings import Settings
 from runtime.db import init_db
 from runtime.logging import configure_logging
+from runtime.metrics import MetricsInterceptor, runtime_with_metrics, stage_gauge
 from runtime.temporal import connect
+from runtime.tracing import RequestIdWorkerInterceptor
 from security.keys import KeyRing
 from security.links import LinkSigner
 from security.redaction import clear_phi
@@ -152,7 +154,7 @@ def build_worker(
         task_queue=task_queue or services.settings.task_queue,
         workflows=[SmoCaseWorkflow, CalendarWatchWorkflow],
         activities=activities_for(services),
-        interceptors=[LoggingInterceptor()],
+        interceptors=[RequestIdWorkerInterceptor(), LoggingInterceptor(), MetricsInterceptor()],
         workflow_failure_exception_types=workflow_failure_exception_types,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
@@ -160,7 +162,7 @@ def build_worker(
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     services = Services.from_settings(settings)
-    client = await connect(settings)
+    client = await connect(settings, runtime=runtime_with_metrics(settings))
     worker = build_worker(client, services)
     await start_calendar_watch(client, settings.task_queue)
     stop = stop or asyncio.Event()
@@ -168,8 +170,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    log.info("worker started", task_queue=settings.task_queue, address=settings.temporal_address)
-    async with worker:
+    address = client.service_client.config.target_host
+    log.info("worker started", task_queue=settings.task_queue, address=address)
+    async with worker, stage_gauge(client, settings):
         await stop.wait()
         log.info("worker stopping: finishing in-flight tasks")
     log.info("worker stopped")
