@@ -123,9 +123,24 @@ def load_overrides(path: Path | None) -> HolidayOverrides:
     return parse_overrides(text, path)
 
 
+# A year of decrees is a few dozen lines; anything near this is not a decree file.
+MAX_OVERRIDES_BYTES = 256 * 1024
+
+
+def _refuse_aliases(text: str) -> None:
+    # Aliases let a few lines stand for an exponential structure (a "billion laughs"
+    # file) that validation would then walk; a decree file never needs one.
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise ValueError("YAML aliases (*name) are not allowed")
+
+
 def parse_overrides(text: str, source: Path | str) -> HolidayOverrides:
     """Parse the text of an overrides file; ``source`` names it in the error."""
+    if len(text.encode("utf-8")) > MAX_OVERRIDES_BYTES:
+        raise ValueError(f"holiday overrides file {source}: larger than {MAX_OVERRIDES_BYTES // 1024} KiB")
     try:
+        _refuse_aliases(text)
         raw = yaml.safe_load(text)
     except (yaml.YAMLError, ValueError) as exc:
         # PyYAML reports an impossible date such as 2026-02-30 as a bare

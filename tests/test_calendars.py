@@ -475,6 +475,24 @@ def test_missing_overrides_file_means_no_overrides(tmp_path: Path) -> None:
         ("KH:\n  add:\n    - {date: 2026-12-31}\n", "KH.add.0.name: Field required"),
         ("KH:\n  remvoe: [2026-05-05]\n", "KH.remvoe: Extra inputs are not permitted"),
         ("KHM:\n  remove: [2026-05-05]\n", "unknown calendar code 'KHM'"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x]\n"
+            "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+            "KH: {remove: *b}\n",
+            "YAML aliases (*name) are not allowed",
+        ),
+        ("# " + "x" * (300 * 1024) + "\nKH: {}\n", "larger than 256 KiB"),
+    ],
+    ids=[
+        "unclosed",
+        "list",
+        "impossible-date",
+        "bad-date",
+        "no-name",
+        "typo",
+        "unknown-code",
+        "aliases",
+        "huge",
     ],
 )
 def test_malformed_overrides_file_is_a_clear_error(tmp_path: Path, text: str, problem: str) -> None:
