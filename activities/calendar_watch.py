@@ -26,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from calendars import CalendarService, HolidayOverrides, parse_overrides
 from calendars.changes import diff_overrides
+from calendars.overrides import MAX_OVERRIDES_BYTES
 from models.case import SlaState, workflow_id_for
 from models.db import CaseRow
 from models.sla import CalendarChange
@@ -115,7 +116,9 @@ def _read(path: Path | None) -> bytes | None:
     if path is None:
         return None
     try:
-        return path.read_bytes()
+        with path.open("rb") as f:
+            # Read once a second: never more than one byte past what a valid file may hold.
+            return f.read(MAX_OVERRIDES_BYTES + 1)
     except FileNotFoundError:
         return None
 
