@@ -27,6 +27,7 @@ from temporalio.worker import (
 
 from activities.billing import BillingActivities, Ledger
 from activities.calendar import CalendarActivities
+from activities.calendar_watch import CalendarWatchActivities, watch_activities
 from activities.cases import CaseActivities
 from activities.eligibility import EligibilityActivities, SqlPolicyLookup
 from activities.email import EmailActivities, MailConfig, SmtpMailer
@@ -45,6 +46,7 @@ from security.keys import KeyRing
 from security.links import LinkSigner
 from security.redaction import clear_phi
 from web.portal.links import PortalLinks
+from workflows.calendar_watch import CalendarWatchWorkflow, start_calendar_watch
 from workflows.smo_case import SmoCaseWorkflow
 
 log = structlog.get_logger(__name__)
@@ -119,6 +121,7 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
         calendar.sla_deadline,
         calendar.sla_elapsed,
         calendar.sla_next_close,
+        *watch_activities(CalendarWatchActivities(s.calendars, s.engine)),
     ]
 
 
@@ -152,7 +155,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or services.settings.task_queue,
-        workflows=[SmoCaseWorkflow],
+        workflows=[SmoCaseWorkflow, CalendarWatchWorkflow],
         activities=activities_for(services),
         interceptors=[RequestIdWorkerInterceptor(), LoggingInterceptor(), MetricsInterceptor()],
         workflow_failure_exception_types=workflow_failure_exception_types,
@@ -164,6 +167,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     services = Services.from_settings(settings)
     client = await connect(settings, runtime=runtime_with_metrics(settings))
     worker = build_worker(client, services)
+    await start_calendar_watch(client, settings.task_queue)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -2,6 +2,10 @@
 
 Holiday tables change with package upgrades and decrees, so the workflow never computes
 a deadline itself: it records this activity's answer in history and replays that.
+
+A request the rule cannot answer (a pause before the records arrived, a clock stopped
+with no end) is a non-retryable `ApplicationError`; a malformed overrides file is not:
+the activity retries until the operator fixes the file.
 """
 
 from __future__ import annotations
@@ -10,8 +14,16 @@ import asyncio
 from datetime import datetime
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from calendars import CalendarService, SlaDue, compute_due, elapsed_working_days, next_close_of_business
+from calendars import (
+    CalendarService,
+    ClockStoppedError,
+    SlaDue,
+    compute_due,
+    elapsed_working_days,
+    next_close_of_business,
+)
 from models.sla import DeadlineRequest, ElapsedRequest, NextCloseRequest, SlaRule
 
 __all__ = ["CalendarActivities", "DeadlineRequest", "ElapsedRequest", "NextCloseRequest", "SlaRule"]
@@ -26,15 +38,23 @@ class CalendarActivities:
     @activity.defn(name="sla_deadline")
     async def sla_deadline(self, req: DeadlineRequest) -> SlaDue:
         def compute() -> SlaDue:
-            return compute_due(
-                req.received_at,
-                req.rule.working_days,
-                self.service.calendars(req.rule.calendars),
-                tz=req.rule.timezone,
-                close_of_business=req.rule.cob,
-                warn_ratio=req.rule.warn_ratio,
-                already_elapsed=req.already_elapsed,
-            )
+            calendars = self.service.calendars(req.rule.calendars)
+            try:
+                return compute_due(
+                    req.received_at,
+                    req.rule.working_days,
+                    calendars,
+                    tz=req.rule.timezone,
+                    close_of_business=req.rule.cob,
+                    warn_ratio=req.rule.warn_ratio,
+                    # An empty record is the older form: already_elapsed from a restart.
+                    already_elapsed=req.already_elapsed if not req.pauses else 0,
+                    pauses=[(p.start, p.end) for p in req.pauses],
+                )
+            except ClockStoppedError as exc:
+                raise ApplicationError(str(exc), non_retryable=True, type="ClockStopped") from exc
+            except ValueError as exc:
+                raise ApplicationError(str(exc), non_retryable=True, type="InvalidSlaRequest") from exc
 
         return await asyncio.to_thread(compute)
 

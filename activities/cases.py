@@ -97,8 +97,10 @@ class CaseActivities:
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         statement = insert(SlaRound).values(**values)
         statement = statement.on_conflict_do_nothing(index_elements=["case_id", "assignment_no"])
+        # RETURNING names the row only when this statement inserted it (rowcount is no guide
+        # with RETURNING on every driver): that decides whether this attempt counts the round.
         with self.engine.begin() as conn:
-            inserted = conn.execute(statement).rowcount
+            inserted = conn.execute(statement.returning(SlaRound.__table__.c.id)).first() is not None  # type: ignore[attr-defined]
         if inserted:
             metrics.sla_round(rec)
 

@@ -4,10 +4,16 @@ Cambodia regularly adds or moves public holidays by sub-decree, often at short
 notice. Operations record such changes in a YAML file::
 
     KH:
+      decree: "Sub-decree of 2026-09-18 on the public holidays of 2027"
+      decreed: [2027]
       add:
         - {date: 2026-12-31, name: "Special holiday by sub-decree"}
       remove: [2026-05-05]
     US: {add: [], remove: []}
+
+``decreed`` lists the years whose holidays now follow a published decree, so
+they are no longer a projection (see :mod:`calendars.provisional`); ``decree``
+names the latest decree, for the notices a running case sends when it moves.
 
 :func:`load_overrides` parses and validates it, and :class:`CalendarService`
 hands out :class:`~calendars.working_days.CalendarSet` objects built with the
@@ -25,10 +31,10 @@ import datetime as dt
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, RootModel, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, field_validator
 
 from calendars.working_days import DEFAULT_CALENDARS, CalendarSet, known_calendar_codes
 
@@ -38,6 +44,7 @@ __all__ = [
     "HolidayOverride",
     "HolidayOverrides",
     "load_overrides",
+    "parse_overrides",
 ]
 
 
@@ -51,14 +58,16 @@ class HolidayOverride(BaseModel):
 
 
 class CalendarOverrides(BaseModel):
-    """Changes to one calendar: holidays added, and dates that are no longer holidays."""
+    """Changes to one calendar: holidays added, dates that are no longer holidays, decreed years."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    decree: str | None = Field(default=None, min_length=1, max_length=120)
+    decreed: list[Annotated[int, Field(ge=1, le=9999)]] = []
     add: list[HolidayOverride] = []
     remove: list[dt.date] = []
 
-    @field_validator("add", "remove", mode="before")
+    @field_validator("add", "remove", "decreed", mode="before")
     @classmethod
     def _empty_key_means_empty_list(cls, value: Any) -> Any:
         # "add:" with nothing under it (say, every entry commented out) is
@@ -109,18 +118,39 @@ def load_overrides(path: Path | None) -> HolidayOverrides:
         return HolidayOverrides()
     try:
         text = path.read_text(encoding="utf-8")
-        raw = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"holiday overrides file {path}: cannot read: {exc}") from exc
+    return parse_overrides(text, path)
+
+
+# A year of decrees is a few dozen lines; anything near this is not a decree file.
+MAX_OVERRIDES_BYTES = 256 * 1024
+
+
+def _refuse_aliases(text: str) -> None:
+    # Aliases let a few lines stand for an exponential structure (a "billion laughs"
+    # file) that validation would then walk; a decree file never needs one.
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise ValueError("YAML aliases (*name) are not allowed")
+
+
+def parse_overrides(text: str, source: Path | str) -> HolidayOverrides:
+    """Parse the text of an overrides file; ``source`` names it in the error."""
+    if len(text.encode("utf-8")) > MAX_OVERRIDES_BYTES:
+        raise ValueError(f"holiday overrides file {source}: larger than {MAX_OVERRIDES_BYTES // 1024} KiB")
+    try:
+        _refuse_aliases(text)
+        raw = yaml.safe_load(text)
     except (yaml.YAMLError, ValueError) as exc:
         # PyYAML reports an impossible date such as 2026-02-30 as a bare
         # ValueError rather than a YAMLError.
         detail = " ".join(str(exc).split())
-        raise ValueError(f"holiday overrides file {path}: invalid YAML: {detail}") from exc
+        raise ValueError(f"holiday overrides file {source}: invalid YAML: {detail}") from exc
     try:
         return HolidayOverrides.model_validate(raw)
     except ValidationError as exc:
-        raise ValueError(f"holiday overrides file {path}: {_describe(exc)}") from exc
+        raise ValueError(f"holiday overrides file {source}: {_describe(exc)}") from exc
 
 
 def _file_stamp(path: Path | None) -> tuple[int, int, int] | None:

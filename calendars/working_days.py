@@ -10,8 +10,12 @@ turns that sentence into instants:
   that date is day 0 if it is a working day and receipt is strictly before
   close of business, otherwise day 0 is the next working day;
 * the report is due at close of business of working day N after day 0;
-* stopping the clock (specialist asks for more information) is supported by
-  counting elapsed working days and restarting with the remainder.
+* stopping the clock (specialist asks for more information): a working day
+  after day 0 counts only when its close of business passes while the clock
+  runs, so a pause costs exactly the working days it spans and no partial day
+  is lost when the clock restarts (docs/sla.md has the rule and examples);
+* a window that reaches into a year whose holidays are still a projection is
+  marked provisional (:mod:`calendars.provisional`).
 
 Nothing here reads a file at import time. At run time the only reads are of
 packaged data (time-zone rules, the Cambodian holiday-name catalogue) when a
@@ -36,6 +40,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from workalendar.core import Calendar
 
 from calendars.cambodia import Cambodia
+from calendars.provisional import is_provisional
 
 if TYPE_CHECKING:
     from calendars.overrides import HolidayOverrides
@@ -46,8 +51,10 @@ __all__ = [
     "DEFAULT_TZ",
     "DEFAULT_WARN_RATIO",
     "CalendarSet",
+    "ClockStoppedError",
     "SkippedHoliday",
     "SlaDue",
+    "StopInterval",
     "UnitedStatesFederal",
     "compute_due",
     "elapsed_working_days",
@@ -144,8 +151,24 @@ class SlaDue(BaseModel):
     warn_at: AwareDatetime | None
     # The contractual N, not the remainder after a stopped clock.
     working_days: int
+    # Working days counted before the clock last restarted.
     already_elapsed: int = 0
     skipped: list[SkippedHoliday]
+    # Working days the stopped clock did not count (a request with pauses only).
+    paused_working_days: int = 0
+    # The window (day 0 to the due day) reaches into a year whose holidays are
+    # still a projection in one of the calendars: the deadline may move when
+    # that year's decree is entered.
+    provisional: bool = False
+    provisional_years: list[int] = []
+
+
+# One stop-the-clock interval: (start, end), end None while the clock is stopped.
+StopInterval = tuple[dt.datetime, dt.datetime | None]
+
+
+class ClockStoppedError(ValueError):
+    """The clock is stopped (a pause with no end): no deadline exists until it restarts."""
 
 
 class CalendarSet:
@@ -173,12 +196,14 @@ class CalendarSet:
         self.codes: tuple[str, ...] = normalised
         self._add: dict[str, list[tuple[dt.date, str]]] = {}
         self._remove: dict[str, frozenset[dt.date]] = {}
+        self._decreed: dict[str, frozenset[int]] = {}
         if overrides is not None:
             for code, change in overrides.root.items():
                 key = code.strip().upper()
                 if key in normalised:
                     self._add[key] = [(h.date, h.name) for h in change.add]
                     self._remove[key] = frozenset(change.remove)
+                    self._decreed[key] = frozenset(change.decreed)
         self.cache = cache
         self._tables: dict[int, dict[dt.date, list[tuple[str, str]]]] = {}
 
@@ -242,6 +267,19 @@ class CalendarSet:
 
     def is_working_day(self, day: dt.date) -> bool:
         return day.weekday() < 5 and day not in self._table(day.year)
+
+    def is_provisional(self, year: int, code: str) -> bool:
+        """Whether ``code``'s holidays for ``year`` are a projection, not yet decreed."""
+        key = _normalise_code(code)
+        return is_provisional(key, year, self._decreed.get(key, frozenset()))
+
+    def provisional_years(self, first: dt.date, last: dt.date) -> list[int]:
+        """The years from ``first`` to ``last`` that are provisional in any calendar of the set."""
+        return [
+            year
+            for year in range(first.year, last.year + 1)
+            if any(self.is_provisional(year, code) for code in self.codes)
+        ]
 
 
 # -- time helpers -----------------------------------------------------------
@@ -319,6 +357,78 @@ def _skipped(start: dt.date, end: dt.date, calendars: CalendarSet) -> list[Skipp
     return skipped
 
 
+def _warn_day_number(warn_ratio: float | None, working_days: int) -> int | None:
+    if warn_ratio is None:
+        return None
+    # round() first so that e.g. 0.7 * 10 == 7.000000000000001 gives 7.
+    return math.ceil(round(warn_ratio * working_days, 9))
+
+
+def _stops(
+    received_local: dt.datetime, pauses: Sequence[StopInterval], zone: ZoneInfo
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The pauses as closed local intervals, checked against the record they come from."""
+    stops: list[tuple[dt.datetime, dt.datetime]] = []
+    for start, end in pauses:
+        start_local = _local(start, zone, "a pause's start")
+        if start_local < received_local:
+            raise ValueError(f"a pause starts at {start.isoformat()}, before the records were received")
+        if end is None:
+            raise ClockStoppedError(
+                f"the clock has been stopped since {start.isoformat()}: no deadline until it restarts"
+            )
+        end_local = _local(end, zone, "a pause's end")
+        if end_local < start_local:
+            raise ValueError(f"a pause ends at {end.isoformat()}, before it starts at {start.isoformat()}")
+        stops.append((start_local, end_local))
+    return stops
+
+
+def _due_with_pauses(
+    received_local: dt.datetime,
+    day0: dt.date,
+    working_days: int,
+    calendars: CalendarSet,
+    pauses: Sequence[StopInterval],
+    *,
+    zone: ZoneInfo,
+    cob: dt.time,
+    warn_ratio: float | None,
+) -> SlaDue:
+    stops = _stops(received_local, pauses, zone)
+    last_restart = max(end for _, end in stops)
+    warn_number = _warn_day_number(warn_ratio, working_days)
+    counted = paused = before_restart = 0
+    warn_at: dt.datetime | None = None
+    day, close = day0, _cob_at(day0, zone, cob)
+    while counted < working_days:
+        day = _next_working_day(day, calendars)
+        close = _cob_at(day, zone, cob)
+        # A close of business at the very instant the clock stopped was
+        # reached while it ran (as with elapsed_working_days); one at the
+        # instant it restarted was not, as a receipt at 17:00 is after hours.
+        if any(start < close <= end for start, end in stops):
+            paused += 1
+            continue
+        counted += 1
+        if close <= last_restart:
+            before_restart += 1
+        if counted == warn_number:
+            warn_at = close
+    years = calendars.provisional_years(day0, day)
+    return SlaDue(
+        day0=day0,
+        due_at=close,
+        warn_at=warn_at,
+        working_days=working_days,
+        already_elapsed=before_restart,
+        skipped=_skipped(day0, day, calendars),
+        paused_working_days=paused,
+        provisional=bool(years),
+        provisional_years=years,
+    )
+
+
 # -- public computations ----------------------------------------------------
 
 
@@ -331,20 +441,32 @@ def compute_due(
     close_of_business: dt.time = DEFAULT_CLOSE_OF_BUSINESS,
     warn_ratio: float | None = DEFAULT_WARN_RATIO,
     already_elapsed: int = 0,
+    pauses: Sequence[StopInterval] = (),
 ) -> SlaDue:
     """When the report is due, counted from receipt of the complete records.
 
-    ``received_at`` is any aware instant; it is read in ``tz``. After a
-    stopped clock, pass the instant the information was supplied as
-    ``received_at`` and the working days already used as ``already_elapsed``:
-    the rule restarts from there with ``working_days - already_elapsed`` left.
-    The escalation warning stays at working day ``ceil(warn_ratio * N)`` of
-    the original count, so it is ``None`` once that day has been used up.
+    ``received_at`` is any aware instant; it is read in ``tz``.
+
+    With ``pauses`` (every stop-the-clock interval since ``received_at``, the
+    clock's whole record), a working day after day 0 counts only when its
+    close of business passes while the clock runs: a close of business at a
+    pause's start still counts, one at its end or inside it does not. A pause
+    with no end raises :class:`ClockStoppedError`.
+
+    The older form, without ``pauses``: after a stopped clock, pass the
+    instant the information was supplied as ``received_at`` and the working
+    days already used as ``already_elapsed``; the rule restarts from there
+    with ``working_days - already_elapsed`` left (the day of the restart is a
+    new day 0). The escalation warning stays at working day
+    ``ceil(warn_ratio * N)`` of the original count, so in this form it is
+    ``None`` once that day has been used up.
     """
     if working_days < 1:
         raise ValueError(f"working_days must be >= 1, got {working_days}")
     if already_elapsed < 0:
         raise ValueError(f"already_elapsed must be >= 0, got {already_elapsed}")
+    if pauses and already_elapsed:
+        raise ValueError("give either the pauses or already_elapsed, not both")
     if warn_ratio is not None and not 0 < warn_ratio < 1:
         raise ValueError(f"warn_ratio must be strictly between 0 and 1, got {warn_ratio}")
     zone = _zone(tz)
@@ -352,17 +474,21 @@ def compute_due(
     received_local = _local(received_at, zone, "received_at")
 
     day0 = _day0(received_local, calendars, cob)
+    if pauses:
+        return _due_with_pauses(
+            received_local, day0, working_days, calendars, pauses, zone=zone, cob=cob, warn_ratio=warn_ratio
+        )
     remaining = working_days - already_elapsed
     due_day = _nth_working_day_after(day0, max(remaining, 0), calendars)
 
     warn_at: dt.datetime | None = None
-    if warn_ratio is not None:
-        # round() first so that e.g. 0.7 * 10 == 7.000000000000001 gives 7.
-        warn_day_number = math.ceil(round(warn_ratio * working_days, 9))
-        left = warn_day_number - already_elapsed
-        if left > 0:
-            warn_at = _cob_at(_nth_working_day_after(day0, left, calendars), zone, cob)
+    warn_day_number = _warn_day_number(warn_ratio, working_days)
+    if warn_day_number is not None and warn_day_number > already_elapsed:
+        warn_at = _cob_at(
+            _nth_working_day_after(day0, warn_day_number - already_elapsed, calendars), zone, cob
+        )
 
+    years = calendars.provisional_years(day0, due_day)
     return SlaDue(
         day0=day0,
         due_at=_cob_at(due_day, zone, cob),
@@ -370,6 +496,8 @@ def compute_due(
         working_days=working_days,
         already_elapsed=already_elapsed,
         skipped=_skipped(day0, due_day, calendars),
+        provisional=bool(years),
+        provisional_years=years,
     )
 
 

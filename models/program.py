@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -46,7 +47,7 @@ __all__ = [
     "ThirdOpinionConfig",
     "UnknownProgramError",
     "get_program",
-    "icd10_prefixes",
+    "icd10_matcher",
     "load_program",
     "load_programs",
 ]
@@ -58,9 +59,16 @@ _NAME = r"^[a-z][a-z0-9-]{1,39}$"
 _CODE = r"^[a-z][a-z0-9._-]{0,23}$"
 _ALIAS = r"^[a-z][a-z0-9_]{1,39}$"
 _HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
-# One ICD-10 prefix ("F", "B20", "Z41.1") or a range of three-character
-# categories within one letter ("J00-J06").
-_ICD_PREFIX = re.compile(r"^[A-Z]([0-9][0-9A-Z]?(\.?[0-9A-Z]{1,4})?)?$")
+# An ICD-10 entry is a prefix of a code: a chapter letter ("F"), a category
+# ("B20", "Z3A"), a category with part of its subdivision ("Z41.1", "J09.X2"),
+# or a range of three-character categories within one letter ("J00-J06").
+# After the dot, "?" stands for any one character, so that the intent digit of
+# an ICD-10-CM poisoning code can be read ("T36-T65.??2": intentional
+# self-harm); "X" stays the literal ICD-10-CM placeholder.
+_ICD_ENTRY = re.compile(
+    r"^(?P<head>[A-Z](?:[0-9][0-9A-Z]?)?|[A-Z][0-9]{2}-[A-Z][0-9]{2})"
+    r"(?:\.?(?P<tail>[0-9A-Z?]{1,4}))?$"
+)
 _ICD_RANGE = re.compile(r"^([A-Z])([0-9]{2})-([A-Z])([0-9]{2})$")
 
 ProgramName = Annotated[str, StringConstraints(pattern=_NAME)]
@@ -209,17 +217,37 @@ class FactTrigger(StrEnum):
 Check = Literal["policy_in_force", "one_per_condition", "follow_up"]
 
 
-def icd10_prefixes(entries: Iterable[str]) -> tuple[str, ...]:
-    """Expand the YAML prefixes ("F", "Z41.1", "J00-J06") into dot-less prefixes."""
-    out: list[str] = []
-    for entry in entries:
-        m = _ICD_RANGE.match(entry)
-        if m:
-            letter, start, _, end = m.groups()
-            out.extend(f"{letter}{n:02d}" for n in range(int(start), int(end) + 1))
-        else:
-            out.append(entry.replace(".", ""))
-    return tuple(out)
+def _entry_pattern(entry: str) -> str:
+    m = _ICD_ENTRY.match(entry)
+    if m is None:
+        raise ValueError(f"{entry!r} is not an ICD-10 prefix")
+    head, tail = m.group("head"), m.group("tail") or ""
+    ranged = _ICD_RANGE.match(head)
+    if ranged:
+        letter, start, _, end = ranged.groups()
+        head_pattern = "(?:" + "|".join(f"{letter}{n:02d}" for n in range(int(start), int(end) + 1)) + ")"
+    else:
+        if "?" in tail and len(head) < 3:
+            raise ValueError(f"{entry!r}: '?' may only follow a full three-character category")
+        head_pattern = head
+    return head_pattern + "".join("." if ch == "?" else ch for ch in tail)
+
+
+def icd10_matcher(entries: Iterable[str]) -> re.Pattern[str] | None:
+    """One regular expression matching a dot-less code that starts with any of `entries`."""
+    patterns = [_entry_pattern(e) for e in entries]
+    return re.compile("^(?:" + "|".join(patterns) + ")") if patterns else None
+
+
+def _normalise_code(icd10: str) -> str:
+    return icd10.strip().upper().replace(".", "")
+
+
+@lru_cache(maxsize=256)
+def _compiled(entries: tuple[str, ...]) -> re.Pattern[str] | None:
+    # Programs are loaded once and evaluated for every case: compile each
+    # rule's entries once.
+    return icd10_matcher(entries)
 
 
 class Rule(Strict):
@@ -227,7 +255,7 @@ class Rule(Strict):
 
     A rule fires when any of its triggers holds: a fact flag, the coordinator
     asserting its code or alias in `EligibilityFacts.exclusions`, or the case's
-    ICD-10 code starting with one of `icd10`. Rules with a `check` are
+    ICD-10 code starting with one of `icd10` and with none of `icd10_except`. Rules with a `check` are
     evaluated by the service itself (policy status, case history) and cannot
     be asserted.
     """
@@ -238,23 +266,35 @@ class Rule(Strict):
     alias: Alias | None = None
     facts: list[FactTrigger] = []
     icd10: list[str] = []
+    # Codes inside an `icd10` entry that the rule must not refuse (e.g. influenza
+    # that has reached the heart or brain is no "daily or common issue").
+    icd10_except: list[str] = []
     check: Check | None = None
 
-    @field_validator("icd10")
+    @field_validator("icd10", "icd10_except")
     @classmethod
     def _icd10_prefixes(cls, value: list[str]) -> list[str]:
         out: list[str] = []
         for raw in value:
             entry = raw.strip().upper()
-            m = _ICD_RANGE.match(entry)
+            m = _ICD_RANGE.match(entry.split(".")[0])
             if m:
                 letter, start, letter2, end = m.groups()
                 if letter != letter2 or int(start) > int(end):
                     raise ValueError(f"{raw!r}: a range must stay within one letter, low to high")
-            elif not _ICD_PREFIX.match(entry):
-                raise ValueError(f"{raw!r} is not an ICD-10 prefix (e.g. F, B20, Z41.1, J00-J06)")
+            if not _ICD_ENTRY.match(entry):
+                raise ValueError(
+                    f"{raw!r} is not an ICD-10 prefix (e.g. F, B20, Z41.1, J00-J06, T36-T65.??2)"
+                )
+            _entry_pattern(entry)  # refuses a misplaced "?"
             out.append(entry)
         return out
+
+    @model_validator(mode="after")
+    def _except_narrows_a_trigger(self) -> Rule:
+        if self.icd10_except and not self.icd10:
+            raise ValueError(f"rule {self.code!r}: icd10_except narrows icd10, which is empty")
+        return self
 
     @model_validator(mode="after")
     def _check_rules_stand_alone(self) -> Rule:
@@ -270,8 +310,12 @@ class Rule(Strict):
         return self.check is None
 
     def matches_icd10(self, icd10: str) -> bool:
-        code = icd10.strip().upper().replace(".", "")
-        return any(code.startswith(p) for p in icd10_prefixes(self.icd10))
+        code = _normalise_code(icd10)
+        hit = _compiled(tuple(self.icd10))
+        if hit is None or not hit.match(code):
+            return False
+        spared = _compiled(tuple(self.icd10_except))
+        return spared is None or not spared.match(code)
 
 
 class Permit(Strict):

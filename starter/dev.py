@@ -26,6 +26,7 @@ from runtime.temporal import connect
 from web.server import service_app
 from web.tokens import TokenStore
 from worker import Services, build_worker
+from workflows.calendar_watch import start_calendar_watch
 
 log = structlog.get_logger(__name__)
 
@@ -76,10 +77,13 @@ class DevStack:
         ui: bool = True,
         run_worker: bool = True,
         server: bool = True,
+        watch: bool = True,
     ) -> None:
         self.settings = settings
         self.ui = ui
         self.run_worker = run_worker
+        # The calendar watch carries holiday decrees to running cases (workflows/calendar_watch.py).
+        self.watch = watch
         self.run_server = server
         self.services: Services | None = None
         self.server: DevServer | None = None
@@ -120,6 +124,8 @@ class DevStack:
             client = await connect(s, runtime=runtime_with_metrics(s))
             worker = build_worker(client, self.services)
             self._worker_task = asyncio.create_task(self._run(worker, client))
+            if self.watch:
+                await start_calendar_watch(client, s.task_queue)
         return self
 
     async def _run(self, worker: Worker, client: Client) -> None:

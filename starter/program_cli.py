@@ -172,7 +172,8 @@ def show_program(
     for rule in program.eligibility.rules:
         triggers = [f"fact {f.value}" for f in rule.facts]
         if rule.icd10:
-            triggers.append("ICD-10 " + ", ".join(rule.icd10))
+            spared = f" except {', '.join(rule.icd10_except)}" if rule.icd10_except else ""
+            triggers.append("ICD-10 " + ", ".join(rule.icd10) + spared)
         if rule.check:
             triggers.append(f"check {rule.check}")
         rules.add_row(rule.code, rule.alias or "", "; ".join(triggers), rule.source, rule.text)

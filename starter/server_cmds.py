@@ -129,7 +129,8 @@ def run_demo_cmd(*, once: bool, program: str, say: Say) -> None:
         settings = load_settings()
         configure_logging(settings.log_format, "WARNING")
         if once:
-            async with DevStack(settings, ui=False) as stack:
+            # One-shot: no calendar watch, so the demo case is all the dev server keeps.
+            async with DevStack(settings, ui=False, watch=False) as stack:
                 assert stack.services is not None
                 client = await connect(settings)
                 result = await run_demo(client, settings, stack.services.store, program=program, say=say)

@@ -22,11 +22,12 @@ if TYPE_CHECKING:
 
 def _tokens() -> TokenStore:
     """The token table, imported only when a user command runs (it needs SQLAlchemy and the DB)."""
-    from runtime.db import make_engine
+    from runtime.db import init_db
     from starter.dev import load_settings
     from web.tokens import TokenStore
 
-    return TokenStore(make_engine(load_settings().db_url))
+    # The same schema check (or, on the embedded default, upgrade) as the worker and the web.
+    return TokenStore(init_db(load_settings()))
 
 
 def _fail(message: str) -> typer.Exit:

@@ -475,6 +475,24 @@ def test_missing_overrides_file_means_no_overrides(tmp_path: Path) -> None:
         ("KH:\n  add:\n    - {date: 2026-12-31}\n", "KH.add.0.name: Field required"),
         ("KH:\n  remvoe: [2026-05-05]\n", "KH.remvoe: Extra inputs are not permitted"),
         ("KHM:\n  remove: [2026-05-05]\n", "unknown calendar code 'KHM'"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x]\n"
+            "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+            "KH: {remove: *b}\n",
+            "YAML aliases (*name) are not allowed",
+        ),
+        ("# " + "x" * (300 * 1024) + "\nKH: {}\n", "larger than 256 KiB"),
+    ],
+    ids=[
+        "unclosed",
+        "list",
+        "impossible-date",
+        "bad-date",
+        "no-name",
+        "typo",
+        "unknown-code",
+        "aliases",
+        "huge",
     ],
 )
 def test_malformed_overrides_file_is_a_clear_error(tmp_path: Path, text: str, problem: str) -> None:
@@ -485,6 +503,52 @@ def test_malformed_overrides_file_is_a_clear_error(tmp_path: Path, text: str, pr
     assert problem in str(info.value)
     with pytest.raises(ValueError, match=r"decrees\.yaml"):
         CalendarService(path).calendars()
+
+
+# ---- provisional years ---------------------------------------------------------------------
+
+
+def test_a_window_inside_the_decreed_2026_is_final() -> None:
+    due = compute_due(ict(2026, 11, 20), 10, KH_US)
+    assert (due.provisional, due.provisional_years) == (False, [])
+
+
+def test_a_window_reaching_into_the_projected_2027_is_provisional() -> None:
+    due = compute_due(ict(2026, 12, 24), 10, KH_US)
+    assert due.due_at.year == 2027
+    assert (due.provisional, due.provisional_years) == (True, [2027])
+
+
+def test_a_year_declared_decreed_in_the_overrides_is_final(tmp_path: Path) -> None:
+    path = write(tmp_path / "decrees.yaml", "KH:\n  decree: Sub-decree on 2027\n  decreed: [2027]\n")
+    service = CalendarService(path)
+    assert not compute_due(ict(2027, 3, 1), 10, service.calendars()).provisional
+    assert service.overrides.root["KH"].decree == "Sub-decree on 2027"
+    # Another calendar's decreed years change nothing for Cambodia.
+    other = HolidayOverrides.model_validate({"US": {"decreed": [2027]}})
+    assert compute_due(ict(2027, 3, 1), 10, CalendarSet(("KH", "US"), other)).provisional
+
+
+def test_only_the_cambodian_calendar_has_projected_years() -> None:
+    assert CalendarSet(("KH",)).provisional_years(dt.date(2026, 12, 1), dt.date(2029, 1, 5)) == [
+        2027, 2028, 2029,
+    ]  # fmt: skip
+    assert CalendarSet(("US", "US-TX")).provisional_years(dt.date(2026, 1, 1), dt.date(2030, 1, 1)) == []
+    assert not KH_US.is_provisional(2026, "KH") and KH_US.is_provisional(2027, "kh")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("KH:\n  decreed: [twenty-seven]\n", "KH.decreed.0: Input should be a valid integer"),
+        ("KH:\n  decreed: [0]\n", "KH.decreed.0: Input should be greater than or equal to 1"),
+        ("KH:\n  decree: ''\n", "KH.decree: String should have at least 1 character"),
+    ],
+)
+def test_malformed_decree_fields_are_a_clear_error(tmp_path: Path, text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=r"decrees\.yaml") as info:
+        load_overrides(write(tmp_path / "decrees.yaml", text))
+    assert problem in str(info.value)
 
 
 # ---- properties ----------------------------------------------------------------------------

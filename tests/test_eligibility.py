@@ -32,7 +32,7 @@ from activities.eligibility import (
 )
 from models.case import EligibilityDecision, EligibilityFacts, Reason
 from models.db import AuditEvent, CaseRow
-from models.program import Program, load_programs
+from models.program import Program, Rule, load_programs
 from models.settings import PROJECT_ROOT, Settings
 from runtime.db import init_db
 
@@ -191,66 +191,259 @@ def test_an_unknown_exclusion_is_rejected_rather_than_guessed() -> None:
         run(req=request(facts=facts(exclusions={"smoking"})))
 
 
-# ---- ICD-10 auto-triggers -----------------------------------------------------------------
+# ---- verdicts from the ICD-10 code alone -------------------------------------------------
 
-ICD_TRIGGERS = [
-    ("F32.9", "e.vii"),  # depressive episode
-    ("F20", "e.vii"),
-    ("O24.4", "e.iv"),  # gestational diabetes
-    ("Q21.0", "e.iii"),  # ventricular septal defect
-    ("B20", "e.vi"),
-    ("B24", "e.vi"),
-    ("J00", "c"),  # common cold
-    ("J06.9", "c"),
-    ("J09.X2", "c"),
-    ("J10.1", "c"),
-    ("J11.1", "c"),
-    ("R50.9", "c"),  # fever
-    ("S61.0", "c"),  # open wound of finger
-    ("S81.8", "c"),
-    ("R40.2", "b"),  # coma
-    ("Z51.5", "b"),  # palliative care
-    ("N52.9", "e.v"),
-    ("Z30.2", "e.v"),
-    ("X71.0", "e.ix"),
-    ("Y36.9", "e.xii"),
-    ("Z00.0", "e.xiii"),  # routine examination
-    ("Z01.4", "e.xiii"),
-    ("Z23", "e.xiii"),
-    ("Z31.2", "e.xiii"),  # in vitro fertilisation
-    ("Z41.1", "e.xiii"),  # cosmetic surgery
-]
-
-
-@pytest.mark.parametrize(("icd10", "code"), ICD_TRIGGERS)
-def test_prudential_icd10_code_triggers_the_rule_without_any_flag(icd10: str, code: str) -> None:
-    decision = run(req=request(icd10=icd10))
-    assert codes(decision) == [code]
+# (code as a coordinator enters it, prudential-kh verdict, assist-america verdict, what it is).
+# A verdict is the refusing rule's code, or None for eligible; no flag is set. WHO ICD-10
+# and ICD-10-CM codes alike; docs/eligibility.md explains each range.
+CODE_VERDICTS: list[tuple[str, str | None, str | None, str]] = [
+    # (a) emergencies that are one by their code
+    ("I46.9", "a", None, "cardiac arrest"),
+    ("R57.0", "a", None, "cardiogenic shock"),
+    ("T78.2XXA", "a", None, "anaphylactic shock"),
+    ("R09.2", "a", None, "respiratory arrest"),
+    ("T79.4XXA", "a", None, "traumatic shock"),
+    ("T88.2XXA", "a", None, "shock due to anaesthesia"),
+    ("I21.9", None, None, "myocardial infarction: an opinion on treatment afterwards"),
+    # (b) coma, palliative care
+    ("R40.2", "b", None, "coma"),
+    ("R40.20", "b", None, "unspecified coma (ICD-10-CM)"),
+    ("R40.3", "b", None, "persistent vegetative state"),
+    ("Z51.5", "b", None, "palliative care"),
+    # (c) flu, fever, cut wounds, and their everyday kin
+    ("J00", "c", "complex", "common cold"),
+    ("J02.9", "c", "complex", "acute pharyngitis"),
+    ("J06.9", "c", "complex", "upper respiratory infection"),
+    ("J09.X2", "c", "complex", "avian influenza with respiratory manifestations"),
+    ("J10.1", "c", "complex", "influenza with respiratory manifestations"),
+    ("J11.1", "c", "complex", "flu, virus not identified"),
+    ("J11.2", "c", "complex", "flu with gastrointestinal manifestations"),
+    ("R50.9", "c", "complex", "fever"),
+    ("S01.81XA", "c", "complex", "laceration of the head"),
+    ("S51.811A", "c", "complex", "laceration of the forearm"),
+    ("S61.0", "c", "complex", "open wound of a finger"),
+    ("S61.012A", "c", "complex", "laceration of the thumb"),
+    ("S81.8", "c", "complex", "open wound of the lower leg"),
+    ("S91.3", "c", "complex", "open wound of the foot"),
+    ("T14.1", "c", "complex", "open wound, body region unspecified (WHO)"),
+    ("S00.83XA", "c", "complex", "contusion of the face"),
+    ("S80.0", "c", "complex", "bruised knee"),
+    ("S50.86XA", "c", "complex", "insect bite of the forearm"),
+    ("S10.93XA", "c", "complex", "contusion of the neck"),
+    ("S20.219A", "c", "complex", "contusion of the chest wall"),
+    ("S30.1XXA", "c", "complex", "contusion of the abdominal wall"),
+    ("S40.021A", "c", "complex", "contusion of the upper arm"),
+    ("S41.111A", "c", "complex", "laceration of the upper arm"),
+    ("S60.0", "c", "complex", "bruised finger"),
+    ("S70.0", "c", "complex", "bruised hip"),
+    ("S71.1", "c", "complex", "open wound of the thigh"),
+    ("S90.3", "c", "complex", "bruised foot"),
+    ("T14.0", "c", "complex", "superficial injury, body region unspecified (WHO)"),
+    ("J05.1", None, None, "acute epiglottitis: not a sore throat"),
+    ("J10.0", None, None, "influenza pneumonia"),
+    ("J10.81", None, None, "influenzal encephalopathy"),
+    ("J11.82", None, None, "influenzal myocarditis"),
+    ("J12.9", None, None, "viral pneumonia"),
+    ("J45.9", None, None, "asthma"),
+    ("S11.0", None, None, "open wound of the neck involving the larynx"),
+    ("S21.1", None, None, "open wound of the front wall of the thorax"),
+    ("S31.1", None, None, "open wound of the abdominal wall"),
+    ("S06.5", None, None, "traumatic subdural haemorrhage"),
+    ("R51", None, None, "headache"),
+    ("A90", None, None, "dengue fever: a disease, not 'a fever'"),
+    # (e.iii) congenital
+    ("Q21.0", "e.iii", None, "ventricular septal defect"),
+    # (e.iv) pregnancy
+    ("O24.4", "e.iv", None, "gestational diabetes"),
+    ("O14.1", "e.iv", None, "severe pre-eclampsia"),
+    ("Z34.00", "e.iv", "complex", "supervision of a normal first pregnancy (ICD-10-CM)"),
+    ("Z33.1", "e.iv", None, "pregnant state"),
+    ("Z3A.20", "e.iv", None, "20 weeks of gestation"),
+    ("Z39.2", "e.iv", None, "routine postpartum follow-up"),
+    ("Z38.0", None, None, "a liveborn infant: the baby's code"),
+    ("Z30.0", None, None, "contraceptive counselling"),
+    # (e.v) impotence, sterilization
+    ("N52.9", "e.v", None, "erectile dysfunction (ICD-10-CM)"),
+    ("N48.4", "e.v", None, "impotence of organic origin (WHO)"),
+    ("Z30.2", "e.v", None, "sterilization"),
+    # (e.vi) HIV, quarantinable diseases
+    ("B20", "e.vi", None, "HIV disease"),
+    ("B24", "e.vi", None, "unspecified HIV disease (WHO)"),
+    ("Z21", "e.vi", None, "asymptomatic HIV infection"),
+    ("A00.9", "e.vi", None, "cholera"),
+    ("A20.0", "e.vi", None, "bubonic plague"),
+    ("A95.9", "e.vi", None, "yellow fever"),
+    ("A98.4", "e.vi", None, "Ebola virus disease"),
+    ("A98.3", "e.vi", None, "Marburg virus disease"),
+    ("A96.2", "e.vi", None, "Lassa fever"),
+    ("B03", "e.vi", None, "smallpox"),
+    ("B25.9", None, None, "cytomegalovirus disease, not HIV"),
+    ("A15.0", None, None, "pulmonary tuberculosis: quarantine depends on the law of the day"),
+    # (e.vii) mental
+    ("F32.9", "e.vii", None, "depressive episode"),
+    ("F20", "e.vii", None, "schizophrenia"),
+    ("F52.2", "e.vii", None, "psychogenic impotence"),
+    ("R45.851", "e.vii", None, "suicidal ideation (ICD-10-CM)"),
+    ("G35", None, None, "multiple sclerosis: chapter G is not 'nervous disorders'"),
+    ("G30.9", None, None, "Alzheimer's disease"),
+    # (e.viii) dangerous activities
+    ("Y93.31", "e.viii", None, "mountain climbing (ICD-10-CM activity)"),
+    ("Y93.34", "e.viii", None, "bungee jumping"),
+    ("V97.22XA", "e.viii", None, "parachutist injured on landing"),
+    # (e.ix) suicide, attempted suicide, self-inflicted injury
+    ("X71.0", "e.ix", None, "intentional self-harm by drowning (WHO)"),
+    ("X78.9", "e.ix", None, "intentional self-harm by a sharp object"),
+    ("X83.8XXA", "e.ix", None, "intentional self-harm by other means (ICD-10-CM)"),
+    ("T14.91XA", "e.ix", None, "suicide attempt (ICD-10-CM)"),
+    ("T42.4X2A", "e.ix", None, "benzodiazepine overdose, intentional self-harm"),
+    ("T39.012A", "e.ix", None, "aspirin poisoning, intentional self-harm"),
+    ("T40.602A", "e.ix", None, "narcotic poisoning, intentional self-harm"),
+    ("T60.0X2A", "e.ix", None, "organophosphate pesticide, intentional self-harm"),
+    ("T71.112A", "e.ix", None, "self-inflicted asphyxiation by smothering"),
+    ("R45.88", "e.ix", None, "non-suicidal self-harm (ICD-10-CM)"),
+    ("Z91.5", "e.ix", None, "history of self-harm"),
+    ("Y87.0", "e.ix", None, "sequelae of intentional self-harm"),
+    ("T42.4X1A", None, None, "benzodiazepine poisoning, accidental"),
+    ("T42.4X5A", None, None, "adverse effect of benzodiazepines"),
+    ("T60.0X1A", None, None, "organophosphate pesticide, accidental"),
+    ("T42.4", None, None, "benzodiazepine poisoning, intent not in a WHO code"),
+    ("X59.9", None, None, "accidental exposure to an unspecified factor (WHO)"),
+    # (e.xii) war, riots, ionising radiation, terrorism
+    ("Y36.9", "e.xii", None, "operations of war"),
+    ("Y38.2X1A", "e.xii", None, "terrorism involving explosions (ICD-10-CM)"),
+    ("Y89.1", "e.xii", None, "sequelae of war operations"),
+    ("W88.1XXA", "e.xii", None, "exposure to radioactive isotopes"),
+    ("Y37.200A", None, None, "peacetime military operations are not war"),
+    ("T66", None, None, "radiation sickness: radiotherapy is not an excluded exposure"),
+    # (e.xiii) routine examinations
+    ("Z00.0", "e.xiii", "complex", "general medical examination (WHO)"),
+    ("Z00.00", "e.xiii", "complex", "adult check-up without abnormal findings (ICD-10-CM)"),
+    ("Z00.129", "e.xiii", "complex", "routine child health check (ICD-10-CM)"),
+    ("Z01.4", "e.xiii", "complex", "gynaecological examination"),
+    ("Z02.1", "e.xiii", "complex", "pre-employment examination"),
+    ("Z12.31", "e.xiii", "complex", "screening mammogram"),
+    # (e.xiii) fertility treatment
+    ("Z31.2", "e.xiii", None, "in vitro fertilisation"),
+    ("Z31.83", "e.xiii", None, "assisted reproductive fertility cycle (ICD-10-CM)"),
+    ("N97.9", "e.xiii", None, "female infertility"),
+    ("N46.9", "e.xiii", None, "male infertility (ICD-10-CM)"),
+    ("N98.1", "e.xiii", None, "ovarian hyperstimulation after fertility treatment"),
+    # (e.xiii) cosmetic surgery
+    ("Z41.1", "e.xiii", "complex", "cosmetic surgery"),
+    ("Z41.0", "e.xiii", "complex", "hair transplant (WHO)"),
+    ("Z41.2", "e.xiii", "complex", "routine circumcision"),
+    ("Z42.1", None, None, "breast reconstruction after mastectomy"),
+    # (e.xiii) dental treatment
+    ("K02.9", "e.xiii", "complex", "dental caries"),
+    ("K02.52", "e.xiii", "complex", "dental caries into dentin (ICD-10-CM)"),
+    ("K04.7", "e.xiii", "complex", "periapical abscess"),
+    ("K05.30", "e.xiii", "complex", "chronic periodontitis"),
+    ("K01.1", "e.xiii", "complex", "impacted wisdom tooth"),
+    ("K08.1", "e.xiii", "complex", "loss of teeth"),
+    ("K08.409", "e.xiii", "complex", "partial loss of teeth (ICD-10-CM)"),
+    ("K07.4", "e.xiii", "complex", "malocclusion (WHO)"),
+    ("K07.2", "e.xiii", "complex", "anomaly of dental arch relationship (WHO)"),
+    ("K07.3", "e.xiii", "complex", "crowded teeth (WHO)"),
+    ("M26.212", "e.xiii", "complex", "Class II malocclusion (ICD-10-CM)"),
+    ("M26.31", "e.xiii", "complex", "crowding of teeth (ICD-10-CM)"),
+    ("M26.4", "e.xiii", "complex", "malocclusion (ICD-10-CM)"),
+    ("K10.3", "e.xiii", "complex", "dry socket (WHO)"),
+    ("M27.3", "e.xiii", "complex", "dry socket (ICD-10-CM)"),
+    ("M27.61", "e.xiii", "complex", "failed osseointegration of a dental implant"),
+    ("M27.51", "e.xiii", "complex", "perforation of a root canal (ICD-10-CM)"),
+    ("S03.2XXA", "e.xiii", "complex", "dislocated tooth"),
+    ("Z46.4", "e.xiii", "complex", "fitting an orthodontic brace"),
+    ("S02.5XXA", "e.xiii", "complex", "broken tooth"),
+    ("Z46.3", "e.xiii", "complex", "fitting a denture"),
+    ("C02.1", None, None, "cancer of the border of the tongue"),
+    ("C03.0", None, None, "cancer of the upper gum"),
+    ("C06.0", None, None, "cancer of the cheek mucosa"),
+    ("C41.1", None, None, "bone cancer of the mandible"),
+    ("D16.5", None, None, "benign tumour of the mandible"),
+    ("K09.0", None, None, "developmental odontogenic cyst (keratocyst)"),
+    ("K10.2", None, None, "osteomyelitis or osteonecrosis of the jaw (WHO)"),
+    ("M27.2", None, None, "inflammatory jaw disease (ICD-10-CM)"),
+    ("M87.180", None, None, "drug-induced osteonecrosis of the jaw (ICD-10-CM)"),
+    ("K07.1", None, None, "jaw and skull base anomaly (WHO)"),
+    ("K07.6", None, None, "temporomandibular joint disorder (WHO)"),
+    ("M26.62", None, None, "arthralgia of the temporomandibular joint (ICD-10-CM)"),
+    ("K13.21", None, None, "leukoplakia of the oral mucosa"),
+    ("K11.5", None, None, "salivary stone"),
+    ("S02.6", None, None, "fracture of the mandible"),
+    # (e.xiii) immunization injections
+    ("Z23", "e.xiii", "complex", "encounter for immunization"),
+    ("Z24.6", "e.xiii", "complex", "need for rabies immunization (WHO)"),
+    ("Z27.1", "e.xiii", "complex", "need for DTP immunization (WHO)"),
+    ("Z28.3", None, None, "underimmunization status: not an injection"),
+    # (e.xiii-b) private flying
+    ("V95.2", "e.xiii-b", None, "private fixed-wing aircraft accident"),
+    ("V95.12XA", "e.xiii-b", None, "ultralight crash"),
+    ("V96.1", "e.xiii-b", None, "hang glider accident"),
+    ("V95.3", None, None, "commercial fixed-wing aircraft accident"),
+    ("V95.0", None, None, "helicopter: may be a fare-paying passenger"),
+    # What the service is for
+    ("C50.912", None, None, "breast cancer"),
+    ("C61", None, None, "prostate cancer"),
+    ("I25.10", None, None, "coronary artery disease"),
+    ("M17.11", None, None, "osteoarthritis of the knee"),
+    ("G40.909", None, None, "epilepsy"),
+    ("N18.4", None, None, "chronic kidney disease, stage 4"),
+    ("E11.9", None, None, "type 2 diabetes"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    "icd10",
-    [
-        "C50.912",  # breast cancer: the service's purpose
-        "J12.9",  # viral pneumonia is not a common cold
-        "J45.9",  # asthma
-        "B25.9",  # CMV, not HIV
-        "G35",  # multiple sclerosis: chapter G is not "nervous disorders"
-        "S11.0",  # open wound of neck involving larynx: not a "cut"
-        "S21.1",  # open wound of thorax
-        "S31.1",
-        "R51",  # headache
-        "Z41.2",  # circumcision, not cosmetic
-        "Z30.0",  # contraceptive counselling, not sterilization
-    ],
+    ("icd10", "verdict", "what"),
+    [(c, pru, what) for c, pru, _aa, what in CODE_VERDICTS],
+    ids=[c for c, *_ in CODE_VERDICTS],
 )
-def test_other_icd10_codes_do_not_trigger_a_rule(icd10: str) -> None:
-    assert run(req=request(icd10=icd10)).eligible
+def test_prudential_verdict_from_the_code_alone(icd10: str, verdict: str | None, what: str) -> None:
+    decision = run(req=request(icd10=icd10))
+    assert codes(decision) == ([verdict] if verdict else []), what
 
 
-@pytest.mark.parametrize("icd10", ["J06.9", "R50.9", "S01.8"])
-def test_assist_america_common_issue_codes_are_not_complex(icd10: str) -> None:
-    assert codes(run(AA, request(AA, icd10=icd10))) == ["complex"]
+@pytest.mark.parametrize(
+    ("icd10", "verdict", "what"),
+    [(c, aa, what) for c, _pru, aa, what in CODE_VERDICTS],
+    ids=[c for c, *_ in CODE_VERDICTS],
+)
+def test_assist_america_verdict_from_the_code_alone(icd10: str, verdict: str | None, what: str) -> None:
+    decision = run(AA, request(AA, icd10=icd10))
+    assert codes(decision) == ([verdict] if verdict else []), what
+
+
+def test_the_code_table_has_one_row_per_code() -> None:
+    listed = [c for c, *_ in CODE_VERDICTS]
+    assert len(listed) == len(set(listed))
+
+
+def test_every_icd10_entry_of_both_programs_refuses_some_code_in_the_table() -> None:
+    # A list entry no row exercises is untested data: each must refuse at least one code.
+    rows = [c for c, *_ in CODE_VERDICTS]
+    for program in (PRU, AA):
+        for rule in program.eligibility.rules:
+            for entry in rule.icd10:
+                one = Rule.model_validate(rule.model_dump() | {"icd10": [entry]})
+                assert any(one.matches_icd10(c) for c in rows), f"{program.name} {rule.code} {entry}"
+
+
+def test_assist_america_refuses_every_everyday_code_prudential_refuses_under_c() -> None:
+    common = next(r for r in PRU.eligibility.rules if r.code == "c")
+    complex_rule = next(r for r in AA.eligibility.rules if r.code == "complex")
+    assert set(common.icd10) <= set(complex_rule.icd10)
+    assert common.icd10_except == complex_rule.icd10_except
+
+
+@pytest.mark.parametrize("icd10", ["j10.1", " Z41.1 ", "k029"])
+def test_codes_are_read_whatever_their_case_spacing_or_dot(icd10: str) -> None:
+    assert any(r.matches_icd10(icd10) for r in PRU.eligibility.rules)
+
+
+def test_a_coordinator_override_still_admits_a_covered_pregnancy() -> None:
+    # The code refuses; "unless specifically covered" is the override's job, and the
+    # refusal the override answers is the pregnancy rule alone.
+    decision = run(req=request(icd10="O24.4", override_reason="Maternity rider covers it"))
+    assert codes(decision) == ["e.iv"]
 
 
 # ---- policy -------------------------------------------------------------------------------

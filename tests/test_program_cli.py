@@ -12,6 +12,7 @@ from sqlmodel import Session
 from typer.testing import CliRunner, Result
 
 from models.db import CaseRow
+from runtime.db import make_engine, upgrade
 from starter.program_cli import eligibility_app, program_app
 
 # A distinctive diagnosis, so a leak anywhere is easy to spot.
@@ -25,8 +26,10 @@ root.add_typer(eligibility_app, name="eligibility")
 @pytest.fixture(autouse=True)
 def temp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SMO_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cases.db'}")
+    url = f"sqlite:///{tmp_path / 'cases.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.delenv("SMO_PROGRAMS_DIR", raising=False)
+    upgrade(make_engine(url))  # an operated database is migrated before the service uses it
     return tmp_path
 
 

@@ -239,6 +239,47 @@ def test_bad_icd10_prefix_is_rejected(tmp_path: Path) -> None:
     assert "eligibility.rules[2].icd10: 'J06-K01': a range must stay within one letter" in message
 
 
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("J?", "'?' may only follow a full three-character category"),
+        ("T3?.1", "is not an ICD-10 prefix"),
+        ("C50.91234", "is not an ICD-10 prefix"),
+        ("50.1", "is not an ICD-10 prefix"),
+        ("J06-J01", "a range must stay within one letter, low to high"),
+        ("C50;DROP", "is not an ICD-10 prefix"),
+    ],
+)
+def test_malformed_icd10_entries_are_rejected_naming_the_entry(
+    tmp_path: Path, entry: str, problem: str
+) -> None:
+    message = load_error(tmp_path, broken(**{"eligibility.rules.2.icd10": [entry]}))
+    assert f"eligibility.rules[2].icd10: {entry!r}" in message and problem in message
+
+
+def test_icd10_except_without_icd10_is_rejected(tmp_path: Path) -> None:
+    message = load_error(tmp_path, broken(**{"eligibility.rules.2.icd10_except": ["J10.8"]}))
+    assert "icd10_except narrows icd10, which is empty" in message
+
+
+def test_a_wildcard_reads_one_character_after_the_dot(tmp_path: Path) -> None:
+    data = broken(
+        **{"eligibility.rules.2.icd10": ["T36-T65.??2"], "eligibility.rules.2.icd10_except": ["T40"]}
+    )
+    write(tmp_path / "programs", "demo", data)
+    rule = load_programs(tmp_path / "programs")["demo"].eligibility.rules[2]
+    verdicts = {
+        code: rule.matches_icd10(code) for code in ["T42.4X2A", "T65.222A", "T42.4X1A", "T40.602A", "T66"]
+    }
+    assert verdicts == {
+        "T42.4X2A": True,
+        "T65.222A": True,
+        "T42.4X1A": False,
+        "T40.602A": False,
+        "T66": False,
+    }
+
+
 def test_rule_source_must_be_the_seed_or_product(tmp_path: Path) -> None:
     message = load_error(tmp_path, broken(**{"eligibility.rules.2.source": "blog.txt"}))
     assert "'a': source must be the seed file 'demo-seed.txt' or 'product'" in message

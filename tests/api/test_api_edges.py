@@ -142,26 +142,23 @@ async def test_the_codec_endpoint_and_report_links_keep_their_own_answers_next_t
     assert status == 404 and set(body) == {"error", "request_id"} and resp.headers["X-Request-Id"]
 
 
-async def test_an_update_held_up_by_an_unreachable_mail_server_answers_202_without_waiting(
+async def test_an_update_while_the_mail_server_is_unreachable_answers_at_once_and_the_notice_waits(
     live_api: LiveApi,
 ) -> None:
     token = live_api.token("slowmail")
     await live_api.open_case(token, "SLOW-1")
-    live_api.api.update_wait = 2.0
     live_api.services.mailer.port = free_port()  # the team's notice cannot go out
     loop = asyncio.get_running_loop()
     started = loop.time()
     status, body, _ = await live_api.call(
         "PUT", "/api/v1/cases/SLOW-1/details", token, json={**MEMBER, "phone": "+855 12 000 000"}
     )
+    # The update records the notice as owed and answers; it never waits on the mail server
+    # (the bound is generous for a loaded machine: the mail retry policy alone is a minute).
     assert loop.time() - started < 20
-    assert status == 202 and body == {
-        "case_id": "SLOW-1",
-        "stage": None,
-        "detail": "accepted; in progress",
-        "done": False,
-    }
+    assert status == 200 and body["done"] is True, body
+    status, case, _ = await live_api.call("GET", "/api/v1/cases/SLOW-1", token)
+    assert status == 200
+    assert any(p.startswith("email ") for p in case["pending"]), case["pending"]
     status, body, _ = await live_api.call("GET", "/api/v1/cases/SLOW-1/audit", token)
-    assert ("case.update_details", "accepted", "in progress") in [
-        (e["action"], e["outcome"], e["detail"]) for e in body["events"]
-    ]
+    assert ("case.update_details", "accepted") in [(e["action"], e["outcome"]) for e in body["events"]]

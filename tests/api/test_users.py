@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from models.settings import Settings
 from models.users import ApiUser, Role
-from runtime.db import make_engine
+from runtime.db import init_db, make_engine
 from starter.cli import app
 from starter.dev import DEV_USER, ensure_dev_token
 from web.tokens import TOKEN_RE, TokenStore
@@ -62,7 +62,7 @@ def test_user_mistakes_are_one_error_line_with_exit_code_2(settings: Settings) -
 
 
 def test_smo_dev_writes_a_working_coordinator_token_into_the_secrets_file_once(settings: Settings) -> None:
-    tokens = TokenStore(make_engine(settings.db_url))
+    tokens = TokenStore(init_db(settings))
     token = ensure_dev_token(settings, tokens)
     secrets = Path(settings.home / "secrets.env").read_text(encoding="utf-8")
     assert f"SMO_TOKEN={token}" in secrets and secrets.count("SMO_TOKEN=") == 1

@@ -54,6 +54,7 @@ from models.case import (
 )
 from models.intake import PatientIntake
 from models.settings import Settings
+from runtime.db import make_engine
 from runtime.outbox import OutboxHandler, OutboxServer, read_outbox
 from runtime.temporal import connect
 from starter import ops
@@ -305,8 +306,16 @@ def db_file(settings: Settings) -> Path:
 
 
 def db_rows(settings: Settings, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    with contextlib.closing(sqlite3.connect(db_file(settings), timeout=30)) as conn:
-        return list(conn.execute(sql, params))
+    """Rows of `sql` (with `?` placeholders) read straight from the case DB, SQLite or PostgreSQL."""
+    if settings.db_url.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(db_file(settings), timeout=30)) as conn:
+            return list(conn.execute(sql, params))
+    engine = make_engine(settings.db_url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.exec_driver_sql(sql.replace("?", "%s"), params)]
+    finally:
+        engine.dispose()
 
 
 async def wait_for_row(
