@@ -38,6 +38,7 @@ from models.case import (
     CaseStatus,
     Close,
     CompleteConsult,
+    CompleteRecords,
     Decline,
     InfoReason,
     RecordType,
@@ -48,6 +49,7 @@ from models.case import (
     SupplyInfo,
     workflow_id_for,
 )
+from models.consent import CONSENT_VERSION, ConsentMethod, GiveConsent, WithdrawConsent
 from models.settings import Settings
 from models.sla import CalendarChange
 from runtime.outbox import OutboxServer
@@ -395,6 +397,29 @@ async def assist_america_follow_up(s: Stack) -> list[str]:
     return [original, follow_up]
 
 
+async def assist_america_consent(s: Stack) -> list[str]:
+    """Held before assignment until the member consents in the portal; withdrawn after the report."""
+    name = "assist-america-consent"
+    program = "assist-america"
+    handle = await _open(s, name, program, consent_required=True)
+    await scenario.until(s.env, handle, Stage.GATHERING_RECORDS)
+    docs = scenario.required_records(s.services, program)
+    await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=docs, by="coordinator"))
+    await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="coordinator"))
+    held = await _when(handle, lambda st: st.consent.waiting, "the case waiting for consent")
+    assert held.specialist_id is None
+    member = f"member:{case_id_for(name)}"
+    consent = GiveConsent(method=ConsentMethod.PORTAL, version=CONSENT_VERSION, by=member)
+    await handle.execute_update(SmoCaseWorkflow.give_consent, consent)
+    review = await scenario.until(s.env, handle, Stage.UNDER_REVIEW)
+    assert review.specialist_id
+    await _report_and_deliver(s, handle, review.specialist_id)
+    await handle.execute_update(SmoCaseWorkflow.withdraw_consent, WithdrawConsent(by=member))
+    await _consult(s, handle, "free")
+    await _close(handle)
+    return [name]
+
+
 SCENARIOS: dict[str, Callable[[Stack], Awaitable[list[str]]]] = {
     fn.__name__.replace("_", "-"): fn
     for fn in (
@@ -410,6 +435,7 @@ SCENARIOS: dict[str, Callable[[Stack], Awaitable[list[str]]]] = {
         prudential_cancelled,
         prudential_third_opinion,
         assist_america_follow_up,
+        assist_america_consent,
     )
 }
 
