@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 import aiohttp
 
 from tests.api.conftest import until
 from tests.portal.conftest import Site
+from tests.portal.test_portal_sign_in import jar, sign_in
+from web.portal.pages import ICT
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 
@@ -62,3 +65,29 @@ async def test_asking_for_more_stops_the_clock_and_a_decline_kills_the_link(site
     _, trail = await site.api("GET", "/api/v1/cases/DESK-3/audit")
     actors = {(e["actor"].split(":")[0], e["action"]) for e in trail["events"]}
     assert {("specialist", "info.request"), ("specialist", "specialist.decline")} <= actors
+
+
+async def test_after_the_report_the_member_books_the_telephone_consult_in_ict(site: Site) -> None:
+    await site.ready_for_review("CONSULT-1")
+    link = await site.assignment_link("CONSULT-1")
+    async with aiohttp.ClientSession() as desk:
+        form = aiohttp.FormData()
+        form.add_field("csrf", await csrf_of(desk, link))
+        form.add_field("file", b"%PDF-1.4 synthetic opinion", filename="opinion.pdf")
+        resp = await desk.post(link + "/report", data=form)
+        assert resp.status == 200, await resp.text()
+    async with jar() as http:
+        assert (await sign_in(http, await site.sign_in_link("CONSULT-1"))).status == 303
+        page = site.url + "/portal/cases/CONSULT-1"
+        csrf = await csrf_of(http, page)
+        slot = (datetime.now(ICT) + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
+        resp = await http.post(
+            page + "/consult", data={"csrf": csrf, "slot": slot.strftime("%Y-%m-%dT%H:%M")}
+        )
+        assert resp.status == 200 and "consultation is booked" in await resp.text(), await resp.text()
+    _, status = await site.api("GET", "/api/v1/cases/CONSULT-1")
+    assert status["consults_booked"] == 1 and status["consult_pending"]
+    _, trail = await site.api("GET", "/api/v1/cases/CONSULT-1/audit")
+    assert ("member:CONSULT-1", "consult.book", "accepted") in {
+        (e["actor"], e["action"], e["outcome"]) for e in trail["events"]
+    }
