@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import sys
+from typing import Any
 
 from holidays.countries.cambodia import Cambodia as KhHolidays
-from temporalio import workflow
 from workalendar.core import WesternCalendar
 
 # Imported by module path rather than through holidays.KH, whose lazy lookup
@@ -32,12 +33,18 @@ def _kh_holidays(year: int) -> dict[dt.date, str]:
     # package. Temporal's workflow sandbox forbids gettext.translation unless
     # the import was passed through; reading a packaged catalogue is
     # deterministic, so lift the restriction for this call only.
-    guard = (
-        workflow.unsafe.sandbox_unrestricted() if workflow.unsafe.in_sandbox() else contextlib.nullcontext()
-    )
-    with guard:
+    with _sandbox_unrestricted():
         table = KhHolidays(years=year, language=HOLIDAY_NAME_LANGUAGE)  # type: ignore[no-untyped-call]
         return {day: str(name) for day, name in table.items()}
+
+
+def _sandbox_unrestricted() -> contextlib.AbstractContextManager[Any]:
+    # Only a process that runs workflows has loaded the SDK's workflow module; the CLI's
+    # `smo sla due` and `smo calendar` need not pay for importing it.
+    workflow = sys.modules.get("temporalio.workflow")
+    if workflow is not None and workflow.unsafe.in_sandbox():
+        return workflow.unsafe.sandbox_unrestricted()  # type: ignore[no-any-return]
+    return contextlib.nullcontext()
 
 
 class Cambodia(WesternCalendar):  # type: ignore[misc]

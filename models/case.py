@@ -201,6 +201,10 @@ class SlaView(Frozen):
     day0: str | None = None
     due_at: datetime | None = None
     warn_at: datetime | None = None
+    # Years in the SLA window whose holidays are the calendar's projection, not yet decreed:
+    # the deadline may move when the decree comes out.
+    provisional: bool = False
+    provisional_years: list[int] = []
 
 
 class CaseStatus(Frozen):

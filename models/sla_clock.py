@@ -19,6 +19,8 @@ class DueDate(BaseModel):
     day0: date
     due_at: datetime
     warn_at: datetime | None
+    # The window reaches into a year whose holidays are projected, not yet decreed.
+    provisional_years: list[int] = []
 
 
 class SlaClockRecord(BaseModel):
@@ -37,3 +39,4 @@ class SlaClockRecord(BaseModel):
     next_reminder: datetime | None = None
     reminders: int = 0
     moves: int = 0  # deadline moves by holiday decrees
+    provisional_years: list[int] = []

@@ -116,7 +116,7 @@ async def test_warning_at_80_percent_then_breach_at_deadline_then_day_11_reminde
     assert mail_to(services, "SLA-LATE", "SLA breach continues") == ["supervisors@example.org"]
 
 
-async def test_stop_the_clock_keeps_elapsed_days_and_restarts_with_the_rest(
+async def test_stop_the_clock_keeps_every_working_day_used_and_restarts_with_the_rest(
     ts_env: WorkflowEnvironment, ts_worker: Worker, services: Services
 ) -> None:
     handle = await scenario.start(ts_env.client, services.settings, scenario.case_input(services, "SLA-STOP"))
@@ -141,9 +141,17 @@ async def test_stop_the_clock_keeps_elapsed_days_and_restarts_with_the_rest(
     extra = scenario.upload(services, b"additional pathology slides", RecordType.OTHER)
     await handle.execute_update(SmoCaseWorkflow.supply_info, SupplyInfo(documents=[extra], by="coordinator"))
     restarted, running = await event(handle, "clock restarted")
-    expected = compute_due(restarted.at, 10, calendars, already_elapsed=used)
+    sent, _ = await event(handle, "records sent to specialist")
+    # docs/sla.md: the deadline from the whole record, the stopped interval left out; no
+    # partial day is lost at the restart, so it is no later than restarting from a new day 0.
+    expected = compute_due(sent.at, 10, calendars, pauses=[(stopped.at, restarted.at)])
+    old_rule = compute_due(restarted.at, 10, calendars, already_elapsed=used)
     assert running.sla.state in (SlaState.RUNNING, SlaState.WARNING)
     assert running.sla.due_at == expected.due_at
+    assert expected.due_at <= old_rule.due_at
+    # A window into a year whose holidays are not yet decreed says so in the case's status.
+    assert running.sla.provisional_years == expected.provisional_years
+    assert running.sla.provisional is bool(expected.provisional_years)
     assert running.records.documents == len(review.records.required) + 1
 
 

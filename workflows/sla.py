@@ -88,6 +88,8 @@ class SlaClock:
             day0=r.day0.isoformat() if r.day0 else None,
             due_at=r.due_at,
             warn_at=r.warn_at,
+            provisional=bool(r.provisional_years),
+            provisional_years=r.provisional_years,
         )
 
     # ---- what the case may ask ---------------------------------------------------------
@@ -132,7 +134,8 @@ class SlaClock:
         r = self._r
         old = r.due_at
         assert old is not None and r.restarted_at is not None
-        due = await self._due(r.restarted_at)
+        due = await self._due()
+        r.provisional_years = due.provisional_years
         if due.due_at == old:
             return None
         r.moves += 1
@@ -215,17 +218,15 @@ class SlaClock:
         )
         return days
 
-    async def _due(self, restarted_at: datetime) -> DueDate:
-        # The running stretch and the working days already used: the form every version of
-        # the calendar activity answers the same (an empty `pauses` keeps that reading).
-        # The clock keeps the whole pause record itself, for the round's SLA report.
+    async def _due(self) -> DueDate:
+        # The clock's whole record: when the complete records arrived and every stopped
+        # interval since (all closed while the clock runs). The calendar applies the
+        # stop-the-clock rule of docs/sla.md to it, so a pause, a restart and a holiday decree
+        # are all the same question.
+        assert self._r.received_at is not None, "the clock starts when the records arrive"
         due: DueDate = await workflow.execute_local_activity(
             "sla_deadline",
-            DeadlineRequest(
-                rule=self.rule,
-                received_at=restarted_at,
-                already_elapsed=self._r.elapsed,
-            ),
+            DeadlineRequest(rule=self.rule, received_at=self._r.received_at, pauses=self._r.pauses),
             result_type=DueDate,
             **LOCAL,
         )
@@ -233,8 +234,9 @@ class SlaClock:
 
     async def _deadline(self, restarted_at: datetime) -> None:
         r = self._r
-        due = await self._due(restarted_at)
+        due = await self._due()
         r.restarted_at = restarted_at
+        r.provisional_years = due.provisional_years
         r.day0, r.due_at = due.day0, due.due_at
         r.warn_at = None if r.warned else due.warn_at
         r.state = SlaState.WARNING if r.warned else SlaState.RUNNING
