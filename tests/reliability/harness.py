@@ -77,7 +77,9 @@ def free_port() -> int:
 
 def worker_env(settings: Settings, *, temporal_address: str | None = None, **extra: str) -> dict[str, str]:
     """The environment of a worker process that serves `settings`' case DB, SMTP port and queue."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMO_") and k != "DATABASE_URL"}
+    # Bytecode is allowed: a worker that compiles its modules on every start wastes its CPU.
+    skip = {"DATABASE_URL", "PYTHONDONTWRITEBYTECODE"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMO_") and k not in skip}
     env.update(
         SMO_HOME=str(settings.home),
         SMO_TEMPORAL_ADDRESS=temporal_address or settings.temporal_address,

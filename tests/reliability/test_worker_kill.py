@@ -33,8 +33,14 @@ from workflows.smo_case import SmoCaseWorkflow
 
 async def test_worker_killed_while_checking_eligibility_opens_the_case_once(live: Live) -> None:
     case = live.case(1)
-    live.proxy.drop_uploads()
+    # The partition must start after the worker holds the case's first task: a poll sent after
+    # it would be dropped too, and the case would never reach the worker. So the task's first
+    # write (registering the case) waits at the DB lock while the worker holds the task.
+    live.lock.acquire()
     opening = asyncio.create_task(case.start())
+    await wait_workflow_task_started(case.handle)
+    live.proxy.drop_uploads()
+    live.lock.release()
     # The worker registered the case and decided eligibility; the server never heard back.
     await wait_for_row(
         live.settings,
