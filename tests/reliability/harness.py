@@ -98,9 +98,10 @@ def worker_env(settings: Settings, *, temporal_address: str | None = None, **ext
 class WorkerProcess:
     """`python worker.py`, started in its own process group so that a kill takes all of it."""
 
-    def __init__(self, env: Mapping[str, str], log_file: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log_file: Path, script: Path | None = None) -> None:
         self.env = dict(env)
         self.log_file = log_file
+        self.script = script or PROJECT_ROOT / "worker.py"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.kills = 0
@@ -127,7 +128,7 @@ class WorkerProcess:
             log.write(f"---- worker start {self.starts + 1}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                [sys.executable, str(PROJECT_ROOT / "worker.py")],
+                [sys.executable, str(self.script)],
                 cwd=PROJECT_ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
