@@ -128,8 +128,11 @@ async def stack(
     if store not in STORES:
         raise SystemExit(f"error: --store must be one of {', '.join(STORES)}")
     home = Path(tempfile.mkdtemp(prefix="smo-bench-"))
+    # SMO_WORKER_* (runner, memory budget) set for the run reach the worker process too.
+    tuning = {k: v for k, v in os.environ.items() if k.startswith("SMO_WORKER_")}
+    worker_extra = {**tuning, **(worker_extra or {})}
     os.environ.update(prepare_home(home, cases))
-    os.environ.update({"SMO_LOG_LEVEL": "WARNING", **(worker_extra or {})})
+    os.environ.update({"SMO_LOG_LEVEL": "WARNING", **worker_extra})
     os.environ.pop("DATABASE_URL", None)
     settings = Settings()
     server_cls = MemoryDevServer if store == "memory" else DevServer
@@ -144,7 +147,7 @@ async def stack(
         services = Services.from_settings(settings)
         exits.callback(services.engine.dispose)
         client = await connect(settings)
-        env = worker_env(settings, **(worker_extra or {}))
+        env = worker_env(settings, **worker_extra)
         env["SMO_LOG_LEVEL"] = "WARNING"
         worker = WorkerProcess(env, home / "worker.log")
         exits.callback(worker.kill)
