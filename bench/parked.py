@@ -23,6 +23,7 @@ import asyncio
 import random
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import stack
 from stack import Stack, cpu_seconds, now, park, percentile, rss_mib, summary
@@ -44,7 +45,7 @@ async def status_latencies(st: Stack, case_ids: list[str]) -> list[float]:
     return out
 
 
-async def main(cases: int, store: str, concurrency: int, seed: int) -> str:
+async def main(cases: int, store: str, concurrency: int, seed: int, profile: Path | None) -> str:
     run = uuid.uuid4().hex[:6]
     async with stack.stack(store, cases) as st:
         print(st.describe())
@@ -61,7 +62,8 @@ async def main(cases: int, store: str, concurrency: int, seed: int) -> str:
                 print(f"  parked {done}/{cases} in {now() - start:.0f}s, worker RSS {rss_mib(pid):.0f} MiB")
             return case_id
 
-        ids = await stack.bounded([lambda n=n: one(n) for n in range(cases)], concurrency)
+        with stack.profiled(pid, profile and profile / "parking.txt"):
+            ids = await stack.bounded([lambda n=n: one(n) for n in range(cases)], concurrency)
         wall, cpu = now() - start, cpu_seconds(pid) - cpu0
         await asyncio.sleep(2)  # let the last completions land
         parked_rss = rss_mib(pid)
@@ -82,7 +84,8 @@ async def main(cases: int, store: str, concurrency: int, seed: int) -> str:
         pid = st.worker.pid
         restarted_rss = rss_mib(pid)
         cpu0 = cpu_seconds(pid)
-        cold = await status_latencies(st, sample)
+        with stack.profiled(pid, profile and profile / "cold-status.txt"):
+            cold = await status_latencies(st, sample)
         cold_cpu = (cpu_seconds(pid) - cpu0) / len(sample) * 1000
         print(
             f"status, cold after restart (ms): {summary(cold)}; worker CPU {cold_cpu:.1f} ms per query;"
@@ -103,4 +106,6 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=24)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
-    print(asyncio.run(main(args.cases, args.store, args.concurrency, args.seed)))
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    print(asyncio.run(main(args.cases, args.store, args.concurrency, args.seed, args.profile)))

@@ -27,7 +27,7 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import AsyncIterator, Sequence  # noqa: E402
+from collections.abc import AsyncIterator, Iterator, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from datetime import date, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
@@ -231,10 +231,30 @@ async def bounded(jobs: Sequence[Any], concurrency: int) -> list[Any]:
     return await asyncio.gather(*(one(j) for j in jobs))
 
 
+@contextlib.contextmanager
+def profiled(pid: int, output: Path | None) -> Iterator[None]:
+    """py-spy samples the worker while the block runs (where the GIL is held: its CPU), in
+    collapsed-stack form (`flamegraph.pl` draws it); nothing when `output` is None."""
+    if output is None:
+        yield
+        return
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    cmd = [spy, "record", "--pid", str(pid), "--gil", "--rate", "100", "--format", "raw",
+           "--output", str(output), "--nonblocking"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        proc.send_signal(2)  # SIGINT: py-spy writes what it sampled and exits
+        proc.wait(60)
+        print(f"  profile: {output}")
+
+
 def arguments(doc: str | None) -> argparse.ArgumentParser:
     """A benchmark's command line: its docstring as help, and the dev server's store."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", choices=STORES, default="memory", help="the dev server's store")
+    parser.add_argument("--profile", type=Path, help="a folder for py-spy profiles of the worker")
     return parser
 
 
