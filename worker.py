@@ -291,6 +291,9 @@ def run(settings: Settings, processes: int | None = None) -> None:
 
 
 def main() -> None:
+    # Bytecode is allowed even where PYTHONDONTWRITEBYTECODE is set: a worker that compiles its
+    # modules again on every start (and, sandboxed, on every case run) wastes its CPU.
+    sys.dont_write_bytecode = False
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
     run(settings)
