@@ -8,6 +8,7 @@ COPY pyproject.toml README.md worker.py ./
 COPY activities ./activities
 COPY calendars ./calendars
 COPY models ./models
+COPY reports ./reports
 COPY runtime ./runtime
 COPY security ./security
 COPY starter ./starter

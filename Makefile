@@ -4,7 +4,7 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo dev test pytest lint typecheck compose-check bench clean
+.PHONY: install demo dev test pytest lint typecheck compose-check bench clean db-upgrade
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ compose-check:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null); } \
 	  || { echo "docker-compose is needed: apt-get install docker-compose"; exit 1; }
 	docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml: valid"
+
+db-upgrade: install  ## bring the case DB (DATABASE_URL, default .smo/cases.db) to the newest schema
+	$(BIN)/python -m starter.db_cli upgrade
 
 bench: install
 	$(BIN)/python bench/calendar.py

@@ -49,7 +49,9 @@ from models.program import Program, load_programs
 from models.settings import Settings
 from runtime.db import init_db
 from runtime.logging import configure_logging
+from runtime.metrics import MetricsInterceptor, runtime_with_metrics, stage_gauge
 from runtime.temporal import connect
+from runtime.tracing import RequestIdWorkerInterceptor
 from security.keys import KeyRing
 from security.links import LinkSigner
 from security.redaction import clear_phi
@@ -201,7 +203,7 @@ def build_worker(
         task_queue=task_queue or s.task_queue,
         workflows=[SmoCaseWorkflow],
         activities=activities_for(services),
-        interceptors=[LoggingInterceptor()],
+        interceptors=[RequestIdWorkerInterceptor(), LoggingInterceptor(), MetricsInterceptor()],
         workflow_failure_exception_types=workflow_failure_exception_types,
         graceful_shutdown_timeout=timedelta(seconds=10),
         workflow_runner=workflow_runner(s.worker_sandbox),
@@ -211,35 +213,47 @@ def build_worker(
     )
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, processes: int = 1) -> None:
+async def run_worker(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    processes: int = 1,
+    publish_stage_counts: bool = True,
+) -> None:
     services = Services.from_settings(settings)
-    client = await connect(settings)
+    client = await connect(settings, runtime=runtime_with_metrics(settings))
     worker = build_worker(client, services, processes=processes)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    address = client.service_client.config.target_host
     log.info(
         "worker started",
         task_queue=settings.task_queue,
-        address=settings.temporal_address,
+        address=address,
         sandbox=settings.worker_sandbox,
         max_cached_workflows=worker.config()["max_cached_workflows"],
     )
-    async with worker:
+    # With N processes only the first counts cases by stage: N gauges would count them N times.
+    gauge = stage_gauge(client, settings) if publish_stage_counts else contextlib.nullcontext()
+    async with worker, gauge:
         await stop.wait()
         log.info("worker stopping: finishing in-flight tasks")
     log.info("worker stopped")
 
 
-def _worker_process(settings: Settings, processes: int) -> None:
-    """One of `run`'s worker processes: its own client, its share of the memory budget."""
+def _worker_process(settings: Settings, processes: int, index: int) -> None:
+    """One of `run`'s worker processes: its own client, its share of the memory budget, and its
+    own metrics port (SMO_METRICS_PORT + index: one exporter per port and process)."""
     from runtime.devserver import _die_with_parent
 
     _die_with_parent()  # a supervisor killed by SIGKILL leaves no worker behind
+    if settings.metrics_port > 0:
+        settings = settings.model_copy(update={"metrics_port": settings.metrics_port + index})
     configure_logging(settings.log_format, settings.log_level)
-    asyncio.run(run_worker(settings, processes=processes))
+    asyncio.run(run_worker(settings, processes=processes, publish_stage_counts=index == 0))
 
 
 def run(settings: Settings, processes: int | None = None) -> None:
@@ -257,7 +271,7 @@ def run(settings: Settings, processes: int | None = None) -> None:
     stopping = False
 
     def start(index: int) -> multiprocessing.process.BaseProcess:
-        child = ctx.Process(target=_worker_process, args=(settings, n), name=f"smo-worker-{index}")
+        child = ctx.Process(target=_worker_process, args=(settings, n, index), name=f"smo-worker-{index}")
         child.start()
         return child
 

@@ -9,29 +9,21 @@ from __future__ import annotations
 
 import asyncio
 
-from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from models.billing import PAYMENT_DECLINED, ChargeRequest, ChargeResult
 from models.db import LedgerEntry
+from runtime import metrics
+
+__all__ = ["BillingActivities", "ChargeRequest", "ChargeResult", "Ledger", "PaymentDeclinedError"]
 
 
-class ChargeRequest(BaseModel):
-    idempotency_key: str = Field(min_length=8, max_length=128)
-    case_id: str
-    kind: str
-    amount_cents: int = Field(gt=0)
-    currency: str = Field(min_length=3, max_length=3)
-
-
-class ChargeResult(BaseModel):
-    charge_id: int
-    idempotency_key: str
-    amount_cents: int
-    currency: str
-    created: bool
+class PaymentDeclinedError(Exception):
+    """The payment side refused the charge (card declined, account closed): retrying won't help."""
 
 
 class Ledger:
@@ -84,7 +76,12 @@ class BillingActivities:
 
     @activity.defn(name="charge_customer")
     async def charge_customer(self, req: ChargeRequest) -> ChargeResult:
-        result = await asyncio.to_thread(self.ledger.charge, req)
+        try:
+            result = await asyncio.to_thread(self.ledger.charge, req)
+        except PaymentDeclinedError as exc:
+            # A business answer: the case records it and tells a person; no retry.
+            raise ApplicationError(str(exc), type=PAYMENT_DECLINED, non_retryable=True) from exc
+        metrics.charge(req.kind, created=result.created)
         activity.logger.info(
             "charge %s",
             "recorded" if result.created else "already recorded",

@@ -6,28 +6,19 @@ import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from pydantic import BaseModel
 from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.roster import SpecialtyMap
-from models.case import CaseInput, ProgramTerms, Stage
+from models.case import CaseInput, CaseOutcome, Registered, Stage
 from models.db import Assignment, CaseRow, SlaRound
 from models.program import Program
 from models.sla import SlaRoundRecord
-
-
-class Registered(BaseModel):
-    terms: ProgramTerms
-    specialty: str
-
-
-class CaseOutcome(BaseModel):
-    case_id: str
-    stage: Stage
-    eligible: bool | None = None
+from runtime import metrics
 
 
 class CaseActivities:
@@ -57,6 +48,7 @@ class CaseActivities:
                     )
                 )
                 session.commit()
+                metrics.case_opened(inp.program)
         return Registered(terms=program.terms(), specialty=self.specialties.specialty_for(inp.icd10))
 
     def _record(self, outcome: CaseOutcome) -> None:
@@ -68,6 +60,8 @@ class CaseActivities:
             if outcome.eligible is not None:
                 row.eligible = outcome.eligible
             if outcome.stage.terminal:
+                if row.closed_at is None:  # counted once, however often the outcome is recorded
+                    metrics.case_closed(row.program, outcome.stage)
                 row.closed_at = row.closed_at or datetime.now(UTC)
                 for a in session.exec(
                     select(Assignment).where(
@@ -81,33 +75,32 @@ class CaseActivities:
             session.commit()
 
     def _record_round(self, rec: SlaRoundRecord) -> None:
-        # Idempotent: a retried activity finds the round already written and leaves it.
-        with Session(self.engine) as session:
-            existing = session.exec(
-                select(SlaRound).where(
-                    SlaRound.case_id == rec.case_id, SlaRound.assignment_no == rec.assignment_no
-                )
-            ).first()
-            if existing is not None:
-                return
-            session.add(
-                SlaRound(
-                    case_id=rec.case_id,
-                    program=rec.program,
-                    assignment_no=rec.assignment_no,
-                    specialist_id=rec.specialist_id,
-                    working_days=rec.working_days,
-                    calendars=",".join(rec.calendars),
-                    received_at=rec.received_at,
-                    due_at=rec.due_at,
-                    ended_at=rec.ended_at,
-                    outcome=rec.outcome.value,
-                    warned=rec.warned,
-                    breached=rec.breached,
-                    paused_working_days=rec.paused_working_days,
-                )
-            )
-            session.commit()
+        # Idempotent on (case_id, assignment_no): the first write of a round wins. A retry, or a
+        # second worker running the same attempt, meets the unique constraint and inserts
+        # nothing; ON CONFLICT DO NOTHING makes that one atomic statement, with no window
+        # between a look-up and an insert.
+        values = {
+            "case_id": rec.case_id,
+            "program": rec.program,
+            "assignment_no": rec.assignment_no,
+            "specialist_id": rec.specialist_id,
+            "working_days": rec.working_days,
+            "calendars": ",".join(rec.calendars),
+            "received_at": rec.received_at,
+            "due_at": rec.due_at,
+            "ended_at": rec.ended_at,
+            "outcome": rec.outcome.value,
+            "warned": rec.warned,
+            "breached": rec.breached,
+            "paused_working_days": rec.paused_working_days,
+        }
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        statement = insert(SlaRound).values(**values)
+        statement = statement.on_conflict_do_nothing(index_elements=["case_id", "assignment_no"])
+        with self.engine.begin() as conn:
+            inserted = conn.execute(statement).rowcount
+        if inserted:
+            metrics.sla_round(rec)
 
     @activity.defn(name="register_case")
     async def register_case(self, inp: CaseInput) -> Registered:

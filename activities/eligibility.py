@@ -16,21 +16,16 @@ from typing import Annotated, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 import sqlalchemy
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator
 from sqlmodel import Session, col, or_, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models.case import (
-    Actor,
-    CaseId,
     EligibilityDecision,
-    EligibilityFacts,
+    EligibilityRequest,
     Frozen,
-    Icd10,
     Reason,
-    Sha256,
-    ShortText,
     Stage,
 )
 from models.db import CaseRow, Policy
@@ -70,18 +65,6 @@ def _utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-
-
-class EligibilityRequest(Frozen):
-    case_id: CaseId
-    program: str = Field(min_length=1, max_length=40)
-    policy_number: str = Field(min_length=3, max_length=40)
-    life_assured_ref: Sha256
-    icd10: Icd10
-    facts: EligibilityFacts = EligibilityFacts()
-    follow_up_of: CaseId | None = None
-    override_reason: ShortText | None = None
-    by: Actor
 
 
 class PolicyRecord(Frozen):

@@ -21,7 +21,7 @@ from string import Template
 
 import aiosmtplib
 import structlog
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio import activity
@@ -29,30 +29,15 @@ from temporalio.exceptions import ApplicationError
 
 from activities.storage import DocumentNotFound, DocumentStore
 from models.db import EmailDelivery, EmailRow, Specialist
+from models.notices import Notice, NoticeKind, NoticeResult
+from runtime import metrics
 from security.links import LinkSigner
 from security.redaction import register_phi
 
+# The notice models live in models/ (the workflow imports them); re-exported for callers.
+__all__ = ["EmailActivities", "MailConfig", "Notice", "NoticeKind", "NoticeResult", "SmtpMailer"]
+
 log = structlog.get_logger(__name__)
-
-
-class NoticeKind(StrEnum):
-    CASE_OPENED = "case_opened"
-    INELIGIBLE = "ineligible"
-    RECORDS_REMINDER = "records_reminder"
-    RECORDS_LAPSED = "records_lapsed"
-    RECORDS_TO_SPECIALIST = "records_to_specialist"
-    INFO_REQUESTED = "info_requested"
-    INFO_SUPPLIED = "info_supplied"
-    SLA_WARNING = "sla_warning"
-    SLA_BREACH = "sla_breach"
-    SLA_BREACH_REMINDER = "sla_breach_reminder"
-    REPORT_DELIVERED = "report_delivered"
-    CONSULT_BOOKED = "consult_booked"
-    RECEIPT = "receipt"
-    CASE_CLOSED = "case_closed"
-    CASE_CANCELLED = "case_cancelled"
-    TEAM_NOTIFIED = "team_notified"
-    ATTENTION = "attention"
 
 
 class Role(StrEnum):
@@ -73,6 +58,7 @@ RECIPIENTS: dict[NoticeKind, tuple[Role, ...]] = {
     NoticeKind.SLA_WARNING: (Role.SPECIALIST, Role.COORDINATOR),
     NoticeKind.SLA_BREACH: (Role.SUPERVISOR, Role.COORDINATOR),
     NoticeKind.SLA_BREACH_REMINDER: (Role.SUPERVISOR,),
+    NoticeKind.SLA_MOVED: (Role.SPECIALIST, Role.COORDINATOR),
     NoticeKind.REPORT_DELIVERED: (Role.CUSTOMER,),
     NoticeKind.CONSULT_BOOKED: (Role.CUSTOMER, Role.SPECIALIST),
     NoticeKind.RECEIPT: (Role.CUSTOMER,),
@@ -94,6 +80,7 @@ SUBJECTS: dict[NoticeKind, str] = {
     NoticeKind.SLA_WARNING: "SLA warning: report for $case_id due $due",
     NoticeKind.SLA_BREACH: "SLA BREACH: report for $case_id was due $due",
     NoticeKind.SLA_BREACH_REMINDER: "SLA breach continues: $case_id (due $due)",
+    NoticeKind.SLA_MOVED: "SLA deadline moved for $case_id: now due $due",
     NoticeKind.REPORT_DELIVERED: "Your Second Medical Opinion report is ready ($case_id)",
     NoticeKind.CONSULT_BOOKED: "Telephone consultation booked ($case_id)",
     NoticeKind.RECEIPT: "Receipt for $item ($case_id)",
@@ -120,6 +107,8 @@ BODIES: dict[NoticeKind, str] = {
     NoticeKind.SLA_BREACH: "The report for $case_id was due $due and has not arrived."
     " The case offers reassignment (smo specialist assign).\n",
     NoticeKind.SLA_BREACH_REMINDER: "The report for $case_id is still missing (due $due, reminder $n).\n",
+    NoticeKind.SLA_MOVED: "Dear $name,\n\nA holiday decree ($decree) moved the report deadline for"
+    " $case_id from $old to $due.\n",
     NoticeKind.REPORT_DELIVERED: "Dear $name,\n\nYour Second Medical Opinion report is ready."
     " Download it here (the link expires $expires):\n$links\n\nYou may book $item.\n$notice\n",
     NoticeKind.CONSULT_BOOKED: "Dear $name,\n\nTelephone consultation $n for $case_id is booked for $slot.\n",
@@ -130,24 +119,6 @@ BODIES: dict[NoticeKind, str] = {
     NoticeKind.TEAM_NOTIFIED: "Case $case_id: $item.\n",
     NoticeKind.ATTENTION: "Case $case_id needs attention: $item.\n",
 }
-
-
-class Notice(BaseModel):
-    notice_id: str = Field(min_length=3, max_length=160)
-    case_id: str
-    kind: NoticeKind
-    intake_doc_id: str | None = None
-    specialist_id: str | None = None
-    link_doc_ids: list[str] = []
-    due_at: datetime | None = None
-    # Small, non-PHI values for the template: counts, record types, amounts, slots.
-    params: dict[str, str] = {}
-
-
-class NoticeResult(BaseModel):
-    notice_id: str
-    sent_at: datetime
-    already_sent: bool
 
 
 class MailConfig(BaseModel):
@@ -271,6 +242,7 @@ class EmailActivities:
         existing = await asyncio.to_thread(self._claim, notice)
         if existing is not None:
             assert existing.sent_at is not None
+            metrics.notice(notice.kind, "already_sent")
             return NoticeResult(notice_id=notice.notice_id, sent_at=existing.sent_at, already_sent=True)
 
         intake = None
@@ -327,4 +299,5 @@ class EmailActivities:
         sent_at = datetime.now(UTC)
         await asyncio.to_thread(self._mark_sent, notice.notice_id, sent_at)
         log.info("notice sent", notice_id=notice.notice_id, kind=notice.kind.value)
+        metrics.notice(notice.kind, "sent")
         return NoticeResult(notice_id=notice.notice_id, sent_at=sent_at, already_sent=False)

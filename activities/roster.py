@@ -12,13 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models.db import Assignment, Specialist
+from models.roster import AssignmentResult, AssignRequest, ReleaseRequest
+
+# The request/result models live in models/ (the workflow imports them); re-exported here.
+__all__ = ["AssignRequest", "AssignmentResult", "ReleaseRequest", "RosterActivities", "SpecialtyMap"]
 
 
 class SpecialtyMap:
@@ -38,27 +41,6 @@ class SpecialtyMap:
             if code.startswith(prefix):
                 return specialty
         return "internal_medicine"
-
-
-class AssignRequest(BaseModel):
-    case_id: str
-    icd10: str
-    assignment_no: int
-    requested_id: str | None = None
-    exclude: list[str] = []
-    treating_institution: str | None = None
-    previous_outcome: str = "reassigned"
-
-
-class AssignmentResult(BaseModel):
-    specialist_id: str
-    specialty: str
-    assignment_no: int
-
-
-class ReleaseRequest(BaseModel):
-    case_id: str
-    outcome: str
 
 
 def _reject(message: str, kind: str = "SpecialistRejected") -> ApplicationError:

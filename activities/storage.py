@@ -23,11 +23,22 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from models.case import SHA256_PATTERN, DocumentRef
+from models.case import SHA256_PATTERN
 from models.db import DocumentRow
 from models.intake import PatientIntake
+from models.storage import CheckDocuments, RegisterDocuments, RegisteredDocuments
 from security.envelope import IntegrityError, decrypt_stream, encrypt_stream
 from security.keys import KeyRing
+
+# The request/result models live in models/ (the workflow imports them); re-exported here.
+__all__ = [
+    "CheckDocuments",
+    "DocumentNotFound",
+    "DocumentStore",
+    "RegisterDocuments",
+    "RegisteredDocuments",
+    "StorageActivities",
+]
 
 _SHA = re.compile(SHA256_PATTERN)
 
@@ -110,19 +121,6 @@ class DocumentStore:
 
     def load_intake(self, doc_id: str) -> PatientIntake:
         return PatientIntake.model_validate(json.loads(self.read_small(doc_id)))
-
-
-class RegisterDocuments(BaseModel):
-    case_id: str
-    documents: list[DocumentRef]
-
-
-class RegisteredDocuments(BaseModel):
-    registered: int
-
-
-class CheckDocuments(BaseModel):
-    doc_ids: list[str]
 
 
 class StorageActivities:

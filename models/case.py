@@ -10,9 +10,18 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+
+if TYPE_CHECKING:
+    from models.case_state import CaseState
+
+# The word lists live in a pydantic-free module so that the thin CLI starts fast.
+from models.vocabulary import TERMINAL_STAGES as TERMINAL_STAGES
+from models.vocabulary import InfoReason as InfoReason
+from models.vocabulary import RecordType as RecordType
+from models.vocabulary import Stage as Stage
 
 CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
@@ -55,27 +64,6 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Stage(StrEnum):
-    INTAKE = "INTAKE"
-    ELIGIBILITY = "ELIGIBILITY"
-    GATHERING_RECORDS = "GATHERING_RECORDS"
-    ASSIGNING_SPECIALIST = "ASSIGNING_SPECIALIST"
-    UNDER_REVIEW = "UNDER_REVIEW"
-    REPORT_DELIVERED = "REPORT_DELIVERED"
-    CONSULT = "CONSULT"
-    CLOSED = "CLOSED"
-    INELIGIBLE = "INELIGIBLE"
-    LAPSED = "LAPSED"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL_STAGES
-
-
-TERMINAL_STAGES = frozenset({Stage.CLOSED, Stage.INELIGIBLE, Stage.LAPSED, Stage.CANCELLED})
-
-
 class SlaState(StrEnum):
     NOT_STARTED = "NOT_STARTED"
     RUNNING = "RUNNING"
@@ -83,17 +71,6 @@ class SlaState(StrEnum):
     WARNING = "WARNING"
     BREACHED = "BREACHED"
     MET = "MET"
-
-
-class RecordType(StrEnum):
-    OPERATIVE_REPORT = "operative_report"
-    BIOPSY_REPORT = "biopsy_report"
-    DISCHARGE_SUMMARY = "discharge_summary"
-    TREATMENT_PLAN = "treatment_plan"
-    IMAGING = "imaging"
-    LAB_RESULT = "lab_result"
-    OTHER = "other"
-    SMO_REPORT = "smo_report"
 
 
 class DocumentRef(Frozen):
@@ -112,7 +89,9 @@ class EligibilityFacts(Frozen):
     common_issue: bool = False
     prior_diagnosis: bool = True
     complex_condition: bool = True
-    exclusions: frozenset[str] = frozenset()
+    # A set iterates in a per-process hash order: serialise it sorted, so the same facts make
+    # the same activity input (and the same history) in every worker.
+    exclusions: Annotated[frozenset[str], PlainSerializer(sorted, return_type=list[str])] = frozenset()
 
 
 class Reason(Frozen):
@@ -162,6 +141,35 @@ class CaseInput(Frozen):
     opened_by: Actor
     follow_up_of: CaseId | None = None
     override_reason: ShortText | None = None
+    # Past this many history events, at an idle point, the case continues as new.
+    history_budget: int = Field(default=2000, ge=40, le=40_000)
+    # A continued run's state (set by the case itself when it continues as new; never by a client).
+    carried: CaseState | None = None
+
+
+class Registered(BaseModel):
+    """What registering the case answers: the program's terms snapshotted at intake."""
+
+    terms: ProgramTerms
+    specialty: str
+
+
+class CaseOutcome(BaseModel):
+    case_id: str
+    stage: Stage
+    eligible: bool | None = None
+
+
+class EligibilityRequest(Frozen):
+    case_id: CaseId
+    program: str = Field(min_length=1, max_length=40)
+    policy_number: str = Field(min_length=3, max_length=40)
+    life_assured_ref: Sha256
+    icd10: Icd10
+    facts: EligibilityFacts = EligibilityFacts()
+    follow_up_of: CaseId | None = None
+    override_reason: ShortText | None = None
+    by: Actor
 
 
 class TimelineEntry(Frozen):
@@ -211,6 +219,10 @@ class CaseStatus(Frozen):
     follow_up_of: str | None
     follow_up_allowed: bool
     timeline: list[TimelineEntry]
+    # Side effects the case has accepted and not yet performed (e.g. "charge consult:2").
+    pending: list[str] = []
+    # Older entries than the timeline holds (the audit trail and history keep them all).
+    timeline_dropped: int = 0
 
 
 class CaseResult(Frozen):
@@ -243,12 +255,6 @@ class Decline(Frozen):
     specialist_id: str = Field(min_length=1, max_length=40)
     reason: ShortText
     by: Actor
-
-
-class InfoReason(StrEnum):
-    MISSING_RECORD = "missing_record"
-    ILLEGIBLE_RECORD = "illegible_record"
-    CLARIFICATION = "clarification"
 
 
 class RequestInfo(Frozen):
@@ -305,3 +311,7 @@ class UpdateAck(Frozen):
 
     stage: Stage
     detail: str = ""
+
+
+# The carried state is built from the models above; importing it completes CaseInput.
+import models.case_state  # noqa: E402, F401

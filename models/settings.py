@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     hash_key: SecretStr = SecretStr("")
     codec_tokens: SecretStr = SecretStr("")
 
+    # Prometheus /metrics of the worker's SDK runtime (runtime/metrics.py); 0 turns it off.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+    stage_gauge_seconds: float = 30.0
+
     log_format: str = "auto"
     log_level: str = "INFO"
     user: str = ""

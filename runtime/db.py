@@ -1,4 +1,10 @@
-"""Case-database engine, schema creation and seeding of the roster and demo policies."""
+"""Case-database engine, its schema (Alembic migrations) and seeding of the roster and policies.
+
+Alembic owns the schema: `upgrade` brings a database to head, and the service refuses to start
+on a database that is not at head (`SchemaNotAtHead`), except on the embedded development
+default (SQLite in SMO_HOME with no DATABASE_URL), which upgrades itself so that `smo dev` and
+`make demo` work on a fresh machine.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,22 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import structlog
 import yaml
-from sqlalchemy import Engine, event
-from sqlmodel import Session, SQLModel, create_engine, select
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, event, inspect
+from sqlmodel import Session, create_engine, select
 
 from models import db as tables
+from models import users as _users  # noqa: F401  (api_users belongs to the same schema)
 from models.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "models" / "migrations"
 
 
 def make_engine(url: str) -> Engine:
@@ -72,30 +88,113 @@ def seed(engine: Engine, settings: Settings) -> None:
         session.commit()
 
 
-_APPEND_ONLY = {
-    "sqlite": [
-        "CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events"
-        " BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
-        "CREATE TRIGGER IF NOT EXISTS audit_events_no_delete BEFORE DELETE ON audit_events"
-        " BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
-    ],
-    "postgresql": [
-        "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$"
-        " BEGIN RAISE EXCEPTION 'audit_events is append-only'; END $$ LANGUAGE plpgsql",
-        "DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events",
-        "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events"
-        " FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()",
-    ],
-}
+class SchemaNotAtHead(RuntimeError):
+    """The case DB's schema is not the one this code expects."""
 
 
-def init_db(settings: Settings) -> Engine:
+def alembic_config(engine: Engine) -> Config:
+    """The Alembic configuration, built in code: no alembic.ini to keep in step."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    # A URL with a password must not end up in Alembic's own messages.
+    shown = engine.url.render_as_string(hide_password=True)
+    config.set_main_option("sqlalchemy.url", shown.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None, "the migrations directory has no revision"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+# A database made by SQLModel's create_all before Alembic owned the schema: its tables exist
+# but it has no version. Revision 0002 added sla_rounds, 0003 api_users; the rest is 0001.
+def _legacy_revision(conn: Connection) -> str | None:
+    tables_present = set(inspect(conn).get_table_names())
+    if "alembic_version" in tables_present or "cases" not in tables_present:
+        return None
+    if "sla_rounds" not in tables_present:
+        return "0001"
+    return "0003" if "api_users" in tables_present else "0002"
+
+
+# Any constant will do: it names "the case DB's migration" among PostgreSQL advisory locks.
+_PG_MIGRATION_LOCK = 0x5A0_DB
+
+
+def _migration_engine(engine: Engine) -> Engine:
+    """An engine whose transactions make a whole upgrade atomic and one at a time.
+
+    Two processes may start on a fresh database together (two workers, the worker and the
+    web). pysqlite commits each DDL statement on its own unless SQLAlchemy issues BEGIN, so
+    on SQLite the upgrade runs in a BEGIN EXCLUSIVE transaction (the second process waits,
+    then finds the schema at head); PostgreSQL takes a transaction-scoped advisory lock.
+    """
+    if engine.dialect.name != "sqlite":
+        return engine
+    migrator = create_engine(
+        engine.url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None}
+    )
+
+    @event.listens_for(migrator, "begin")
+    def _exclusive(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN EXCLUSIVE")
+
+    return migrator
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str:
+    """Migrate the case DB to `revision` (default head); returns the revision it is at."""
+    config = alembic_config(engine)
+    migrator = _migration_engine(engine)
+    try:
+        with migrator.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+            config.attributes["connection"] = conn
+            legacy = _legacy_revision(conn)
+            if legacy is not None:
+                log.info("case DB predates migrations: adopting it", revision=legacy)
+                command.stamp(config, legacy)
+            command.upgrade(config, revision)
+    finally:
+        if migrator is not engine:
+            migrator.dispose()
+    current = current_revision(engine)
+    assert current is not None
+    return current
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to run on a schema this code was not written for."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        found = "no schema version (an empty or unmigrated database)" if current is None else current
+        raise SchemaNotAtHead(
+            f"the case DB at {engine.url.render_as_string(hide_password=True)} is at {found}, "
+            f"this code needs revision {head}: run `smo db upgrade`"
+        )
+
+
+def init_db(settings: Settings, *, auto_upgrade: bool | None = None) -> Engine:
+    """The case DB engine, its schema checked (or upgraded) and the roster seeded.
+
+    `auto_upgrade=None` upgrades only the embedded development default (no DATABASE_URL);
+    an operated database is upgraded by `smo db upgrade`, deliberately, before a release.
+    """
     engine = make_engine(settings.db_url)
-    SQLModel.metadata.create_all(engine)
-    # The audit trail is append-only in the database itself, not only by convention.
-    with engine.begin() as conn:
-        for statement in _APPEND_ONLY.get(engine.dialect.name, []):
-            conn.exec_driver_sql(statement)
+    if auto_upgrade is None:
+        auto_upgrade = not settings.database_url
+    if auto_upgrade:
+        upgrade(engine)
+    else:
+        check_schema(engine)
     seed(engine, settings)
     return engine
 

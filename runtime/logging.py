@@ -2,7 +2,8 @@
 
 Workflow code logs through `workflow.logger` (replay-aware, sandbox-safe) and activities
 through `activity.logger` or structlog; both reach the same ProcessorFormatter, which
-lifts the Temporal context (case id, workflow id, activity) into fields on every line.
+lifts the Temporal context (case id, workflow id, activity) and the request id of the API
+call that caused the work (`runtime.tracing`) into fields on every line.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 from temporalio import activity, workflow
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, TelemetryFilter
 
 from models.case import case_id_from_workflow_id
+from runtime.tracing import current_request_id
 from security.redaction import redact_phi
 
 
@@ -35,6 +38,23 @@ def _temporal_context(_logger: WrappedLogger, _name: str, event_dict: EventDict)
     return event_dict
 
 
+def _request_id(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    """The id of the API call that caused this line (set by the API, carried by `runtime.tracing`)."""
+    rid = current_request_id()
+    if rid is not None:
+        event_dict.setdefault("request_id", rid)
+    return event_dict
+
+
+def core_logging() -> LoggingConfig:
+    """The SDK core's own lines (poll errors, server warnings) forwarded into this pipeline, so
+    they come out as JSON like the rest instead of in the core's console format."""
+    return LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+    )
+
+
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     shared: list[Any] = [
@@ -43,6 +63,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _temporal_context,
+        _request_id,
         redact_phi,
     ]
     renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()

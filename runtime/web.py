@@ -1,5 +1,6 @@
-"""The service's small HTTP face: the Web UI's codec endpoint and the signed report portal.
+"""The service's HTTP face: the JSON API, the Web UI's codec endpoint and the signed report portal.
 
+- `/api/v1/...` and `/openapi.json`: the token-authenticated API (see `web.app`), when given.
 - `/codec/...`: decrypts payloads for the Temporal Web UI, only with a valid token, audited.
 - `/reports/{case}/{doc}?exp=&sig=`: streams a decrypted document to whoever holds an
   unexpired, untampered link (the report email carries one), audited.
@@ -8,7 +9,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -32,6 +33,7 @@ def build_web_app(
     codec: EncryptionCodec,
     tokens: dict[str, str],
     cors_origins: list[str],
+    api: Callable[[web.Application], None] | None = None,
 ) -> web.Application:
     async def audit_codec(record: AuditRecord) -> None:
         await asyncio.to_thread(
@@ -114,6 +116,8 @@ def build_web_app(
         return response
 
     app = web.Application()
+    if api is not None:
+        api(app)
     app.router.add_get("/reports/{case_id}/{doc_id}", report)
     app.router.add_get("/health", _health)
     app.add_subapp(

@@ -13,15 +13,18 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from models.settings import Settings
+from models.users import Role
 from runtime.devserver import DevServer
+from runtime.metrics import runtime_with_metrics, stage_gauge
 from runtime.outbox import OutboxServer
 from runtime.secrets import ensure_dev_secrets
-from runtime.temporal import connect, converter_for
-from runtime.web import build_web_app
-from security.codec import EncryptionCodec
+from runtime.temporal import connect
+from web.server import service_app
+from web.tokens import TokenStore
 from worker import Services, build_worker
 
 log = structlog.get_logger(__name__)
@@ -32,6 +35,33 @@ def load_settings() -> Settings:
     home = Path(os.environ.get("SMO_HOME", ".smo")).resolve()
     ensure_dev_secrets(home)
     return Settings()
+
+
+DEV_USER = "dev-coordinator"
+
+
+def ensure_dev_token(settings: Settings, tokens: TokenStore) -> str:
+    """A development coordinator token in `<home>/secrets.env` (SMO_TOKEN), valid for this DB.
+
+    The CLI reads it from there, so a command run from the project folder just works.
+    """
+    current = os.environ.get("SMO_TOKEN") or _token_line(settings.home / "secrets.env")
+    if current and tokens.resolve(current) is not None:
+        return current
+    if any(u.name == DEV_USER for u in tokens.users()):
+        tokens.revoke(DEV_USER)
+    token = tokens.add(DEV_USER, Role.COORDINATOR)
+    path = settings.home / "secrets.env"
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if not ln.startswith("SMO_TOKEN=")]
+    path.write_text("\n".join([*lines, f"SMO_TOKEN={token}"]) + "\n", encoding="utf-8")
+    return token
+
+
+def _token_line(path: Path) -> str:
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+        if line.startswith("SMO_TOKEN="):
+            return line.removeprefix("SMO_TOKEN=").strip()
+    return ""
 
 
 def _port(address: str) -> int:
@@ -57,6 +87,7 @@ class DevStack:
         self._web: web.AppRunner | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self._stop_worker = asyncio.Event()
+        self.token = ""
 
     @property
     def codec_token(self) -> str:
@@ -71,16 +102,8 @@ class DevStack:
         s.home.mkdir(parents=True, exist_ok=True)
         self.services = Services.from_settings(s)
         self.outbox = OutboxServer(s.outbox_dir, s.smtp_host, s.smtp_port).start()
-        converter = converter_for(s)
-        assert isinstance(converter.payload_codec, EncryptionCodec)
-        app = build_web_app(
-            engine=self.services.engine,
-            store=self.services.store,
-            signer=self.services.signer,
-            codec=converter.payload_codec,
-            tokens=s.codec_token_map(),
-            cors_origins=s.ui_origins,
-        )
+        self.token = ensure_dev_token(s, TokenStore(self.services.engine))
+        app = service_app(s, self.services, dev=True)
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         await web.TCPSite(self._web, s.web_host, s.web_port).start()
@@ -94,13 +117,13 @@ class DevStack:
             )
             await self.server.start()
         if self.run_worker:
-            client = await connect(s)
+            client = await connect(s, runtime=runtime_with_metrics(s))
             worker = build_worker(client, self.services)
-            self._worker_task = asyncio.create_task(self._run(worker))
+            self._worker_task = asyncio.create_task(self._run(worker, client))
         return self
 
-    async def _run(self, worker: Worker) -> None:
-        async with worker:
+    async def _run(self, worker: Worker, client: Client) -> None:
+        async with worker, stage_gauge(client, self.settings):
             await self._stop_worker.wait()
 
     async def __aexit__(self, *exc: object) -> None:

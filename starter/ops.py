@@ -16,6 +16,7 @@ from pathlib import Path
 
 from temporalio.client import (
     Client,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -26,7 +27,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.storage import DocumentStore, StoredDocument
@@ -48,9 +49,41 @@ from models.program import Program, get_program
 from models.settings import Settings
 from workflows.smo_case import SmoCaseWorkflow
 
+# Every call to the Temporal server is bounded: the API answers, it does not hang.
+RPC_TIMEOUT = timedelta(seconds=30)
+
 
 class UserError(Exception):
     """A mistake the coordinator can fix; shown as one line, never a traceback."""
+
+
+class NoCase(UserError):
+    """The case does not exist (the API answers 404)."""
+
+
+class CaseConflict(UserError):
+    """The case exists but its state refuses the request (the API answers 409)."""
+
+
+def explain(exc: BaseException) -> str | None:
+    """One readable line for a refusal the caller can act on, else None."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, WorkflowUpdateFailedError):
+        cause = exc.cause
+        while cause is not None and isinstance(cause, ApplicationError) and cause.cause is not None:
+            cause = cause.cause
+        return getattr(cause, "message", None) or str(cause or exc)
+    return None
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """A definite refusal (the change was not applied), as opposed to a timeout or a crash."""
+    return isinstance(exc, (WorkflowUpdateFailedError, UserError))
+
+
+def program_of(desc: WorkflowExecutionDescription) -> str | None:
+    return desc.typed_search_attributes.get(search.PROGRAM)
 
 
 def check_program_input(programs: Mapping[str, Program], program: str, exclusions: Sequence[str]) -> None:
@@ -78,24 +111,24 @@ def handle_for(client: Client, case_id: str) -> WorkflowHandle[SmoCaseWorkflow, 
 
 async def status(client: Client, case_id: str) -> CaseStatus:
     try:
-        return await handle_for(client, case_id).query(SmoCaseWorkflow.status)
+        return await handle_for(client, case_id).query(SmoCaseWorkflow.status, rpc_timeout=RPC_TIMEOUT)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise UserError(f"no case {case_id}") from err
+            raise NoCase(f"no case {case_id}") from err
         raise
 
 
 async def ensure_running(client: Client, case_id: str) -> None:
     """Refuse before anything is stored: the case must exist and still be running."""
     try:
-        desc = await handle_for(client, case_id).describe()
+        desc = await handle_for(client, case_id).describe(rpc_timeout=RPC_TIMEOUT)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise UserError(f"no case {case_id}") from err
+            raise NoCase(f"no case {case_id}") from err
         raise
     if desc.status != WorkflowExecutionStatus.RUNNING:
         state = desc.status.name.lower() if desc.status else "finished"
-        raise UserError(f"case {case_id} is {state}; it takes no more changes")
+        raise CaseConflict(f"case {case_id} is {state}; it takes no more changes")
 
 
 async def wait_for_stage(
@@ -108,7 +141,7 @@ async def wait_for_stage(
             return current
         if asyncio.get_running_loop().time() > deadline:
             wanted = " or ".join(s.value for s in stages)
-            raise UserError(f"case {case_id} is {current.stage.value}, not {wanted}, after {timeout}s")
+            raise CaseConflict(f"case {case_id} is {current.stage.value}, not {wanted}, after {timeout}s")
         await asyncio.sleep(poll)
 
 
@@ -150,17 +183,17 @@ async def open_case(
     # Opening the same case twice is idempotent; the same id with other details is a mistake.
     sheet_id = hashlib.sha256(intake.model_dump_json().encode()).hexdigest()
     try:
-        existing = await handle_for(client, case_id).describe()
+        existing = await handle_for(client, case_id).describe(rpc_timeout=RPC_TIMEOUT)
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
         existing = None
     if existing is not None:
         if existing.status != WorkflowExecutionStatus.RUNNING:
-            raise UserError(f"case id {case_id} is taken by a finished case; choose another")
+            raise CaseConflict(f"case id {case_id} is taken by a finished case; choose another")
         current = await status(client, case_id)
         if current.intake_doc_id != sheet_id:
-            raise UserError(f"case {case_id} is already open with different details")
+            raise CaseConflict(f"case {case_id} is already open with different details")
         return current if not wait else await _settled(client, case_id)
     stored = await asyncio.to_thread(store.put_intake, intake)
     inp = draft.model_copy(update={"intake_doc_id": stored.doc_id})
@@ -181,6 +214,7 @@ async def open_case(
             ),
             static_summary=f"SMO case {case_id} · {program}",
             static_details=f"Second Medical Opinion case {case_id} under program {program}.",
+            rpc_timeout=RPC_TIMEOUT,
         )
     except (WorkflowAlreadyStartedError, RPCError) as err:
         # Only a definite refusal removes the sheet: after a timeout the case may have started.
@@ -204,11 +238,19 @@ DEFINITE_REFUSALS = frozenset(
 )
 
 
-async def _settled(client: Client, case_id: str) -> CaseStatus:
+async def _settled(client: Client, case_id: str, timeout: float = 60.0) -> CaseStatus:
     """The case once intake and eligibility are behind it."""
     return await wait_for_stage(
-        client, case_id, [s for s in Stage if s not in (Stage.INTAKE, Stage.ELIGIBILITY)]
+        client, case_id, [s for s in Stage if s not in (Stage.INTAKE, Stage.ELIGIBILITY)], timeout=timeout
     )
+
+
+async def settled_or_current(client: Client, case_id: str, timeout: float) -> CaseStatus:
+    """The case after eligibility, or as it stands when `timeout` seconds have passed."""
+    try:
+        return await _settled(client, case_id, timeout)
+    except CaseConflict:
+        return await status(client, case_id)
 
 
 async def store_files(
@@ -235,7 +277,9 @@ async def add_records(
     stored = await store_files(store, files, record_type)
     try:
         return await handle_for(client, case_id).execute_update(
-            SmoCaseWorkflow.add_record, AddRecords(documents=[ref for ref, _ in stored], by=by)
+            SmoCaseWorkflow.add_record,
+            AddRecords(documents=[ref for ref, _ in stored], by=by),
+            rpc_timeout=RPC_TIMEOUT,
         )
     except WorkflowUpdateFailedError:
         # Refused: remove what this call added, keep what was there. On any other failure

@@ -1,5 +1,11 @@
 """Shared fixtures: every backend is a real local one (SQLite or PostgreSQL, an SMTP server,
-the encrypted store on disk, the Temporal test or dev server)."""
+the encrypted store on disk, the Temporal test or dev server).
+
+Every test that touches the case DB (through `services`, `db_url` or `db_engine`) runs on
+both SQLite and PostgreSQL: `pytest --db sqlite` or `--db postgresql` picks one. PostgreSQL
+is the local server (SMO_TEST_PG_URL, an admin connection that may CREATE DATABASE); each
+test gets a throwaway database cloned from a template migrated once per run, and dropped.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +17,16 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import hypothesis
+import psycopg
 import pytest
 import structlog
+from sqlalchemy import Engine, make_url
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from models.settings import Settings
+from runtime.db import make_engine, upgrade
 from runtime.outbox import OutboxServer
 from runtime.secrets import ensure_dev_secrets
 from runtime.temporal import binary, converter_for, ensure_search_attributes
@@ -28,6 +37,26 @@ from worker import Services, build_worker
 hypothesis.settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 if os.environ.get("CI"):
     hypothesis.settings.load_profile("ci")
+
+
+DB_BACKENDS = ("sqlite", "postgresql")
+PG_ADMIN_URL = os.environ.get("SMO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        action="append",
+        choices=DB_BACKENDS,
+        help="case-DB backend for the tests that touch it (repeatable; default: both)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # A pseudo-fixture: every test whose fixtures reach `db_backend` runs once per backend.
+    if "db_backend" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--db") or list(DB_BACKENDS)
+        metafunc.parametrize("db_backend", chosen, scope="session")
 
 
 @pytest.fixture(autouse=True)
@@ -55,6 +84,8 @@ def smo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SMO_WEB_PORT", str(free_port()))
     monkeypatch.setenv("SMO_TEMPORAL_ADDRESS", f"127.0.0.1:{free_port()}")
     monkeypatch.setenv("SMO_UI_PORT", str(free_port()))
+    # No Prometheus exporter in tests unless a test asks for one (tests/test_metrics.py).
+    monkeypatch.setenv("SMO_METRICS_PORT", "0")
     monkeypatch.setenv("SMO_TASK_QUEUE", f"smo-test-{uuid.uuid4().hex[:8]}")
     monkeypatch.delenv("DATABASE_URL", raising=False)
     return home
@@ -71,8 +102,89 @@ def outbox(settings: Settings) -> Iterator[OutboxServer]:
         yield server
 
 
+def pg_admin() -> psycopg.Connection[tuple[object, ...]]:
+    """An autocommit admin connection, or a test failure (never a skip) saying why not."""
+    try:
+        return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    pytest.fail(
+        f"PostgreSQL is required for the case-DB tests and is unreachable at {PG_ADMIN_URL}: "
+        f"{problem} (start it, set SMO_TEST_PG_URL, or run with --db sqlite)",
+        pytrace=False,
+    )
+
+
+def pg_url_for(name: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def pg_create(name: str, template: str | None = None) -> None:
+    clause = f' TEMPLATE "{template}"' if template else ""
+    with pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"{clause}')
+
+
+def pg_drop(name: str) -> None:
+    with pg_admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A database migrated to head once per run; each test's database is a copy of it."""
+    name = f"smo_tmpl_{uuid.uuid4().hex[:12]}"
+    pg_create(name)
+    try:
+        engine = make_engine(pg_url_for(name))
+        upgrade(engine)
+        # CREATE DATABASE … TEMPLATE needs the template to have no open connection.
+        engine.dispose()
+        yield name
+    finally:
+        pg_drop(name)
+
+
 @pytest.fixture
-def services(settings: Settings, outbox: OutboxServer) -> Iterator[Services]:
+def pg_url(pg_template: str) -> Iterator[str]:
+    """A throwaway PostgreSQL database at head for one test."""
+    name = f"smo_test_{uuid.uuid4().hex[:12]}"
+    pg_create(name, template=pg_template)
+    try:
+        yield pg_url_for(name)
+    finally:
+        pg_drop(name)
+
+
+@pytest.fixture
+def db_url(db_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty case DB at head, on the backend this test runs on."""
+    if db_backend == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    url = f"sqlite:///{tmp_path / 'case-db' / 'cases.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def db_engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def services(
+    settings: Settings, outbox: OutboxServer, db_backend: str, request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Services]:  # fmt: skip
+    if db_backend == "postgresql":
+        # The environment too: code under test that reads Settings() itself sees the same DB.
+        url = str(request.getfixturevalue("pg_url"))
+        monkeypatch.setenv("DATABASE_URL", url)
+        settings.database_url = url
     svc = Services.from_settings(settings)
     yield svc
     svc.engine.dispose()
@@ -107,5 +219,5 @@ def client(ts_env: WorkflowEnvironment) -> Client:
 def pytest_report_header() -> list[str]:
     return [
         f"temporal: {binary('temporal')}",
-        f"pg: {os.environ.get('SMO_PG_URL', 'postgresql://postgres@127.0.0.1:5432/test')}",
+        f"pg: {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)} (--db picks a backend)",
     ]

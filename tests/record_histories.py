@@ -24,7 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from models.case import (
     workflow_id_for,
 )
 from models.settings import Settings
+from models.sla import CalendarChange
 from runtime.outbox import OutboxServer
 from runtime.secrets import ensure_dev_secrets
 from runtime.temporal import binary, converter_for, ensure_search_attributes
@@ -96,6 +97,9 @@ def _free_port() -> int:
 async def stack(root: Path) -> AsyncIterator[Stack]:
     home = root / f"smo-{uuid.uuid4().hex[:8]}"
     ensure_dev_secrets(home)
+    # A decree scenario rewrites the overrides: a copy of the (empty) repository file per stack.
+    overrides = home / "holiday-overrides.yaml"
+    overrides.write_text("KH:\n  add: []\n  remove: []\n", encoding="utf-8")
     os.environ.update(
         SMO_HOME=str(home),
         # Overrides the random key in secrets.env: see the module docstring.
@@ -104,6 +108,7 @@ async def stack(root: Path) -> AsyncIterator[Stack]:
         SMO_WEB_PORT=str(_free_port()),
         SMO_TEMPORAL_ADDRESS=f"127.0.0.1:{_free_port()}",
         SMO_TASK_QUEUE=f"smo-record-{uuid.uuid4().hex[:8]}",
+        SMO_HOLIDAY_OVERRIDES=str(overrides),
     )
     os.environ.pop("DATABASE_URL", None)
     settings = Settings()
@@ -271,6 +276,45 @@ async def prudential_sla_breach(s: Stack) -> list[str]:
     return [name]
 
 
+async def prudential_breach_continued(s: Stack) -> list[str]:
+    """Breached for a month with a small history budget: the recorded run is the last one,
+    which starts from the carried state (the resume path replays too)."""
+    name = "prudential-breach-continued"
+    first = await _open(s, name, history_budget=60)
+    review = await scenario.to_review(s.env, first, s.services, "prudential-kh")
+    assert review.specialist_id and review.sla.due_at
+    await s.env.sleep(review.sla.due_at - await s.env.get_current_time() + timedelta(days=30))
+    handle = s.env.client.get_workflow_handle_for(SmoCaseWorkflow.run, first.id)  # the current run
+    await _noted(handle, "history continued in a new run")
+    await _report_and_deliver(s, handle, review.specialist_id)
+    await _close(handle)
+    return [name]
+
+
+async def prudential_deadline_moved_by_decree(s: Stack) -> list[str]:
+    name = "prudential-deadline-moved-by-decree"
+    handle = await _open(s, name)
+    review = await scenario.to_review(s.env, handle, s.services, "prudential-kh")
+    assert review.specialist_id and review.sla.day0 and review.sla.due_at
+    calendars = s.services.calendars.calendars(["KH", "US"])
+    holiday = date.fromisoformat(review.sla.day0) + timedelta(days=2)
+    while not calendars.is_working_day(holiday):
+        holiday += timedelta(days=1)
+    overrides = s.settings.holiday_overrides
+    assert overrides is not None and overrides.is_relative_to(s.settings.home)  # never the repository's file
+    overrides.write_text(
+        f'KH:\n  add:\n    - {{date: {holiday.isoformat()}, name: "Special holiday"}}\n  remove: []\n',
+        encoding="utf-8",
+    )
+    await handle.signal(
+        SmoCaseWorkflow.calendar_changed, CalendarChange(decree="Sub-decree 1", added=[holiday])
+    )
+    await _noted(handle, "SLA deadline moved")
+    await _report_and_deliver(s, handle, review.specialist_id)
+    await _close(handle)
+    return [name]
+
+
 async def prudential_records_lapse(s: Stack) -> list[str]:
     name = "prudential-records-lapse"
     handle = await _open(s, name)
@@ -359,6 +403,8 @@ SCENARIOS: dict[str, Callable[[Stack], Awaitable[list[str]]]] = {
         prudential_decline_and_reassign,
         prudential_stop_the_clock,
         prudential_sla_breach,
+        prudential_breach_continued,
+        prudential_deadline_moved_by_decree,
         prudential_records_lapse,
         prudential_ineligible_lapsed_policy,
         prudential_cancelled,

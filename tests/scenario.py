@@ -95,6 +95,21 @@ async def until(
     raise AssertionError(f"case stayed in {current.stage}, wanted {stage}: {seen}")
 
 
+async def settled(handle: Handle, timeout: float = 30.0) -> CaseStatus:
+    """Until the side effects the updates queued (notices, charges) have gone out."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        current = await status(handle)
+        if not current.pending:
+            return current
+        if loop.time() > deadline:
+            raise AssertionError(f"still pending after {timeout}s: {current.pending}")
+        await asyncio.sleep(0.05)
+
+
 def upload(services: Services, content: bytes, record_type: RecordType) -> DocumentRef:
     stored = services.store.put_bytes(content)
     return DocumentRef(doc_id=stored.doc_id, record_type=record_type, size=stored.size)

@@ -288,6 +288,7 @@ async def test_assist_america_accepts_late_documents_and_notifies_the_team(
     await scenario.to_review(ts_env, handle, services, "assist-america")
     late = scenario.upload(services, b"new scan", RecordType.IMAGING)
     await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=[late], by="member"))
+    await scenario.settled(handle)
     assert any("after submission" in s for s in subjects(services, "AA-LATE"))
 
 

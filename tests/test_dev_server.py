@@ -67,24 +67,44 @@ async def test_a_whole_case_on_the_dev_server_leaks_no_phi_to_history_search_att
 
 
 async def test_case_list_filters_run_on_the_visibility_store(settings: Settings) -> None:
+    import asyncio
+    from datetime import timedelta
+
+    from tests import scenario
+
+    async def ids(query: str, expect: list[str]) -> list[str]:
+        found: list[str] = []
+        for _ in range(100):  # visibility is eventually consistent
+            found = sorted([wf.id async for wf in client.list_workflows(query)])
+            if found == expect:
+                break
+            await asyncio.sleep(0.2)
+        return found
+
     async with DevStack(settings, ui=False) as stack:
         assert stack.services is not None
         client = await connect(settings)
-        result = await run_demo(client, settings, stack.services.store, say=lambda _s: None)
-        import asyncio
+        # One closed prudential-kh case, one assist-america case under review.
+        demo = await run_demo(client, settings, stack.services.store, say=lambda _s: None)
+        closed = f"smo-{demo.case_id}"
+        inp = scenario.case_input(stack.services, "DEV-AA-REVIEW", "assist-america")
+        handle = await scenario.start(client, settings, inp)
+        review = await scenario.to_review(None, handle, stack.services, "assist-america")
+        reviewing, due = handle.id, review.sla.due_at
+        assert due is not None
 
-        for _ in range(50):  # visibility is eventually consistent
-            closed = [wf.id async for wf in client.list_workflows(ops.list_query(stage=Stage.CLOSED))]
-            if f"smo-{result.case_id}" in closed:
-                break
-            await asyncio.sleep(0.2)
-        assert f"smo-{result.case_id}" in closed
-        by_program = [wf.id async for wf in client.list_workflows(ops.list_query(program="assist-america"))]
-        assert by_program == []
-        overdue = [wf.id async for wf in client.list_workflows(ops.list_query(overdue=True))]
-        assert overdue == []
-        due_soon = ops.list_query(due_within=ops.parse_duration("2d"))
-        assert [wf.id async for wf in client.list_workflows(due_soon)] == []
+        assert await ids(ops.list_query(stage=Stage.CLOSED), [closed]) == [closed]
+        assert await ids(ops.list_query(stage=Stage.UNDER_REVIEW), [reviewing]) == [reviewing]
+        assert await ids(ops.list_query(program="assist-america"), [reviewing]) == [reviewing]
+        assert await ids(ops.list_query(program="prudential-kh"), [closed]) == [closed]
+        # Overdue and due-soon, asked as of instants around the deadline: only the open case.
+        assert await ids(ops.list_query(overdue=True), []) == []
+        late = ops.list_query(overdue=True, now=due + timedelta(hours=1))
+        assert await ids(late, [reviewing]) == [reviewing]
+        two_days = ops.parse_duration("2d")
+        assert await ids(ops.list_query(due_within=two_days), []) == []
+        soon = ops.list_query(due_within=two_days, now=due - timedelta(days=1))
+        assert await ids(soon, [reviewing]) == [reviewing]
 
 
 def test_smo_demo_once_exits_zero_and_temporal_workflow_show_has_no_phi(tmp_path: Path) -> None:
@@ -180,7 +200,6 @@ async def smo(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
 async def test_a_coordinator_drives_a_case_from_the_cli(settings: Settings, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {
         "COLUMNS": "200",
-        "SMO_USER": "dara",
     }
     files = {}
     for kind in ("operative_report", "biopsy_report", "discharge_summary", "treatment_plan"):
@@ -259,8 +278,10 @@ async def test_a_coordinator_drives_a_case_from_the_cli(settings: Settings, tmp_
         code, out, err = await smo("case", "list", "--due-within", "soon", env=env)
         assert code == 2 and "not a duration" in err
 
+        code, out, err = await smo("user", "add", "dara", "--role", "supervisor", env=env)
+        supervisor = env | {"SMO_TOKEN": out.strip().splitlines()[-1]}  # cancelling is a supervisor's call
         code, out, err = await smo(
-            "case", "cancel", "CLI-1", "--reason", "customer withdrew the request", env=env
+            "case", "cancel", "CLI-1", "--reason", "customer withdrew the request", env=supervisor
         )
         assert code == 0, err
         code, out, err = await smo("case", "audit", "CLI-1", env=env)

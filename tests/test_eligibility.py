@@ -473,7 +473,7 @@ def engine(
     monkeypatch.setenv("DATABASE_URL", url)
     settings = Settings()
     assert settings.db_url == url
-    eng = init_db(settings)
+    eng = init_db(settings, auto_upgrade=True)  # an empty throwaway DB: migrate it
     yield eng
     eng.dispose()
 

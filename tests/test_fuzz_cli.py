@@ -4,8 +4,9 @@ Hypothesis builds argument lists for the coordinator's commands (bad case ids, d
 ICD-10 codes, durations, slots, record types, programs, unknown options, missing or
 repeated options, stray tokens) and runs them through Typer's CliRunner. Each run either
 succeeds, or exits non-zero with a message and no traceback. Nothing reaches a real
-service: SMO_HOME is a temporary directory and SMO_TEMPORAL_ADDRESS a closed port, and an
-unreachable server must itself be one readable `error:` line with exit code 2.
+service: SMO_HOME is a temporary directory and SMO_API_URL a closed port, and an
+unreachable API must itself be one readable `error:` line with exit code 2. The run is
+bounded by its number of examples, not by the clock.
 
 `smo dev`, `demo`, `worker` and `web` start services and are never generated, and neither
 are Typer's `--install-completion`/`--show-completion`, which would touch the shell setup.
@@ -36,10 +37,11 @@ Argv = st.SearchStrategy[list[str]]
 
 @pytest.fixture
 def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh SMO_HOME and a Temporal address where nothing listens; returns a real file."""
+    """A fresh SMO_HOME and an API address where nothing listens; returns a real file."""
     monkeypatch.setenv("SMO_HOME", str(tmp_path / "smo"))
+    monkeypatch.setenv("SMO_API_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("SMO_TOKEN", "smo_" + "f" * 43)
     monkeypatch.setenv("SMO_TEMPORAL_ADDRESS", f"127.0.0.1:{free_port()}")
-    monkeypatch.setenv("SMO_USER", "fuzz-coordinator")
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("SMO_HOLIDAY_OVERRIDES", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -271,11 +273,7 @@ def problems_of(argv: list[str], result: Any) -> list[str]:
             found.append(f"an error that is not one line: {out[-300:]!r}")
         if result.exit_code == 0:
             found.append("an error with exit code 0")
-    if (
-        "reach" in out
-        and "Temporal server" in out
-        and (result.exit_code != 2 or len(out.strip().splitlines()) != 1)
-    ):
+    if "reach" in out and "SMO API" in out and (result.exit_code != 2 or len(out.strip().splitlines()) != 1):
         found.append(f"an unreachable server is not one line with exit code 2: {out!r}")
     return found
 
@@ -290,7 +288,7 @@ def outcome_of(result: Any) -> str:
     out = result.output.strip()
     if result.exit_code == 0:
         return "succeeded"
-    if "Temporal server" in out:
+    if "SMO API" in out:
         return "refused: server unreachable"
     if out.startswith("error:"):
         return "refused: error line"

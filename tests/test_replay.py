@@ -116,7 +116,9 @@ async def test_a_workflow_change_that_swaps_two_local_activities_fails_replay() 
     # surfaces as a result that does not decode into the other activity's type. Swapped local
     # activities with compatible result types would replay silently: gate them all the same.
     history = _history(HISTORIES_DIR / "prudential-happy-path.json")
-    with pytest.raises((workflow.NondeterminismError, RuntimeError)):
+    # The registration's recorded result does not decode as an eligibility decision: the
+    # activation fails with that ValidationError (and with nothing else).
+    with pytest.raises(RuntimeError, match=r'activation completion failed.*type: "ValidationError"'):
         await _replayer(EligibilityFirst).replay_workflow(history)
 
 

@@ -93,11 +93,10 @@ async def test_warning_at_80_percent_then_breach_at_deadline_then_day_11_reminde
     warning, current = await event(handle, "SLA warning")
     assert abs(warning.at - warn_at) < timedelta(seconds=2)
     assert current.sla.state is SlaState.WARNING
-    assert (
-        sorted(mail_to(services, "SLA-LATE", "SLA warning"))
-        == sorted(["coordinators@example.org", "h.marsh@specialists.example.org"])
-        or len(mail_to(services, "SLA-LATE", "SLA warning")) == 2
-    )
+    assert sorted(mail_to(services, "SLA-LATE", "SLA warning")) == [
+        "coordinators@example.org",
+        "h.marsh@specialists.example.org",
+    ]
 
     await skip_to(ts_env, due_at - timedelta(minutes=1))
     assert (await scenario.status(handle)).sla.state is SlaState.WARNING

@@ -148,7 +148,9 @@ async def test_billing_errors_escalate_and_the_consult_is_charged_once_when_they
         status = await scenario.status(handle)
         assert escalations(status) == ["billing consult failing after retries (round 1)"]
         assert await attention(handle) == "billing consult failing"
-        assert status.consult_pending and status.consults_booked == 1
+        # The booking answered at once; its charge waits in the case's pending side effects.
+        assert status.consult_pending and status.consults_booked == 2
+        assert status.pending[0] == "charge consult:2"
         assert charges(services.settings) == {}
 
         await ts_env.sleep(ESCALATION_PAUSE)
@@ -201,7 +203,8 @@ async def test_one_recipient_refused_for_a_moment_does_not_resend_to_the_others(
             await scenario.submit_report(handle, services, review.specialist_id)
             await scenario.until(ts_env, handle, Stage.REPORT_DELIVERED)
             refuses.armed = True
-            await book_consults(ts_env, handle, 1)  # returns once the notice is sent: the retry did it
+            await book_consults(ts_env, handle, 1)
+            await scenario.settled(handle)  # the notice is sent: the retry did it
             assert refuses.refused == 1
     finally:
         smtp.down()

@@ -19,6 +19,7 @@ from temporalio.client import WorkflowUpdateStage
 
 from models.case import BookConsult, RecordType, SlaState, Stage
 from starter import ops
+from tests import scenario
 from tests.reliability.harness import (
     Live,
     activity_attempts,
@@ -149,6 +150,7 @@ async def test_worker_killed_while_billing_charges_once(live: Live) -> None:
     await case.wait_for(Stage.REPORT_DELIVERED)
     assert await case.book_consult(1) == "free"
     await case.complete_consult(1)
+    await scenario.settled(case.handle)  # the first booking's notice is out before the DB is held
 
     key = f"{case.case_id}:consult:2"
     live.lock.acquire()  # the charge will wait at its INSERT
@@ -166,6 +168,7 @@ async def test_worker_killed_while_billing_charges_once(live: Live) -> None:
 
     ack = await booking.result()
     assert ack.detail == "billed"
+    await scenario.settled(case.handle, timeout=90)  # the booking answered; the charge follows
     # The charge ran again after the kill (attempt 2) and found the first one's row.
     assert await activity_attempts(case.handle, "charge_customer") == [2]
     await case.finish()

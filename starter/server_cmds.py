@@ -1,0 +1,145 @@
+"""The server-side commands behind `smo dev`, `smo worker`, `smo web` and `smo demo`.
+
+Kept out of `starter.cli` so that the coordinator's commands never import the worker,
+the Temporal SDK or the database layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from models.settings import Settings
+from runtime.logging import configure_logging
+from runtime.outbox import read_outbox
+from runtime.temporal import connect
+from starter import ops
+from starter.dev import DevStack, load_settings
+
+Say = Callable[..., Any]
+
+
+async def _until_stopped() -> None:
+    """Wait for Ctrl-C or SIGTERM, so that the stack around the caller always stops cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _timeline(say: Say, status: Any) -> None:
+    say(f"[bold]{status.case_id}[/]  {status.program}  [bold cyan]{status.stage.value}[/]")
+    for t in status.timeline:
+        say(f"  {t.at:%Y-%m-%d %H:%M} {t.stage.value:<22} {t.event} {t.detail}", markup=False)
+
+
+def _outbox(say: Say, settings: Settings, case_id: str) -> None:
+    messages = [m for m in read_outbox(settings.outbox_dir) if m.get("X-SMO-Case-Id") == case_id]
+    say(f"{len(messages)} message(s) in {settings.outbox_dir}")
+    for m in messages:
+        say(f"  {m['To']}: {m['Subject']}", markup=False)
+
+
+def run_dev(*, demo: bool, program: str, say: Say) -> None:
+    async def main() -> None:
+        settings = load_settings()
+        configure_logging(settings.log_format, settings.log_level)
+        async with DevStack(settings) as stack:
+            say(
+                f"[bold]Temporal[/] {settings.temporal_address}   [bold]Web UI[/] http://localhost:{settings.ui_port}"
+            )
+            say(f"[bold]API[/] {settings.base_url}/api/v1 (SMO_TOKEN in {settings.home / 'secrets.env'})")
+            say(f"[bold]Codec endpoint[/] {settings.base_url}/codec/t/<token from .smo/secrets.env>")
+            say(f"[bold]SMTP outbox[/] {settings.smtp_host}:{settings.smtp_port} → {settings.outbox_dir}")
+            if demo:
+                from starter.demo import run_demo
+
+                client = await connect(settings)
+                assert stack.services is not None
+                result = await run_demo(client, settings, stack.services.store, program=program, say=say)
+                _timeline(say, await ops.status(client, result.case_id))
+                _outbox(say, settings, result.case_id)
+            say("Service running. Ctrl-C stops it.")
+            await _until_stopped()
+
+    asyncio.run(main())
+
+
+@contextlib.contextmanager
+def _schema_checked() -> Iterator[None]:
+    """A case DB behind this code's schema is an operator's mistake: one `error:` line, no traceback."""
+    from runtime.db import SchemaNotAtHead
+
+    try:
+        yield
+    except SchemaNotAtHead as exc:
+        raise ops.UserError(str(exc)) from exc
+
+
+def run_worker(processes: int) -> None:
+    import worker
+
+    with _schema_checked():
+        _run_worker(worker, processes)
+
+
+def _run_worker(worker: Any, processes: int) -> None:
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    run = getattr(worker, "run", None)
+    if run is not None:  # the multi-process runner, where the worker module has it
+        run(settings, processes=processes)
+    elif processes == 1:
+        asyncio.run(worker.run_worker(settings))
+    else:
+        raise ops.UserError("--processes above 1 needs worker.run, which this worker does not have yet")
+
+
+def run_web() -> None:
+    from aiohttp import web
+
+    from web.server import service_app
+    from worker import Services
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    with _schema_checked():
+        services = Services.from_settings(settings)
+    web.run_app(
+        service_app(settings, services), host=settings.web_host, port=settings.web_port, access_log=None
+    )
+
+
+def run_demo_cmd(*, once: bool, program: str, say: Say) -> None:
+    from activities.storage import DocumentStore
+    from security.keys import KeyRing
+    from starter.demo import DEMO_POLICIES, run_demo
+
+    async def main() -> None:
+        if program not in DEMO_POLICIES:
+            raise ops.UserError(f"no demo for program {program!r}; try {', '.join(DEMO_POLICIES)}")
+        settings = load_settings()
+        configure_logging(settings.log_format, "WARNING")
+        if once:
+            async with DevStack(settings, ui=False) as stack:
+                assert stack.services is not None
+                client = await connect(settings)
+                result = await run_demo(client, settings, stack.services.store, program=program, say=say)
+                _timeline(say, await ops.status(client, result.case_id))
+                _outbox(say, settings, result.case_id)
+            return
+        # Against a running `smo dev` on this machine: the demo needs the store and the keys.
+        store = DocumentStore(settings.store_root, KeyRing.parse(settings.document_keys.get_secret_value()))
+        client = await connect(settings)
+        result = await run_demo(client, settings, store, program=program, say=say)
+        _timeline(say, await ops.status(client, result.case_id))
+
+    asyncio.run(main())

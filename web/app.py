@@ -1,0 +1,187 @@
+"""The aiohttp application for the API: request ids, error bodies, tokens, roles, case scope.
+
+Order of the checks on every `/api/` request: a valid token (401), a role allowed on the
+route (403), the case exists and is in the token's programs (404, the same answer for
+both), then the inputs (413 for a body over the limit, 422 for invalid input).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import hdrs, web
+from pydantic import BaseModel, ValidationError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
+
+from models.case import CASE_ID_PATTERN
+from runtime.context import request_id
+from starter import ops
+from web.api import ROUTES, ApiServices, Call
+from web.errors import ApiError, body, validation_message
+from web.spec import Route, openapi
+from web.tokens import Principal, TokenStore
+
+MAX_JSON_BYTES = 1 << 20
+API_VERSION = "1.0.0"
+SERVICES: web.AppKey[ApiServices] = web.AppKey("api_services", ApiServices)
+TOKENS: web.AppKey[TokenStore] = web.AppKey("api_tokens", TokenStore)
+_CASE_ID = re.compile(CASE_ID_PATTERN)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(status: int, message: str, **headers: str) -> web.Response:
+    return web.Response(
+        status=status, text=body(message, request_id.get()), content_type="application/json", headers=headers
+    )
+
+
+@web.middleware
+async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every response carries `X-Request-Id` (the caller's, when it is sane, or a new one)."""
+    incoming = request.headers.get("X-Request-Id", "")
+    rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    token = request_id.set(rid)
+    try:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            # The codec endpoint and the report links keep their own answers; only the API's
+            # refusals (and aiohttp's own 404/405/413 under /api/) become JSON bodies.
+            if exc.status < 400 or not request.path.startswith("/api/"):
+                exc.headers["X-Request-Id"] = rid
+                raise
+            # aiohttp's own refusals (413, 404, 405) get the same JSON body as ours.
+            response = _json(exc.status, exc.reason.lower() if exc.status != 413 else "the body is too large")
+        except ApiError as exc:
+            challenge = {hdrs.WWW_AUTHENTICATE: "Bearer"} if exc.status == 401 else {}
+            response = _json(exc.status, exc.message, **challenge)
+        response.headers["X-Request-Id"] = rid
+        return response
+    finally:
+        request_id.reset(token)
+
+
+def _refusal(exc: Exception) -> tuple[int, str] | None:
+    """Status and message for an exception a caller can act on; None for a server fault."""
+    if isinstance(exc, ApiError):
+        return exc.status, exc.message
+    if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return 503, "the case did not take the change in time; check its status before trying again"
+    if isinstance(exc, WorkflowUpdateFailedError):
+        return 409, ops.explain(exc) or "the case refused the change"
+    if isinstance(exc, ops.UserError):
+        status = 404 if isinstance(exc, ops.NoCase) else 409 if isinstance(exc, ops.CaseConflict) else 422
+        return status, str(exc)
+    if isinstance(exc, ValidationError):
+        return 422, validation_message(exc)
+    if isinstance(exc, RPCError):
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return 404, "no such case"
+        if exc.status == RPCStatusCode.ALREADY_EXISTS:
+            return 409, "that case id is taken"
+        return 503, "the workflow service did not answer; try again"
+    if (
+        isinstance(exc, (ConnectionError, asyncio.TimeoutError, RuntimeError))
+        and "connect" in str(exc).lower()
+    ):
+        return 503, "the workflow service is not reachable; try again"
+    return None
+
+
+async def _principal(request: web.Request) -> Principal:
+    header = request.headers.get(hdrs.AUTHORIZATION, "")
+    scheme, _, token = header.strip().partition(" ")
+    principal = None
+    if scheme.lower() == "bearer" and token.strip():
+        principal = await asyncio.to_thread(request.app[TOKENS].resolve, token.strip())
+    if principal is None:
+        raise ApiError(401, "a valid API token is required (Authorization: Bearer smo_...)")
+    return principal
+
+
+async def _parse(model: type[BaseModel], raw: Any, where: str) -> Any:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ApiError(422, validation_message(exc, where)) from None
+
+
+def endpoint(route: Route) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        services = request.app[SERVICES]
+        call = Call(request=request, services=services, who=await _principal(request))
+        if call.who.role not in route.roles:
+            raise ApiError(
+                403, f"a {call.who.role.value} may not {route.summary[0].lower()}{route.summary[1:]}"
+            )
+        try:
+            if "{case_id}" in route.path:
+                call.case_id = request.match_info["case_id"]
+                if not _CASE_ID.match(call.case_id) or ".." in call.case_id:
+                    raise ApiError(404, "no such case")
+                client = await services.client()
+                try:
+                    call.case = await ops.handle_for(client, call.case_id).describe(
+                        rpc_timeout=ops.RPC_TIMEOUT
+                    )
+                except RPCError as exc:
+                    if exc.status != RPCStatusCode.NOT_FOUND:
+                        raise
+                    call.case = None
+                # Out of scope answers exactly as missing does, so ids cannot be probed.
+                if call.case is None or not call.who.may_see(ops.program_of(call.case)):
+                    raise ApiError(404, f"no case {call.case_id}")
+            if route.query is not None:
+                raw_query = {k: v for k, v in request.query.items()}
+                call.query = await _parse(route.query, raw_query, "query")
+            if route.body is not None:
+                raw = await request.read()  # bounded by client_max_size: 413 beyond it
+                try:
+                    data = json.loads(raw or b"{}")
+                except (ValueError, UnicodeDecodeError):
+                    raise ApiError(422, "the body must be JSON") from None
+                call.body = await _parse(route.body, data, "body")
+            result = await route.handler(call)
+        except web.HTTPException:
+            raise
+        except Exception as exc:
+            refusal = _refusal(exc)
+            if refusal is None:
+                # Only the type is logged: an exception's text may quote PHI.
+                _log.error("api %s %s failed: %s", route.method, route.path, type(exc).__name__)
+                return _json(500, "internal error; quote the request id when you report it")
+            return _json(*refusal)
+        return web.Response(
+            status=call.status or route.status,
+            text=result.model_dump_json(),
+            content_type="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    return handle
+
+
+def add_api(app: web.Application, services: ApiServices, tokens: TokenStore) -> None:
+    """Mount `/api/v1/...` and `/openapi.json` on the service's web application."""
+    app[SERVICES] = services
+    app[TOKENS] = tokens
+    doc = openapi(ROUTES, title="smo-orchestrator", version=API_VERSION)
+    text = json.dumps(doc)
+
+    async def openapi_json(_request: web.Request) -> web.Response:
+        return web.Response(text=text, content_type="application/json")
+
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, endpoint(route))
+    app.router.add_get("/openapi.json", openapi_json)
+    app.middlewares.append(request_ids)

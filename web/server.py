@@ -1,0 +1,51 @@
+"""The service's one web application, as `smo web` and `smo dev` serve it.
+
+It puts the API (`/api/v1`, `/openapi.json`) next to the codec endpoint and the signed
+report links, over the same case DB, store and keys the worker uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from aiohttp import web
+from temporalio.client import Client
+
+from models.settings import Settings
+from runtime.temporal import connect, converter_for
+from runtime.web import build_web_app
+from security.codec import EncryptionCodec
+from web.api import ApiServices
+from web.app import add_api
+from web.tokens import TokenStore
+from worker import Services
+
+
+def service_app(
+    settings: Settings,
+    services: Services,
+    *,
+    dev: bool = False,
+    client: Callable[[], Awaitable[Client]] | None = None,
+) -> web.Application:
+    """`client` overrides how the API reaches Temporal (tests hand it their test server's client)."""
+    codec = converter_for(settings).payload_codec
+    assert isinstance(codec, EncryptionCodec)
+    api = ApiServices(
+        settings=settings,
+        engine=services.engine,
+        store=services.store,
+        programs=services.programs,
+        connect=client or partial(connect, settings),
+        outbox_dir=settings.outbox_dir if dev else None,
+    )
+    return build_web_app(
+        engine=services.engine,
+        store=services.store,
+        signer=services.signer,
+        codec=codec,
+        tokens=settings.codec_token_map(),
+        cors_origins=settings.ui_origins,
+        api=partial(add_api, services=api, tokens=TokenStore(services.engine)),
+    )

@@ -1,0 +1,95 @@
+"""Activity options, retry policies and the small helpers every stage uses."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import TypedDict
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from models.billing import PAYMENT_DECLINED
+
+
+class ActivityOptions(TypedDict, total=False):
+    start_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+
+
+DB: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)),
+}
+
+
+def _outside(*, non_retryable_error_types: frozenset[str] = frozenset()) -> ActivityOptions:
+    """An outside system (mail, payments): six attempts over about a minute, then escalation."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=60),
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(seconds=2),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(seconds=30),
+            maximum_attempts=6,
+            non_retryable_error_types=sorted(non_retryable_error_types) or None,
+        ),
+    }
+
+
+# Error types that are business answers whatever flag they arrive with: the retry policy
+# stops on them, so the case must not treat them as an outage either.
+BUSINESS_ERROR_TYPES = frozenset({PAYMENT_DECLINED})
+EMAIL = _outside()
+BILLING = _outside(non_retryable_error_types=BUSINESS_ERROR_TYPES)
+# After an activity exhausts its retry policy the case escalates, then tries again later.
+ESCALATION_PAUSE = timedelta(minutes=15)
+MAX_ESCALATION_PAUSE = timedelta(days=1)
+DELIVERY_SLACK = timedelta(minutes=1)
+
+
+class CaseCancelled(Exception):
+    """Raised inside the run when a coordinator cancelled the case."""
+
+
+async def wait(condition: Callable[[], bool], timeout: timedelta | None, summary: str) -> bool:
+    """True when the condition held, False when the timer won the race."""
+    try:
+        await workflow.wait_condition(condition, timeout=timeout, timeout_summary=summary)
+    except TimeoutError:
+        return False
+    return True
+
+
+def business_error(err: BaseException) -> ApplicationError | None:
+    """The business answer inside an activity failure, if that is what it is.
+
+    A failed activity arrives as ActivityError(cause=ApplicationError); a failed local
+    activity can arrive as the ApplicationError itself. A business answer is one the
+    activity marked non-retryable, or one of the types the retry policies stop on.
+    """
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if isinstance(cause, ApplicationError) and (cause.non_retryable or cause.type in BUSINESS_ERROR_TYPES):
+        return cause
+    return None
+
+
+@contextlib.contextmanager
+def refused_on_business_error() -> Iterator[None]:
+    """Inside an update: an activity's business refusal becomes the update's own refusal."""
+    try:
+        yield
+    except (ActivityError, ApplicationError) as err:
+        business = business_error(err)
+        if business is None:
+            raise
+        raise ApplicationError(business.message, type=business.type, non_retryable=True) from err
+
+
+def expect(req: object, model: type) -> None:
+    """Validators see raw input first: refuse a missing or mistyped payload outright."""
+    if not isinstance(req, model):
+        raise ValueError(f"expected a {model.__name__} payload")
