@@ -88,7 +88,8 @@ async def main(cases: int, store: str, concurrency: int, seed: int, profile: Pat
             cold = await status_latencies(st, sample)
         cold_cpu = (cpu_seconds(pid) - cpu0) / len(sample) * 1000
         print(
-            f"status, cold after restart (ms): {summary(cold)}; worker CPU {cold_cpu:.1f} ms per query;"
+            f"status, cold after restart (ms): {summary(cold)} (first three {[round(x) for x in cold[:3]]});"
+            f" worker CPU {cold_cpu:.1f} ms per query;"
             f" RSS {restarted_rss:.0f} → {rss_mib(pid):.0f} MiB"
         )
         rss = max(parked_rss, warm_rss)

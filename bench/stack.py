@@ -43,7 +43,7 @@ from runtime.devserver import DevServer  # noqa: E402
 from runtime.outbox import OutboxServer  # noqa: E402
 from runtime.temporal import connect  # noqa: E402
 from starter import ops  # noqa: E402
-from tests.reliability.harness import WorkerProcess, worker_env  # noqa: E402
+from tests.reliability.harness import WorkerProcess, free_port, worker_env  # noqa: E402
 from worker import Services  # noqa: E402
 from workflows.smo_case import SmoCaseWorkflow  # noqa: E402
 
@@ -132,6 +132,8 @@ async def stack(
     tuning = {k: v for k, v in os.environ.items() if k.startswith("SMO_WORKER_")}
     worker_extra = {**tuning, **(worker_extra or {})}
     os.environ.update(prepare_home(home, cases))
+    # Metrics on, as by default, on a port of the run's own.
+    os.environ["SMO_METRICS_PORT"] = str(free_port())
     os.environ.update({"SMO_LOG_LEVEL": "WARNING", **worker_extra})
     os.environ.pop("DATABASE_URL", None)
     settings = Settings()

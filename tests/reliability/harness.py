@@ -32,6 +32,9 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
+    Interceptor,
+    OutboundInterceptor,
+    QueryWorkflowInput,
     WorkflowHandle,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -89,6 +92,7 @@ def worker_env(settings: Settings, *, temporal_address: str | None = None, **ext
         SMO_PROGRAMS_DIR=str(settings.programs_dir),
         SMO_SPECIALISTS_FILE=str(settings.specialists_file),
         SMO_LOG_FORMAT="json",
+        SMO_METRICS_PORT=str(settings.metrics_port),  # 0 unless a test asks for an exporter
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)
@@ -529,10 +533,21 @@ class CaseDriver:
     def handle(self) -> Handle:
         return ops.handle_for(self.client, self.case_id)
 
-    async def start(self) -> None:
-        """Open the case (`ops.open_case`) without waiting for a worker to pick it up."""
+    async def start(self, *, query_after_pickup: bool = False) -> None:
+        """Open the case (`ops.open_case`) without waiting for a worker to pick it up.
+
+        `open_case` asks for the case's status right after starting it. A query that reaches
+        the server before a worker has taken the case's first task rides in that task, and the
+        worker must then complete the task to answer it. `query_after_pickup` holds the query
+        back until a worker has the task, so that it waits at the server instead.
+        """
+        client = self.client
+        if query_after_pickup:
+            config = client.config()
+            config["interceptors"] = [*config["interceptors"], _QueryAfterPickup(self.client)]
+            client = Client(**config)
         await ops.open_case(
-            self.client, self.settings, self.store, program=self.program, intake=self.intake,
+            client, self.settings, self.store, program=self.program, intake=self.intake,
             facts=EligibilityFacts(), opened_by=self.by, case_id=self.case_id, wait=False,
         )
 
@@ -670,6 +685,27 @@ class CaseDriver:
             await self.book_consult(n)
             await self.complete_consult(n)
         return await self.close()
+
+
+class _QueryAfterPickup(Interceptor):
+    """Queries wait until a worker has started the workflow's pending task (asked through
+    `client`, which has no such interceptor)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _HoldQuery(next, self.client)
+
+
+class _HoldQuery(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, client: Client) -> None:
+        super().__init__(next)
+        self.client = client
+
+    async def query_workflow(self, input: QueryWorkflowInput) -> Any:
+        await wait_workflow_task_started(self.client.get_workflow_handle(input.id, run_id=input.run_id))
+        return await self.next.query_workflow(input)
 
 
 def expected_charge_keys(case_ids: Sequence[str], *, free_consults: int = 1, consults: int = 2) -> set[str]:

@@ -34,11 +34,12 @@ from workflows.smo_case import SmoCaseWorkflow
 
 async def test_worker_killed_while_checking_eligibility_opens_the_case_once(live: Live) -> None:
     case = live.case(1)
-    # The partition must start after the worker holds the case's first task: a poll sent after
-    # it would be dropped too, and the case would never reach the worker. So the task's first
-    # write (registering the case) waits at the DB lock while the worker holds the task.
+    # The partition starts once the worker holds the case's first task (its first write waits at
+    # the DB lock meanwhile): a poll sent after it would be dropped too. The opening's status
+    # query is sent after that pickup, so it waits at the server: had it ridden in the task,
+    # the worker would have had to complete the task (dropped) before running eligibility.
     live.lock.acquire()
-    opening = asyncio.create_task(case.start())
+    opening = asyncio.create_task(case.start(query_after_pickup=True))
     await wait_workflow_task_started(case.handle)
     live.proxy.drop_uploads()
     live.lock.release()
