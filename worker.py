@@ -132,7 +132,7 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
 
 # Measured with bench/parked.py (docs/performance.md): the RSS of a worker process with nothing
 # cached, and what each case in the sticky cache adds, per workflow runner.
-IDLE_WORKER_MIB = 120.0
+IDLE_WORKER_MIB = 140.0
 CACHED_CASE_MIB = {"off": 0.2, "passthrough": 0.25, "full": 0.36}
 # Room left for activities, query replays and allocator slack on top of the cache.
 CACHE_SHARE = 0.6
