@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib activities calendars models runtime security starter workflows worker.py  # bytecode even where PYTHONDONTWRITEBYTECODE is set
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -45,6 +46,9 @@ db-upgrade: install  ## bring the case DB (DATABASE_URL, default .smo/cases.db) 
 bench: install
 	$(BIN)/python bench/calendar.py
 	$(BIN)/python bench/case_cost.py
+	$(BIN)/python bench/lifecycle.py --cases 5 --rounds 1
+	$(BIN)/python bench/parked.py --cases 50
+	$(BIN)/python bench/cli.py --repeat 2
 
 clean:
 	rm -rf $(VENV) .smo .pytest_cache .mypy_cache .ruff_cache

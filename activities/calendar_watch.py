@@ -15,10 +15,9 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy
-from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.client import Client
@@ -27,9 +26,27 @@ from temporalio.service import RPCError, RPCStatusCode
 from calendars import CalendarService, HolidayOverrides, parse_overrides
 from calendars.changes import diff_overrides
 from calendars.overrides import MAX_OVERRIDES_BYTES
+from models.calendar_watch import (
+    AffectedCases,
+    AffectedRequest,
+    Observation,
+    SignalReport,
+    SignalRequest,
+    WatchRequest,
+)
 from models.case import SlaState, workflow_id_for
 from models.db import CaseRow
 from models.sla import CalendarChange
+
+__all__ = [
+    "AffectedCases",
+    "AffectedRequest",
+    "CalendarWatchActivities",
+    "Observation",
+    "SignalReport",
+    "SignalRequest",
+    "WatchRequest",
+]
 
 __all__ = [
     "CALENDAR_CHANGED",
@@ -57,55 +74,10 @@ _SIGNAL_BATCH = 20
 ABSENT = "absent"
 
 
-class WatchRequest(BaseModel):
-    """Wait until the file differs from `seen_digest`; `applied` is None before the first look."""
-
-    model_config = ConfigDict(frozen=True)
-
-    seen_digest: str = Field(default="", max_length=64)
-    applied: HolidayOverrides | None = None
-    wait_seconds: float = Field(default=300, ge=0, le=3600)
 
 
-class Observation(BaseModel):
-    """What the file holds now; `unchanged` when the wait ended with nothing new."""
-
-    model_config = ConfigDict(frozen=True)
-
-    digest: str
-    unchanged: bool = False
-    overrides: HolidayOverrides | None = None
-    # The file is malformed: nothing is applied, the previous overrides stay in force.
-    error: str = ""
-    change: CalendarChange | None = None
-    earliest: dt.date | None = None
 
 
-class AffectedRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    earliest: dt.date
-
-
-class AffectedCases(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    workflow_ids: list[str]
-    source: Literal["visibility", "case-db"]
-
-
-class SignalRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    workflow_ids: list[str]
-    change: CalendarChange
-
-
-class SignalReport(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    signalled: int = 0
-    gone: int = 0  # closed or unknown since they were listed
 
 
 def file_digest(data: bytes | None) -> str:
@@ -193,7 +165,8 @@ class CalendarWatchActivities:
             data = await asyncio.to_thread(_read, self.path)
             digest = file_digest(data)
             if req.applied is None or digest != req.seen_digest:
-                return self._observe(req.applied, data, digest)
+                applied = None if req.applied is None else HolidayOverrides.model_validate(req.applied)
+                return self._observe(applied, data, digest)
             activity.heartbeat()
             if loop.time() >= give_up_at or activity.is_worker_shutdown():
                 # Hand the watch back to the workflow: a short history per wait, and a
@@ -211,15 +184,16 @@ class CalendarWatchActivities:
         except (UnicodeDecodeError, ValueError) as exc:
             activity.logger.warning("holiday overrides file not applied: %s", exc)
             return Observation(digest=digest, error=str(exc)[:1000])
+        mapping = new.model_dump(mode="json")
         if applied is None:
-            return Observation(digest=digest, overrides=new)  # the baseline: nothing to tell
+            return Observation(digest=digest, overrides=mapping)  # the baseline: nothing to tell
         diff = diff_overrides(applied, new)
         if diff.empty:
-            return Observation(digest=digest, overrides=new)
+            return Observation(digest=digest, overrides=mapping)
         change = CalendarChange(
             decree=diff.decree, added=diff.added, removed=diff.removed, digest=digest[:64]
         )
-        return Observation(digest=digest, overrides=new, change=change, earliest=diff.earliest)
+        return Observation(digest=digest, overrides=mapping, change=change, earliest=diff.earliest)
 
     # ---- (c) the cases the change can move -----------------------------------------------
 

@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     user: str = ""
 
+    # The worker (worker.py): its memory budget sizes the sticky cache (all processes together),
+    # and the workflow runner: "off" (unsandboxed, guarded by tests/test_determinism_lint.py and
+    # the replay tests), "passthrough" (sandbox, no re-import) or "full". See docs/performance.md.
+    worker_memory_mb: int = Field(default=256, ge=64)
+    worker_sandbox: str = Field(default="off", pattern="^(off|passthrough|full)$")
+    worker_processes: int = Field(default=1, ge=1, le=64)
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'cases.db'}"

@@ -12,48 +12,30 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.calendar_watch import (
+    from models.calendar_watch import (
+        AffectedCases,
         AffectedRequest,
-        CalendarWatchActivities,
         Observation,
+        SignalReport,
         SignalRequest,
         WatchRequest,
+        WatchState,
     )
-    from calendars import HolidayOverrides
 
 __all__ = ["WATCH_WORKFLOW_ID", "CalendarWatchWorkflow", "WatchState", "start_calendar_watch"]
 
 WATCH_WORKFLOW_ID = "smo-calendar-watch"
-# Waits per run before continuing as new: about 16 hours of an idle file at 5 minutes a wait.
-WAITS_PER_RUN = 200
 
 # The watch must outlive any outage, so every step retries without limit, backing off
 # to a minute; nothing it does can be refused for good.
 PATIENT = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
-
-class WatchState(BaseModel):
-    """What the watch has applied, carried across continue-as-new. No PHI: dates and names of decrees."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    seen_digest: str = Field(default="", max_length=64)
-    applied: HolidayOverrides | None = None
-    applied_digest: str = Field(default="", max_length=64)
-    wait_seconds: float = Field(default=300, ge=0, le=3600)
-    waits_per_run: int = Field(default=WAITS_PER_RUN, ge=1)
-    changes_applied: int = 0
-    cases_signalled: int = 0
-    last_decree: str = ""
-    last_source: str = ""  # where the last change found its cases: visibility or the case DB
-    last_error: str = ""
 
 
 @workflow.defn(name="SmoCalendarWatch")
@@ -65,8 +47,8 @@ class CalendarWatchWorkflow:
     async def run(self, state: WatchState) -> None:
         self.s = state
         for _ in range(self.s.waits_per_run):
-            seen: Observation = await workflow.execute_activity_method(
-                CalendarWatchActivities.watch_overrides,
+            seen = await workflow.execute_activity(
+                "watch_overrides",
                 WatchRequest(
                     seen_digest=self.s.seen_digest, applied=self.s.applied, wait_seconds=self.s.wait_seconds
                 ),
@@ -74,6 +56,7 @@ class CalendarWatchWorkflow:
                 heartbeat_timeout=timedelta(seconds=30),
                 retry_policy=PATIENT,
                 summary="wait for a saved holiday decree",
+                result_type=Observation,
             )
             await self._apply(seen)
             if workflow.info().is_continue_as_new_suggested():
@@ -91,18 +74,20 @@ class CalendarWatchWorkflow:
             return
         self.s.last_error = ""
         if seen.change is not None and seen.earliest is not None:
-            affected = await workflow.execute_activity_method(
-                CalendarWatchActivities.list_affected_cases,
+            affected = await workflow.execute_activity(
+                "list_affected_cases",
                 AffectedRequest(earliest=seen.earliest),
                 start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=PATIENT,
+                result_type=AffectedCases,
             )
-            report = await workflow.execute_activity_method(
-                CalendarWatchActivities.signal_calendar_change,
+            report = await workflow.execute_activity(
+                "signal_calendar_change",
                 SignalRequest(workflow_ids=affected.workflow_ids, change=seen.change),
                 start_to_close_timeout=timedelta(minutes=10),
                 heartbeat_timeout=timedelta(seconds=60),
                 retry_policy=PATIENT,
+                result_type=SignalReport,
             )
             self.s.changes_applied += 1
             self.s.cases_signalled += report.signalled

@@ -32,6 +32,9 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
+    Interceptor,
+    OutboundInterceptor,
+    QueryWorkflowInput,
     WorkflowHandle,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -78,7 +81,9 @@ def free_port() -> int:
 
 def worker_env(settings: Settings, *, temporal_address: str | None = None, **extra: str) -> dict[str, str]:
     """The environment of a worker process that serves `settings`' case DB, SMTP port and queue."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMO_") and k != "DATABASE_URL"}
+    # Bytecode is allowed: a worker that compiles its modules on every start wastes its CPU.
+    skip = {"DATABASE_URL", "PYTHONDONTWRITEBYTECODE"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMO_") and k not in skip}
     env.update(
         SMO_HOME=str(settings.home),
         SMO_TEMPORAL_ADDRESS=temporal_address or settings.temporal_address,
@@ -88,6 +93,7 @@ def worker_env(settings: Settings, *, temporal_address: str | None = None, **ext
         SMO_PROGRAMS_DIR=str(settings.programs_dir),
         SMO_SPECIALISTS_FILE=str(settings.specialists_file),
         SMO_LOG_FORMAT="json",
+        SMO_METRICS_PORT=str(settings.metrics_port),  # 0 unless a test asks for an exporter
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)
@@ -97,9 +103,10 @@ def worker_env(settings: Settings, *, temporal_address: str | None = None, **ext
 class WorkerProcess:
     """`python worker.py`, started in its own process group so that a kill takes all of it."""
 
-    def __init__(self, env: Mapping[str, str], log_file: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log_file: Path, script: Path | None = None) -> None:
         self.env = dict(env)
         self.log_file = log_file
+        self.script = script or PROJECT_ROOT / "worker.py"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.kills = 0
@@ -126,7 +133,7 @@ class WorkerProcess:
             log.write(f"---- worker start {self.starts + 1}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                [sys.executable, str(PROJECT_ROOT / "worker.py")],
+                [sys.executable, str(self.script)],
                 cwd=PROJECT_ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -535,10 +542,21 @@ class CaseDriver:
     def handle(self) -> Handle:
         return ops.handle_for(self.client, self.case_id)
 
-    async def start(self) -> None:
-        """Open the case (`ops.open_case`) without waiting for a worker to pick it up."""
+    async def start(self, *, query_after_pickup: bool = False) -> None:
+        """Open the case (`ops.open_case`) without waiting for a worker to pick it up.
+
+        `open_case` asks for the case's status right after starting it. A query that reaches
+        the server before a worker has taken the case's first task rides in that task, and the
+        worker must then complete the task to answer it. `query_after_pickup` holds the query
+        back until a worker has the task, so that it waits at the server instead.
+        """
+        client = self.client
+        if query_after_pickup:
+            config = client.config()
+            config["interceptors"] = [*config["interceptors"], _QueryAfterPickup(self.client)]
+            client = Client(**config)
         await ops.open_case(
-            self.client, self.settings, self.store, program=self.program, intake=self.intake,
+            client, self.settings, self.store, program=self.program, intake=self.intake,
             facts=EligibilityFacts(), opened_by=self.by, case_id=self.case_id, wait=False,
         )
 
@@ -676,6 +694,27 @@ class CaseDriver:
             await self.book_consult(n)
             await self.complete_consult(n)
         return await self.close()
+
+
+class _QueryAfterPickup(Interceptor):
+    """Queries wait until a worker has started the workflow's pending task (asked through
+    `client`, which has no such interceptor)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _HoldQuery(next, self.client)
+
+
+class _HoldQuery(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, client: Client) -> None:
+        super().__init__(next)
+        self.client = client
+
+    async def query_workflow(self, input: QueryWorkflowInput) -> Any:
+        await wait_workflow_task_started(self.client.get_workflow_handle(input.id, run_id=input.run_id))
+        return await self.next.query_workflow(input)
 
 
 def expected_charge_keys(case_ids: Sequence[str], *, free_consults: int = 1, consults: int = 2) -> set[str]:

@@ -34,8 +34,15 @@ from workflows.smo_case import SmoCaseWorkflow
 
 async def test_worker_killed_while_checking_eligibility_opens_the_case_once(live: Live) -> None:
     case = live.case(1)
+    # The partition starts once the worker holds the case's first task (its first write waits at
+    # the DB lock meanwhile): a poll sent after it would be dropped too. The opening's status
+    # query is sent after that pickup, so it waits at the server: had it ridden in the task,
+    # the worker would have had to complete the task (dropped) before running eligibility.
+    live.lock.acquire()
+    opening = asyncio.create_task(case.start(query_after_pickup=True))
+    await wait_workflow_task_started(case.handle)
     live.proxy.drop_uploads()
-    opening = asyncio.create_task(case.start())
+    live.lock.release()
     # The worker registered the case and decided eligibility; the server never heard back.
     await wait_for_row(
         live.settings,
