@@ -12,6 +12,7 @@ COPY reports ./reports
 COPY runtime ./runtime
 COPY security ./security
 COPY starter ./starter
+COPY web ./web
 COPY workflows ./workflows
 COPY programs ./programs
 COPY data ./data
