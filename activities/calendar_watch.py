@@ -145,10 +145,12 @@ class CalendarWatchActivities:
         engine: sqlalchemy.Engine,
         *,
         poll_seconds: float = 1.0,
+        settle_seconds: float = 0.3,
     ) -> None:
         self.path = calendars.overrides_path
         self.engine = engine
         self.poll_seconds = poll_seconds
+        self.settle_seconds = settle_seconds
 
     @property
     def client(self) -> Client:
@@ -164,7 +166,7 @@ class CalendarWatchActivities:
         while True:
             data = await asyncio.to_thread(_read, self.path)
             digest = file_digest(data)
-            if req.applied is None or digest != req.seen_digest:
+            if (req.applied is None or digest != req.seen_digest) and await self._settled(data):
                 applied = None if req.applied is None else HolidayOverrides.model_validate(req.applied)
                 return self._observe(applied, data, digest)
             activity.heartbeat()
@@ -173,6 +175,12 @@ class CalendarWatchActivities:
                 # worker that stops is not held up by a wait that could last minutes.
                 return Observation(digest=digest, unchanged=True)
             await asyncio.sleep(self.poll_seconds)
+
+    async def _settled(self, data: bytes | None) -> bool:
+        """The file reads the same a moment later. An editor's save truncates and then writes:
+        caught in between, an empty or half-written file would take every decree back."""
+        await asyncio.sleep(self.settle_seconds)
+        return await asyncio.to_thread(_read, self.path) == data
 
     def _observe(self, applied: HolidayOverrides | None, data: bytes | None, digest: str) -> Observation:
         try:

@@ -27,6 +27,7 @@ from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities import calendar_watch
 from activities.calendar_watch import (
     ABSENT,
     AffectedRequest,
@@ -141,7 +142,7 @@ def test_the_change_is_named_after_the_decree_or_says_the_file_changed() -> None
 
 def watch_acts(path: Path, engine: sqlalchemy.Engine | None = None) -> CalendarWatchActivities:
     eng = engine or sqlalchemy.create_engine("sqlite://")
-    return CalendarWatchActivities(CalendarService(path), eng, poll_seconds=0.05)
+    return CalendarWatchActivities(CalendarService(path), eng, poll_seconds=0.05, settle_seconds=0.05)
 
 
 async def test_the_first_look_takes_the_file_in_force_as_the_baseline(tmp_path: Path) -> None:
@@ -151,6 +152,23 @@ async def test_the_first_look_takes_the_file_in_force_as_the_baseline(tmp_path: 
     assert seen.digest == file_digest(DECREE.encode()) and seen.change is None
     assert seen.overrides is not None
     assert HolidayOverrides.model_validate(seen.overrides).root["KH"].add[0].date == dt.date(2026, 12, 8)
+
+
+async def test_a_file_caught_mid_save_is_read_again_until_it_settles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "decrees.yaml"
+    path.write_text(NO_DECREE)
+    acts, env = watch_acts(path), ActivityEnvironment()
+    base = await env.run(acts.watch_overrides, WatchRequest(wait_seconds=0))
+    # An editor's save as the watch sees it: truncated, half written, then whole (and whole
+    # from then on). Applying the empty file would take every decree back.
+    reads = iter([b"", DECREE[:20].encode(), DECREE.encode()])
+    monkeypatch.setattr(calendar_watch, "_read", lambda _path: next(reads, DECREE.encode()))
+    seen = await env.run(acts.watch_overrides, WatchRequest(seen_digest=base.digest, applied=base.overrides))
+    assert seen.digest == file_digest(DECREE.encode()) and seen.error == ""
+    assert seen.change is not None and seen.change.added == [dt.date(2026, 12, 8)]
+    assert seen.change.removed == []
 
 
 async def test_a_saved_decree_is_the_change_against_what_was_applied(tmp_path: Path) -> None:
