@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import logging
-import os
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.api.test_api_upload_memory import rss
 from tests.portal.conftest import MEMBER, Site
 from tests.portal.test_portal_sign_in import jar, sign_in
+from tests.streaming import BLOCK, GeneratedUpload, PeakRss
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
-BLOCK = 1 << 20
 TWO_GB = 2 * 10**9 // BLOCK * BLOCK
 RSS_BUDGET = 64 << 20
 
@@ -105,50 +100,23 @@ async def test_a_two_gigabyte_upload_streams_into_the_store_with_server_memory_u
     site: Site,
 ) -> None:
     http, csrf = await signed_in(site, "BIG-1", program="assist-america")
-    block = os.urandom(BLOCK)
-    digest = hashlib.sha256()
-    boundary = "portalbulk"
-
-    async def body() -> AsyncIterator[bytes]:
-        for name, value in (("csrf", csrf), ("record_type", "imaging")):
-            yield f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        yield (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="ct.dcm"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode()
-        for _ in range(TWO_GB // BLOCK):
-            digest.update(block)
-            yield block
-        yield f"\r\n--{boundary}--\r\n".encode()
-
-    baseline, peak = rss(), 0
-    done = asyncio.Event()
-
-    async def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, rss())
-            await asyncio.sleep(0.05)
-
-    sampler = asyncio.create_task(sample())
+    upload = GeneratedUpload(
+        TWO_GB, filename="ct.dcm", boundary="portalbulk", fields=[("csrf", csrf), ("record_type", "imaging")]
+    )
     started = time.monotonic()
-    async with http:
-        try:
-            resp = await http.post(
-                site.url + "/portal/cases/BIG-1/records",
-                data=body(),
-                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-                allow_redirects=False,
-            )
-        finally:
-            done.set()
-            await sampler
+    async with http, PeakRss() as memory:
+        resp = await http.post(
+            site.url + "/portal/cases/BIG-1/records",
+            data=upload.body(),
+            headers={"Content-Type": upload.content_type},
+            allow_redirects=False,
+        )
         assert resp.status == 303, await resp.text()
     elapsed = time.monotonic() - started
-    growth = peak - baseline
+    growth = memory.growth
     print(f"\n2 GB portal upload: {elapsed:.1f}s, RSS growth {growth / 1e6:.1f} MB")
     assert growth < RSS_BUDGET, f"server memory grew by {growth / 1e6:.0f} MB for a 2 GB upload"
-    assert site.services.store.exists(digest.hexdigest())
+    assert site.services.store.exists(upload.digest.hexdigest())
     assert not any((site.services.store.root / "tmp").iterdir())
 
 
