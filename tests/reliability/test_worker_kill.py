@@ -97,6 +97,7 @@ async def test_worker_killed_after_assigning_keeps_one_specialist(live: Live) ->
     case = live.case(1)
     await case.open()
     await case.add_required_records()
+    await case.attest_consent()  # first, so the task whose completion is lost is the assignment
 
     live.proxy.drop_uploads()
     completing = asyncio.create_task(case.complete_records())
