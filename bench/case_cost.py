@@ -105,6 +105,9 @@ async def one_case(client: Client, settings: Settings, store: DocumentStore, i: 
         stored = store.put_bytes(f"{t.value} {i}".encode())
         docs.append(DocumentRef(doc_id=stored.doc_id, record_type=t, size=stored.size))
     await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=docs, by="bench"))
+    form = store.put_bytes(f"signed consent {i}".encode())
+    consent = DocumentRef(doc_id=form.doc_id, record_type=RecordType.CONSENT, size=form.size)
+    await ops.attest_consent(client, case.case_id, consent, "bench")
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="bench"))
     review = await ops.wait_for_stage(client, case.case_id, [Stage.UNDER_REVIEW], poll=0.02)
     while review.sla.due_at is None:

@@ -36,7 +36,7 @@ from chaos import prepare_home  # noqa: E402
 from temporalio.client import Client, WorkflowHandle  # noqa: E402
 
 from models import search  # noqa: E402
-from models.case import AddRecords, CompleteRecords, DocumentRef, EligibilityFacts, Stage  # noqa: E402
+from models.case import AddRecords, CompleteRecords, DocumentRef, EligibilityFacts, RecordType, Stage  # noqa: E402
 from models.intake import PatientIntake  # noqa: E402
 from models.settings import Settings  # noqa: E402
 from runtime.devserver import DevServer  # noqa: E402
@@ -217,6 +217,9 @@ async def park(st: Stack, n: int, run: str) -> str:
         stored = await asyncio.to_thread(store.put_bytes, f"{record_type.value} of case {n}".encode())
         docs.append(DocumentRef(doc_id=stored.doc_id, record_type=record_type, size=stored.size))
     await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=docs, by="bench"))
+    form = await asyncio.to_thread(store.put_bytes, f"signed consent of case {n}".encode())
+    consent = DocumentRef(doc_id=form.doc_id, record_type=RecordType.CONSENT, size=form.size)
+    await ops.attest_consent(st.client, case_id, consent, "bench")
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="bench"))
     await settled(handle, Stage.UNDER_REVIEW, deadline_set=True)
     return case_id

@@ -144,8 +144,10 @@ class CaseInput(Frozen):
     override_reason: ShortText | None = None
     # Past this many history events, at an idle point, the case continues as new.
     history_budget: int = Field(default=2000, ge=40, le=40_000)
-    # Hold the case before assignment until it holds the member's consent to the transfer.
-    consent_required: bool = False
+    # Hold the case before assignment until it holds the member's consent to the transfer:
+    # records go from the member's country to a specialist abroad (issue 14). Off only for a
+    # deployment whose programs never send records across a border (Settings.consent_required).
+    consent_required: bool = True
     # A continued run's state (set by the case itself when it continues as new; never by a client).
     carried: CaseState | None = None
 

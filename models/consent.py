@@ -36,6 +36,17 @@ class GiveConsent(BaseModel):
     form_size: int = Field(default=0, ge=0)
     by: str = Field(min_length=1, max_length=64)
 
+    @classmethod
+    def signed_form(cls, form_doc_id: str, form_size: int, by: str) -> GiveConsent:
+        """A coordinator's attestation with the member's signed form, already in the store."""
+        return cls(
+            method=ConsentMethod.SIGNED_FORM,
+            version=CONSENT_VERSION,
+            form_doc_id=form_doc_id,
+            form_size=form_size,
+            by=by,
+        )
+
 
 class WithdrawConsent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")

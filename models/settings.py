@@ -54,9 +54,10 @@ class Settings(BaseSettings):
     public_base_url: str = ""
     ui_origin: str = ""
     link_ttl_hours: int = 72
-    # Every case waits before assignment for the member's consent to send records abroad
-    # (self-service requests always do).
-    consent_required: bool = False
+    # Every case waits before assignment for the member's consent to send records abroad.
+    # SMO_CONSENT_REQUIRED=false turns it off for desk-opened cases of a deployment whose
+    # programs never cross a border; self-service requests always ask for it.
+    consent_required: bool = True
 
     codec_keys: SecretStr = SecretStr("")
     document_keys: SecretStr = SecretStr("")

@@ -95,6 +95,13 @@ async def run_demo(
         path = folder / f"{record_type.value}.txt"
         path.write_text(f"Patient: Sokha Chan\n{DEMO_RECORDS.get(record_type, record_type.value)}\n")
         await ops.add_records(client, store, case.case_id, [path], record_type, by)
+    # The records go to a US specialist: the coordinator attests the member's signed consent
+    # form first, as `smo consent record` does.
+    form = folder / "signed-consent.txt"
+    form.write_text("Patient: Sokha Chan\nI agree that my medical records may be sent abroad.\n")
+    signed = await ops.store_files(store, [form], RecordType.CONSENT)
+    await ops.attest_consent(client, case.case_id, signed[0][0], by)
+    say("consent to send records abroad attested with the signed form")
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by=by))
     say("records complete")
 

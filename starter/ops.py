@@ -44,6 +44,7 @@ from models.case import (
     UpdateAck,
     workflow_id_for,
 )
+from models.consent import GiveConsent
 from models.intake import PatientIntake, life_assured_ref
 from models.program import Program, get_program
 from models.settings import Settings
@@ -266,6 +267,14 @@ async def store_files(
         stored = await asyncio.to_thread(store.put_file, path)
         out.append((DocumentRef(doc_id=stored.doc_id, record_type=record_type, size=stored.size), stored))
     return out
+
+
+async def attest_consent(client: Client, case_id: str, form: DocumentRef, by: str) -> UpdateAck:
+    """Record the member's consent to the transfer with their signed form (already stored)."""
+    arg = GiveConsent.signed_form(form.doc_id, form.size, by)
+    return await handle_for(client, case_id).execute_update(
+        SmoCaseWorkflow.give_consent, arg, rpc_timeout=RPC_TIMEOUT
+    )
 
 
 async def add_records(

@@ -401,7 +401,7 @@ async def assist_america_consent(s: Stack) -> list[str]:
     """Held before assignment until the member consents in the portal; withdrawn after the report."""
     name = "assist-america-consent"
     program = "assist-america"
-    handle = await _open(s, name, program, consent_required=True)
+    handle = await _open(s, name, program)
     await scenario.until(s.env, handle, Stage.GATHERING_RECORDS)
     docs = scenario.required_records(s.services, program)
     await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=docs, by="coordinator"))

@@ -20,6 +20,7 @@ from models.case import (
     SubmitReport,
     workflow_id_for,
 )
+from models.consent import GiveConsent
 from models.intake import PatientIntake, life_assured_ref
 from models.settings import Settings
 from worker import Services
@@ -120,6 +121,19 @@ def required_records(services: Services, program: str, tag: str = "") -> list[Do
     return [upload(services, f"{PATIENT}: {t.value} {tag}".encode(), t) for t in terms.required_records]
 
 
+def signed_consent(services: Services, by: str = "coordinator") -> GiveConsent:
+    """A coordinator's attestation: the member's signed form stored, as `smo consent record` does."""
+    form = upload(services, f"{PATIENT}: signed consent to send records abroad".encode(), RecordType.CONSENT)
+    return GiveConsent.signed_form(form.doc_id, form.size, by)
+
+
+async def attest_consent(handle: Handle, services: Services, by: str = "coordinator") -> None:
+    """Record the member's consent to the transfer unless the case already holds it."""
+    if (await status(handle)).consent.given:
+        return
+    await handle.execute_update(SmoCaseWorkflow.give_consent, signed_consent(services, by))
+
+
 async def to_review(
     env: WorkflowEnvironment | None, handle: Handle, services: Services, program: str
 ) -> CaseStatus:
@@ -128,6 +142,8 @@ async def to_review(
         SmoCaseWorkflow.add_record,
         AddRecords(documents=required_records(services, program), by="coordinator"),
     )
+    # Records go abroad only with the member's consent: the desk attests the signed form.
+    await attest_consent(handle, services)
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="coordinator"))
     current = await until(env, handle, Stage.UNDER_REVIEW)
     import asyncio

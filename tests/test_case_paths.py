@@ -126,6 +126,7 @@ async def test_missing_required_records_block_completion_until_waived_with_a_rea
         if d.record_type is not RecordType.OPERATIVE_REPORT
     ]
     await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=docs, by="c"))
+    await scenario.attest_consent(handle, services)
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="c"))
     assert "operative_report" in str(refused.value.cause)

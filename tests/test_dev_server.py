@@ -250,6 +250,11 @@ async def test_a_coordinator_drives_a_case_from_the_cli(settings: Settings, tmp_
         for kind in ("operative_report", "discharge_summary", "treatment_plan"):
             code, out, err = await smo("records", "add", "CLI-1", str(files[kind]), "--type", kind, env=env)
             assert code == 0, err
+        # The records go to a US specialist: the coordinator attests the member's signed form.
+        form = tmp_path / "signed-consent.pdf"
+        form.write_bytes(b"%PDF-1.4 the member's signed consent to send the records abroad")
+        code, out, err = await smo("consent", "record", "CLI-1", str(form), env=env)
+        assert code == 0 and "consent recorded" in out, err
         code, out, err = await smo("records", "complete", "CLI-1", env=env)
         assert code == 0, err
 

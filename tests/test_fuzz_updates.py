@@ -862,6 +862,7 @@ async def test_fixed_a_record_missing_from_storage_does_not_fail_the_case_when_t
     sent, _, _, problems = await _judged(case, "add_record", AddRecords(documents=docs, by="c"))
     assert not problems, problems
     if sent.refusal is None:  # accepted: completing the records must not fail the case
+        await scenario.attest_consent(case.handle, services)
         done = await _judged(case, "mark_records_complete", CompleteRecords(by="c"))
         assert not done[3], f"the case broke when the records were complete: {done[3]}"
 
@@ -908,6 +909,7 @@ async def test_fixed_a_document_size_the_case_database_cannot_hold_does_not_stal
     sent, _, _, problems = await _judged(case, "add_record", AddRecords(documents=docs, by="c"))
     assert not problems, problems
     if sent.refusal is None:  # accepted: completing the records must still lead to a review
+        await scenario.attest_consent(case.handle, services)
         done = await _judged(case, "mark_records_complete", CompleteRecords(by="c"))
         assert not done[3], f"the case stalled after the records were complete: {done[3]}"
         current = await scenario.until(ts_env, case.handle, Stage.UNDER_REVIEW, tries=60)

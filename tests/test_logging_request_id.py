@@ -68,6 +68,7 @@ async def test_the_activity_log_line_carries_the_request_id_of_the_update_that_c
         SmoCaseWorkflow.add_record,
         AddRecords(documents=scenario.required_records(services, "prudential-kh"), by="coordinator"),
     )
+    await scenario.attest_consent(handle, services)
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="coordinator"))
     await scenario.until(ts_env, handle, Stage.UNDER_REVIEW)
     request_id.set(None)

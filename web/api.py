@@ -68,7 +68,7 @@ from models.case import (
     SupplyInfo,
     UpdateDetails,
 )
-from models.consent import CONSENT_VERSION, ConsentMethod, GiveConsent
+from models.consent import GiveConsent
 from models.db import Specialist
 from models.intake import PatientIntake
 from models.portal import SendPortalLink
@@ -468,13 +468,7 @@ async def send_portal_link(call: Call) -> ActionResult:
 
 async def record_consent(call: Call) -> ActionResult:
     async def send(refs: list[DocumentRef]) -> ActionResult:
-        arg = GiveConsent(
-            method=ConsentMethod.SIGNED_FORM,
-            version=CONSENT_VERSION,
-            form_doc_id=refs[0].doc_id,
-            form_size=refs[0].size,
-            by=call.who.name,
-        )
+        arg = GiveConsent.signed_form(refs[0].doc_id, refs[0].size, call.who.name)
         return await _update(call, SmoCaseWorkflow.give_consent, arg, "consent.record")
 
     return await _with_files(call, Upload(1, 1), RecordType.CONSENT, send)

@@ -61,7 +61,9 @@ async def test_a_member_signs_in_from_the_email_uploads_two_records_changes_the_
     actions = {(e["actor"], e["action"]) for e in trail["events"]}
     assert {("member:BROWSER-1", "records.add"), ("member:BROWSER-1", "case.update_details")} <= actions
 
-    # The desk declares the records complete; the case finds a specialist and the clock runs.
+    # The desk attests the member's signed consent form and declares the records complete;
+    # the case finds a specialist and the clock runs.
+    await site.attest_consent("BROWSER-1")
     code, body = await site.api("POST", "/api/v1/cases/BROWSER-1/records/complete", json={})
     assert code == 200, body
 

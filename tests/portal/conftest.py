@@ -56,9 +56,21 @@ class Site:
         assert status == 201, body
         return body
 
-    async def ready_for_review(self, case_id: str, program: str = "assist-america") -> None:
-        """Open a case, give it its required records through the API and declare them complete."""
+    async def attest_consent(self, case_id: str) -> None:
+        """The desk attests the member's signed consent form, as `smo consent record` sends it."""
+        form = aiohttp.FormData()
+        form.add_field("file", b"%PDF-1.4 synthetic signed consent form", filename="signed-consent.pdf")
+        code, body = await self.api("POST", f"/api/v1/cases/{case_id}/consent", data=form)
+        assert code == 200, body
+
+    async def ready_for_review(
+        self, case_id: str, program: str = "assist-america", *, consent: bool = True
+    ) -> None:
+        """Open a case, give it its required records through the API and declare them complete;
+        with `consent` the desk attests the member's signed form first, so a specialist is assigned."""
         await self.open_case(case_id, program=program)
+        if consent:
+            await self.attest_consent(case_id)
         _, status = await self.api("GET", f"/api/v1/cases/{case_id}")
         for record_type in status["records"]["required"]:
             form = aiohttp.FormData()

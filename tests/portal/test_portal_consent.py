@@ -8,12 +8,16 @@ from pathlib import Path
 import aiohttp
 from sqlmodel import Session, select
 
+from models import search
+from models.case import workflow_id_for
 from models.db import DocumentRow
+from runtime.outbox import read_outbox
 from tests.api.conftest import until
 from tests.api.test_thin_cli import bare_env, smo
 from tests.portal.conftest import Site
 from tests.portal.test_portal_sign_in import jar, sign_in
 from tests.portal.test_portal_specialist import csrf_of
+from workflows.case.consent import WAITING
 
 
 async def held_for_consent(site: Site, case_id: str) -> None:
@@ -24,16 +28,33 @@ async def held_for_consent(site: Site, case_id: str) -> None:
     await until(waiting)
 
 
-async def test_a_desk_case_waits_for_consent_and_the_coordinator_attests_it_with_the_signed_form(
+def records_sent_to_specialists(site: Site, case_id: str) -> list[str]:
+    """The notice ids of every records email the case has sent a specialist."""
+    return [
+        str(msg["X-SMO-Notice-Id"])
+        for msg in read_outbox(site.services.settings.outbox_dir)
+        if msg.get("X-SMO-Case-Id") == case_id and ":records_to_specialist:" in str(msg["X-SMO-Notice-Id"])
+    ]
+
+
+async def attention_of(site: Site, case_id: str) -> str | None:
+    described = await site.env.client.get_workflow_handle(workflow_id_for(case_id)).describe()
+    return described.typed_search_attributes.get(search.ATTENTION)
+
+
+async def test_a_desk_opened_prudential_case_waits_for_consent_and_sends_no_records_until_the_desk_attests_it(
     site: Site, tmp_path: Path
 ) -> None:
-    site.services.settings.consent_required = True  # the API opens cases with these settings
-    await site.ready_for_review("CONSENT-1")
+    # Default settings: a case the desk opens needs consent, with nothing switched on for it.
+    await site.ready_for_review("CONSENT-1", "prudential-kh", consent=False)
     await held_for_consent(site, "CONSENT-1")
     _, status = await site.api("GET", "/api/v1/cases/CONSENT-1")
     assert status["stage"] == "ASSIGNING_SPECIALIST" and status["specialist_id"] is None
+    assert set(status["records"]["required"]) <= set(status["records"]["received"])
     assert status["consent"] == status["consent"] | {"required": True, "given": False, "waiting": True}
-    assert any("consent" in e["detail"] for e in status["timeline"])
+    assert status["timeline"][-1]["detail"] == WAITING
+    assert await attention_of(site, "CONSENT-1") == WAITING
+    assert records_sent_to_specialists(site, "CONSENT-1") == []
 
     form = tmp_path / "signed-consent.pdf"
     form.write_bytes(b"%PDF-1.4 synthetic signed consent form")
@@ -43,9 +64,12 @@ async def test_a_desk_case_waits_for_consent_and_the_coordinator_attests_it_with
     assert code == 0, err
     assert "consent recorded" in out
     await site.assignment_link("CONSENT-1")
+    assert records_sent_to_specialists(site, "CONSENT-1") == ["CONSENT-1:records_to_specialist:1"]
     _, status = await site.api("GET", "/api/v1/cases/CONSENT-1")
     assert status["consent"]["method"] == "signed_form" and status["consent"]["by"] == "desk"
-    assert status["stage"] == "UNDER_REVIEW"
+    assert status["consent"]["waiting"] is False
+    assert status["stage"] == "UNDER_REVIEW" and status["specialist_id"]
+    assert await attention_of(site, "CONSENT-1") is None
     with Session(site.engine) as db:
         kinds = {
             r.record_type for r in db.exec(select(DocumentRow).where(DocumentRow.case_id == "CONSENT-1"))
@@ -58,8 +82,7 @@ async def test_a_desk_case_waits_for_consent_and_the_coordinator_attests_it_with
 
 
 async def test_withdrawn_consent_stops_the_specialist_downloading_records(site: Site) -> None:
-    site.services.settings.consent_required = True
-    await site.ready_for_review("CONSENT-2")
+    await site.ready_for_review("CONSENT-2", consent=False)
     await held_for_consent(site, "CONSENT-2")
     async with jar() as http:
         assert (await sign_in(http, await site.sign_in_link("CONSENT-2"))).status == 303

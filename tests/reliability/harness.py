@@ -55,6 +55,7 @@ from models.case import (
     Stage,
     SubmitReport,
 )
+from models.consent import GiveConsent
 from models.intake import PatientIntake
 from models.settings import Settings
 from runtime.db import make_engine
@@ -619,7 +620,17 @@ class CaseDriver:
         for record_type in current.records.missing:
             await self.add_record(record_type)
 
+    async def attest_consent(self) -> None:
+        """The desk attests the member's signed consent form, as `smo consent record` does."""
+        path = self.folder / "signed-consent.txt"
+        path.write_text(f"{self.intake.patient_name} agrees to send the records abroad ({self.case_id}).\n")
+        form = (await ops.store_files(self.store, [path], RecordType.CONSENT))[0][0]
+        consent = GiveConsent.signed_form(form.doc_id, form.size, self.by)
+        await self.update("consent", SmoCaseWorkflow.give_consent, consent)
+
     async def complete_records(self) -> None:
+        # Records go abroad only with the member's consent: attested before they are complete.
+        await self.attest_consent()
         await self.update(
             "records-complete", SmoCaseWorkflow.mark_records_complete, CompleteRecords(by=self.by)
         )

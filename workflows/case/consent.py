@@ -23,7 +23,7 @@ class ConsentStage(RecordsStage):
     async def _await_consent(self) -> None:
         """Before an assignment: hold here (stage, status and attention say why) until consent."""
         consent = self.s.consent
-        if not self._inp.consent_required or not workflow.patched("consent-before-transfer"):
+        if not self._inp.consent_required:
             return
         consent.required = True
         if consent.given:
