@@ -94,6 +94,18 @@ class Site:
             await asyncio.sleep(0.2)
 
 
+    async def stage(self, case_id: str, *stages: str, timeout: float = 60.0) -> dict[str, Any]:
+        """The case's status once its stage is one of `stages` (the workflow moves on its own
+        after an update has answered, e.g. from the report to REPORT_DELIVERED)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            _, status = await self.api("GET", f"/api/v1/cases/{case_id}")
+            if status["stage"] in stages:
+                return dict(status)
+            assert loop.time() < deadline, f"{case_id} is {status['stage']}, not {' or '.join(stages)}"
+            await asyncio.sleep(0.2)
+
     async def assignment_link(self, case_id: str, timeout: float = 60.0) -> str:
         """The assignment page link of the newest records email for the case."""
         loop = asyncio.get_running_loop()

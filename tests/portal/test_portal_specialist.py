@@ -76,6 +76,9 @@ async def test_after_the_report_the_member_books_the_telephone_consult_in_ict(si
         form.add_field("file", b"%PDF-1.4 synthetic opinion", filename="opinion.pdf")
         resp = await desk.post(link + "/report", data=form)
         assert resp.status == 200, await resp.text()
+    # The member books once the report has reached them (the case moves on its own after the
+    # specialist's upload has answered).
+    await site.stage("CONSULT-1", "REPORT_DELIVERED", "CONSULT")
     async with jar() as http:
         assert (await sign_in(http, await site.sign_in_link("CONSULT-1"))).status == 303
         page = site.url + "/portal/cases/CONSULT-1"
