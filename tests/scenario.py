@@ -100,10 +100,20 @@ async def settled(handle: Handle, timeout: float = 30.0) -> CaseStatus:
     """Until the side effects the updates queued (notices, charges) have gone out."""
     import asyncio
 
+    from temporalio.service import RPCError
+
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        current = await status(handle)
+        try:
+            current = await status(handle)
+        except RPCError:
+            # A query finds no worker to answer it while one is killed and another takes
+            # over (the server gives up on it); ask again until the deadline.
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+            continue
         if not current.pending:
             return current
         if loop.time() > deadline:
