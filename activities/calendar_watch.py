@@ -74,12 +74,6 @@ _SIGNAL_BATCH = 20
 ABSENT = "absent"
 
 
-
-
-
-
-
-
 def file_digest(data: bytes | None) -> str:
     return ABSENT if data is None else hashlib.sha256(data).hexdigest()
 

@@ -6,16 +6,15 @@ import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.roster import SpecialtyMap
 from models.case import CaseInput, CaseOutcome, Registered, Stage
-from models.db import Assignment, CaseRow, SlaRound
+from models.db import Assignment, CaseRow, SlaRound, insert_new, table, values_of
 from models.program import Program
 from models.sla import SlaRoundRecord
 from runtime import metrics
@@ -33,46 +32,46 @@ class CaseActivities:
             raise ApplicationError(
                 f"unknown program {inp.program!r}", type="UnknownProgram", non_retryable=True
             )
-        with Session(self.engine) as session:
-            if session.get(CaseRow, inp.case_id) is None:
-                session.add(
-                    CaseRow(
-                        case_id=inp.case_id,
-                        program=inp.program,
-                        policy_number=inp.policy_number,
-                        life_assured_ref=inp.life_assured_ref,
-                        condition_key=inp.icd10[:3],
-                        icd10=inp.icd10,
-                        stage=Stage.INTAKE.value,
-                        follow_up_of=inp.follow_up_of,
-                    )
-                )
-                session.commit()
-                metrics.case_opened(inp.program)
+        row = CaseRow(
+            case_id=inp.case_id,
+            program=inp.program,
+            policy_number=inp.policy_number,
+            life_assured_ref=inp.life_assured_ref,
+            condition_key=inp.icd10[:3],
+            icd10=inp.icd10,
+            stage=Stage.INTAKE.value,
+            follow_up_of=inp.follow_up_of,
+        )
+        with self.engine.begin() as conn:
+            inserted = insert_new(conn, CaseRow, [values_of(row)], ["case_id"])
+        if inserted:  # a retry finds its row and counts nothing
+            metrics.case_opened(inp.program)
         return Registered(terms=program.terms(), specialty=self.specialties.specialty_for(inp.icd10))
 
     def _record(self, outcome: CaseOutcome) -> None:
-        with Session(self.engine) as session:
-            row = session.get(CaseRow, outcome.case_id)
+        cases, assignments = table(CaseRow), table(Assignment)
+        now = datetime.now(UTC)
+        closed_now = None
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(cases.c.program, cases.c.closed_at).where(cases.c.case_id == outcome.case_id)
+            ).first()
             if row is None:
                 return
-            row.stage = outcome.stage.value
+            values: dict[str, object] = {"stage": outcome.stage.value}
             if outcome.eligible is not None:
-                row.eligible = outcome.eligible
+                values["eligible"] = outcome.eligible
             if outcome.stage.terminal:
                 if row.closed_at is None:  # counted once, however often the outcome is recorded
-                    metrics.case_closed(row.program, outcome.stage)
-                row.closed_at = row.closed_at or datetime.now(UTC)
-                for a in session.exec(
-                    select(Assignment).where(
-                        Assignment.case_id == outcome.case_id, Assignment.status == "active"
-                    )
-                ):
-                    a.status = "completed" if outcome.stage is Stage.CLOSED else "released"
-                    a.ended_at = datetime.now(UTC)
-                    session.add(a)
-            session.add(row)
-            session.commit()
+                    values["closed_at"] = closed_now = now
+                conn.execute(
+                    update(assignments)
+                    .where(assignments.c.case_id == outcome.case_id, assignments.c.status == "active")
+                    .values(status="completed" if outcome.stage is Stage.CLOSED else "released", ended_at=now)
+                )
+            conn.execute(update(cases).where(cases.c.case_id == outcome.case_id).values(**values))
+        if closed_now is not None:
+            metrics.case_closed(row.program, outcome.stage)
 
     def _record_round(self, rec: SlaRoundRecord) -> None:
         # Idempotent on (case_id, assignment_no): the first write of a round wins. A retry, or a
@@ -100,7 +99,7 @@ class CaseActivities:
         # RETURNING names the row only when this statement inserted it (rowcount is no guide
         # with RETURNING on every driver): that decides whether this attempt counts the round.
         with self.engine.begin() as conn:
-            inserted = conn.execute(statement.returning(SlaRound.__table__.c.id)).first() is not None  # type: ignore[attr-defined]
+            inserted = conn.execute(statement.returning(table(SlaRound).c.id)).first() is not None
         if inserted:
             metrics.sla_round(rec)
 

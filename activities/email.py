@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.utils import formatdate
 from enum import StrEnum
 from string import Template
 from typing import Protocol
@@ -23,13 +27,12 @@ from typing import Protocol
 import aiosmtplib
 import structlog
 from pydantic import BaseModel
-from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlalchemy import Engine, insert, select, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.storage import DocumentNotFound, DocumentStore
-from models.db import EmailDelivery, EmailRow, Specialist
+from models.db import EmailDelivery, EmailRow, Specialist, table, utcnow
 from models.intake import PatientIntake
 from models.notices import Notice, NoticeKind, NoticeResult
 from runtime import metrics
@@ -152,15 +155,66 @@ class MailConfig(BaseModel):
 
 
 class SmtpMailer:
-    """The SMTP client: one connection per message keeps retries independent."""
+    """The SMTP client. It keeps a few sessions open between messages: a connection and its
+    EHLO cost the worker more than the message itself. A session that errs in any way is
+    closed, never reused, so a retry always starts on a fresh connection."""
 
-    def __init__(self, host: str, port: int, timeout: float = 15.0) -> None:
+    def __init__(
+        self, host: str, port: int, timeout: float = 15.0, *, pool_size: int = 4, idle_seconds: float = 20.0
+    ) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
+        self.pool_size = pool_size
+        # Below the idle timeouts of common servers (aiosmtpd 300 s, Postfix 300 s).
+        self.idle_seconds = idle_seconds
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
+        self._key: tuple[str, int, asyncio.AbstractEventLoop] | None = None
 
-    async def send(self, message: EmailMessage) -> None:
-        await aiosmtplib.send(message, hostname=self.host, port=self.port, timeout=self.timeout)
+    def _take(self) -> aiosmtplib.SMTP | None:
+        loop = asyncio.get_running_loop()
+        if self._key != (self.host, self.port, loop):
+            # Another server (the settings changed) or another event loop: forget the old ones.
+            self._key, self._idle = (self.host, self.port, loop), []
+        deadline = loop.time() - self.idle_seconds
+        while self._idle:
+            client, since = self._idle.pop()
+            if client.is_connected and since > deadline:
+                return client
+            client.close()
+        return None
+
+    async def send(self, message: Message) -> None:
+        client = self._take()
+        if client is not None:
+            try:
+                await client.send_message(message)
+            except aiosmtplib.SMTPServerDisconnected:
+                client.close()  # the server dropped an idle session: one fresh attempt below
+            except BaseException:
+                client.close()
+                raise
+            else:
+                self._give(client)
+                return
+        client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout)
+        try:
+            await client.connect()
+            await client.send_message(message)
+        except BaseException:
+            client.close()
+            raise
+        self._give(client)
+
+    def _give(self, client: aiosmtplib.SMTP) -> None:
+        if len(self._idle) < self.pool_size and self._key == (
+            self.host,
+            self.port,
+            asyncio.get_running_loop(),
+        ):
+            self._idle.append((client, asyncio.get_running_loop().time()))
+        else:
+            client.close()
 
 
 def _permanent(exc: aiosmtplib.SMTPException) -> bool:
@@ -170,6 +224,21 @@ def _permanent(exc: aiosmtplib.SMTPException) -> bool:
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return exc.code >= 500
     return False
+
+
+@dataclass(frozen=True)
+class _Begun:
+    """What a send attempt starts from: sent already, or who has it and who it goes to."""
+
+    sent_at: datetime | None = None
+    delivered: set[str] = field(default_factory=set)
+    specialist: tuple[str, str] | None = None  # email, name
+    intake: PatientIntake | None = None
+
+
+# Quoted-printable keeps a mostly-ASCII body readable on the wire, as the default policy does.
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
 
 
 def message_id_for(notice_id: str) -> str:
@@ -193,50 +262,79 @@ class EmailActivities:
         self.signer = signer
         self.config = config
 
-    def _claim(self, notice: Notice) -> EmailRow | None:
-        """Mark the notice as being sent; None if it was already sent."""
-        with Session(self.engine) as session:
-            row = session.get(EmailRow, notice.notice_id)
+    # The bookkeeping is SQLAlchemy Core on one connection per step: an ORM session per
+    # read and write cost the worker more than the SMTP exchange itself.
+    def _begin(self, notice: Notice) -> _Begun:
+        """Claim the notice (one more attempt) and gather what sending needs, in one transaction."""
+        emails, deliveries, specialists = table(EmailRow), table(EmailDelivery), table(Specialist)
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(emails.c.status, emails.c.sent_at).where(emails.c.notice_id == notice.notice_id)
+            ).first()
             if row is not None and row.status == "sent":
-                return row
+                return _Begun(sent_at=row.sent_at)
             if row is None:
-                row = EmailRow(
-                    notice_id=notice.notice_id,
-                    case_id=notice.case_id,
-                    kind=notice.kind.value,
-                    status="sending",
-                    message_id=message_id_for(notice.notice_id),
+                conn.execute(
+                    insert(emails).values(
+                        notice_id=notice.notice_id,
+                        case_id=notice.case_id,
+                        kind=notice.kind.value,
+                        status="sending",
+                        attempts=1,
+                        message_id=message_id_for(notice.notice_id),
+                    )
                 )
-            row.attempts += 1
-            session.add(row)
-            session.commit()
-            return None
+                delivered: set[str] = set()
+            else:
+                conn.execute(
+                    update(emails)
+                    .where(emails.c.notice_id == notice.notice_id)
+                    .values(attempts=emails.c.attempts + 1)
+                )
+                delivered = set(
+                    conn.scalars(select(deliveries.c.role).where(deliveries.c.notice_id == notice.notice_id))
+                )
+            specialist = None
+            if notice.specialist_id is not None:
+                found = conn.execute(
+                    select(specialists.c.email, specialists.c.name).where(
+                        specialists.c.specialist_id == notice.specialist_id
+                    )
+                ).first()
+                specialist = (found.email, found.name) if found is not None else None
+        intake = None
+        if notice.intake_doc_id:
+            try:
+                intake = self.store.load_intake(notice.intake_doc_id)
+            except DocumentNotFound:
+                raise ApplicationError(
+                    "the intake sheet is missing from the store", type="IntakeMissing", non_retryable=True
+                ) from None
+        return _Begun(delivered=delivered, specialist=specialist, intake=intake)
 
-    def _mark_sent(self, notice_id: str, at: datetime) -> None:
-        with Session(self.engine) as session:
-            row = session.get(EmailRow, notice_id)
-            assert row is not None
-            row.status = "sent"
-            row.sent_at = at
-            session.add(row)
-            session.commit()
-
-    def _delivered(self, notice_id: str) -> set[str]:
-        with Session(self.engine) as session:
-            rows = session.exec(select(EmailDelivery.role).where(EmailDelivery.notice_id == notice_id))
-            return set(rows)
-
-    def _mark_delivered(self, notice_id: str, role: Role, message_id: str) -> None:
-        with Session(self.engine) as session:
-            if session.get(EmailDelivery, (notice_id, role.value)) is None:
-                session.add(EmailDelivery(notice_id=notice_id, role=role.value, message_id=message_id))
-                session.commit()
-
-    def _specialist(self, specialist_id: str | None) -> Specialist | None:
-        if specialist_id is None:
-            return None
-        with Session(self.engine) as session:
-            return session.get(Specialist, specialist_id)
+    def _record(self, notice_id: str, role: Role | None, message_id: str, sent_at: datetime | None) -> None:
+        """After the server's 250: this recipient has it; with `sent_at`, the whole notice is sent."""
+        with self.engine.begin() as conn:
+            deliveries, emails = table(EmailDelivery), table(EmailRow)
+            if role is not None and (
+                conn.execute(
+                    select(deliveries.c.role).where(
+                        deliveries.c.notice_id == notice_id, deliveries.c.role == role.value
+                    )
+                ).first()
+                is None  # an attempt that overlapped this one recorded it first
+            ):
+                conn.execute(
+                    insert(deliveries).values(
+                        notice_id=notice_id, role=role.value, message_id=message_id, sent_at=utcnow()
+                    )
+                )
+            if sent_at is not None:
+                conn.execute(
+                    update(emails)
+                    .where(emails.c.notice_id == notice_id)
+                    .values(status="sent", sent_at=sent_at)
+                )
 
     def _portal_text(self, notice: Notice, role: Role, intake: PatientIntake | None) -> str:
         if self.portal is None:
@@ -277,56 +375,55 @@ class EmailActivities:
         body = Template(BODIES[notice.kind]).safe_substitute(values)
         return subject, body
 
+    def _message(self, to: str, subject: str, body: str, notice: Notice, message_id: str) -> Message:
+        # The compat32 Message: the default policy's header objects parse every value again
+        # and cost several times more; what goes on the wire is the same MIME.
+        msg = Message()
+        msg["From"] = self.config.mail_from
+        msg["To"] = to
+        msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
+        msg["Message-ID"] = message_id
+        msg["X-SMO-Notice-Id"] = notice.notice_id
+        msg["X-SMO-Case-Id"] = notice.case_id
+        msg["Date"] = formatdate(localtime=False)
+        msg.set_payload(body, _UTF8_QP)
+        return msg
+
     @activity.defn(name="send_notice")
     async def send_notice(self, notice: Notice) -> NoticeResult:
-        existing = await asyncio.to_thread(self._claim, notice)
-        if existing is not None:
-            assert existing.sent_at is not None
+        begun = await asyncio.to_thread(self._begin, notice)
+        if begun.sent_at is not None:
             metrics.notice(notice.kind, "already_sent")
-            return NoticeResult(notice_id=notice.notice_id, sent_at=existing.sent_at, already_sent=True)
-
-        intake = None
-        if notice.intake_doc_id:
-            try:
-                intake = await asyncio.to_thread(self.store.load_intake, notice.intake_doc_id)
-            except DocumentNotFound:
-                raise ApplicationError(
-                    "the intake sheet is missing from the store", type="IntakeMissing", non_retryable=True
-                ) from None
+            return NoticeResult(notice_id=notice.notice_id, sent_at=begun.sent_at, already_sent=True)
+        intake = begun.intake
+        if intake is not None:
             register_phi(intake.patient_name, intake.diagnosis_text, str(intake.email))
-        specialist = await asyncio.to_thread(self._specialist, notice.specialist_id)
-        delivered = await asyncio.to_thread(self._delivered, notice.notice_id)
 
-        for role in RECIPIENTS[notice.kind]:
-            if role.value in delivered:
-                continue  # a retry after a partial failure: this recipient has it already
+        sent_at = datetime.now(UTC)
+        pending = [r for r in RECIPIENTS[notice.kind] if r.value not in begun.delivered]
+        for i, role in enumerate(pending):
             if role is Role.CUSTOMER:
                 if intake is None:
                     continue
                 to, name = str(intake.email), intake.patient_name
             elif role is Role.SPECIALIST:
-                if specialist is None:
+                if begun.specialist is None:
                     continue
-                to, name = specialist.email, specialist.name
+                to, name = begun.specialist
             elif role is Role.COORDINATOR:
                 to, name = self.config.coordinator, "coordinator"
             else:
                 to, name = self.config.supervisor, "supervisor"
             # A fresh link on every attempt: a retry must not resend a token already spent.
-            portal = await asyncio.to_thread(self._portal_text, notice, role, intake)
+            if role is Role.CUSTOMER and notice.kind in SIGN_IN_KINDS:
+                portal = await asyncio.to_thread(self._portal_text, notice, role, intake)  # writes a link row
+            else:
+                portal = self._portal_text(notice, role, intake)
             subject, body = self._render(notice, role, name, portal)
-            msg = EmailMessage()
-            msg["From"] = self.config.mail_from
-            msg["To"] = to
-            msg["Subject"] = subject
             # One Message-ID per notice and recipient role: a resend is the same message.
             message_id = message_id_for(f"{notice.notice_id}/{role.value}")
-            msg["Message-ID"] = message_id
-            msg["X-SMO-Notice-Id"] = notice.notice_id
-            msg["X-SMO-Case-Id"] = notice.case_id
-            msg.set_content(body)
             try:
-                await self.mailer.send(msg)
+                await self.mailer.send(self._message(to, subject, body, notice, message_id))
             except aiosmtplib.SMTPException as exc:
                 if not _permanent(exc):
                     raise  # 4xx, connection trouble: the retry policy handles it
@@ -337,9 +434,15 @@ class EmailActivities:
                 ) from None
             # Recorded right after the server's 250: only a crash in between can resend,
             # and then with the same Message-ID, which the receiving side de-duplicates.
-            await asyncio.to_thread(self._mark_delivered, notice.notice_id, role, message_id)
-        sent_at = datetime.now(UTC)
-        await asyncio.to_thread(self._mark_sent, notice.notice_id, sent_at)
+            # The last recipient's record also marks the notice sent (one transaction).
+            last = i == len(pending) - 1
+            await asyncio.to_thread(
+                self._record, notice.notice_id, role, message_id, sent_at if last else None
+            )
+            if last:
+                break
+        else:
+            await asyncio.to_thread(self._record, notice.notice_id, None, "", sent_at)
         log.info("notice sent", notice_id=notice.notice_id, kind=notice.kind.value)
         metrics.notice(notice.kind, "sent")
         return NoticeResult(notice_id=notice.notice_id, sent_at=sent_at, already_sent=False)

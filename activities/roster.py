@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 from sqlalchemy import Engine, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -62,7 +62,19 @@ class RosterActivities:
             .where(Assignment.specialist_id == specialist_id, Assignment.status == "active")
         ).one()
 
-    def _problems(self, session: Session, sp: Specialist, specialty: str, req: AssignRequest) -> list[str]:
+    def _loads(self, session: Session, specialty: str) -> dict[str, int]:
+        """Active assignments per specialist of a specialty, in one query for the whole list."""
+        rows = session.exec(
+            select(Assignment.specialist_id, func.count())
+            .join(Specialist, col(Specialist.specialist_id) == col(Assignment.specialist_id))
+            .where(Specialist.specialty == specialty, Assignment.status == "active")
+            .group_by(col(Assignment.specialist_id))
+        )
+        return {specialist_id: count for specialist_id, count in rows}
+
+    def _problems(
+        self, session: Session, sp: Specialist, specialty: str, req: AssignRequest, load: int | None = None
+    ) -> list[str]:
         problems = []
         if not sp.active:
             problems.append("is not active on the roster")
@@ -70,7 +82,7 @@ class RosterActivities:
             problems.append(f"is a {sp.specialty} specialist, the case needs {specialty}")
         if not sp.board_certified:
             problems.append("is not US board-certified")
-        if self._active_load(session, sp.specialist_id) >= sp.capacity:
+        if (self._active_load(session, sp.specialist_id) if load is None else load) >= sp.capacity:
             problems.append(f"is at capacity ({sp.capacity} active cases)")
         if req.treating_institution and (sp.affiliation.casefold() == req.treating_institution.casefold()):
             problems.append("is affiliated with the treating institution (conflict of interest)")
@@ -101,10 +113,11 @@ class RosterActivities:
                     raise _reject(f"specialist {chosen.specialist_id} " + "; ".join(problems))
             else:
                 candidates = session.exec(select(Specialist).where(Specialist.specialty == specialty)).all()
+                loads = self._loads(session, specialty)
                 eligible = [
-                    (sp.capacity - self._active_load(session, sp.specialist_id), sp.specialist_id, sp)
+                    (sp.capacity - loads.get(sp.specialist_id, 0), sp.specialist_id, sp)
                     for sp in candidates
-                    if not self._problems(session, sp, specialty, req)
+                    if not self._problems(session, sp, specialty, req, loads.get(sp.specialist_id, 0))
                 ]
                 if not eligible:
                     raise _reject(

@@ -18,13 +18,11 @@ from typing import BinaryIO
 
 from pydantic import BaseModel
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError as DuplicateRow
-from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models.case import SHA256_PATTERN
-from models.db import DocumentRow
+from models.db import DocumentRow, insert_new, utcnow
 from models.intake import PatientIntake
 from models.storage import CheckDocuments, RegisterDocuments, RegisteredDocuments
 from security.envelope import IntegrityError, decrypt_stream, encrypt_stream
@@ -146,22 +144,14 @@ class StorageActivities:
         await self.check_documents(CheckDocuments(doc_ids=[d.doc_id for d in req.documents]))
 
         def write() -> int:
-            for doc in req.documents:
-                with Session(self.engine) as session:
-                    if session.get(DocumentRow, (req.case_id, doc.doc_id)) is not None:
-                        continue
-                    session.add(
-                        DocumentRow(
-                            case_id=req.case_id,
-                            doc_id=doc.doc_id,
-                            record_type=doc.record_type.value,
-                            size=doc.size,
-                        )
-                    )
-                    try:
-                        session.commit()
-                    except DuplicateRow:
-                        session.rollback()  # a concurrent registration of the same document won
+            now = utcnow()
+            rows = [
+                {"case_id": req.case_id, "doc_id": d.doc_id, "record_type": d.record_type.value,
+                 "size": d.size, "registered_at": now}
+                for d in req.documents
+            ]  # fmt: skip
+            with self.engine.begin() as conn:
+                insert_new(conn, DocumentRow, rows, ["case_id", "doc_id"])
             return len(req.documents)
 
         return RegisteredDocuments(registered=await asyncio.to_thread(write))

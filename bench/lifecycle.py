@@ -22,6 +22,7 @@ import statistics
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import stack
@@ -106,7 +107,7 @@ async def timed(jobs: list[Any]) -> float:
     return now() - start
 
 
-async def main(cases: int, rounds: int, store: str) -> str:
+async def main(cases: int, rounds: int, store: str, profile: Path | None = None) -> str:
     async with stack.stack(store, cases * rounds + 1) as st:
         print(st.describe())
         bare_queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
@@ -127,7 +128,9 @@ async def main(cases: int, rounds: int, store: str) -> str:
             for r in range(rounds):
                 cpu0 = cpu_seconds(st.worker.pid)
                 ids = range(1 + r * cases, 1 + (r + 1) * cases)
-                smo_wall = await timed([lambda n=n: smo_case(st, n, run) for n in ids])
+                output = profile / f"lifecycle-smo-{r + 1}.txt" if profile else None
+                with stack.profiled(st.worker.pid, output):
+                    smo_wall = await timed([lambda n=n: smo_case(st, n, run) for n in ids])
                 smo_cpu = (cpu_seconds(st.worker.pid) - cpu0) / cases * 1000
                 cpu0 = cpu_seconds(bare.pid)
                 bare_wall = await timed(
@@ -154,4 +157,6 @@ if __name__ == "__main__":
     parser.add_argument("--cases", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    print(asyncio.run(main(args.cases, args.rounds, args.store)))
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    print(asyncio.run(main(args.cases, args.rounds, args.store, args.profile)))

@@ -7,13 +7,44 @@ known by `life_assured_ref` (a keyed hash) and documents by their sha256.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Connection, Table, UniqueConstraint
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def table(model: type[SQLModel]) -> Table:
+    """A table model's Core `Table`, for the hot paths that skip the ORM's unit of work."""
+    found = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(found, Table)
+    return found
+
+
+def values_of(row: SQLModel) -> dict[str, Any]:
+    """A row's column values, its defaults filled in by the model; an unset autoincrement id
+    is left to the database."""
+    values = row.model_dump()
+    if values.get("id", 0) is None:
+        del values["id"]
+    return values
+
+
+def insert_new(conn: Connection, model: type[SQLModel], rows: list[dict[str, Any]], keys: list[str]) -> int:
+    """Insert the rows whose `keys` are not there yet, as one atomic statement (ON CONFLICT
+    DO NOTHING): no window between a look-up and an insert for a concurrent attempt to slip
+    through, and no aborted transaction on PostgreSQL when one does. For one row, returns 1
+    if it was inserted and 0 if it was there already."""
+    if not rows:
+        return 0
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(table(model)).on_conflict_do_nothing(index_elements=keys)
+    return conn.execute(statement, rows[0] if len(rows) == 1 else rows).rowcount
 
 
 class CaseRow(SQLModel, table=True):

@@ -18,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, event, inspect
+from sqlalchemy import Connection, Engine, event, insert, inspect
 from sqlmodel import Session, create_engine, select
 
 from models import db as tables
@@ -211,13 +211,9 @@ def audit(
     case_id: str | None = None,
     detail: str = "",
 ) -> None:
-    with Session(engine) as session:
-        session.add(
-            tables.AuditEvent(
-                actor=actor, action=action, outcome=outcome, case_id=case_id, detail=detail[:500]
-            )
-        )
-        session.commit()
+    row = tables.AuditEvent(actor=actor, action=action, outcome=outcome, case_id=case_id, detail=detail[:500])
+    with engine.begin() as conn:
+        conn.execute(insert(tables.table(tables.AuditEvent)), tables.values_of(row))
 
 
 def audit_trail(

@@ -67,7 +67,7 @@ def runtime_with_metrics(settings: Settings) -> Runtime:
                     bind_address=address,
                     counters_total_suffix=True,
                     histogram_bucket_overrides={TURNAROUND: list(TURNAROUND_BUCKETS)},
-                )
+                ),
             )
         )
     except ValueError as err:  # the SDK's "Failed starting Prometheus exporter: …"
