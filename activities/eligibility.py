@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy
 from pydantic import AfterValidator
-from sqlmodel import Session, col, or_, select
+from sqlalchemy import or_
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -28,7 +28,7 @@ from models.case import (
     Reason,
     Stage,
 )
-from models.db import CaseRow, Policy
+from models.db import CaseRow, Policy, table
 from models.program import Program, UnknownProgramError, get_program
 from runtime.db import audit
 
@@ -224,17 +224,18 @@ class PolicyLookup(Protocol):
 
 
 def _policy_from_db(engine: sqlalchemy.Engine, policy_number: str) -> PolicyRecord | None:
-    with Session(engine) as session:
-        row = session.get(Policy, policy_number)
-        if row is None:
-            return None
-        return PolicyRecord(
-            policy_number=row.policy_number,
-            program=row.program,
-            status=row.status,
-            in_force_from=row.in_force_from,
-            in_force_to=row.in_force_to,
-        )
+    policies = table(Policy)
+    with engine.connect() as conn:
+        row = conn.execute(
+            sqlalchemy.select(
+                policies.c.policy_number,
+                policies.c.program,
+                policies.c.status,
+                policies.c.in_force_from,
+                policies.c.in_force_to,
+            ).where(policies.c.policy_number == policy_number)
+        ).first()
+    return None if row is None else PolicyRecord.model_validate(row._asdict())
 
 
 class SqlPolicyLookup:
@@ -249,24 +250,14 @@ class SqlPolicyLookup:
 
 def load_prior_cases(engine: sqlalchemy.Engine, request: EligibilityRequest) -> list[PriorCase]:
     """The life assured's cases in the request's program, plus the follow-up target if any."""
-    same_person = col(CaseRow.life_assured_ref) == request.life_assured_ref
-    where = (
-        or_(same_person, col(CaseRow.case_id) == request.follow_up_of)
-        if request.follow_up_of
-        else same_person
-    )
-    query = select(CaseRow).where(col(CaseRow.program) == request.program).where(where)
-    with Session(engine) as session:
-        return [
-            PriorCase(
-                case_id=row.case_id,
-                stage=row.stage,
-                condition_key=row.condition_key,
-                opened_at=row.opened_at,
-                life_assured_ref=row.life_assured_ref,
-            )
-            for row in session.exec(query)
-        ]
+    cases = table(CaseRow)
+    same_person = cases.c.life_assured_ref == request.life_assured_ref
+    where = or_(same_person, cases.c.case_id == request.follow_up_of) if request.follow_up_of else same_person
+    query = sqlalchemy.select(
+        cases.c.case_id, cases.c.stage, cases.c.condition_key, cases.c.opened_at, cases.c.life_assured_ref
+    ).where(cases.c.program == request.program, where)
+    with engine.connect() as conn:
+        return [PriorCase.model_validate(row._asdict()) for row in conn.execute(query)]
 
 
 def _today(program: Program, now: datetime) -> date:

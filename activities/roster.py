@@ -10,14 +10,14 @@ import asyncio
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
-from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
+from sqlalchemy import Connection, Engine, Row, func, insert, select, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from models.db import Assignment, Specialist
+from models.db import Assignment, Specialist, table, values_of
 from models.roster import AssignmentResult, AssignRequest, ReleaseRequest
 
 # The request/result models live in models/ (the workflow imports them); re-exported here.
@@ -55,26 +55,34 @@ class RosterActivities:
         # lock on the chosen specialist (PostgreSQL) across workers.
         self._lock = threading.Lock()
 
-    def _active_load(self, session: Session, specialist_id: str) -> int:
-        return session.exec(
-            select(func.count())
-            .select_from(Assignment)
-            .where(Assignment.specialist_id == specialist_id, Assignment.status == "active")
-        ).one()
+    # SQLAlchemy Core on one connection: the ORM's identity map and unit of work cost more
+    # than these few reads and two writes.
+    @staticmethod
+    def _active_load(conn: Connection, specialist_id: str) -> int:
+        assignments = table(Assignment)
+        return int(
+            conn.scalar(
+                select(func.count())
+                .select_from(assignments)
+                .where(assignments.c.specialist_id == specialist_id, assignments.c.status == "active")
+            )
+            or 0
+        )
 
-    def _loads(self, session: Session, specialty: str) -> dict[str, int]:
+    @staticmethod
+    def _loads(conn: Connection, specialty: str) -> dict[str, int]:
         """Active assignments per specialist of a specialty, in one query for the whole list."""
-        rows = session.exec(
-            select(Assignment.specialist_id, func.count())
-            .join(Specialist, col(Specialist.specialist_id) == col(Assignment.specialist_id))
-            .where(Specialist.specialty == specialty, Assignment.status == "active")
-            .group_by(col(Assignment.specialist_id))
+        assignments, specialists = table(Assignment), table(Specialist)
+        rows = conn.execute(
+            select(assignments.c.specialist_id, func.count())
+            .join(specialists, specialists.c.specialist_id == assignments.c.specialist_id)
+            .where(specialists.c.specialty == specialty, assignments.c.status == "active")
+            .group_by(assignments.c.specialist_id)
         )
         return {specialist_id: count for specialist_id, count in rows}
 
-    def _problems(
-        self, session: Session, sp: Specialist, specialty: str, req: AssignRequest, load: int | None = None
-    ) -> list[str]:
+    @staticmethod
+    def _problems(sp: Row[Any], specialty: str, req: AssignRequest, load: int) -> list[str]:
         problems = []
         if not sp.active:
             problems.append("is not active on the roster")
@@ -82,7 +90,7 @@ class RosterActivities:
             problems.append(f"is a {sp.specialty} specialist, the case needs {specialty}")
         if not sp.board_certified:
             problems.append("is not US board-certified")
-        if (self._active_load(session, sp.specialist_id) if load is None else load) >= sp.capacity:
+        if load >= sp.capacity:
             problems.append(f"is at capacity ({sp.capacity} active cases)")
         if req.treating_institution and (sp.affiliation.casefold() == req.treating_institution.casefold()):
             problems.append("is affiliated with the treating institution (conflict of interest)")
@@ -92,32 +100,37 @@ class RosterActivities:
 
     def _assign(self, req: AssignRequest) -> AssignmentResult:
         specialty = self.specialties.specialty_for(req.icd10)
-        with Session(self.engine) as session:
-            done = session.exec(
-                select(Assignment).where(
-                    Assignment.case_id == req.case_id, Assignment.assignment_no == req.assignment_no
+        assignments, specialists = table(Assignment), table(Specialist)
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                select(assignments.c.specialist_id, assignments.c.assignment_no).where(
+                    assignments.c.case_id == req.case_id, assignments.c.assignment_no == req.assignment_no
                 )
             ).first()
             if done is not None:
                 return AssignmentResult(
-                    specialist_id=done.specialist_id,
-                    specialty=specialty,
-                    assignment_no=done.assignment_no,
+                    specialist_id=done.specialist_id, specialty=specialty, assignment_no=done.assignment_no
                 )
             if req.requested_id:
-                chosen = session.get(Specialist, req.requested_id)
+                chosen = conn.execute(
+                    select(specialists).where(specialists.c.specialist_id == req.requested_id)
+                ).first()
                 if chosen is None:
                     raise _reject(f"specialist {req.requested_id} is not on the roster")
-                problems = self._problems(session, chosen, specialty, req)
+                problems = self._problems(
+                    chosen, specialty, req, self._active_load(conn, chosen.specialist_id)
+                )
                 if problems:
                     raise _reject(f"specialist {chosen.specialist_id} " + "; ".join(problems))
             else:
-                candidates = session.exec(select(Specialist).where(Specialist.specialty == specialty)).all()
-                loads = self._loads(session, specialty)
+                candidates = conn.execute(
+                    select(specialists).where(specialists.c.specialty == specialty)
+                ).all()
+                loads = self._loads(conn, specialty)
                 eligible = [
                     (sp.capacity - loads.get(sp.specialist_id, 0), sp.specialist_id, sp)
                     for sp in candidates
-                    if not self._problems(session, sp, specialty, req, loads.get(sp.specialist_id, 0))
+                    if not self._problems(sp, specialty, req, loads.get(sp.specialist_id, 0))
                 ]
                 if not eligible:
                     raise _reject(
@@ -128,10 +141,12 @@ class RosterActivities:
                 chosen = max(eligible, key=lambda e: (e[0], [-ord(c) for c in e[1]]))[2]
             # Lock the chosen specialist's row (PostgreSQL; SQLite serialises writers) and
             # re-check capacity under the lock before taking the slot.
-            session.exec(
-                select(Specialist).where(Specialist.specialist_id == chosen.specialist_id).with_for_update()
+            conn.execute(
+                select(specialists.c.specialist_id)
+                .where(specialists.c.specialist_id == chosen.specialist_id)
+                .with_for_update()
             ).one()
-            if self._active_load(session, chosen.specialist_id) >= chosen.capacity:
+            if self._active_load(conn, chosen.specialist_id) >= chosen.capacity:
                 # Auto-assignment retries and picks someone else; a coordinator's choice is refused.
                 raise ApplicationError(
                     f"specialist {chosen.specialist_id} has just reached capacity",
@@ -139,24 +154,17 @@ class RosterActivities:
                     non_retryable=req.requested_id is not None,
                 )
             now = datetime.now(UTC)
-            for previous in session.exec(
-                select(Assignment).where(Assignment.case_id == req.case_id, Assignment.status == "active")
-            ):
-                previous.status = req.previous_outcome
-                previous.ended_at = now
-                session.add(previous)
-            session.add(
-                Assignment(
-                    case_id=req.case_id,
-                    assignment_no=req.assignment_no,
-                    specialist_id=chosen.specialist_id,
-                )
+            conn.execute(
+                update(assignments)
+                .where(assignments.c.case_id == req.case_id, assignments.c.status == "active")
+                .values(status=req.previous_outcome, ended_at=now)
             )
-            session.commit()
+            row = Assignment(
+                case_id=req.case_id, assignment_no=req.assignment_no, specialist_id=chosen.specialist_id
+            )
+            conn.execute(insert(assignments), values_of(row))
             return AssignmentResult(
-                specialist_id=chosen.specialist_id,
-                specialty=specialty,
-                assignment_no=req.assignment_no,
+                specialist_id=chosen.specialist_id, specialty=specialty, assignment_no=req.assignment_no
             )
 
     @activity.defn(name="assign_specialist")

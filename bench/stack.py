@@ -244,7 +244,7 @@ def profiled(pid: int, output: Path | None) -> Iterator[None]:
         yield
         return
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    cmd = [spy, "record", "--pid", str(pid), "--gil", "--rate", "100", "--format", "raw",
+    cmd = [spy, "record", "--pid", str(pid), "--gil", "--rate", "200", "--format", "raw",
            "--output", str(output), "--nonblocking"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 from sqlmodel import Session, select
 
+from models.db import table, values_of
 from models.portal_tables import MAX_DOB_ATTEMPTS, PortalLink, PortalSession
 from models.settings import Settings
 
@@ -117,17 +118,15 @@ class PortalLinks:
         now = now or datetime.now(UTC)
         token = secrets.token_urlsafe(32)
         expires = now + self.link_ttl
-        with Session(self.engine) as session:
-            session.add(
-                PortalLink(
-                    token_hash=sha256(token),
-                    case_id=case_id,
-                    dob_hash=self.dob_hash(case_id, dob),
-                    created_at=now,
-                    expires_at=expires,
-                )
-            )
-            session.commit()
+        link = PortalLink(
+            token_hash=sha256(token),
+            case_id=case_id,
+            dob_hash=self.dob_hash(case_id, dob),
+            created_at=now,
+            expires_at=expires,
+        )
+        with self.engine.begin() as conn:  # Core: the worker mints one with every member notice
+            conn.execute(insert(table(PortalLink)), values_of(link))
         return token, expires
 
     def check(self, token: str, now: datetime | None = None) -> LinkCheck:
