@@ -27,7 +27,7 @@ from typing import Protocol
 import aiosmtplib
 import structlog
 from pydantic import BaseModel
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -226,6 +226,25 @@ def _permanent(exc: aiosmtplib.SMTPException) -> bool:
     return False
 
 
+_EMAILS, _DELIVERIES, _SPECIALISTS = table(EmailRow), table(EmailDelivery), table(Specialist)
+# Built once: constructing and cache-keying a statement on every call is a visible part of
+# a notice's cost.
+# (Names apart from the columns': an UPDATE keeps those for its SET clause.)
+_THIS_NOTICE = _EMAILS.c.notice_id == bindparam("this_notice")
+_NOTICE_STATE = select(_EMAILS.c.status, _EMAILS.c.sent_at).where(_THIS_NOTICE)
+_NEW_NOTICE = insert(_EMAILS).values(status="sending", attempts=1)
+_ONE_MORE_ATTEMPT = update(_EMAILS).where(_THIS_NOTICE).values(attempts=_EMAILS.c.attempts + 1)
+_NOTICE_SENT = update(_EMAILS).where(_THIS_NOTICE).values(status="sent", sent_at=bindparam("at"))
+_DELIVERED_ROLES = select(_DELIVERIES.c.role).where(_DELIVERIES.c.notice_id == bindparam("notice_id"))
+_DELIVERY = select(_DELIVERIES.c.role).where(
+    _DELIVERIES.c.notice_id == bindparam("notice_id"), _DELIVERIES.c.role == bindparam("role")
+)
+_NEW_DELIVERY = insert(_DELIVERIES)
+_SPECIALIST_ADDRESS = select(_SPECIALISTS.c.email, _SPECIALISTS.c.name).where(
+    _SPECIALISTS.c.specialist_id == bindparam("specialist_id")
+)
+
+
 @dataclass(frozen=True)
 class _Begun:
     """What a send attempt starts from: sent already, or who has it and who it goes to."""
@@ -262,45 +281,33 @@ class EmailActivities:
         self.signer = signer
         self.config = config
 
-    # The bookkeeping is SQLAlchemy Core on one connection per step: an ORM session per
-    # read and write cost the worker more than the SMTP exchange itself.
+    # The bookkeeping is SQLAlchemy Core on one connection per step, with statements built
+    # once (module level): an ORM session per read and write cost the worker more than the
+    # SMTP exchange itself.
     def _begin(self, notice: Notice) -> _Begun:
         """Claim the notice (one more attempt) and gather what sending needs, in one transaction."""
-        emails, deliveries, specialists = table(EmailRow), table(EmailDelivery), table(Specialist)
+        key = {"notice_id": notice.notice_id}
         with self.engine.begin() as conn:
-            row = conn.execute(
-                select(emails.c.status, emails.c.sent_at).where(emails.c.notice_id == notice.notice_id)
-            ).first()
+            row = conn.execute(_NOTICE_STATE, {"this_notice": notice.notice_id}).first()
             if row is not None and row.status == "sent":
                 return _Begun(sent_at=row.sent_at)
             if row is None:
                 conn.execute(
-                    insert(emails).values(
-                        notice_id=notice.notice_id,
-                        case_id=notice.case_id,
-                        kind=notice.kind.value,
-                        status="sending",
-                        attempts=1,
-                        message_id=message_id_for(notice.notice_id),
-                    )
+                    _NEW_NOTICE,
+                    key
+                    | {
+                        "case_id": notice.case_id,
+                        "kind": notice.kind.value,
+                        "message_id": message_id_for(notice.notice_id),
+                    },
                 )
                 delivered: set[str] = set()
             else:
-                conn.execute(
-                    update(emails)
-                    .where(emails.c.notice_id == notice.notice_id)
-                    .values(attempts=emails.c.attempts + 1)
-                )
-                delivered = set(
-                    conn.scalars(select(deliveries.c.role).where(deliveries.c.notice_id == notice.notice_id))
-                )
+                conn.execute(_ONE_MORE_ATTEMPT, {"this_notice": notice.notice_id})
+                delivered = set(conn.scalars(_DELIVERED_ROLES, key))
             specialist = None
             if notice.specialist_id is not None:
-                found = conn.execute(
-                    select(specialists.c.email, specialists.c.name).where(
-                        specialists.c.specialist_id == notice.specialist_id
-                    )
-                ).first()
+                found = conn.execute(_SPECIALIST_ADDRESS, {"specialist_id": notice.specialist_id}).first()
                 specialist = (found.email, found.name) if found is not None else None
         intake = None
         if notice.intake_doc_id:
@@ -315,26 +322,13 @@ class EmailActivities:
     def _record(self, notice_id: str, role: Role | None, message_id: str, sent_at: datetime | None) -> None:
         """After the server's 250: this recipient has it; with `sent_at`, the whole notice is sent."""
         with self.engine.begin() as conn:
-            deliveries, emails = table(EmailDelivery), table(EmailRow)
-            if role is not None and (
-                conn.execute(
-                    select(deliveries.c.role).where(
-                        deliveries.c.notice_id == notice_id, deliveries.c.role == role.value
-                    )
-                ).first()
-                is None  # an attempt that overlapped this one recorded it first
-            ):
-                conn.execute(
-                    insert(deliveries).values(
-                        notice_id=notice_id, role=role.value, message_id=message_id, sent_at=utcnow()
-                    )
-                )
+            if role is not None:
+                key = {"notice_id": notice_id, "role": role.value}
+                # An attempt that overlapped this one may have recorded it first.
+                if conn.execute(_DELIVERY, key).first() is None:
+                    conn.execute(_NEW_DELIVERY, key | {"message_id": message_id, "sent_at": utcnow()})
             if sent_at is not None:
-                conn.execute(
-                    update(emails)
-                    .where(emails.c.notice_id == notice_id)
-                    .values(status="sent", sent_at=sent_at)
-                )
+                conn.execute(_NOTICE_SENT, {"this_notice": notice_id, "at": sent_at})
 
     def _portal_text(self, notice: Notice, role: Role, intake: PatientIntake | None) -> str:
         if self.portal is None:

@@ -133,9 +133,11 @@ async def main(cases: int, rounds: int, store: str, profile: Path | None = None)
                     smo_wall = await timed([lambda n=n: smo_case(st, n, run) for n in ids])
                 smo_cpu = (cpu_seconds(st.worker.pid) - cpu0) / cases * 1000
                 cpu0 = cpu_seconds(bare.pid)
-                bare_wall = await timed(
-                    [lambda n=n: bare_case(bare_client, bare_queue, shape, n, run) for n in ids]
-                )
+                output = profile / f"lifecycle-bare-{r + 1}.txt" if profile else None
+                with stack.profiled(bare.pid, output):
+                    bare_wall = await timed(
+                        [lambda n=n: bare_case(bare_client, bare_queue, shape, n, run) for n in ids]
+                    )
                 bare_cpu = (cpu_seconds(bare.pid) - cpu0) / cases * 1000
                 smo_rates.append(cases / smo_wall)
                 bare_rates.append(cases / bare_wall)
