@@ -18,6 +18,7 @@ rounds: `cases=N smo_per_s=… bare_per_s=… ratio=…`.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import uuid
 from collections import Counter
@@ -101,6 +102,13 @@ async def bare_case(client: Client, queue: str, shape: Shape, n: int, run: str) 
     await handle.result()
 
 
+def others(st: Stack) -> tuple[float, float]:
+    """CPU seconds so far of the dev server and of this process (the driver and the outbox)."""
+    assert st.server.process is not None
+    mine = os.times()
+    return cpu_seconds(st.server.process.pid), mine.user + mine.system
+
+
 async def timed(jobs: list[Any]) -> float:
     start = now()
     await asyncio.gather(*(j() for j in jobs))
@@ -126,25 +134,31 @@ async def main(cases: int, rounds: int, store: str, profile: Path | None = None)
             print(f"  segments {shape.segments}, mean payload {shape.payload_bytes} bytes")
             smo_rates, bare_rates, ratios = [], [], []
             for r in range(rounds):
-                cpu0 = cpu_seconds(st.worker.pid)
+                cpu0, side0 = cpu_seconds(st.worker.pid), others(st)
                 ids = range(1 + r * cases, 1 + (r + 1) * cases)
                 output = profile / f"lifecycle-smo-{r + 1}.txt" if profile else None
                 with stack.profiled(st.worker.pid, output):
                     smo_wall = await timed([lambda n=n: smo_case(st, n, run) for n in ids])
                 smo_cpu = (cpu_seconds(st.worker.pid) - cpu0) / cases * 1000
-                cpu0 = cpu_seconds(bare.pid)
+                smo_side = [(b - a) / cases * 1000 for a, b in zip(side0, others(st), strict=True)]
+                cpu0, side0 = cpu_seconds(bare.pid), others(st)
                 output = profile / f"lifecycle-bare-{r + 1}.txt" if profile else None
                 with stack.profiled(bare.pid, output):
                     bare_wall = await timed(
                         [lambda n=n: bare_case(bare_client, bare_queue, shape, n, run) for n in ids]
                     )
                 bare_cpu = (cpu_seconds(bare.pid) - cpu0) / cases * 1000
+                bare_side = [(b - a) / cases * 1000 for a, b in zip(side0, others(st), strict=True)]
                 smo_rates.append(cases / smo_wall)
                 bare_rates.append(cases / bare_wall)
                 ratios.append(smo_rates[-1] / bare_rates[-1])
                 print(
                     f"round {r + 1}: smo {smo_rates[-1]:.2f} cases/s ({smo_cpu:.0f} ms worker CPU per case),"
                     f" bare {bare_rates[-1]:.2f} cases/s ({bare_cpu:.0f} ms), ratio {ratios[-1]:.2f}"
+                )
+                print(
+                    f"  per case, dev server CPU: smo {smo_side[0]:.0f} ms, bare {bare_side[0]:.0f} ms;"
+                    f" driver and outbox: smo {smo_side[1]:.0f} ms, bare {bare_side[1]:.0f} ms"
                 )
         finally:
             bare.kill()
