@@ -13,15 +13,18 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
+from typing import ClassVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import (
+    CompositePayloadConverter,
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
+    EncodingPayloadConverter,
     PayloadCodec,
 )
 
@@ -95,27 +98,19 @@ class EncryptionCodec(PayloadCodec):
             return payload
         raw_kid = payload.metadata.get(METADATA_KEY_ID)
         if raw_kid is None:
-            raise PayloadDecryptionError(
-                "encrypted payload has no encryption-key-id metadata"
-            )
+            raise PayloadDecryptionError("encrypted payload has no encryption-key-id metadata")
         try:
             key_id = raw_kid.decode("utf-8")
         except UnicodeDecodeError:
-            raise PayloadDecryptionError(
-                "encrypted payload has a malformed encryption-key-id"
-            ) from None
+            raise PayloadDecryptionError("encrypted payload has a malformed encryption-key-id") from None
         cipher = self._ciphers.get(key_id)
         if cipher is None:
-            raise PayloadDecryptionError(
-                str(UnknownKeyError(key_id, self._keyring.key_ids))
-            )
+            raise PayloadDecryptionError(str(UnknownKeyError(key_id, self._keyring.key_ids)))
         data = payload.data
         if len(data) < NONCE_BYTES + 16:
             raise PayloadDecryptionError("encrypted payload is truncated")
         try:
-            plaintext = cipher.decrypt(
-                data[:NONCE_BYTES], data[NONCE_BYTES:], _aad(key_id)
-            )
+            plaintext = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], _aad(key_id))
         except InvalidTag:
             raise PayloadDecryptionError(
                 f"encrypted payload failed authentication with key {key_id!r} "
@@ -126,9 +121,28 @@ class EncryptionCodec(PayloadCodec):
         except DecodeError:
             # Authenticated but not a Payload: only possible if someone with
             # the key produced it, still worth a clear message.
-            raise PayloadDecryptionError(
-                "decrypted payload is not a valid Payload message"
-            ) from None
+            raise PayloadDecryptionError("decrypted payload is not a valid Payload message") from None
+
+
+class SharedPydanticPayloadConverter(PydanticPayloadConverter):
+    """The pydantic payload converter, built once per process and shared.
+
+    The SDK makes a payload converter for every workflow instance it creates (each new case,
+    each replay past the sticky cache) and for every activation's payload pass, and each new
+    pydantic converter starts with an empty TypeAdapter cache, so a cold query rebuilt the
+    adapters of every type it touched. The encoding converters hold no state beyond that
+    (thread-safe) cache, so every instance can delegate to the same ones.
+    """
+
+    _shared: ClassVar[tuple[EncodingPayloadConverter, ...] | None] = None
+
+    def __init__(self) -> None:
+        shared = SharedPydanticPayloadConverter._shared
+        if shared is None:
+            super().__init__()
+            SharedPydanticPayloadConverter._shared = tuple(self.converters.values())
+        else:
+            CompositePayloadConverter.__init__(self, *shared)
 
 
 def data_converter(keyring: KeyRing) -> DataConverter:
@@ -140,6 +154,7 @@ def data_converter(keyring: KeyRing) -> DataConverter:
     """
     return dataclasses.replace(
         pydantic_data_converter,
+        payload_converter_class=SharedPydanticPayloadConverter,
         payload_codec=EncryptionCodec(keyring),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
