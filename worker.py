@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -115,7 +116,8 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
             link_ttl=timedelta(hours=s.settings.link_ttl_hours),
         ),
         portal=PortalLinks.from_settings(s.engine, s.settings)
-        if s.settings.hash_key.get_secret_value() else None,
+        if s.settings.hash_key.get_secret_value()
+        else None,
     )
     billing = BillingActivities(s.ledger)
     calendar = CalendarActivities(s.calendars)
@@ -262,6 +264,21 @@ def _worker_process(settings: Settings, processes: int, index: int) -> None:
         settings = settings.model_copy(update={"metrics_port": settings.metrics_port + index})
     configure_logging(settings.log_format, settings.log_level)
     asyncio.run(run_worker(settings, processes=processes, publish_stage_counts=index == 0))
+    exit_after_clean_stop()
+
+
+def exit_after_clean_stop() -> None:
+    """Exit 0 once the worker has stopped cleanly, without finalizing the interpreter.
+
+    The SDK's Rust runtime keeps native threads that call into Python (its log and metric
+    forwarding); one that wakes while the interpreter finalizes aborts the process
+    (`PyGILState_Release … finalizing`, exit -6) after the worker had stopped cleanly. By now
+    every task has finished and every transaction is committed: flush the output and go.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def run(settings: Settings, processes: int | None = None) -> None:
@@ -319,6 +336,7 @@ def main() -> None:
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
     run(settings)
+    exit_after_clean_stop()
 
 
 if __name__ == "__main__":

@@ -97,6 +97,7 @@ def _run_worker(worker: Any, processes: int) -> None:
     run = getattr(worker, "run", None)
     if run is not None:  # the multi-process runner, where the worker module has it
         run(settings, processes=processes)
+        worker.exit_after_clean_stop()
     elif processes == 1:
         asyncio.run(worker.run_worker(settings))
     else:
