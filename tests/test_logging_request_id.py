@@ -17,7 +17,6 @@ from temporalio.worker import Worker
 from models.case import AddRecords, CompleteRecords, Stage
 from runtime.context import request_id
 from runtime.logging import configure_logging
-from runtime.outbox import read_outbox
 from runtime.temporal import converter_for
 from runtime.tracing import HEADER, RequestIdClientInterceptor, request_id_from, with_request_id
 from tests import scenario
@@ -32,13 +31,24 @@ def json_lines(text: str) -> list[dict[str, Any]]:
     return parsed
 
 
-async def delivered(services: Services, notice_id: str, timeout: float = 30.0) -> None:
-    """Until the SMTP outbox holds the notice (its activity has logged by then)."""
+async def logged_sent(
+    capfd: pytest.CaptureFixture[str], notice_id: str, timeout: float = 60.0
+) -> list[dict[str, Any]]:
+    """Every log line so far, once the activity's "notice sent" line for the notice is among them.
+
+    The line is written after the SMTP server's 250 and the delivery's record, so neither the
+    outbox nor the case DB says that it is there yet: the captured output itself does."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not any(m["X-SMO-Notice-Id"] == notice_id for m in read_outbox(services.settings.outbox_dir)):
+    text = ""
+    while True:
+        text += capfd.readouterr().err
+        complete = text[: text.rfind("\n") + 1]  # a line being written is read next time
+        lines = json_lines(complete)
+        if any(line.get("event") == "notice sent" and line.get("notice_id") == notice_id for line in lines):
+            return lines
         if loop.time() > deadline:
-            raise AssertionError(f"{notice_id} was never delivered")
+            raise AssertionError(f"no 'notice sent' line for {notice_id}")
         await asyncio.sleep(0.05)
 
 
@@ -72,20 +82,24 @@ async def test_the_activity_log_line_carries_the_request_id_of_the_update_that_c
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="coordinator"))
     await scenario.until(ts_env, handle, Stage.UNDER_REVIEW)
     request_id.set(None)
-    await delivered(services, "KH-LOG-1:records_to_specialist:1")
-
-    lines = json_lines(capfd.readouterr().err)
+    lines = await logged_sent(capfd, "KH-LOG-1:records_to_specialist:1")
     sent = {line["notice_id"]: line for line in lines if line.get("event") == "notice sent"}
     opened = sent["KH-LOG-1:case_opened:1"]
     assert opened["request_id"] == "req-open-1"
     assert (opened["case_id"], opened["workflow_id"], opened["activity"]) == (
-        "KH-LOG-1", "smo-KH-LOG-1", "send_notice")
+        "KH-LOG-1",
+        "smo-KH-LOG-1",
+        "send_notice",
+    )
     # Sent by the workflow after the records were marked complete: that update's id.
     assert sent["KH-LOG-1:records_to_specialist:1"]["request_id"] == "req-records-2"
 
     # The workflow's own lines (workflow.logger) carry it too.
-    entered = {line["event"].removeprefix("case entered "): line for line in lines
-               if str(line.get("event", "")).startswith("case entered")}
+    entered = {
+        line["event"].removeprefix("case entered "): line
+        for line in lines
+        if str(line.get("event", "")).startswith("case entered")
+    }
     assert entered["GATHERING_RECORDS"]["request_id"] == "req-open-1"
     assert entered["UNDER_REVIEW"]["request_id"] == "req-records-2"
     assert entered["UNDER_REVIEW"]["workflow_id"] == "smo-KH-LOG-1"
