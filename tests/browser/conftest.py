@@ -16,9 +16,9 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from models.settings import PROJECT_ROOT
-from tests.portal.conftest import Site, dev_env, site
+from tests.portal.conftest import Site, dev_env, site, smo_home, web_socket
 
-__all__ = ["CHROMIUM", "Shots", "Site", "dev_env", "site"]
+__all__ = ["CHROMIUM", "Shots", "Site", "dev_env", "site", "smo_home", "web_socket"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -93,7 +95,6 @@ class Site:
             assert loop.time() < deadline, f"no sign-in link for {case_id} in the outbox"
             await asyncio.sleep(0.2)
 
-
     async def stage(self, case_id: str, *stages: str, timeout: float = 60.0) -> dict[str, Any]:
         """The case's status once its stage is one of `stages` (the workflow moves on its own
         after an update has answered, e.g. from the report to REPORT_DELIVERED)."""
@@ -134,7 +135,26 @@ def sign_in_links(services: Services, case_id: str) -> list[str]:
 
 
 @pytest.fixture
-async def site(services: Services, dev_env: WorkflowEnvironment) -> AsyncIterator[Site]:
+def web_socket() -> Iterator[socket.socket]:
+    """The portal's port, held bound from before the settings are read until the site serves
+    on it: a port found free and bound later can be taken in between (the Temporal dev
+    server picks its own ports meanwhile)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    yield sock
+    sock.close()
+
+
+@pytest.fixture
+def smo_home(smo_home: Path, web_socket: socket.socket, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SMO_WEB_PORT", str(web_socket.getsockname()[1]))
+    return smo_home
+
+
+@pytest.fixture
+async def site(
+    services: Services, dev_env: WorkflowEnvironment, web_socket: socket.socket
+) -> AsyncIterator[Site]:
     async def client() -> Any:
         return dev_env.client
 
@@ -142,7 +162,8 @@ async def site(services: Services, dev_env: WorkflowEnvironment) -> AsyncIterato
     app = service_app(settings, services, dev=True, client=client)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+    assert web_socket.getsockname()[1] == settings.web_port
+    await web.SockSite(runner, web_socket).start()
     try:
         async with build_worker(dev_env.client, services, workflow_failure_exception_types=[Exception]):
             token = TokenStore(services.engine).add("desk", Role.COORDINATOR)
