@@ -9,8 +9,10 @@ test gets a throwaway database cloned from a template migrated once per run, and
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import random
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -69,10 +71,24 @@ def _restore_logging() -> Iterator[None]:
     structlog.reset_defaults()
 
 
+# Ports for the servers a test starts itself come from below the kernel's ephemeral range
+# (32768-60999 here), where `bind(0)` picks: a port found free with `bind(0)` and bound a moment
+# later could meanwhile be taken by another `bind(0)`, such as the Temporal servers' own ports.
+_PORT_LOW, _PORT_HIGH = 20000, 32000
+_next_port = itertools.count(random.Random(os.getpid()).randrange(_PORT_LOW, _PORT_HIGH))
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A local port that is free now and that this run has not handed out before."""
+    for _ in range(_PORT_HIGH - _PORT_LOW):
+        port = _PORT_LOW + next(_next_port) % (_PORT_HIGH - _PORT_LOW)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between {_PORT_LOW} and {_PORT_HIGH}")
 
 
 @pytest.fixture

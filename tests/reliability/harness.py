@@ -62,6 +62,7 @@ from runtime.db import make_engine
 from runtime.outbox import OutboxHandler, OutboxServer, read_outbox
 from runtime.temporal import connect
 from starter import ops
+from tests.conftest import free_port as free_port  # re-exported: the harness's users take it from here
 from worker import Services
 from workflows.smo_case import SmoCaseWorkflow
 
@@ -71,10 +72,6 @@ Handle = WorkflowHandle[SmoCaseWorkflow, Any]
 T = TypeVar("T")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOCALHOST, 0))
-        return int(s.getsockname()[1])
 
 
 # ---- the worker as a child process ----------------------------------------------------------
