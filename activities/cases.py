@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -76,8 +74,8 @@ class CaseActivities:
     def _record_round(self, rec: SlaRoundRecord) -> None:
         # Idempotent on (case_id, assignment_no): the first write of a round wins. A retry, or a
         # second worker running the same attempt, meets the unique constraint and inserts
-        # nothing; ON CONFLICT DO NOTHING makes that one atomic statement, with no window
-        # between a look-up and an insert.
+        # nothing (`insert_new`: one ON CONFLICT DO NOTHING statement, no window between a
+        # look-up and an insert); only the attempt that inserted the row counts the round.
         values = {
             "case_id": rec.case_id,
             "program": rec.program,
@@ -93,13 +91,8 @@ class CaseActivities:
             "breached": rec.breached,
             "paused_working_days": rec.paused_working_days,
         }
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        statement = insert(SlaRound).values(**values)
-        statement = statement.on_conflict_do_nothing(index_elements=["case_id", "assignment_no"])
-        # RETURNING names the row only when this statement inserted it (rowcount is no guide
-        # with RETURNING on every driver): that decides whether this attempt counts the round.
         with self.engine.begin() as conn:
-            inserted = conn.execute(statement.returning(table(SlaRound).c.id)).first() is not None
+            inserted = insert_new(conn, SlaRound, [values], ["case_id", "assignment_no"]) == 1
         if inserted:
             metrics.sla_round(rec)
 

@@ -38,13 +38,17 @@ def values_of(row: SQLModel) -> dict[str, Any]:
 def insert_new(conn: Connection, model: type[SQLModel], rows: list[dict[str, Any]], keys: list[str]) -> int:
     """Insert the rows whose `keys` are not there yet, as one atomic statement (ON CONFLICT
     DO NOTHING): no window between a look-up and an insert for a concurrent attempt to slip
-    through, and no aborted transaction on PostgreSQL when one does. For one row, returns 1
-    if it was inserted and 0 if it was there already."""
+    through, and no aborted transaction on PostgreSQL when one does. Returns how many were
+    inserted: counted from RETURNING, because `rowcount` is no guide on every driver (psycopg
+    reports none for a single-row insert that SQLAlchemy gave an implicit RETURNING id)."""
     if not rows:
         return 0
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(table(model)).on_conflict_do_nothing(index_elements=keys)
-    return conn.execute(statement, rows[0] if len(rows) == 1 else rows).rowcount
+    target = table(model)
+    statement = (
+        insert(target).on_conflict_do_nothing(index_elements=keys).returning(*(target.c[k] for k in keys))
+    )
+    return len(conn.execute(statement, rows[0] if len(rows) == 1 else rows).all())
 
 
 class CaseRow(SQLModel, table=True):
