@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -10,9 +11,9 @@ from sqlalchemy import Engine, select, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.roster import SpecialtyMap
+from activities.roster import SpecialtyMap, change_loads, end_assignments
 from models.case import CaseInput, CaseOutcome, Registered, Stage
-from models.db import Assignment, CaseRow, SlaRound, insert_new, table, values_of
+from models.db import CaseRow, SlaRound, insert_new, table, values_of
 from models.program import Program
 from models.sla import SlaRoundRecord
 from runtime import metrics
@@ -47,7 +48,7 @@ class CaseActivities:
         return Registered(terms=program.terms(), specialty=self.specialties.specialty_for(inp.icd10))
 
     def _record(self, outcome: CaseOutcome) -> None:
-        cases, assignments = table(CaseRow), table(Assignment)
+        cases = table(CaseRow)
         now = datetime.now(UTC)
         closed_now = None
         with self.engine.begin() as conn:
@@ -62,11 +63,9 @@ class CaseActivities:
             if outcome.stage.terminal:
                 if row.closed_at is None:  # counted once, however often the outcome is recorded
                     values["closed_at"] = closed_now = now
-                conn.execute(
-                    update(assignments)
-                    .where(assignments.c.case_id == outcome.case_id, assignments.c.status == "active")
-                    .values(status="completed" if outcome.stage is Stage.CLOSED else "released", ended_at=now)
-                )
+                ended = "completed" if outcome.stage is Stage.CLOSED else "released"
+                released = end_assignments(conn, outcome.case_id, ended, now)
+                change_loads(conn, {sid: -n for sid, n in Counter(released).items()})
             conn.execute(update(cases).where(cases.c.case_id == outcome.case_id).values(**values))
         if closed_now is not None:
             metrics.case_closed(row.program, outcome.stage)

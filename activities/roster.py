@@ -8,20 +8,62 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Connection, Engine, Row, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from models.db import Assignment, Specialist, table, values_of
+from models.db import Assignment, Specialist, SpecialistLoad, table, values_of
 from models.roster import AssignmentResult, AssignRequest, ReleaseRequest
 
 # The request/result models live in models/ (the workflow imports them); re-exported here.
 __all__ = ["AssignRequest", "AssignmentResult", "ReleaseRequest", "RosterActivities", "SpecialtyMap"]
+
+
+def end_assignments(conn: Connection, case_id: str, outcome: str, at: datetime) -> list[str]:
+    """End the case's active assignment (there is at most one); returns whose it was. A retry
+    finds none active, so nothing is ended, or taken off a load, twice."""
+    assignments = table(Assignment)
+    return list(
+        conn.scalars(
+            update(assignments)
+            .where(assignments.c.case_id == case_id, assignments.c.status == "active")
+            .values(status=outcome, ended_at=at)
+            .returning(assignments.c.specialist_id)
+        )
+    )
+
+
+def change_loads(conn: Connection, changes: Mapping[str, int]) -> None:
+    """Add to specialists' active counts, in the transaction that changed their assignments,
+    so the counts and the rows cannot disagree. In order of specialist: two transactions that
+    move cases between the same two specialists lock the rows in the same order (PostgreSQL)
+    rather than each wait on the other."""
+    loads = table(SpecialistLoad)
+    upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    for specialist_id, change in sorted(changes.items()):
+        if change > 0:
+            conn.execute(
+                upsert(loads)
+                .values(specialist_id=specialist_id, active=change)
+                .on_conflict_do_update(
+                    index_elements=["specialist_id"], set_={"active": loads.c.active + change}
+                )
+            )
+        elif change < 0:
+            conn.execute(
+                update(loads)
+                .where(loads.c.specialist_id == specialist_id)
+                .values(active=loads.c.active + change)
+            )
 
 
 class SpecialtyMap:
@@ -59,27 +101,20 @@ class RosterActivities:
     # than these few reads and two writes.
     @staticmethod
     def _active_load(conn: Connection, specialist_id: str) -> int:
-        assignments = table(Assignment)
-        return int(
-            conn.scalar(
-                select(func.count())
-                .select_from(assignments)
-                .where(assignments.c.specialist_id == specialist_id, assignments.c.status == "active")
-            )
-            or 0
-        )
+        loads = table(SpecialistLoad)
+        return int(conn.scalar(select(loads.c.active).where(loads.c.specialist_id == specialist_id)) or 0)
 
     @staticmethod
     def _loads(conn: Connection, specialty: str) -> dict[str, int]:
-        """Active assignments per specialist of a specialty, in one query for the whole list."""
-        assignments, specialists = table(Assignment), table(Specialist)
+        """Active assignments per specialist of a specialty: one row each (specialist_loads),
+        however many cases are open."""
+        loads, specialists = table(SpecialistLoad), table(Specialist)
         rows = conn.execute(
-            select(assignments.c.specialist_id, func.count())
-            .join(specialists, specialists.c.specialist_id == assignments.c.specialist_id)
-            .where(specialists.c.specialty == specialty, assignments.c.status == "active")
-            .group_by(assignments.c.specialist_id)
+            select(loads.c.specialist_id, loads.c.active)
+            .join(specialists, specialists.c.specialist_id == loads.c.specialist_id)
+            .where(specialists.c.specialty == specialty)
         )
-        return {specialist_id: count for specialist_id, count in rows}
+        return {specialist_id: active for specialist_id, active in rows}
 
     @staticmethod
     def _problems(sp: Row[Any], specialty: str, req: AssignRequest, load: int) -> list[str]:
@@ -153,16 +188,13 @@ class RosterActivities:
                     type="Busy",
                     non_retryable=req.requested_id is not None,
                 )
-            now = datetime.now(UTC)
-            conn.execute(
-                update(assignments)
-                .where(assignments.c.case_id == req.case_id, assignments.c.status == "active")
-                .values(status=req.previous_outcome, ended_at=now)
-            )
+            changes = Counter({chosen.specialist_id: 1})
+            changes.subtract(end_assignments(conn, req.case_id, req.previous_outcome, datetime.now(UTC)))
             row = Assignment(
                 case_id=req.case_id, assignment_no=req.assignment_no, specialist_id=chosen.specialist_id
             )
             conn.execute(insert(assignments), values_of(row))
+            change_loads(conn, changes)
             return AssignmentResult(
                 specialist_id=chosen.specialist_id, specialty=specialty, assignment_no=req.assignment_no
             )

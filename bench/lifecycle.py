@@ -134,13 +134,14 @@ async def main(cases: int, rounds: int, store: str, profile: Path | None = None)
             print(f"  segments {shape.segments}, mean payload {shape.payload_bytes} bytes")
             smo_rates, bare_rates, ratios = [], [], []
             for r in range(rounds):
-                cpu0, side0 = cpu_seconds(st.worker.pid), others(st)
+                cpu0, side0, polls0 = cpu_seconds(st.worker.pid), others(st), stack.FOLLOWING.describes
                 ids = range(1 + r * cases, 1 + (r + 1) * cases)
                 output = profile / f"lifecycle-smo-{r + 1}.txt" if profile else None
                 with stack.profiled(st.worker.pid, output):
                     smo_wall = await timed([lambda n=n: smo_case(st, n, run) for n in ids])
                 smo_cpu = (cpu_seconds(st.worker.pid) - cpu0) / cases * 1000
                 smo_side = [(b - a) / cases * 1000 for a, b in zip(side0, others(st), strict=True)]
+                smo_polls, polls0 = (stack.FOLLOWING.describes - polls0) / cases, stack.FOLLOWING.describes
                 cpu0, side0 = cpu_seconds(bare.pid), others(st)
                 output = profile / f"lifecycle-bare-{r + 1}.txt" if profile else None
                 with stack.profiled(bare.pid, output):
@@ -149,6 +150,7 @@ async def main(cases: int, rounds: int, store: str, profile: Path | None = None)
                     )
                 bare_cpu = (cpu_seconds(bare.pid) - cpu0) / cases * 1000
                 bare_side = [(b - a) / cases * 1000 for a, b in zip(side0, others(st), strict=True)]
+                bare_polls = (stack.FOLLOWING.describes - polls0) / cases
                 smo_rates.append(cases / smo_wall)
                 bare_rates.append(cases / bare_wall)
                 ratios.append(smo_rates[-1] / bare_rates[-1])
@@ -158,7 +160,8 @@ async def main(cases: int, rounds: int, store: str, profile: Path | None = None)
                 )
                 print(
                     f"  per case, dev server CPU: smo {smo_side[0]:.0f} ms, bare {bare_side[0]:.0f} ms;"
-                    f" driver and outbox: smo {smo_side[1]:.0f} ms, bare {bare_side[1]:.0f} ms"
+                    f" driver and outbox: smo {smo_side[1]:.0f} ms, bare {bare_side[1]:.0f} ms;"
+                    f" describe polls: smo {smo_polls:.1f}, bare {bare_polls:.1f}"
                 )
         finally:
             bare.kill()

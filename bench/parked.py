@@ -51,7 +51,9 @@ async def main(cases: int, store: str, concurrency: int, seed: int, profile: Pat
         print(st.describe())
         pid = st.worker.pid
         idle_rss = rss_mib(pid)
-        cpu0, start = cpu_seconds(pid), now()
+        assert st.server.process is not None
+        server_pid = st.server.process.pid
+        cpu0, server0, start = cpu_seconds(pid), cpu_seconds(server_pid), now()
         done = 0
 
         async def one(n: int) -> str:
@@ -65,10 +67,13 @@ async def main(cases: int, store: str, concurrency: int, seed: int, profile: Pat
         with stack.profiled(pid, profile and profile / "parking.txt"):
             ids = await stack.bounded([lambda n=n: one(n) for n in range(cases)], concurrency)
         wall, cpu = now() - start, cpu_seconds(pid) - cpu0
+        server_cpu = cpu_seconds(server_pid) - server0
         await asyncio.sleep(2)  # let the last completions land
         parked_rss = rss_mib(pid)
         print(f"parked {cases} cases in {wall:.1f}s = {cases / wall:.2f} cases/s (concurrency {concurrency})")
         print(f"worker CPU: {cpu:.1f}s = {cpu / cases * 1000:.1f} ms per parked case")
+        print(f"describe polls: {stack.FOLLOWING.describes / cases:.1f} per parked case")
+        print(f"dev server CPU: {server_cpu:.1f}s = {server_cpu / cases * 1000:.1f} ms per parked case")
         print(f"worker RSS: {idle_rss:.0f} MiB idle, {parked_rss:.0f} MiB with {cases} parked")
 
         sample = random.Random(seed).sample(ids, min(SAMPLE, len(ids)))

@@ -95,6 +95,18 @@ class Assignment(SQLModel, table=True):
     ended_at: datetime | None = None
 
 
+class SpecialistLoad(SQLModel, table=True):
+    """Each specialist's count of active assignments, changed in the same transaction as the
+    assignments themselves (activities/roster.py): choosing a specialist reads one row per
+    candidate instead of counting every active case of the specialty, which cost 2.5 ms with
+    2,000 open cases and 9.5 ms with 10,000 on SQLite, and grew with every case opened."""
+
+    __tablename__ = "specialist_loads"
+
+    specialist_id: str = Field(primary_key=True, max_length=40)
+    active: int = 0
+
+
 class DocumentRow(SQLModel, table=True):
     __tablename__ = "documents"
 

@@ -122,6 +122,8 @@ def _legacy_revision(conn: Connection) -> str | None:
         return None
     if "sla_rounds" not in tables_present:
         return "0001"
+    if "specialist_loads" in tables_present:  # 0005: active assignments per specialist
+        return "0005"
     if "portal_links" in tables_present:  # 0004: the portal's links and sessions
         return "0004"
     return "0003" if "api_users" in tables_present else "0002"

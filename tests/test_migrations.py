@@ -76,9 +76,32 @@ def test_upgrading_from_the_first_revision_to_head_gives_exactly_the_models_sche
     assert tables(empty_engine) == FIRST_REVISION_TABLES
 
     assert upgrade(empty_engine) == head_revision()
-    later = {"sla_rounds", "api_users", "portal_links", "portal_sessions"}
+    later = {"sla_rounds", "api_users", "portal_links", "portal_sessions", "specialist_loads"}
     assert tables(empty_engine) == FIRST_REVISION_TABLES | later
     assert schema_diff(empty_engine) == []
+
+
+def test_the_specialist_loads_migration_counts_the_assignments_already_active(
+    empty_engine: Engine,
+) -> None:
+    upgrade(empty_engine, "0004")
+    with empty_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO assignments (case_id, assignment_no, specialist_id, status, assigned_at)"
+                " VALUES (:c, :n, :s, :st, CURRENT_TIMESTAMP)"
+            ),
+            [
+                {"c": "K-1", "n": 1, "s": "SP-A", "st": "reassigned"},
+                {"c": "K-1", "n": 2, "s": "SP-B", "st": "active"},
+                {"c": "K-2", "n": 1, "s": "SP-B", "st": "active"},
+                {"c": "K-3", "n": 1, "s": "SP-A", "st": "completed"},
+            ],
+        )
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT specialist_id, active FROM specialist_loads")).all()
+    assert {sid: n for sid, n in rows} == {"SP-B": 2}
 
 
 def test_upgrades_started_together_on_a_fresh_database_all_end_at_head(empty_url: str) -> None:
