@@ -34,6 +34,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 from sqlmodel import Session, select
+from temporalio import workflow
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
@@ -45,7 +46,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import FailureError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from models.case import (
     AddRecords,
@@ -75,9 +76,13 @@ from tests import scenario
 from worker import Services, build_worker
 
 EXAMPLES = 600
-UPDATE_TIMEOUT = 4.0  # a clean update answers in well under a second
-SETTLE_TIMEOUT = 3.0
-QUERY_TIMEOUT = 3.0
+# An update that is never going to answer is told from the history (accepted, then the case
+# went quiet: nothing in flight that could complete it), not from the clock. These are only
+# backstops for what the history cannot show (a local activity retrying inside its task), set
+# far beyond what a loaded machine takes: a wall-clock limit near the normal time flakes.
+UPDATE_BACKSTOP = 120.0
+SETTLE_BACKSTOP = 120.0
+QUERY_TIMEOUT = 60.0
 ASSIGNED = "<the assigned specialist>"  # replaced by the case's specialist when sent
 T = TypeVar("T")
 
@@ -139,7 +144,9 @@ class Watched:
     async def new_problems(self) -> tuple[bool, bool, list[str]]:
         """(running, idle, problems) from the history since the last look and the pending activities.
 
-        Problems: a WORKFLOW_TASK_FAILED event, a failed case, an activity that is failing.
+        Problems: a WORKFLOW_TASK_FAILED event, a failed case, an activity that is failing, an
+        update accepted that nothing left in flight can complete (no workflow task or activity:
+        it waits for something that is not coming).
         Idle: no workflow task, activity or update handler in flight.
         """
         convert = self.env.client.data_converter
@@ -157,14 +164,19 @@ class Watched:
         if last.event_type in _CLOSED_EVENTS:
             return False, True, problems
         n: Counter[int] = Counter(e.event_type for e in events)
-        busy = (
+        working = (
             n[EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED] > sum(n[t] for t in _TASK_DONE)
             or n[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED] > sum(n[t] for t in _ACTIVITY_DONE)
-            or n[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
-            > n[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED]
         )
-        if busy:
+        open_updates = (
+            n[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
+            - n[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED]
+        )
+        if open_updates and not working:
+            problems.append(f"{open_updates} update(s) accepted and never answered: the case is idle")
+        if working:
             problems.extend(await self.failing_activities())
+        busy = working or open_updates > 0
         return True, not busy, problems
 
     async def failing_activities(self) -> list[str]:
@@ -183,13 +195,13 @@ class Watched:
 
     async def settle(self) -> tuple[bool, list[str]]:
         """Wait until the case is idle or shows a problem: (running, problems)."""
-        deadline = time.monotonic() + SETTLE_TIMEOUT
+        deadline = time.monotonic() + SETTLE_BACKSTOP
         while True:
             running, idle, problems = await self.new_problems()
             if problems or idle:
                 return running, problems
             if time.monotonic() > deadline:
-                return running, [f"still busy {SETTLE_TIMEOUT}s later (a local activity retrying?)"]
+                return running, [f"still busy {SETTLE_BACKSTOP:.0f}s later (a local activity retrying?)"]
             await asyncio.sleep(0.02)
 
     async def status(self) -> CaseStatus | None:
@@ -218,7 +230,7 @@ async def send(case: Watched, name: str, args: list[Any]) -> Sent:
                 return problems
 
     watcher = asyncio.ensure_future(watch())
-    await asyncio.wait({update, watcher}, timeout=UPDATE_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait({update, watcher}, timeout=UPDATE_BACKSTOP, return_when=asyncio.FIRST_COMPLETED)
     for task in (watcher, update):
         if not task.done():
             task.cancel()
@@ -226,11 +238,11 @@ async def send(case: Watched, name: str, args: list[Any]) -> Sent:
     if watcher.done() and not watcher.cancelled():
         return Sent(stuck=watcher.result())
     if update.cancelled():
-        return Sent(stuck=[f"no answer within {UPDATE_TIMEOUT}s"])
+        return Sent(stuck=[f"no answer within {UPDATE_BACKSTOP:.0f}s"])
     try:
         return Sent(ack=update.result())
     except WorkflowUpdateRPCTimeoutOrCancelledError:
-        return Sent(stuck=[f"no answer within {UPDATE_TIMEOUT}s"])
+        return Sent(stuck=[f"no answer within {UPDATE_BACKSTOP:.0f}s"])
     except (WorkflowUpdateFailedError, RPCError, ValueError, TypeError, RuntimeError) as err:
         return Sent(refusal=err)
 
@@ -940,3 +952,39 @@ async def test_fixed_with_no_other_specialist_free_the_case_waits_for_a_coordina
     assert running and not problems, f"the case broke after {name}: {problems}"
     current = await case.status()
     assert current is not None and current.stage is Stage.ASSIGNING_SPECIALIST, current
+
+
+# ---- the harness's own check: a stuck update is told from the history -------------------------
+
+
+@workflow.defn(name="NeverAnswers")
+class NeverAnswers:
+    """An update handler that waits for something nothing will do."""
+
+    def __init__(self) -> None:
+        self._done = False
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: self._done)
+
+    @workflow.update
+    async def wait_forever(self) -> UpdateAck:
+        await workflow.wait_condition(lambda: self._done)
+        return UpdateAck(stage=Stage.INTAKE)
+
+
+async def test_an_update_accepted_that_nothing_will_complete_is_reported_stuck_from_the_history(
+    ts_env: WorkflowEnvironment,
+) -> None:
+    # Unsandboxed: the sandbox would re-import this test module and everything it imports.
+    runner = UnsandboxedWorkflowRunner()
+    async with Worker(ts_env.client, task_queue="never", workflows=[NeverAnswers], workflow_runner=runner):
+        started = await ts_env.client.start_workflow(NeverAnswers.run, id="never-answers", task_queue="never")
+        handle = ts_env.client.get_workflow_handle(started.id)
+        case = Watched(ts_env, handle)
+        sent = await send(case, "wait_forever", [])
+        await handle.terminate()
+    assert sent.ack is None and sent.refusal is None
+    # The history said so: the wall-clock backstop is not what ended the wait.
+    assert sent.stuck == ["1 update(s) accepted and never answered: the case is idle"]
