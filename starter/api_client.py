@@ -7,14 +7,16 @@ reads. Files go out in chunks as one multipart body; nothing is read whole into 
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
+
+if TYPE_CHECKING:
+    import http.client
 
 DEFAULT_URL = "http://127.0.0.1:8081"
 CHUNK = 256 << 10
@@ -65,6 +67,9 @@ class Api:
         self.parts = parts
 
     def _connection(self) -> http.client.HTTPConnection:
+        # Imported here, not at the top: with ssl and the email parser it is a tenth of `smo --help`.
+        import http.client
+
         cls = http.client.HTTPSConnection if self.parts.scheme == "https" else http.client.HTTPConnection
         return cls(self.parts.hostname or "", self.parts.port, timeout=TIMEOUT)
 
@@ -93,6 +98,8 @@ class Api:
         elif body is not None:
             headers["Content-Type"] = "application/json"
             payload = json.dumps(body).encode()
+        import http.client
+
         conn = self._connection()
         try:
             conn.request(method, target, body=payload, headers=headers, encode_chunked=multipart)

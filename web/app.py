@@ -109,7 +109,21 @@ async def _principal(request: web.Request) -> Principal:
     return principal
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 async def _parse(model: type[BaseModel], raw: Any, where: str) -> Any:
+    # No field of ours means a NUL, and PostgreSQL cannot store one in text: refused here, for
+    # every endpoint, rather than failing in a query deep inside (a DataError, a 500).
+    if _has_nul(raw):
+        raise ApiError(422, f"the {where} may not contain NUL characters")
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from models.users import Role
 from tests.api.conftest import MEMBER, LiveApi
 from tests.conftest import free_port
 
@@ -77,6 +78,28 @@ async def test_a_case_id_with_dots_nul_or_control_characters_is_no_case(
     status, body, _ = await live_api.call("GET", f"/api/v1/cases/{case_id}", token)
     assert status == 404, body
     assert isinstance(body, dict) and "error" in body, body
+
+
+async def test_a_nul_in_a_query_or_a_body_is_refused_with_422_before_it_reaches_the_database(
+    live_api: LiveApi,
+) -> None:
+    # Found by the API fuzzer: `GET /api/v1/audit?action=%00` was a DataError on PostgreSQL, a 500.
+    supervisor = live_api.token("nul-sup", Role.SUPERVISOR)
+    status, body, _ = await live_api.call("GET", "/api/v1/audit", supervisor, params={"action": "case\x00"})
+    assert (status, body["error"]) == (422, "the query may not contain NUL characters"), body
+    status, body, _ = await live_api.call(
+        "GET", "/api/v1/specialists", supervisor, params={"specialty": "\x00"}
+    )
+    assert status == 422, body
+    coordinator = live_api.token("nul-coord")
+    details = {**MEMBER, "patient_name": "Sokha\x00Chan"}
+    status, body, _ = await live_api.call(
+        "POST", "/api/v1/cases", coordinator, json={"program": "prudential-kh", "details": details}
+    )
+    assert (status, body["error"]) == (422, "the body may not contain NUL characters"), body
+    assert not stored(live_api), "a refused open stored the member's details"
+    status, _, _ = await live_api.call("GET", "/api/v1/audit", supervisor, params={"action": "case.open"})
+    assert status == 200
 
 
 async def test_error_bodies_name_the_field_but_never_the_members_details_or_a_traceback(
