@@ -82,7 +82,9 @@ async def test_a_specialist_at_capacity_is_refused_until_one_of_their_cases_clos
     for n in (1, 2, 3):
         await open_case(services, cases, f"KH-CAP-{n}")
     for n in (1, 2):
-        ask = AssignRequest(case_id=f"KH-CAP-{n}", icd10="C50.912", assignment_no=1, requested_id="SP-ONC-003")
+        ask = AssignRequest(
+            case_id=f"KH-CAP-{n}", icd10="C50.912", assignment_no=1, requested_id="SP-ONC-003"
+        )
         await env.run(roster.assign_specialist, ask)
     third = AssignRequest(case_id="KH-CAP-3", icd10="C50.912", assignment_no=1, requested_id="SP-ONC-003")
     with pytest.raises(ApplicationError, match=r"is at capacity \(2 active cases\)"):
