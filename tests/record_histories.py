@@ -286,7 +286,8 @@ async def prudential_breach_continued(s: Stack) -> list[str]:
     review = await scenario.to_review(s.env, first, s.services, "prudential-kh")
     assert review.specialist_id and review.sla.due_at
     await s.env.sleep(review.sla.due_at - await s.env.get_current_time() + timedelta(days=30))
-    handle: scenario.Handle = s.env.client.get_workflow_handle_for(SmoCaseWorkflow.run, first.id)  # current run
+    # The current run.
+    handle: scenario.Handle = s.env.client.get_workflow_handle_for(SmoCaseWorkflow.run, first.id)
     await _noted(handle, "history continued in a new run")
     await _report_and_deliver(s, handle, review.specialist_id)
     await _close(handle)

@@ -317,7 +317,8 @@ async def test_a_case_continues_as_new_on_the_dev_server_and_answers_every_query
         assert review.specialist_id is not None
         await scenario.submit_report(first, stack.services, review.specialist_id)
         await scenario.until(None, first, Stage.REPORT_DELIVERED)
-        handle: scenario.Handle = client.get_workflow_handle_for(SmoCaseWorkflow.run, workflow_id_for("DEV-CAN"))
+        wid = workflow_id_for("DEV-CAN")
+        handle: scenario.Handle = client.get_workflow_handle_for(SmoCaseWorkflow.run, wid)
         slowest = 0.0
         for n in range(1, 13):
             slot = datetime.now(UTC) + timedelta(days=1)
