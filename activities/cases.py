@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -64,8 +63,7 @@ class CaseActivities:
                 if row.closed_at is None:  # counted once, however often the outcome is recorded
                     values["closed_at"] = closed_now = now
                 ended = "completed" if outcome.stage is Stage.CLOSED else "released"
-                released = end_assignments(conn, outcome.case_id, ended, now)
-                change_loads(conn, {sid: -n for sid, n in Counter(released).items()})
+                change_loads(conn, end_assignments(conn, outcome.case_id, ended, now))
             conn.execute(update(cases).where(cases.c.case_id == outcome.case_id).values(**values))
         if closed_now is not None:
             metrics.case_closed(row.program, outcome.stage)

@@ -16,30 +16,30 @@ from typing import Any
 
 import yaml
 from sqlalchemy import Connection, Engine, Row, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from models.db import Assignment, Specialist, SpecialistLoad, table, values_of
+from models.db import Assignment, Specialist, SpecialistLoad, table, upsert_insert, values_of
 from models.roster import AssignmentResult, AssignRequest, ReleaseRequest
 
 # The request/result models live in models/ (the workflow imports them); re-exported here.
 __all__ = ["AssignRequest", "AssignmentResult", "ReleaseRequest", "RosterActivities", "SpecialtyMap"]
 
 
-def end_assignments(conn: Connection, case_id: str, outcome: str, at: datetime) -> list[str]:
-    """End the case's active assignment (there is at most one); returns whose it was. A retry
-    finds none active, so nothing is ended, or taken off a load, twice."""
+def end_assignments(conn: Connection, case_id: str, outcome: str, at: datetime) -> Counter[str]:
+    """End the case's active assignment (there is at most one); returns the change to its
+    specialist's load (−1), for `change_loads`. A retry finds none active, so nothing is
+    ended, or taken off a load, twice."""
     assignments = table(Assignment)
-    return list(
-        conn.scalars(
-            update(assignments)
-            .where(assignments.c.case_id == case_id, assignments.c.status == "active")
-            .values(status=outcome, ended_at=at)
-            .returning(assignments.c.specialist_id)
-        )
+    ended = conn.scalars(
+        update(assignments)
+        .where(assignments.c.case_id == case_id, assignments.c.status == "active")
+        .values(status=outcome, ended_at=at)
+        .returning(assignments.c.specialist_id)
     )
+    changes: Counter[str] = Counter()
+    changes.subtract(ended)
+    return changes
 
 
 def change_loads(conn: Connection, changes: Mapping[str, int]) -> None:
@@ -48,7 +48,7 @@ def change_loads(conn: Connection, changes: Mapping[str, int]) -> None:
     move cases between the same two specialists lock the rows in the same order (PostgreSQL)
     rather than each wait on the other."""
     loads = table(SpecialistLoad)
-    upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    upsert = upsert_insert(conn)
     for specialist_id, change in sorted(changes.items()):
         if change > 0:
             conn.execute(
@@ -188,8 +188,8 @@ class RosterActivities:
                     type="Busy",
                     non_retryable=req.requested_id is not None,
                 )
-            changes = Counter({chosen.specialist_id: 1})
-            changes.subtract(end_assignments(conn, req.case_id, req.previous_outcome, datetime.now(UTC)))
+            changes = end_assignments(conn, req.case_id, req.previous_outcome, datetime.now(UTC))
+            changes[chosen.specialist_id] += 1
             row = Assignment(
                 case_id=req.case_id, assignment_no=req.assignment_no, specialist_id=chosen.specialist_id
             )

@@ -6,11 +6,14 @@ known by `life_assured_ref` (a keyed hash) and documents by their sha256.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, UniqueConstraint
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
 
@@ -35,6 +38,11 @@ def values_of(row: SQLModel) -> dict[str, Any]:
     return values
 
 
+def upsert_insert(conn: Connection) -> Callable[[Table], PgInsert | SqliteInsert]:
+    """The connection's dialect's INSERT, the one that takes ON CONFLICT (PostgreSQL, SQLite)."""
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+
+
 def insert_new(conn: Connection, model: type[SQLModel], rows: list[dict[str, Any]], keys: list[str]) -> int:
     """Insert the rows whose `keys` are not there yet, as one atomic statement (ON CONFLICT
     DO NOTHING): no window between a look-up and an insert for a concurrent attempt to slip
@@ -43,7 +51,7 @@ def insert_new(conn: Connection, model: type[SQLModel], rows: list[dict[str, Any
     reports none for a single-row insert that SQLAlchemy gave an implicit RETURNING id)."""
     if not rows:
         return 0
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(conn)
     target = table(model)
     statement = (
         insert(target).on_conflict_do_nothing(index_elements=keys).returning(*(target.c[k] for k in keys))

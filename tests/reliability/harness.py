@@ -72,8 +72,6 @@ Handle = WorkflowHandle[SmoCaseWorkflow, Any]
 T = TypeVar("T")
 
 
-
-
 # ---- the worker as a child process ----------------------------------------------------------
 
 
