@@ -144,7 +144,7 @@ async def main(cases: int, baseline_activities: int) -> None:
     from runtime.logging import configure_logging
     from runtime.temporal import connect
     from starter.dev import DevStack, load_settings
-    from tests.scenario import payloads_of
+    from tests.scenario import payloads_of, runs
 
     settings = load_settings()
     configure_logging("console", "WARNING")
@@ -172,10 +172,10 @@ async def main(cases: int, baseline_activities: int) -> None:
 
         events, payload, acts = [], [], []
         for case_id in ids:
-            history = await client.get_workflow_handle(f"smo-{case_id}").fetch_history()
-            kinds = [e.WhichOneof("attributes") for e in history.events]
+            histories = await runs(client, f"smo-{case_id}")  # every run, should it continue as new
+            kinds = [e.WhichOneof("attributes") for h in histories for e in h.events]
             events.append(len(kinds))
-            payload.append(sum(len(p.data) for p in payloads_of(history)))
+            payload.append(sum(len(p.data) for h in histories for p in payloads_of(h)))
             acts.append(
                 kinds.count("activity_task_scheduled_event_attributes")
                 + kinds.count("marker_recorded_event_attributes")

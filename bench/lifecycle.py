@@ -35,7 +35,7 @@ from models.case import BookConsult, Close, CompleteConsult, DocumentRef, Record
 from runtime.temporal import connect
 from starter import ops
 from tests.reliability.harness import WorkerProcess, worker_env
-from tests.scenario import payloads_of
+from tests.scenario import payloads_of, runs
 from workflows.smo_case import SmoCaseWorkflow
 
 
@@ -65,10 +65,12 @@ async def smo_case(st: Stack, n: int, run: str) -> str:
 
 
 async def shape_of(client: Client, workflow_id: str) -> tuple[Shape, Counter[str]]:
-    """The commands of a finished case, by segment (before the first update, after each)."""
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    """The commands of a finished case, by segment (before the first update, after each),
+    over every run of it (a case past its history budget continues as new)."""
+    histories = await runs(client, workflow_id)
+    events = [event for history in histories for event in history.events]
     segments, counts = [""], Counter[str]()
-    for event in history.events:
+    for event in events:
         kind = event.WhichOneof("attributes")
         if kind == "workflow_execution_update_accepted_event_attributes":
             segments.append("")
@@ -84,8 +86,9 @@ async def shape_of(client: Client, workflow_id: str) -> tuple[Shape, Counter[str
             counts["search_attribute_upserts"] += 1
         elif kind == "timer_started_event_attributes":
             counts["timers"] += 1
-    counts["events"] = len(history.events)
-    sizes = [len(p.data) for p in payloads_of(history)]
+    counts["events"] = len(events)
+    counts["runs"] = len(histories)
+    sizes = [len(p.data) for history in histories for p in payloads_of(history)]
     shape = Shape(segments=segments, timers=counts["timers"], payload_bytes=int(statistics.fmean(sizes)))
     return shape, counts
 

@@ -37,6 +37,7 @@ class Phase(StrEnum):
     """Where a continued run picks the case up."""
 
     OPENING = "opening"
+    RECORDS = "records"  # the case-opened notice went out; gathering records
     REVIEW = "review"
     CONSULT = "consult"
 
@@ -45,6 +46,9 @@ class Records(BaseModel):
     docs: dict[str, DocumentRef] = {}
     waived: list[RecordType] = []
     complete: bool = False
+    reminders: int = 0
+    # When the next reminder is due: a continued run waits out the rest, not a fresh interval.
+    next_reminder_at: datetime | None = None
 
 
 class ReviewRound(BaseModel):

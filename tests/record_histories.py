@@ -4,7 +4,8 @@
     .venv/bin/python -m tests.record_histories NAME ...   # only these
 
 Each scenario runs one or more cases to the end on a fresh time-skipping test server
-and writes `tests/histories/<name>.json`. Record only NEW behaviour: histories of the
+and writes `tests/histories/<name>.json`; a case that continued as new writes its earlier
+runs beside it as `<name>@run<N>.json`. Record only NEW behaviour: histories of the
 old behaviour stay in the folder for as long as such runs may still be open
 (CONTRIBUTING.md, "Changing workflow code").
 
@@ -75,8 +76,8 @@ def case_id_for(name: str) -> str:
 
 
 def workflow_id_for_history(name: str) -> str:
-    """The workflow id a recorded history `<name>.json` ran under."""
-    return workflow_id_for(case_id_for(name))
+    """The workflow id a recorded history `<name>.json` (or `<name>@run<N>.json`) ran under."""
+    return workflow_id_for(case_id_for(name.split("@", 1)[0]))
 
 
 # ---- the stack: the fixtures of tests/conftest.py, outside pytest --------------------------
@@ -421,6 +422,30 @@ async def assist_america_consent(s: Stack) -> list[str]:
     return [name]
 
 
+async def prudential_member_uploads(s: Stack) -> list[str]:
+    """Default history budget: the member uploads one file at a time (the case continues as
+    new while gathering records), then two further consults continue it again."""
+    name = "prudential-member-uploads"
+    handle = await _open(s, name)
+    await scenario.until(s.env, handle, Stage.GATHERING_RECORDS)
+    uploads = scenario.required_records(s.services, "prudential-kh") + [
+        scenario.upload(s.services, f"imaging, page {n}".encode(), RecordType.IMAGING) for n in range(8)
+    ]
+    for doc in uploads:
+        await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=[doc], by="member"))
+    await _noted(handle, "history continued in a new run")
+    await scenario.attest_consent(handle, s.services)
+    await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="coordinator"))
+    review = await scenario.until(s.env, handle, Stage.UNDER_REVIEW)
+    assert review.specialist_id
+    await _report_and_deliver(s, handle, review.specialist_id)
+    for expect in ("free", "billed", "billed"):
+        await _consult(s, handle, expect)
+        await scenario.settled(handle)
+    await _close(handle)
+    return [name]
+
+
 SCENARIOS: dict[str, Callable[[Stack], Awaitable[list[str]]]] = {
     fn.__name__.replace("_", "-"): fn
     for fn in (
@@ -437,6 +462,7 @@ SCENARIOS: dict[str, Callable[[Stack], Awaitable[list[str]]]] = {
         prudential_third_opinion,
         assist_america_follow_up,
         assist_america_consent,
+        prudential_member_uploads,
     )
 }
 
@@ -448,15 +474,16 @@ async def record(names: list[str]) -> list[Path]:
         for scenario_name in names:
             async with stack(Path(tmp)) as s:
                 for name in await SCENARIOS[scenario_name](s):
-                    handle = s.env.client.get_workflow_handle(workflow_id_for_history(name))
-                    history = await handle.fetch_history()
-                    path = HISTORIES_DIR / f"{name}.json"
-                    path.write_text(history.to_json() + "\n", encoding="utf-8")
-                    written.append(path)
-                    print(
-                        f"{path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}:"
-                        f" {len(history.events)} events, {path.stat().st_size} bytes"
-                    )
+                    *earlier, last = await scenario.runs(s.env.client, workflow_id_for_history(name))
+                    files = [(f"{name}@run{n}", h) for n, h in enumerate(earlier, 1)] + [(name, last)]
+                    for stem, history in files:
+                        path = HISTORIES_DIR / f"{stem}.json"
+                        path.write_text(history.to_json() + "\n", encoding="utf-8")
+                        written.append(path)
+                        print(
+                            f"{path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}:"
+                            f" {len(history.events)} events, {path.stat().st_size} bytes"
+                        )
     return written
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from models.case import (
@@ -172,6 +172,20 @@ async def submit_report(handle: Handle, services: Services, specialist_id: str) 
         SmoCaseWorkflow.submit_report,
         SubmitReport(document=doc, specialist_id=specialist_id, by=specialist_id),
     )
+
+
+async def runs(client: Client, workflow_id: str) -> list[WorkflowHistory]:
+    """The history of every run of a case, first to last, walking back along continue-as-new."""
+    chain = [await client.get_workflow_handle(workflow_id).fetch_history()]
+    started = chain[0].events[0].workflow_execution_started_event_attributes
+    while previous := started.continued_execution_run_id:
+        chain.insert(0, await client.get_workflow_handle(workflow_id, run_id=previous).fetch_history())
+        started = chain[0].events[0].workflow_execution_started_event_attributes
+    return chain
+
+
+def payload_bytes(history: Any) -> int:
+    return sum(len(p.data) for p in payloads_of(history))
 
 
 def payloads_of(history: Any) -> list[Any]:

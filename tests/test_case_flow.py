@@ -49,13 +49,12 @@ async def test_a_completed_case_history_stays_small(
     await handle.execute_update(SmoCaseWorkflow.complete_consult, CompleteConsult(by="c"))
     await handle.execute_update(SmoCaseWorkflow.close, Close(by="c"))
     await handle.result()
-    history = await handle.fetch_history()
-    events = list(history.events)
-    payload_bytes = sum(len(p.data) for p in scenario.payloads_of(history))
-    print(f"events={len(events)} payload_bytes={payload_bytes}")
+    runs = await scenario.runs(ts_env.client, handle.id)
+    lengths, sizes = [len(h.events) for h in runs], [scenario.payload_bytes(h) for h in runs]
+    print(f"events per run: {lengths}; payload bytes per run: {sizes}")
 
-    assert len(events) <= 120
-    assert payload_bytes <= 32 * 1024
+    assert max(lengths) <= 120, lengths
+    assert max(sizes) <= 32 * 1024, sizes
 
 
 @pytest.mark.parametrize("program", ["prudential-kh", "assist-america"])

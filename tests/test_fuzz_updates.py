@@ -411,7 +411,7 @@ class Harness:
                 self.found(f"{name}: unexpected {type(sent.refusal).__name__}", f"{shown}: {message}")
             if not running:
                 self.found(f"{name}: refused, yet the case ended", shown)
-            elif after is not None and after != before:
+            elif after is not None and not _same_case(before, after):
                 self.found(
                     f"{name}: refused but changed the case",
                     f"{shown}: refused with {message!r}, yet {_diff(before, after)}",
@@ -497,6 +497,26 @@ def _parse(name: str, args: list[Any]) -> BaseModel | None:
 def _short(args: list[Any]) -> str:
     text = ", ".join(repr(a) for a in args)
     return text if len(text) <= 400 else text[:400] + f"... ({len(text)} chars)"
+
+
+CONTINUED = "history continued in a new run"
+
+
+def _same_case(before: CaseStatus, after: CaseStatus) -> bool:
+    """Equal but for the case continuing as new meanwhile (its history reached the budget).
+
+    That note is the workflow's own bookkeeping at an idle point, not the update's doing; a
+    note past the kept timeline pushes the oldest entry out, so `after` may start later.
+    """
+    if after == before:
+        return True
+    old = [t for t in before.timeline if t.event != CONTINUED]
+    new = [t for t in after.timeline if t.event != CONTINUED]
+    pushed_out = after.timeline_dropped - before.timeline_dropped
+    if len(new) == len(after.timeline) or not 0 <= pushed_out <= len(old) or new != old[pushed_out:]:
+        return False
+    same = {"timeline": [], "timeline_dropped": 0}
+    return after.model_copy(update=same) == before.model_copy(update=same)
 
 
 def _diff(before: CaseStatus, after: CaseStatus) -> str:

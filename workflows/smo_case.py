@@ -69,6 +69,8 @@ class SmoCaseWorkflow(EligibilityStage, ReviewStage, ConsultStage, PortalLinkSta
             if self.s.phase is Phase.OPENING:
                 self._enter(Stage.GATHERING_RECORDS, detail="missing: " + ", ".join(self._missing()))
                 await self._notify(NoticeKind.CASE_OPENED, "1", params={"records": self._records_text()})
+                self.s.phase = Phase.RECORDS
+            if self.s.phase is Phase.RECORDS:
                 if not await self._gather_records():
                     return Stage.LAPSED
                 self.s.phase = Phase.REVIEW

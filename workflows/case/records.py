@@ -37,25 +37,33 @@ class RecordsStage(EffectsMixin):
         return [d for d, ref in self.s.records.docs.items() if ref.record_type is not RecordType.SMO_REPORT]
 
     async def _gather_records(self) -> bool:
-        terms = self.terms
-        reminders = 0
+        """True when the records are complete, False when the case lapsed without them."""
+        terms, records = self.terms, self.s.records
         while True:
-            done = await wait(
-                lambda: self.s.records.complete or self.s.cancel_reason is not None,
-                timedelta(days=terms.reminder_every_days),
+            if records.next_reminder_at is None:
+                records.next_reminder_at = workflow.now() + timedelta(days=terms.reminder_every_days)
+            woke = await wait(
+                lambda: records.complete or self.s.cancel_reason is not None or self._history_full(),
+                max(records.next_reminder_at - workflow.now(), timedelta(0)),
                 "records reminder",
             )
             self._check_cancel()
-            if done:
+            if records.complete:
                 return True
-            if reminders >= terms.reminders_before_lapse:
+            if woke:
+                # A member uploading one file at a time: a fresh run keeps the history short.
+                await self._continue_as_new()
+                continue
+            records.next_reminder_at = None
+            if records.reminders >= terms.reminders_before_lapse:
                 return False
-            reminders += 1
-            self._note("records reminder", f"{reminders} of {terms.reminders_before_lapse}")
+            records.reminders += 1
+            n = records.reminders
+            self._note("records reminder", f"{n} of {terms.reminders_before_lapse}")
             await self._notify(
                 NoticeKind.RECORDS_REMINDER,
-                str(reminders),
-                params={"records": self._records_text(), "n": str(reminders)},
+                str(n),
+                params={"records": self._records_text(), "n": str(n)},
             )
 
     async def _register(self, documents: list[DocumentRef]) -> None:
