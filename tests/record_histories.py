@@ -423,10 +423,10 @@ async def assist_america_consent(s: Stack) -> list[str]:
 
 
 async def prudential_member_uploads(s: Stack) -> list[str]:
-    """Default history budget: the member uploads one file at a time (the case continues as
+    """A history budget of 80: the member uploads one file at a time (the case continues as
     new while gathering records), then two further consults continue it again."""
     name = "prudential-member-uploads"
-    handle = await _open(s, name)
+    handle = await _open(s, name, history_budget=80)
     await scenario.until(s.env, handle, Stage.GATHERING_RECORDS)
     uploads = scenario.required_records(s.services, "prudential-kh") + [
         scenario.upload(s.services, f"imaging, page {n}".encode(), RecordType.IMAGING) for n in range(8)

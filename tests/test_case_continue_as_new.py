@@ -182,13 +182,14 @@ async def quiet(handle: scenario.Handle, stage: Stage, sla: SlaState | None = No
     raise AssertionError(f"{handle.id} did not settle in {stage}")
 
 
-async def test_with_the_default_budget_every_run_of_a_long_case_stays_within_120_events(
+async def test_with_a_budget_of_80_every_run_of_a_long_case_stays_within_120_events(
     ts_env: WorkflowEnvironment, ts_worker: Worker, services: Services
 ) -> None:
     """Records one file at a time and a reminder, stop-the-clock, three consults (two billed),
     a third opinion and a consult after it: paced as people would, one step at a time."""
     case_id = "CAN-LONG"
-    first = await scenario.start(ts_env.client, services.settings, scenario.case_input(services, case_id))
+    inp = scenario.case_input(services, case_id).model_copy(update={"history_budget": 80})
+    first = await scenario.start(ts_env.client, services.settings, inp)
     handle = latest(ts_env.client, case_id)
     await quiet(handle, Stage.GATHERING_RECORDS)
     uploads = scenario.required_records(services, "prudential-kh") + [

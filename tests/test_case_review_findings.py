@@ -98,7 +98,7 @@ async def test_a_declined_consult_charge_is_tried_once_undoes_the_booking_and_as
         assert ("charge declined", "consult 150.00 USD: PaymentDeclined") in events
         assert not any(event == "escalated" for event, _ in events)
         assert (status.consults_booked, status.consult_pending) == (1, False)
-        assert await activity_attempts(handle, "charge_customer") == [1]
+        assert await activity_attempts(ts_env.client, handle.id, "charge_customer") == [1]
         attention = (await handle.describe()).typed_search_attributes.get(search.ATTENTION)
         assert attention == "billing consult declined"
         await handle.execute_update(SmoCaseWorkflow.close, Close(by="c"))

@@ -62,6 +62,7 @@ from runtime.db import make_engine
 from runtime.outbox import OutboxHandler, OutboxServer, read_outbox
 from runtime.temporal import connect
 from starter import ops
+from tests import scenario
 from tests.conftest import free_port as free_port  # re-exported: the harness's users take it from here
 from worker import Services
 from workflows.smo_case import SmoCaseWorkflow
@@ -468,18 +469,20 @@ async def quiet(handle: Handle, timeout: float = 90.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def activity_attempts(handle: Handle, activity_type: str) -> list[int]:
-    """The attempt number of every started attempt of `activity_type`, from the history."""
+async def activity_attempts(client: Client, workflow_id: str, activity_type: str) -> list[int]:
+    """The attempt number of every started attempt of `activity_type`, from the history of
+    every run of the case (past its history budget a case continues as new)."""
     attempts: list[int] = []
-    scheduled: set[int] = set()
-    async for event in handle.fetch_history_events():
-        if event.HasField("activity_task_scheduled_event_attributes"):
-            if event.activity_task_scheduled_event_attributes.activity_type.name == activity_type:
-                scheduled.add(event.event_id)
-        elif event.HasField("activity_task_started_event_attributes"):
-            started = event.activity_task_started_event_attributes
-            if started.scheduled_event_id in scheduled:
-                attempts.append(int(started.attempt))
+    for history in await scenario.runs(client, workflow_id):
+        scheduled: set[int] = set()
+        for event in history.events:
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                if event.activity_task_scheduled_event_attributes.activity_type.name == activity_type:
+                    scheduled.add(event.event_id)
+            elif event.HasField("activity_task_started_event_attributes"):
+                started = event.activity_task_started_event_attributes
+                if started.scheduled_event_id in scheduled:
+                    attempts.append(int(started.attempt))
     return attempts
 
 

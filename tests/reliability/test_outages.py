@@ -109,12 +109,12 @@ async def test_smtp_down_escalates_and_each_notice_goes_out_once_when_it_is_back
         status = await scenario.status(handle)
         assert escalations(status) == ["email case_opened failing after retries (round 1)"]
         assert await attention(handle) == "email case_opened failing"
-        assert await activity_attempts(handle, "send_notice") == [6]
+        assert await activity_attempts(ts_env.client, handle.id, "send_notice") == [6]
         assert not delivered(services.settings.outbox_dir)
 
         smtp.up()
         await ts_env.sleep(ESCALATION_PAUSE)
-        assert await activity_attempts(handle, "send_notice") == [6, 1]
+        assert await activity_attempts(ts_env.client, handle.id, "send_notice") == [6, 1]
         assert await attention(handle) is None
 
         await close_case(ts_env, handle, services, consults=2)

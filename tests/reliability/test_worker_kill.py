@@ -173,7 +173,7 @@ async def test_worker_killed_while_billing_charges_once(live: Live) -> None:
     assert ack.detail == "billed"
     await scenario.settled(case.handle, timeout=90)  # the booking answered; the charge follows
     # The charge ran again after the kill (attempt 2) and found the first one's row.
-    assert await activity_attempts(case.handle, "charge_customer") == [2]
+    assert await activity_attempts(case.client, case.handle.id, "charge_customer") == [2]
     await case.finish()
     (result,) = await closed(case)
     assert result.charges == 1
@@ -196,7 +196,7 @@ async def test_worker_killed_while_emailing_sends_each_notice_once(live: Live) -
 
     await case.wait_for(Stage.REPORT_DELIVERED, timeout=120)
     # The report email's first attempt died with the worker; a second one sent it.
-    assert 2 in await activity_attempts(case.handle, "send_notice")
+    assert 2 in await activity_attempts(case.client, case.handle.id, "send_notice")
     await case.finish()
     await closed(case)
     live.assert_each_effect_once(charge_keys={f"{case.case_id}:consult:2"}, cases=[case])
