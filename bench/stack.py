@@ -21,6 +21,7 @@ sys.path[:] = [str(PROJECT_ROOT), *(p for p in sys.path if Path(p or ".").resolv
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import contextlib  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
@@ -33,6 +34,8 @@ from datetime import date, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
 from chaos import prepare_home  # noqa: E402
+from temporalio.api.common.v1 import WorkflowExecution  # noqa: E402
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest  # noqa: E402
 from temporalio.client import Client, WorkflowHandle  # noqa: E402
 
 from models import search  # noqa: E402
@@ -99,7 +102,9 @@ def versions() -> str:
 
     server = subprocess.run(
         [shutil.which("temporal") or str(Path(sys.executable).parent / "temporal"), "--version"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.strip()
     return f"python {sys.version.split()[0]} · temporalio {temporalio.__version__} · {server}"
 
@@ -190,18 +195,26 @@ async def settled(
     handle: Handle, stage: Stage | None = None, *, deadline_set: bool = False, timeout: float = 600
 ) -> None:
     """Until nothing runs or is due to run in the workflow (it waits for a person), and the case
-    is in `stage` (with its SLA deadline published if `deadline_set`)."""
+    is in `stage` (with its SLA deadline published if `deadline_set`).
+
+    Reads the server's raw description: `handle.describe()` would also decode every search
+    attribute and the case's static summary and details through the codec on each poll, a
+    cost of the harness that grows with what the workflow publishes, not of the workflow."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     pause = 0.05
+    client = handle._client  # the handle's own client: its namespace and connection
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=handle.id)
+    )
     while True:
         FOLLOWING.describes += 1
-        desc = await handle.describe()
-        raw = desc.raw_description
-        attrs = desc.typed_search_attributes
+        raw = await client.workflow_service.describe_workflow_execution(request, retry=True)
+        fields = raw.workflow_execution_info.search_attributes.indexed_fields
+        at = fields.get(search.STAGE.name)
         if (
-            (stage is None or attrs.get(search.STAGE) == stage.value)
-            and (not deadline_set or attrs.get(search.SLA_DEADLINE) is not None)
+            (stage is None or (at is not None and json.loads(at.data) == stage.value))
+            and (not deadline_set or search.SLA_DEADLINE.name in fields)
             and not raw.pending_activities
             and not raw.HasField("pending_workflow_task")
         ):
@@ -219,8 +232,15 @@ async def park(st: Stack, n: int, run: str) -> str:
     case_id = f"B{run}-{n:05d}"
     store = st.services.store
     await ops.open_case(
-        st.client, st.settings, store, program=program, intake=intake(n, run),
-        facts=EligibilityFacts(), opened_by="bench", case_id=case_id, wait=False,
+        st.client,
+        st.settings,
+        store,
+        program=program,
+        intake=intake(n, run),
+        facts=EligibilityFacts(),
+        opened_by="bench",
+        case_id=case_id,
+        wait=False,
     )
     handle = ops.handle_for(st.client, case_id)
     await settled(handle, Stage.GATHERING_RECORDS)
