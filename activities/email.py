@@ -19,7 +19,8 @@ from datetime import UTC, date, datetime, timedelta
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
-from email.utils import formatdate
+from email.policy import Compat32
+from email.utils import formatdate, parseaddr
 from enum import StrEnum
 from string import Template
 from typing import Protocol
@@ -154,6 +155,33 @@ class MailConfig(BaseModel):
     link_ttl: timedelta = timedelta(hours=72)
 
 
+class _PlainHeaders(Compat32):
+    """compat32 that writes a short plain-ASCII header as it is.
+
+    compat32 wraps every header in an `email.header.Header` to fold it at 78 columns, which
+    costs more than the rest of the message; a header that needs no folding or encoding comes
+    out of it unchanged, so it is written directly (tests/test_email_wire.py compares the two).
+    """
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        # Printable ASCII only: the Header folds at any line boundary str.splitlines knows
+        # (\x1c-\x1e and \x85 among them), not only CR and LF.
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and value.isprintable()
+            and len(name) + 2 + len(value) <= 78
+            and value == value.strip()
+        ):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+# What aiosmtplib's send_message writes for a compat32 message (it normalises line endings to
+# CRLF and dot-stuffs on sending), built without a header object per header.
+WIRE_POLICY = _PlainHeaders()
+
+
 class SmtpMailer:
     """The SMTP client. It keeps a few sessions open between messages: a connection and its
     EHLO cost the worker more than the message itself. A session that errs in any way is
@@ -184,11 +212,14 @@ class SmtpMailer:
             client.close()
         return None
 
-    async def send(self, message: Message) -> None:
+    async def send(self, message: Message, *, sender: str, recipients: list[str]) -> None:
+        """Send one message to these envelope addresses (the caller knows them: reading them
+        back out of the headers is an address parse per header)."""
+        data = message.as_bytes(policy=WIRE_POLICY)
         client = self._take()
         if client is not None:
             try:
-                await client.send_message(message)
+                await client.sendmail(sender, recipients, data)
             except aiosmtplib.SMTPServerDisconnected:
                 client.close()  # the server dropped an idle session: one fresh attempt below
             except BaseException:
@@ -200,7 +231,7 @@ class SmtpMailer:
         client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout)
         try:
             await client.connect()
-            await client.send_message(message)
+            await client.sendmail(sender, recipients, data)
         except BaseException:
             client.close()
             raise
@@ -280,6 +311,7 @@ class EmailActivities:
         self.store = store
         self.signer = signer
         self.config = config
+        self._sender = parseaddr(config.mail_from)[1] or config.mail_from
 
     # The bookkeeping is SQLAlchemy Core on one connection per step, with statements built
     # once (module level): an ORM session per read and write cost the worker more than the
@@ -417,7 +449,11 @@ class EmailActivities:
             # One Message-ID per notice and recipient role: a resend is the same message.
             message_id = message_id_for(f"{notice.notice_id}/{role.value}")
             try:
-                await self.mailer.send(self._message(to, subject, body, notice, message_id))
+                await self.mailer.send(
+                    self._message(to, subject, body, notice, message_id),
+                    sender=self._sender,
+                    recipients=[to],
+                )
             except aiosmtplib.SMTPException as exc:
                 if not _permanent(exc):
                     raise  # 4xx, connection trouble: the retry policy handles it
