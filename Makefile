@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python bench/case_cost.py
 	$(BIN)/python bench/lifecycle.py --cases 5 --rounds 1
 	$(BIN)/python bench/parked.py --cases 50
+	$(BIN)/python bench/floor.py --cases 20
 	$(BIN)/python bench/cli.py --repeat 2
 
 clean:
