@@ -3,8 +3,9 @@
     python bench/floor.py [--cases 40]
 
 A full case of bench/lifecycle.py sends seven notices (nine messages: the two consult
-bookings go to the member and the specialist) and stores six encrypted documents (the
-intake sheet, two records, the consent form, the report, as the API edge would). The bare
+bookings go to the member and the specialist) and stores seven encrypted documents (the
+intake sheet, the four records prudential-kh requires, the consent form and the report, as
+the API edge would). The bare
 workflow of the same shape does neither. This runs exactly that work for N cases with the
 service's own code and nothing else: `EmailActivities.send_notice` (its case-DB claim and
 delivery records on SQLite, the intake sheet decrypted, the message rendered and sent over
@@ -49,7 +50,7 @@ CASE_NOTICES: list[tuple[NoticeKind, str, bool]] = [  # kind, id suffix, names t
     (NoticeKind.RECEIPT, "consult-2", False),
     (NoticeKind.CASE_CLOSED, "1", False),
 ]
-DOCUMENTS_PER_CASE = 6
+DOCUMENTS_PER_CASE = 7
 SPECIALIST = "SP-ONC-001"  # on the seeded roster (data/specialists.yaml)
 
 RELAY = textwrap.dedent(
