@@ -178,7 +178,8 @@ class _PlainHeaders(Compat32):
 
 
 # What aiosmtplib's send_message writes for a compat32 message (it normalises line endings to
-# CRLF and dot-stuffs on sending), built without a header object per header.
+# CRLF and dot-stuffs on sending), built without a header object per header, and without its
+# mbox habit of writing a body line that begins "From " as ">From ".
 WIRE_POLICY = _PlainHeaders()
 
 
