@@ -5,11 +5,11 @@
 A full case of bench/lifecycle.py sends seven notices (nine messages: the two consult
 bookings go to the member and the specialist) and stores seven encrypted documents (the
 intake sheet, the four records prudential-kh requires, the consent form and the report, as
-the API edge would). The bare
-workflow of the same shape does neither. This runs exactly that work for N cases with the
-service's own code and nothing else: `EmailActivities.send_notice` (its case-DB claim and
-delivery records on SQLite, the intake sheet decrypted, the message rendered and sent over
-pooled SMTP) against the SMTP outbox in a process of its own, and `DocumentStore.put_bytes`.
+the API edge would). The bare workflow of the same shape does neither. This runs exactly
+that work for N cases with the service's own code and nothing else:
+`EmailActivities.send_notice` (its case-DB claim and delivery records on SQLite, the intake
+sheet decrypted, the message rendered and sent over pooled SMTP) against the SMTP outbox in
+a process of its own, and `DocumentStore.put_bytes`.
 No Temporal server, no workflow, no activity machinery.
 
 It prints the CPU per case of this process (the activity code and the document store) and of
@@ -92,9 +92,8 @@ def main(cases: int) -> str:
 async def measure(settings: Settings, cases: int, relay_pid: int) -> str:
     services = Services.from_settings(settings)
     (send_notice,) = [a for a in activities_for(services) if getattr(a, "__name__", "") == "send_notice"]
-    intake = stack.intake(0, "floor")
     # Warm up: imports, the SMTP session, statement caches.
-    warm = services.store.put_intake(intake)
+    warm = services.store.put_intake(stack.intake(0, "floor"))
     await send_notice(
         Notice(notice_id="warm:1", case_id="WARM", kind=NoticeKind.CASE_CLOSED, intake_doc_id=warm.doc_id)
     )

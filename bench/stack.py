@@ -102,9 +102,7 @@ def versions() -> str:
 
     server = subprocess.run(
         [shutil.which("temporal") or str(Path(sys.executable).parent / "temporal"), "--version"],
-        capture_output=True,
-        text=True,
-        check=False,
+        capture_output=True, text=True, check=False,
     ).stdout.strip()
     return f"python {sys.version.split()[0]} · temporalio {temporalio.__version__} · {server}"
 
@@ -232,15 +230,8 @@ async def park(st: Stack, n: int, run: str) -> str:
     case_id = f"B{run}-{n:05d}"
     store = st.services.store
     await ops.open_case(
-        st.client,
-        st.settings,
-        store,
-        program=program,
-        intake=intake(n, run),
-        facts=EligibilityFacts(),
-        opened_by="bench",
-        case_id=case_id,
-        wait=False,
+        st.client, st.settings, store, program=program, intake=intake(n, run),
+        facts=EligibilityFacts(), opened_by="bench", case_id=case_id, wait=False,
     )
     handle = ops.handle_for(st.client, case_id)
     await settled(handle, Stage.GATHERING_RECORDS)

@@ -27,7 +27,7 @@ REDELIVERIES = "redeliveries.log"
 
 
 # The header block alone, parsed by the compat32 parser: the default policy builds a header
-# object for every header it reads (1.8 → 1.1 ms of CPU per message received, measured).
+# object for every header it reads (1.8 → 1.5 ms of CPU per message received, measured).
 _HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 
 
