@@ -11,6 +11,7 @@ COPY models ./models
 COPY reports ./reports
 COPY runtime ./runtime
 COPY security ./security
+COPY service ./service
 COPY starter ./starter
 COPY web ./web
 COPY workflows ./workflows

@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib activities calendars models reports runtime security starter web workflows worker.py  # bytecode even where PYTHONDONTWRITEBYTECODE is set
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib activities calendars models reports runtime security service starter web workflows worker.py  # bytecode even where PYTHONDONTWRITEBYTECODE is set
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -42,22 +42,24 @@ from activities.calendar import CalendarActivities
 from activities.calendar_watch import CalendarWatchActivities, watch_activities
 from activities.cases import CaseActivities
 from activities.eligibility import EligibilityActivities, SqlPolicyLookup
-from activities.email import EmailActivities, MailConfig, SmtpMailer
+from activities.notices import EmailActivities, MailConfig
 from activities.roster import RosterActivities, SpecialtyMap
-from activities.storage import DocumentStore, StorageActivities
+from activities.storage import StorageActivities
 from calendars import CalendarService
 from models.case import case_id_from_workflow_id
 from models.program import Program, load_programs
 from models.settings import Settings
 from runtime.db import init_db
+from runtime.documents import DocumentStore
 from runtime.logging import configure_logging
+from runtime.mail import SmtpMailer
 from runtime.metrics import MetricsInterceptor, runtime_with_metrics, stage_gauge
+from runtime.portal_links import PortalLinks
 from runtime.temporal import connect
 from runtime.tracing import RequestIdWorkerInterceptor
 from security.keys import KeyRing
 from security.links import LinkSigner
 from security.redaction import clear_phi
-from web.portal.links import PortalLinks
 from workflows.calendar_watch import CalendarWatchWorkflow, start_calendar_watch
 from workflows.smo_case import SmoCaseWorkflow
 

@@ -26,39 +26,17 @@ from temporalio.service import RPCError, RPCStatusCode
 from calendars import CalendarService, HolidayOverrides, parse_overrides
 from calendars.changes import diff_overrides
 from calendars.overrides import MAX_OVERRIDES_BYTES
-from models.calendar_watch import (
-    AffectedCases,
-    AffectedRequest,
-    Observation,
-    SignalReport,
-    SignalRequest,
-    WatchRequest,
-)
+from models import calendar_watch as watch  # requests and results, shared with the watch workflow
 from models.case import SlaState, workflow_id_for
 from models.db import CaseRow
 from models.sla import CalendarChange
 
 __all__ = [
-    "AffectedCases",
-    "AffectedRequest",
-    "CalendarWatchActivities",
-    "Observation",
-    "SignalReport",
-    "SignalRequest",
-    "WatchRequest",
-]
-
-__all__ = [
+    "ABSENT",
     "CALENDAR_CHANGED",
-    "AffectedCases",
-    "AffectedRequest",
     "CalendarWatchActivities",
     "CaseDbFinder",
-    "Observation",
-    "SignalReport",
-    "SignalRequest",
     "VisibilityFinder",
-    "WatchRequest",
     "file_digest",
     "watch_activities",
 ]
@@ -154,7 +132,7 @@ class CalendarWatchActivities:
     # ---- (a) notice a change, (b) diff it ------------------------------------------------
 
     @activity.defn(name="watch_overrides")
-    async def watch_overrides(self, req: WatchRequest) -> Observation:
+    async def watch_overrides(self, req: watch.WatchRequest) -> watch.Observation:
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + req.wait_seconds
         while True:
@@ -167,7 +145,7 @@ class CalendarWatchActivities:
             if loop.time() >= give_up_at or activity.is_worker_shutdown():
                 # Hand the watch back to the workflow: a short history per wait, and a
                 # worker that stops is not held up by a wait that could last minutes.
-                return Observation(digest=digest, unchanged=True)
+                return watch.Observation(digest=digest, unchanged=True)
             await asyncio.sleep(self.poll_seconds)
 
     async def _settled(self, data: bytes | None) -> bool:
@@ -176,7 +154,9 @@ class CalendarWatchActivities:
         await asyncio.sleep(self.settle_seconds)
         return await asyncio.to_thread(_read, self.path) == data
 
-    def _observe(self, applied: HolidayOverrides | None, data: bytes | None, digest: str) -> Observation:
+    def _observe(
+        self, applied: HolidayOverrides | None, data: bytes | None, digest: str
+    ) -> watch.Observation:
         try:
             new = (
                 HolidayOverrides()
@@ -185,36 +165,36 @@ class CalendarWatchActivities:
             )
         except (UnicodeDecodeError, ValueError) as exc:
             activity.logger.warning("holiday overrides file not applied: %s", exc)
-            return Observation(digest=digest, error=str(exc)[:1000])
+            return watch.Observation(digest=digest, error=str(exc)[:1000])
         mapping = new.model_dump(mode="json")
         if applied is None:
-            return Observation(digest=digest, overrides=mapping)  # the baseline: nothing to tell
+            return watch.Observation(digest=digest, overrides=mapping)  # the baseline: nothing to tell
         diff = diff_overrides(applied, new)
         if diff.empty:
-            return Observation(digest=digest, overrides=mapping)
+            return watch.Observation(digest=digest, overrides=mapping)
         change = CalendarChange(
             decree=diff.decree, added=diff.added, removed=diff.removed, digest=digest[:64]
         )
-        return Observation(digest=digest, overrides=mapping, change=change, earliest=diff.earliest)
+        return watch.Observation(digest=digest, overrides=mapping, change=change, earliest=diff.earliest)
 
     # ---- (c) the cases the change can move -----------------------------------------------
 
     @activity.defn(name="list_affected_cases")
-    async def list_affected_cases(self, req: AffectedRequest) -> AffectedCases:
+    async def list_affected_cases(self, req: watch.AffectedRequest) -> watch.AffectedCases:
         try:
             ids = await VisibilityFinder(self.client).open_cases(req.earliest)
-            return AffectedCases(workflow_ids=sorted(set(ids)), source="visibility")
+            return watch.AffectedCases(workflow_ids=sorted(set(ids)), source="visibility")
         except RPCError as err:
             if err.status != RPCStatusCode.UNIMPLEMENTED:
                 raise
         activity.logger.warning("visibility cannot list workflows here: every open case is a candidate")
         ids = await CaseDbFinder(self.engine).open_cases(req.earliest)
-        return AffectedCases(workflow_ids=sorted(set(ids)), source="case-db")
+        return watch.AffectedCases(workflow_ids=sorted(set(ids)), source="case-db")
 
     # ---- (d) tell them ---------------------------------------------------------------------
 
     @activity.defn(name="signal_calendar_change")
-    async def signal_calendar_change(self, req: SignalRequest) -> SignalReport:
+    async def signal_calendar_change(self, req: watch.SignalRequest) -> watch.SignalReport:
         # A retry resumes after the last batch it reported; a batch resent is harmless.
         details = activity.info().heartbeat_details
         start = int(details[0]) if details else 0
@@ -225,7 +205,7 @@ class CalendarWatchActivities:
             signalled += sum(results)
             gone += len(results) - sum(results)
             activity.heartbeat(offset + len(batch))
-        return SignalReport(signalled=signalled, gone=gone)
+        return watch.SignalReport(signalled=signalled, gone=gone)
 
     async def _signal(self, workflow_id: str, change: CalendarChange) -> bool:
         try:

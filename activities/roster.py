@@ -85,6 +85,22 @@ class SpecialtyMap:
         return "internal_medicine"
 
 
+# An eligible specialist as auto-assignment weighs them: (free slots, specialist id, roster row).
+_Candidate = tuple[int, str, Row[Any]]
+
+
+def _most_free_then_lowest_id(candidate: _Candidate) -> tuple[int, list[int]]:
+    """The `max` key that picks whom auto-assignment gives the case.
+
+    The specialist with the most free slots (capacity less active cases); among equals,
+    the lowest id ("SP-ONC-001" before "SP-ONC-002"), found by `max` through the id's
+    negated character codes. One quirk is kept as it always was: an id that merely
+    extends another ("SP-10" beside "SP-1") counts as the lower of the two.
+    """
+    free, specialist_id, _ = candidate
+    return free, [-ord(c) for c in specialist_id]
+
+
 def _reject(message: str, kind: str = "SpecialistRejected") -> ApplicationError:
     return ApplicationError(message, type=kind, non_retryable=True)
 
@@ -162,7 +178,7 @@ class RosterActivities:
                     select(specialists).where(specialists.c.specialty == specialty)
                 ).all()
                 loads = self._loads(conn, specialty)
-                eligible = [
+                eligible: list[_Candidate] = [
                     (sp.capacity - loads.get(sp.specialist_id, 0), sp.specialist_id, sp)
                     for sp in candidates
                     if not self._problems(sp, specialty, req, loads.get(sp.specialist_id, 0))
@@ -173,7 +189,7 @@ class RosterActivities:
                         " without conflict)",
                         "NoSpecialistAvailable",
                     )
-                chosen = max(eligible, key=lambda e: (e[0], [-ord(c) for c in e[1]]))[2]
+                chosen = max(eligible, key=_most_free_then_lowest_id)[2]
             # Lock the chosen specialist's row (PostgreSQL; SQLite serialises writers) and
             # re-check capacity under the lock before taking the slot.
             conn.execute(

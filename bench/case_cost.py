@@ -67,6 +67,7 @@ async def baseline(client: Client, activities: int, parallel: int) -> float:
 
 
 async def one_case(client: Client, settings: Settings, store: DocumentStore, i: int) -> str:
+    import service as ops
     from models.case import (
         AddRecords,
         Close,
@@ -78,7 +79,6 @@ async def one_case(client: Client, settings: Settings, store: DocumentStore, i: 
         SubmitReport,
     )
     from models.intake import PatientIntake
-    from starter import ops
     from workflows.smo_case import SmoCaseWorkflow
 
     intake = PatientIntake(

@@ -4,7 +4,7 @@
 
 Starts its own headless dev server (SQLite file), SMTP outbox and worker process
 (`python worker.py`) in a temporary SMO_HOME, all on 127.0.0.1. Every case runs the whole
-way through `starter.ops` like `starter.demo.run_demo` (a distinct patient each, so one SMO
+way through `service` like `starter.demo.run_demo` (a distinct patient each, so one SMO
 per condition never refuses one): records, review, report, a free consult, a billed consult,
 close. Meanwhile the worker is SIGKILLed every 1-3 s (up to --max-kills times) and started
 again. Then it counts what the outside world saw:

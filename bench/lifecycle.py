@@ -31,9 +31,9 @@ from bare import BareCase, Payload, Shape
 from stack import Stack, cpu_seconds, now, park
 from temporalio.client import Client
 
+import service as ops
 from models.case import BookConsult, Close, CompleteConsult, DocumentRef, RecordType, Stage, SubmitReport
 from runtime.temporal import connect
-from starter import ops
 from tests.reliability.harness import WorkerProcess, worker_env
 from tests.scenario import payloads_of, runs
 from workflows.smo_case import SmoCaseWorkflow

@@ -28,7 +28,7 @@ from pathlib import Path
 import stack
 from stack import Stack, cpu_seconds, now, park, percentile, rss_mib, summary
 
-from starter import ops
+import service as ops
 from workflows.smo_case import SmoCaseWorkflow
 
 SAMPLE = 200

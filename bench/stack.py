@@ -38,6 +38,7 @@ from temporalio.api.common.v1 import WorkflowExecution  # noqa: E402
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest  # noqa: E402
 from temporalio.client import Client, WorkflowHandle  # noqa: E402
 
+import service as ops  # noqa: E402
 from models import search  # noqa: E402
 from models.case import AddRecords, CompleteRecords, DocumentRef, EligibilityFacts, RecordType, Stage  # noqa: E402
 from models.intake import PatientIntake  # noqa: E402
@@ -45,7 +46,6 @@ from models.settings import Settings  # noqa: E402
 from runtime.devserver import DevServer  # noqa: E402
 from runtime.outbox import OutboxServer  # noqa: E402
 from runtime.temporal import connect  # noqa: E402
-from starter import ops  # noqa: E402
 from tests.reliability.harness import WorkerProcess, free_port, worker_env  # noqa: E402
 from worker import Services  # noqa: E402
 from workflows.smo_case import SmoCaseWorkflow  # noqa: E402

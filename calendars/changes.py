@@ -13,8 +13,8 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict
 
+from calendars.calendar_set import CalendarSet
 from calendars.overrides import HolidayOverrides
-from calendars.working_days import CalendarSet
 
 __all__ = ["OverridesDiff", "diff_overrides"]
 

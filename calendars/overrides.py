@@ -16,7 +16,7 @@ they are no longer a projection (see :mod:`calendars.provisional`); ``decree``
 names the latest decree, for the notices a running case sends when it moves.
 
 :func:`load_overrides` parses and validates it, and :class:`CalendarService`
-hands out :class:`~calendars.working_days.CalendarSet` objects built with the
+hands out :class:`~calendars.calendar_set.CalendarSet` objects built with the
 current file, re-reading it whenever its modification time changes so that a
 running worker picks up a decree on its next computation.
 
@@ -36,16 +36,8 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, field_validator
 
-from calendars.working_days import DEFAULT_CALENDARS, CalendarSet, known_calendar_codes
-
-__all__ = [
-    "CalendarOverrides",
-    "CalendarService",
-    "HolidayOverride",
-    "HolidayOverrides",
-    "load_overrides",
-    "parse_overrides",
-]
+from calendars.calendar_set import DEFAULT_CALENDARS, CalendarSet
+from calendars.registry import normalise_code
 
 
 class HolidayOverride(BaseModel):
@@ -91,13 +83,8 @@ class HolidayOverrides(RootModel[dict[str, CalendarOverrides]]):
             raise ValueError("expected a mapping of calendar code to {add, remove}")
         normalised: dict[str, Any] = {}
         for code, change in value.items():
-            key = str(code).strip().upper()
-            if key not in known_calendar_codes():
-                # A typo such as "KHM" would otherwise silently change nothing.
-                raise ValueError(
-                    f"unknown calendar code {code!r}; valid codes: " + ", ".join(known_calendar_codes())
-                )
-            normalised[key] = {} if change is None else change
+            # Refused when unknown: a typo such as "KHM" would otherwise silently change nothing.
+            normalised[normalise_code(code)] = {} if change is None else change
         return normalised
 
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-__all__ = ["VERIFIED_THROUGH", "is_provisional"]
-
 # The last year whose built-in table matches the published decree date for date:
 # the 2025 Prakas and the 2026 sub-decree (21 days; Visak Bochea on 1 May).
 VERIFIED_THROUGH: dict[str, int] = {"KH": 2026}

@@ -41,14 +41,6 @@ class RecordsForm(BaseModel):
     record_type: RecordType
 
 
-class SignInLink(BaseModel):
-    """What `POST /api/v1/cases/{id}/portal-link` answers: the case and when the link expires."""
-
-    case_id: str
-    expires_at: datetime
-    notice_id: str
-
-
 class InfoForm(BaseModel):
     model_config = ConfigDict(extra="ignore")
 

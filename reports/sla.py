@@ -24,6 +24,9 @@ from models.report import BreachCount, OpenPastDue, RoundFigures, SlaReport, Sla
 
 DEFAULT_TERMS_TZ = "Asia/Phnom_Penh"
 DEFAULT_COB = dt.time(17, 0)
+# What a round's figures carry over from its `sla_rounds` row as it is: every field the two
+# share by name (case, program, assignment, specialist, the instants, outcome, breach, pause).
+_CARRIED = set(RoundFigures.model_fields) & set(SlaRound.model_fields)
 
 
 def working_day_of(instant: dt.datetime, calendars: CalendarSet, tz: str, cob: dt.time) -> dt.date:
@@ -86,17 +89,8 @@ class SlaReportBuilder:
             row.received_at, row.ended_at, calendars, tz=tz, cob=cob, paused_working_days=paused
         )
         return RoundFigures(
-            case_id=row.case_id,
-            program=row.program,
-            assignment_no=row.assignment_no,
-            specialist_id=row.specialist_id,
+            **row.model_dump(include=_CARRIED),
             sla_working_days=row.working_days,
-            received_at=row.received_at,
-            due_at=row.due_at,
-            ended_at=row.ended_at,
-            outcome=row.outcome,
-            breached=row.breached,
-            paused_working_days=row.paused_working_days,
             turnaround_working_days=days,
             week=local_end - dt.timedelta(days=local_end.weekday()),
         )

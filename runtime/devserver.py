@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,8 @@ from temporalio.client import Client
 
 from models import search
 from runtime.temporal import binary
+
+ENV_NAME = "smo-dev"
 
 
 def _die_with_parent() -> None:
@@ -46,6 +49,9 @@ class DevServer:
         self.ui = ui
         self.codec_endpoint = codec_endpoint
         self.log_file = log_file or db_file.with_suffix(".log")
+        # The codec endpoint carries a token: it goes to the server in a 0600 environment file
+        # (the CLI's `--env-file`), never on a command line that `ps` shows to every user.
+        self.env_file = db_file.with_name(db_file.stem + "-ui.yaml")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -71,13 +77,23 @@ class DevServer:
         if self.ui:
             cmd += ["--ui-port", str(self.ui_port)]
             if self.codec_endpoint:
-                cmd += ["--ui-codec-endpoint", self.codec_endpoint]
+                cmd += ["--env-file", str(self.env_file), "--env", ENV_NAME]
         else:
             cmd += ["--headless"]
         return cmd
 
+    def write_env_file(self) -> None:
+        """The UI's codec endpoint as the CLI's environment settings, readable by the owner only."""
+        if not self.codec_endpoint:
+            return
+        fd = os.open(self.env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an older file may have been made with wider bits
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(f"env:\n  {ENV_NAME}:\n    ui-codec-endpoint: {json.dumps(self.codec_endpoint)}\n")
+
     async def start(self, timeout: float = 30.0) -> None:
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        self.write_env_file()
         log = self.log_file.open("ab")
         # Popen returns at once; readiness is awaited below without blocking the loop.
         self.process = subprocess.Popen(  # noqa: ASYNC220

@@ -39,7 +39,9 @@ def _message_id(content: bytes) -> str | None:
 class OutboxHandler:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
+        # Messages carry members' names and links: the folder and every file are the owner's only.
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)
         self._lock = threading.Lock()
         self._seen = {mid for path in directory.glob("*.eml") if (mid := _message_id(path.read_bytes()))}
 
@@ -48,7 +50,8 @@ class OutboxHandler:
         message_id = _message_id(content)
         with self._lock:
             if message_id is not None and message_id in self._seen:
-                with (self.directory / REDELIVERIES).open("a", encoding="utf-8") as log:
+                fd = os.open(self.directory / REDELIVERIES, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                with os.fdopen(fd, "a", encoding="utf-8") as log:
                     log.write(f"{time.time_ns()} {message_id}\n")
                 return "250 Message accepted for delivery (already delivered)"
             if message_id is not None:
@@ -56,7 +59,9 @@ class OutboxHandler:
         digest = hashlib.sha256(content).hexdigest()[:16]
         name = f"{time.time_ns()}-{digest}.eml"
         tmp = self.directory / f".{name}.tmp"
-        tmp.write_bytes(content)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
         os.replace(tmp, self.directory / name)
         return "250 Message accepted for delivery"
 

@@ -10,8 +10,9 @@ Two ways to present the token, both mounted:
 * ``Authorization: Bearer <token>`` with ``POST /decode`` (UI behind OIDC, or
   scripts);
 * ``POST /t/<token>/decode`` for the dev-mode UI, which cannot add headers:
-  set its codec endpoint to ``http://127.0.0.1:8081/t/<token>``. The access
-  log masks that path segment.
+  set its codec endpoint to ``http://127.0.0.1:8081/codec/t/<token>``. The
+  web edge that mounts this app keeps no access log, so the token in the
+  path is never written down.
 
 The wire format follows the Temporal samples: ``{"payloads": [...]}`` with
 each payload in protobuf JSON form (base64 metadata values and data).
@@ -22,13 +23,11 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from aiohttp import hdrs, web
-from aiohttp.abc import AbstractAccessLogger
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
@@ -42,7 +41,6 @@ MIN_TOKEN_LENGTH = 16
 DEFAULT_MAX_BODY_BYTES = 16 << 20
 
 _log = logging.getLogger(__name__)
-_TOKEN_IN_PATH_RE = re.compile(r"^/t/[^/]+/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,23 +56,6 @@ class AuditRecord:
 
 AuditSink = Callable[[AuditRecord], Awaitable[None]]
 _CodecFn = Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
-
-
-class _MaskingAccessLogger(AbstractAccessLogger):
-    """Access log that never writes the token from ``/t/<token>/...`` paths."""
-
-    def log(
-        self, request: web.BaseRequest, response: web.StreamResponse, time: float
-    ) -> None:
-        path = _TOKEN_IN_PATH_RE.sub("/t/***/", request.path)
-        self.logger.info(
-            "%s %s %s %s %.3fs",
-            request.remote,
-            request.method,
-            path,
-            response.status,
-            time,
-        )
 
 
 def _json_error(
@@ -243,14 +224,3 @@ def build_codec_app(
     app.add_routes(routes)
     return app
 
-
-async def run_codec_server(app: web.Application, host: str, port: int) -> web.AppRunner:
-    """Start serving ``app``; call ``await runner.cleanup()`` to stop.
-
-    Pass ``port=0`` for an ephemeral port and read it from ``runner.addresses``.
-    """
-    runner = web.AppRunner(app, access_log_class=_MaskingAccessLogger)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    return runner

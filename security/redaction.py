@@ -209,11 +209,6 @@ def clear_phi() -> None:
     _phi_state.set(_PhiState())
 
 
-def registered_phi_count() -> int:
-    """Number of values registered in the current context (for diagnostics)."""
-    return len(_phi_state.get().values)
-
-
 @contextlib.contextmanager
 def phi_scope(*values: object) -> Iterator[None]:
     """Register values for the duration of a ``with`` block, then restore."""

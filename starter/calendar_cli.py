@@ -20,7 +20,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -38,6 +38,7 @@ from calendars import (
 )
 from calendars.changes import OverridesDiff, diff_overrides
 from models.settings import Settings
+from starter.cli_common import fail
 
 __all__ = ["calendar_app", "sla_app"]
 
@@ -58,20 +59,13 @@ OverridesOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 
 
-def _fail(message: str) -> NoReturn:
-    # typer.echo rather than a Rich console: Rich would wrap a long message
-    # (an unknown calendar code lists every valid one) over several lines.
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
 def _parse_instant(option: str, value: str) -> dt.datetime:
     try:
         instant = dt.datetime.fromisoformat(value.strip())
     except ValueError:
-        _fail(f"{option} {value!r} is not an ISO 8601 date-time (e.g. 2026-11-20T10:00+07:00)")
+        fail(f"{option} {value!r} is not an ISO 8601 date-time (e.g. 2026-11-20T10:00+07:00)")
     if instant.tzinfo is None or instant.utcoffset() is None:
-        _fail(f"{option} {value!r} has no UTC offset; add one, e.g. {instant.isoformat()}+07:00")
+        fail(f"{option} {value!r} has no UTC offset; add one, e.g. {instant.isoformat()}+07:00")
     return instant
 
 
@@ -83,16 +77,16 @@ def _parse_time(value: str) -> dt.time:
     try:
         parsed = dt.time.fromisoformat(value.strip())
     except ValueError:
-        _fail(f"--close-of-business {value!r} is not a time of day (e.g. 17:00)")
+        fail(f"--close-of-business {value!r} is not a time of day (e.g. 17:00)")
     if parsed.tzinfo is not None:
-        _fail("--close-of-business is a wall-clock time in --tz; give it without an offset")
+        fail("--close-of-business is a wall-clock time in --tz; give it without an offset")
     return parsed
 
 
 def _parse_pause(value: str) -> StopInterval:
     start_text, sep, end_text = value.partition("/")
     if not sep or not end_text.strip():
-        _fail(f"--pause {value!r} needs START/END, e.g. 2026-11-25T12:00+07:00/2026-11-27T09:00+07:00")
+        fail(f"--pause {value!r} needs START/END, e.g. 2026-11-25T12:00+07:00/2026-11-27T09:00+07:00")
     start, end = (_parse_instant("--pause", part) for part in (start_text, end_text))
     return start, end
 
@@ -100,7 +94,7 @@ def _parse_pause(value: str) -> StopInterval:
 def _split_codes(value: str) -> list[str]:
     codes = [part.strip() for part in value.split(",") if part.strip()]
     if not codes:
-        _fail("--calendars needs at least one calendar code, e.g. KH,US")
+        fail("--calendars needs at least one calendar code, e.g. KH,US")
     return codes
 
 
@@ -114,7 +108,7 @@ def _overrides(path: Path | None) -> HolidayOverrides:
     try:
         return load_overrides(path)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _calendar_set(codes: Sequence[str], overrides_path: Path | None) -> CalendarSet:
@@ -122,7 +116,7 @@ def _calendar_set(codes: Sequence[str], overrides_path: Path | None) -> Calendar
     try:
         return CalendarSet(codes, overrides)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _when(instant: dt.datetime) -> str:
@@ -198,12 +192,12 @@ def sla_due(
     """When the written report is due, and which holidays pushed it back."""
     received_at = _parse_received(received)
     if working_days < 1:
-        _fail(f"--working-days must be at least 1, got {working_days}")
+        fail(f"--working-days must be at least 1, got {working_days}")
     if already_elapsed < 0:
-        _fail(f"--already-elapsed must not be negative, got {already_elapsed}")
+        fail(f"--already-elapsed must not be negative, got {already_elapsed}")
     pauses = [_parse_pause(p) for p in pause or []]
     if pauses and already_elapsed:
-        _fail("--pause gives the clock's whole record; drop --already-elapsed")
+        fail("--pause gives the clock's whole record; drop --already-elapsed")
     cob = _parse_time(close_of_business)
     calendar_set = _calendar_set(_split_codes(calendars), overrides)
     try:
@@ -217,9 +211,9 @@ def sla_due(
             pauses=pauses,
         )
     except OverflowError:
-        _fail("the deadline falls outside the dates the calendars support (years 1-9999)")
+        fail("the deadline falls outside the dates the calendars support (years 1-9999)")
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         payload = {
             "due": due.due_at.isoformat(),
@@ -245,15 +239,15 @@ def calendar_holidays(
 ) -> None:
     """The public holidays of one calendar in one year, decrees applied; projected years are marked."""
     if not 1 <= year <= 9999:
-        _fail(f"--year must be between 1 and 9999, got {year}")
+        fail(f"--year must be between 1 and 9999, got {year}")
     calendar_set = _calendar_set([calendar], overrides)
     code = calendar_set.codes[0]
     try:
         days = calendar_set.holidays(year, code)
     except OverflowError:
-        _fail(f"--year {year} is outside the dates the calendars support")
+        fail(f"--year {year} is outside the dates the calendars support")
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     provisional = calendar_set.is_provisional(year, code)
     if as_json:
         payload = {
@@ -327,14 +321,14 @@ def calendar_apply(
 ) -> None:
     """Validate a decree file, install it as the service's overrides, and say what it changes."""
     if not file.is_file():
-        _fail(f"{file} is not a file")
+        fail(f"{file} is not a file")
     try:
         new = load_overrides(file)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     target = overrides or Settings().holiday_overrides
     if target is None:
-        _fail(f"no overrides file is configured; set {OVERRIDES_ENV} or pass --overrides")
+        fail(f"no overrides file is configured; set {OVERRIDES_ENV} or pass --overrides")
     try:
         current = load_overrides(target)
     except ValueError:
@@ -347,7 +341,7 @@ def calendar_apply(
         try:
             _install(file, target)
         except OSError as exc:
-            _fail(f"cannot install {file} as {target}: {exc.strerror or exc}")
+            fail(f"cannot install {file} as {target}: {exc.strerror or exc}")
         installed = True
     if as_json:
         payload = {

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from temporalio.client import Client
 
-from activities.storage import DocumentStore
+import service
 from models.case import (
     BookConsult,
     CaseResult,
@@ -16,7 +16,6 @@ from models.case import (
     Close,
     CompleteConsult,
     CompleteRecords,
-    DocumentRef,
     EligibilityFacts,
     OverrideEligibility,
     RecordType,
@@ -25,7 +24,7 @@ from models.case import (
 )
 from models.intake import PatientIntake
 from models.settings import Settings
-from starter import ops
+from runtime.documents import DocumentStore
 from workflows.smo_case import SmoCaseWorkflow
 
 DEMO_POLICIES = {"prudential-kh": "KH-DEMO-0001", "assist-america": "AA-DEMO-0001"}
@@ -62,10 +61,10 @@ async def run_demo(
     say: Callable[[str], None] = print,
 ) -> CaseResult:
     if program not in DEMO_POLICIES:
-        raise ops.UserError(f"no demo for program {program!r}; try {', '.join(DEMO_POLICIES)}")
+        raise service.UserError(f"no demo for program {program!r}; try {', '.join(DEMO_POLICIES)}")
     by = "demo-coordinator"
     intake = demo_intake(program)
-    case = await ops.open_case(
+    case = await service.open_case(
         client,
         settings,
         store,
@@ -76,7 +75,7 @@ async def run_demo(
         treating_institution="Calmette Hospital",
     )
     say(f"opened case {case.case_id} ({program}): {case.stage.value}")
-    handle = ops.handle_for(client, case.case_id)
+    handle = service.handle_for(client, case.case_id)
     if case.stage is Stage.INELIGIBLE:
         reasons = "; ".join(
             f"{r.code}: {r.text}" for r in (case.eligibility.reasons if case.eligibility else [])
@@ -87,20 +86,20 @@ async def run_demo(
             SmoCaseWorkflow.override_eligibility,
             OverrideEligibility(reason="demo re-run on the same demo patient", by=by),
         )
-        case = await ops.wait_for_stage(client, case.case_id, [Stage.GATHERING_RECORDS])
+        case = await service.wait_for_stage(client, case.case_id, [Stage.GATHERING_RECORDS])
 
     folder = settings.home / "demo"
     folder.mkdir(parents=True, exist_ok=True)
     for record_type in case.records.required:
         path = folder / f"{record_type.value}.txt"
         path.write_text(f"Patient: Sokha Chan\n{DEMO_RECORDS.get(record_type, record_type.value)}\n")
-        await ops.add_records(client, store, case.case_id, [path], record_type, by)
+        await service.add_records(client, store, case.case_id, [path], record_type, by)
     # The records go to a US specialist: the coordinator attests the member's signed consent
     # form first, as `smo consent record` does.
     form = folder / "signed-consent.txt"
     form.write_text("Patient: Sokha Chan\nI agree that my medical records may be sent abroad.\n")
-    signed = await ops.store_files(store, [form], RecordType.CONSENT)
-    await ops.attest_consent(client, case.case_id, signed[0][0], by)
+    signed = await service.store_files(store, [form], RecordType.CONSENT)
+    await service.attest_consent(client, case.case_id, signed[0][0], by)
     say("consent to send records abroad attested with the signed form")
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by=by))
     say("records complete")
@@ -113,17 +112,13 @@ async def run_demo(
         "Second opinion for Sokha Chan: the diagnosis of invasive ductal carcinoma is confirmed;"
         " the proposed adjuvant plan is appropriate.\n"
     )
-    stored = await asyncio.to_thread(store.put_file, report)
+    written = await service.store_files(store, [report], RecordType.SMO_REPORT)
     assert review.specialist_id is not None
     await handle.execute_update(
         SmoCaseWorkflow.submit_report,
-        SubmitReport(
-            document=DocumentRef(doc_id=stored.doc_id, record_type=RecordType.SMO_REPORT, size=stored.size),
-            specialist_id=review.specialist_id,
-            by=review.specialist_id,
-        ),
+        SubmitReport(document=written[0][0], specialist_id=review.specialist_id, by=review.specialist_id),
     )
-    await ops.wait_for_stage(client, case.case_id, [Stage.REPORT_DELIVERED])
+    await service.wait_for_stage(client, case.case_id, [Stage.REPORT_DELIVERED])
     say("report delivered to the customer")
 
     slot = datetime.now(UTC) + timedelta(days=2)
@@ -139,8 +134,8 @@ async def run_demo(
 async def _wait_for_deadline(client: Client, case_id: str) -> CaseStatus:
     """Under review, with the deadline the specialist was given."""
     for _ in range(300):
-        current = await ops.status(client, case_id)
+        current = await service.status(client, case_id)
         if current.stage is Stage.UNDER_REVIEW and current.sla.due_at is not None:
             return current
         await asyncio.sleep(0.1)
-    raise ops.UserError(f"case {case_id} has no SLA deadline yet")
+    raise service.UserError(f"case {case_id} has no SLA deadline yet")

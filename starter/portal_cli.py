@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from starter.cli import PLAIN, _post, _upload
+from starter.cli_common import PLAIN, post, upload
 
 portal_app = typer.Typer(help="The member portal: sign-in links.", **PLAIN)
 
@@ -14,7 +14,7 @@ portal_app = typer.Typer(help="The member portal: sign-in links.", **PLAIN)
 @portal_app.command("link")
 def portal_link(case_id: str) -> None:
     """Email the member a new single-use sign-in link to their case page."""
-    _post(case_id, "portal-link")
+    post(case_id, "portal-link")
 
 
 consent_app = typer.Typer(help="The member's consent to send records abroad.", **PLAIN)
@@ -23,4 +23,4 @@ consent_app = typer.Typer(help="The member's consent to send records abroad.", *
 @consent_app.command("record")
 def consent_record(case_id: str, form: Path) -> None:
     """Attest the member's consent with their signed form (uploaded as a `consent` document)."""
-    _upload(case_id, "consent", [form], {})
+    upload(case_id, "consent", [form], {})

@@ -31,6 +31,7 @@ from models.program import (
 )
 from models.settings import Settings
 from runtime.db import init_db
+from starter.cli_common import fail
 
 __all__ = ["eligibility_app", "program_app"]
 
@@ -55,10 +56,8 @@ EXIT_BAD_INPUT = 2
 
 
 def _fail(message: str) -> NoReturn:
-    # One line per problem on stderr, exit 2, no traceback.
-    for line in message.splitlines() or [message]:
-        typer.echo(f"error: {line}", err=True)
-    raise typer.Exit(EXIT_BAD_INPUT)
+    # One `error:` line per problem on stderr (a program file can have several), exit 2.
+    fail("\nerror: ".join(message.splitlines() or [message]), EXIT_BAD_INPUT)
 
 
 def _programs(settings: Settings) -> dict[str, Program]:

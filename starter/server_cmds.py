@@ -12,11 +12,11 @@ import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import service
 from models.settings import Settings
 from runtime.logging import configure_logging
 from runtime.outbox import read_outbox
 from runtime.temporal import connect
-from starter import ops
 from starter.dev import DevStack, load_settings
 
 Say = Callable[..., Any]
@@ -65,7 +65,7 @@ def run_dev(*, demo: bool, program: str, say: Say) -> None:
                 client = await connect(settings)
                 assert stack.services is not None
                 result = await run_demo(client, settings, stack.services.store, program=program, say=say)
-                _timeline(say, await ops.status(client, result.case_id))
+                _timeline(say, await service.status(client, result.case_id))
                 _outbox(say, settings, result.case_id)
             say("Service running. Ctrl-C stops it.")
             await _until_stopped()
@@ -81,7 +81,7 @@ def _schema_checked() -> Iterator[None]:
     try:
         yield
     except SchemaNotAtHead as exc:
-        raise ops.UserError(str(exc)) from exc
+        raise service.UserError(str(exc)) from exc
 
 
 def run_worker(processes: int) -> None:
@@ -101,7 +101,7 @@ def _run_worker(worker: Any, processes: int) -> None:
     elif processes == 1:
         asyncio.run(worker.run_worker(settings))
     else:
-        raise ops.UserError("--processes above 1 needs worker.run, which this worker does not have yet")
+        raise service.UserError("--processes above 1 needs worker.run, which this worker does not have yet")
 
 
 def run_web() -> None:
@@ -120,13 +120,13 @@ def run_web() -> None:
 
 
 def run_demo_cmd(*, once: bool, program: str, say: Say) -> None:
-    from activities.storage import DocumentStore
+    from runtime.documents import DocumentStore
     from security.keys import KeyRing
     from starter.demo import DEMO_POLICIES, run_demo
 
     async def main() -> None:
         if program not in DEMO_POLICIES:
-            raise ops.UserError(f"no demo for program {program!r}; try {', '.join(DEMO_POLICIES)}")
+            raise service.UserError(f"no demo for program {program!r}; try {', '.join(DEMO_POLICIES)}")
         settings = load_settings()
         configure_logging(settings.log_format, "WARNING")
         if once:
@@ -135,13 +135,13 @@ def run_demo_cmd(*, once: bool, program: str, say: Say) -> None:
                 assert stack.services is not None
                 client = await connect(settings)
                 result = await run_demo(client, settings, stack.services.store, program=program, say=say)
-                _timeline(say, await ops.status(client, result.case_id))
+                _timeline(say, await service.status(client, result.case_id))
                 _outbox(say, settings, result.case_id)
             return
         # Against a running `smo dev` on this machine: the demo needs the store and the keys.
         store = DocumentStore(settings.store_root, KeyRing.parse(settings.document_keys.get_secret_value()))
         client = await connect(settings)
         result = await run_demo(client, settings, store, program=program, say=say)
-        _timeline(say, await ops.status(client, result.case_id))
+        _timeline(say, await service.status(client, result.case_id))
 
     asyncio.run(main())

@@ -43,6 +43,12 @@ if os.environ.get("CI"):
 
 DB_BACKENDS = ("sqlite", "postgresql")
 PG_ADMIN_URL = os.environ.get("SMO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+ROOT = Path(__file__).resolve().parents[1]
+# What the service ships (with worker.py): the layout and layering tests read these.
+PRODUCT_PACKAGES = (
+    "activities", "calendars", "models", "reports", "runtime", "security", "service", "starter", "web",
+    "workflows",
+)  # fmt: skip
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -230,6 +236,17 @@ async def ts_worker(ts_env: WorkflowEnvironment, services: Services) -> AsyncIte
 @pytest.fixture
 def client(ts_env: WorkflowEnvironment) -> Client:
     return ts_env.client
+
+
+@pytest.fixture(scope="session")
+def product_modules() -> list[Path]:
+    """Every module the service ships: its packages and worker.py. Not tests/ or bench/, and not
+    the Alembic migrations (generated, and frozen once released)."""
+    migrations = ROOT / "models" / "migrations"
+    found = [ROOT / "worker.py"]
+    for package in PRODUCT_PACKAGES:
+        found += sorted(p for p in (ROOT / package).rglob("*.py") if not p.is_relative_to(migrations))
+    return found
 
 
 def pytest_report_header() -> list[str]:

@@ -36,7 +36,6 @@ from models.case import (
     AssignSpecialist,
     BookConsult,
     Cancel,
-    CaseStatus,
     Close,
     CompleteConsult,
     CompleteRecords,
@@ -139,21 +138,6 @@ async def _open(s: Stack, name: str, program: str = "prudential-kh", **kw: Any) 
     return await scenario.start(s.env.client, s.settings, inp)
 
 
-async def _when(handle: scenario.Handle, test: Callable[[CaseStatus], bool], what: str) -> CaseStatus:
-    current = await scenario.status(handle)
-    for _ in range(300):
-        if test(current):
-            return current
-        await asyncio.sleep(0.05)
-        current = await scenario.status(handle)
-    events = [(t.event, t.detail) for t in current.timeline]
-    raise AssertionError(f"{handle.id}: never saw {what}; stage {current.stage}, timeline {events}")
-
-
-async def _noted(handle: scenario.Handle, event: str) -> CaseStatus:
-    return await _when(handle, lambda st: any(t.event == event for t in st.timeline), repr(event))
-
-
 async def _slot(s: Stack, days: int = 2) -> datetime:
     return (await s.env.get_current_time()) + timedelta(days=days)
 
@@ -211,7 +195,7 @@ async def prudential_decline_and_reassign(s: Stack) -> list[str]:
     await handle.execute_update(
         SmoCaseWorkflow.decline, Decline(specialist_id=first, reason="conflict of schedule", by=first)
     )
-    second = await _when(
+    second = await scenario.when(
         handle,
         lambda st: (
             st.specialist_id not in (None, first)
@@ -225,7 +209,7 @@ async def prudential_decline_and_reassign(s: Stack) -> list[str]:
     await handle.execute_update(
         SmoCaseWorkflow.assign_specialist, AssignSpecialist(specialist_id=third, by="c")
     )
-    await _when(
+    await scenario.when(
         handle,
         lambda st: st.specialist_id == third and st.sla.state is SlaState.RUNNING,
         "the coordinator's reassignment",
@@ -247,11 +231,11 @@ async def prudential_stop_the_clock(s: Stack) -> list[str]:
             reason=InfoReason.MISSING_RECORD, record_types=[RecordType.IMAGING], by=review.specialist_id
         ),
     )
-    await _when(handle, lambda st: st.sla.state is SlaState.PAUSED, "the clock stopped")
+    await scenario.when(handle, lambda st: st.sla.state is SlaState.PAUSED, "the clock stopped")
     await s.env.sleep(timedelta(days=3))
     imaging = scenario.upload(s.services, b"CT chest, synthetic test image", RecordType.IMAGING)
     await handle.execute_update(SmoCaseWorkflow.supply_info, SupplyInfo(documents=[imaging], by="c"))
-    await _noted(handle, "clock restarted")
+    await scenario.noted(handle, "clock restarted")
     await _report_and_deliver(s, handle, review.specialist_id)
     await _close(handle)
     return [name]
@@ -264,16 +248,16 @@ async def prudential_sla_breach(s: Stack) -> list[str]:
     assert review.specialist_id and review.sla.warn_at and review.sla.due_at
     minute = timedelta(minutes=1)
     await s.env.sleep(review.sla.warn_at - await s.env.get_current_time() + minute)
-    await _noted(handle, "SLA warning")
+    await scenario.noted(handle, "SLA warning")
     await s.env.sleep(review.sla.due_at - await s.env.get_current_time() + minute)
-    breached = await _noted(handle, "SLA breached: reassignment offered")
+    breached = await scenario.noted(handle, "SLA breached: reassignment offered")
     assert breached.reassignment_offered and breached.sla.state is SlaState.BREACHED
     for _ in range(5):  # the reminder comes at the next close of business on a working day
         await s.env.sleep(timedelta(days=1))
         current = await scenario.status(handle)
         if any(t.event == "SLA breach reminder" for t in current.timeline):
             break
-    await _noted(handle, "SLA breach reminder")
+    await scenario.noted(handle, "SLA breach reminder")
     await _report_and_deliver(s, handle, review.specialist_id)
     await _close(handle)
     return [name]
@@ -289,7 +273,7 @@ async def prudential_breach_continued(s: Stack) -> list[str]:
     await s.env.sleep(review.sla.due_at - await s.env.get_current_time() + timedelta(days=30))
     # The current run.
     handle: scenario.Handle = s.env.client.get_workflow_handle_for(SmoCaseWorkflow.run, first.id)
-    await _noted(handle, "history continued in a new run")
+    await scenario.noted(handle, "history continued in a new run")
     await _report_and_deliver(s, handle, review.specialist_id)
     await _close(handle)
     return [name]
@@ -313,7 +297,7 @@ async def prudential_deadline_moved_by_decree(s: Stack) -> list[str]:
     await handle.signal(
         SmoCaseWorkflow.calendar_changed, CalendarChange(decree="Sub-decree 1", added=[holiday])
     )
-    await _noted(handle, "SLA deadline moved")
+    await scenario.noted(handle, "SLA deadline moved")
     await _report_and_deliver(s, handle, review.specialist_id)
     await _close(handle)
     return [name]
@@ -355,7 +339,7 @@ async def prudential_third_opinion(s: Stack) -> list[str]:
     await _report_and_deliver(s, handle, first)
     ack = await handle.execute_update(SmoCaseWorkflow.request_third_opinion, RequestThirdOpinion(by="c"))
     assert ack.detail == "billed", ack
-    again = await _when(
+    again = await scenario.when(
         handle,
         lambda st: (
             st.stage is Stage.UNDER_REVIEW
@@ -367,7 +351,7 @@ async def prudential_third_opinion(s: Stack) -> list[str]:
     )
     assert again.specialist_id
     await scenario.submit_report(handle, s.services, again.specialist_id)
-    await _when(
+    await scenario.when(
         handle,
         lambda st: len(st.report_doc_ids) == 2 and st.stage is Stage.REPORT_DELIVERED,
         "the second report",
@@ -391,7 +375,7 @@ async def assist_america_follow_up(s: Stack) -> list[str]:
     assert review.specialist_id and review.follow_up_of == case_id_for(original)
     late = scenario.upload(s.services, b"Lab results, synthetic, added late", RecordType.LAB_RESULT)
     await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=[late], by="member"))
-    await _noted(handle, "records added")
+    await scenario.noted(handle, "records added")
     await _report_and_deliver(s, handle, review.specialist_id)
     await _consult(s, handle, "free")
     await _consult(s, handle, "free")
@@ -408,7 +392,7 @@ async def assist_america_consent(s: Stack) -> list[str]:
     docs = scenario.required_records(s.services, program)
     await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=docs, by="coordinator"))
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="coordinator"))
-    held = await _when(handle, lambda st: st.consent.waiting, "the case waiting for consent")
+    held = await scenario.when(handle, lambda st: st.consent.waiting, "the case waiting for consent")
     assert held.specialist_id is None
     member = f"member:{case_id_for(name)}"
     consent = GiveConsent(method=ConsentMethod.PORTAL, version=CONSENT_VERSION, by=member)
@@ -433,7 +417,7 @@ async def prudential_member_uploads(s: Stack) -> list[str]:
     ]
     for doc in uploads:
         await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=[doc], by="member"))
-    await _noted(handle, "history continued in a new run")
+    await scenario.noted(handle, "history continued in a new run")
     await scenario.attest_consent(handle, s.services)
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="coordinator"))
     review = await scenario.until(s.env, handle, Stage.UNDER_REVIEW)

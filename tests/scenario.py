@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from models.case import (
+    TERMINAL_STAGES,
     AddRecords,
     CaseInput,
     CaseStatus,
@@ -25,6 +27,7 @@ from models.case import (
 from models.consent import GiveConsent
 from models.intake import PatientIntake, life_assured_ref
 from models.settings import Settings
+from tests.polling import DEADLINE, eventually
 from worker import Services
 from workflows.smo_case import SmoCaseWorkflow
 
@@ -32,6 +35,8 @@ PATIENT = "Sokha Chan"
 DIAGNOSIS = "invasive ductal carcinoma of the left breast"
 POLICIES = {"prudential-kh": "KH-DEMO-0001", "assist-america": "AA-DEMO-0001"}
 Handle = WorkflowHandle[SmoCaseWorkflow, Any]
+# The stages a case never leaves (a coordinator may still override an INELIGIBLE answer).
+ENDED = TERMINAL_STAGES - {Stage.INELIGIBLE}
 
 
 def intake(program: str = "prudential-kh", icd10: str = "C50.912", **kw: Any) -> PatientIntake:
@@ -95,38 +100,77 @@ async def status(handle: Handle, timeout: float = 60.0) -> CaseStatus:
                 raise
 
 
-async def until(
-    env: WorkflowEnvironment | None, handle: Handle, stage: Stage, tries: int = 200
+def _timeline(current: CaseStatus) -> list[tuple[str, str, str]]:
+    return [(t.at.isoformat(), t.event, t.detail) for t in current.timeline]
+
+
+async def when(
+    handle: Handle,
+    test: Callable[[CaseStatus], bool],
+    what: str,
+    *,
+    timeout: float = DEADLINE,
+    hopeless: Callable[[CaseStatus], bool] | None = None,
 ) -> CaseStatus:
-    """Wait for a stage without skipping time (queries don't skip it)."""
-    for _ in range(tries):
-        current = await status(handle)
-        if current.stage is stage:
-            return current
-        await asyncio.sleep(0.05)
-    seen = [(t.at.isoformat(), t.event, t.detail) for t in current.timeline]
-    raise AssertionError(f"case stayed in {current.stage}, wanted {stage}: {seen}")
+    """Until the case's status passes `test`, without skipping time (queries don't skip it)."""
+    return await eventually(
+        lambda: status(handle),
+        test,
+        within=timeout,
+        hopeless=hopeless,
+        what=lambda current: f"{handle.id}: never saw {what}; stage {current.stage}, {_timeline(current)}",
+    )
 
 
-async def settled(handle: Handle, timeout: float = 30.0) -> CaseStatus:
-    """Until the side effects the updates queued (notices, charges) have gone out."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
+async def until(
+    env: WorkflowEnvironment | None, handle: Handle, stage: Stage, timeout: float = DEADLINE
+) -> CaseStatus:
+    """Until the case is in `stage`; a case that ended in another stage fails at once."""
+    return await when(
+        handle,
+        lambda current: current.stage is stage,
+        f"stage {stage}",
+        timeout=timeout,
+        hopeless=lambda current: current.stage in ENDED,
+    )
+
+
+async def noted(handle: Handle, event: str, occurrence: int = 1) -> CaseStatus:
+    """Until the case's timeline holds `event` (its `occurrence`-th one)."""
+    return await when(
+        handle,
+        lambda current: sum(t.event == event for t in current.timeline) >= occurrence,
+        f"{event!r} #{occurrence}",
+    )
+
+
+async def settled(
+    handle: Handle,
+    timeout: float = DEADLINE,
+    *,
+    ask: Callable[[], Awaitable[CaseStatus | None]] | None = None,
+) -> CaseStatus:
+    """Until the side effects the updates queued (notices, charges) have gone out.
+
+    `ask` answers the case's status, or None when there was no answer this time.
+    """
+
+    async def answer() -> CaseStatus | None:
         try:
-            current = await status(handle)
+            return await status(handle)
         except RPCError:
             # A query finds no worker to answer it while one is killed and another takes
             # over (the server gives up on it); ask again until the deadline.
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(0.2)
-            continue
-        if not current.pending:
-            return current
-        if loop.time() > deadline:
-            raise AssertionError(f"still pending after {timeout}s: {current.pending}")
-        await asyncio.sleep(0.05)
+            return None
+
+    current = await eventually(
+        ask or answer,
+        lambda current: current is not None and not current.pending,
+        within=timeout,
+        what=lambda current: f"{handle.id}: still pending: {current.pending if current else 'no answer'}",
+    )
+    assert current is not None
+    return current
 
 
 def upload(services: Services, content: bytes, record_type: RecordType) -> DocumentRef:
@@ -163,13 +207,8 @@ async def to_review(
     # Records go abroad only with the member's consent: the desk attests the signed form.
     await attest_consent(handle, services)
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="coordinator"))
-    current = await until(env, handle, Stage.UNDER_REVIEW)
-    for _ in range(200):
-        current = await status(handle)
-        if current.sla.due_at is not None:
-            return current
-        await asyncio.sleep(0.05)
-    raise AssertionError("no SLA deadline")
+    await until(env, handle, Stage.UNDER_REVIEW)
+    return await when(handle, lambda current: current.sla.due_at is not None, "an SLA deadline")
 
 
 async def submit_report(handle: Handle, services: Services, specialist_id: str) -> None:

@@ -4,11 +4,10 @@ run fills up in a few simulated days."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import timedelta
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionDescription
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -33,6 +32,7 @@ from models.case import (
 from models.case_state import TIMELINE_KEPT
 from runtime.outbox import read_outbox
 from tests import scenario
+from tests.polling import DEADLINE, eventually
 from worker import Services
 from workflows.smo_case import SmoCaseWorkflow
 
@@ -44,17 +44,16 @@ def latest(client: Client, case_id: str) -> scenario.Handle:
     return client.get_workflow_handle_for(SmoCaseWorkflow.run, workflow_id_for(case_id))
 
 
-async def settled(handle: scenario.Handle, timeout: float = 60.0) -> CaseStatus:
+async def settled(handle: scenario.Handle, timeout: float = DEADLINE) -> CaseStatus:
     """`scenario.settled`, for a case that may be continuing as new while it is asked.
 
     The time-skipping test server can drop a query that it buffered behind the workflow
     task that continued the run (the query then times out): such a query is asked again.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
+
+    async def answer() -> CaseStatus | None:
         try:
-            current = await handle.query(SmoCaseWorkflow.status, rpc_timeout=timedelta(seconds=3))
+            return await handle.query(SmoCaseWorkflow.status, rpc_timeout=timedelta(seconds=3))
         except RPCError as err:
             if err.status not in (
                 RPCStatusCode.DEADLINE_EXCEEDED,
@@ -62,11 +61,9 @@ async def settled(handle: scenario.Handle, timeout: float = 60.0) -> CaseStatus:
                 RPCStatusCode.UNKNOWN,
             ):
                 raise
-            continue
-        if not current.pending:
-            return current
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"side effects still pending after {timeout}s")
+            return None
+
+    return await scenario.settled(handle, timeout, ask=answer)
 
 
 def notice_ids(services: Services, case_id: str) -> Counter[tuple[str, str]]:
@@ -168,18 +165,17 @@ async def quiet(handle: scenario.Handle, stage: Stage, sla: SlaState | None = No
     Followed with `describe`, not the `status` query: on the time-skipping server a query
     can add an empty workflow task to the history, which would blur what is counted here.
     """
-    for _ in range(1200):
-        desc = await handle.describe()
+
+    def idle(desc: WorkflowExecutionDescription) -> bool:
         attrs, raw = desc.typed_search_attributes, desc.raw_description
-        if (
+        return (
             attrs.get(search.STAGE) == stage.value
             and (sla is None or attrs.get(search.SLA_STATE) == sla.value)
             and not raw.pending_activities
             and not raw.HasField("pending_workflow_task")
-        ):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{handle.id} did not settle in {stage}")
+        )
+
+    await eventually(handle.describe, idle, what=lambda _: f"{handle.id} did not settle in {stage}")
 
 
 async def test_with_a_budget_of_80_every_run_of_a_long_case_stays_within_120_events(

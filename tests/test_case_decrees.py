@@ -7,7 +7,6 @@ then the case is signalled, as the calendar watch does. Time-skipping server.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -59,12 +58,11 @@ def working_day_inside(status: CaseStatus, services: Services) -> date:
 
 
 async def moved(handle: scenario.Handle, count: int) -> CaseStatus:
-    for _ in range(400):
-        current = await scenario.status(handle)
-        if sum(t.event == "SLA deadline moved" for t in current.timeline) >= count and not current.pending:
-            return current
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the deadline did not move {count}x: {[t.event for t in current.timeline]}")
+    return await scenario.when(
+        handle,
+        lambda s: sum(t.event == "SLA deadline moved" for t in s.timeline) >= count and not s.pending,
+        f"the deadline moved {count}x",
+    )
 
 
 def moved_mail(services: Services, case_id: str) -> list[tuple[str, str]]:
@@ -159,11 +157,9 @@ async def test_a_decree_moving_the_deadline_into_the_past_breaches_exactly_once(
         SmoCaseWorkflow.calendar_changed, CalendarChange(decree="Sub-decree 43", removed=[holiday])
     )
     breached = await moved(handle, 2)
-    for _ in range(200):
-        breached = await scenario.status(handle)
-        if breached.sla.state is SlaState.BREACHED and not breached.pending:
-            break
-        await asyncio.sleep(0.05)
+    breached = await scenario.when(
+        handle, lambda s: s.sla.state is SlaState.BREACHED and not s.pending, "the breach settled"
+    )
     assert breached.sla.state is SlaState.BREACHED
     assert [t.event for t in breached.timeline].count("SLA breached: reassignment offered") == 1
     assert [t.event for t in breached.timeline].count("SLA warning") == 1

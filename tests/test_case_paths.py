@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+import service as ops
 from activities.billing import ChargeRequest, ChargeResult, Ledger
 from models.case import (
     AddRecords,
@@ -29,7 +29,6 @@ from models.case import (
     Stage,
 )
 from runtime.outbox import read_outbox
-from starter import ops
 from tests import scenario
 from worker import Services, build_worker
 from workflows.smo_case import SmoCaseWorkflow
@@ -156,11 +155,11 @@ async def test_a_declining_specialist_is_replaced_by_another(
         SmoCaseWorkflow.decline,
         Decline(specialist_id=first.specialist_id, reason="conflict of schedule", by=first.specialist_id),
     )
-    for _ in range(100):
-        now = await scenario.status(handle)
-        if now.stage is Stage.UNDER_REVIEW and now.specialist_id not in (None, first.specialist_id):
-            break
-        await asyncio.sleep(0.05)
+    now = await scenario.when(
+        handle,
+        lambda s: s.stage is Stage.UNDER_REVIEW and s.specialist_id not in (None, first.specialist_id),
+        "another specialist reviewing",
+    )
     assert now.specialist_id not in (None, first.specialist_id)
     assert now.specialty == "oncology"
     with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -238,15 +237,13 @@ async def test_third_opinion_is_billed_and_goes_to_a_different_specialist(
     await scenario.until(ts_env, handle, Stage.REPORT_DELIVERED)
     ack = await handle.execute_update(SmoCaseWorkflow.request_third_opinion, RequestThirdOpinion(by="c"))
     assert ack.detail == "billed"
-    for _ in range(100):
-        second = await scenario.status(handle)
-        if (
-            second.stage is Stage.UNDER_REVIEW
-            and second.sla.due_at
-            and second.specialist_id != first.specialist_id
-        ):
-            break
-        await asyncio.sleep(0.05)
+    second = await scenario.when(
+        handle,
+        lambda s: bool(
+            s.stage is Stage.UNDER_REVIEW and s.sla.due_at and s.specialist_id != first.specialist_id
+        ),
+        "another specialist on a fresh clock",
+    )
     assert second.specialist_id not in (None, first.specialist_id)
     assert second.specialist_id
     await scenario.submit_report(handle, services, second.specialist_id)

@@ -3,7 +3,6 @@ a report on time or late, a decline and the reassignment after it, a cancelled c
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, timedelta
 
 from sqlmodel import Session, col, select
@@ -14,22 +13,25 @@ from calendars import CalendarService, elapsed_working_days
 from models.case import Cancel, Decline, InfoReason, RequestInfo, SlaState, Stage, SupplyInfo
 from models.db import SlaRound
 from tests import scenario
+from tests.polling import eventually
 from worker import Services
 from workflows.smo_case import SmoCaseWorkflow
 
 
 async def rounds(services: Services, case_id: str, count: int) -> list[SlaRound]:
-    for _ in range(200):
+    async def recorded() -> list[SlaRound]:
         with Session(services.engine) as session:
-            found = list(
+            return list(
                 session.exec(
                     select(SlaRound).where(SlaRound.case_id == case_id).order_by(col(SlaRound.assignment_no))
                 )
             )
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{len(found)} SLA rounds recorded for {case_id}, wanted {count}")
+
+    return await eventually(
+        recorded,
+        lambda found: len(found) >= count,
+        what=lambda found: f"{len(found)} SLA rounds recorded for {case_id}, wanted {count}",
+    )
 
 
 async def test_a_declined_round_and_the_reassigned_round_with_the_report_are_both_recorded(
@@ -42,12 +44,11 @@ async def test_a_declined_round_and_the_reassigned_round_with_the_report_are_bot
         specialist_id=first.specialist_id, reason="conflict of schedule", by=first.specialist_id
     )
     await handle.execute_update(SmoCaseWorkflow.decline, decline)
-    second = first
-    for _ in range(200):
-        second = await scenario.status(handle)
-        if second.specialist_id not in (None, first.specialist_id) and second.sla.due_at:
-            break
-        await asyncio.sleep(0.05)
+    second = await scenario.when(
+        handle,
+        lambda s: bool(s.specialist_id not in (None, first.specialist_id) and s.sla.due_at),
+        "another specialist on a fresh clock",
+    )
     assert second.specialist_id is not None
     await scenario.submit_report(handle, services, second.specialist_id)
     await scenario.until(ts_env, handle, Stage.REPORT_DELIVERED)
@@ -78,10 +79,7 @@ async def test_a_late_report_after_a_stopped_clock_is_recorded_late_with_its_pau
     assert review.specialist_id is not None
     ask = RequestInfo(reason=InfoReason.CLARIFICATION, by=review.specialist_id)
     await handle.execute_update(SmoCaseWorkflow.request_more_info, ask)
-    for _ in range(200):
-        if (await scenario.status(handle)).sla.state is SlaState.PAUSED:
-            break
-        await asyncio.sleep(0.05)
+    await scenario.when(handle, lambda s: s.sla.state is SlaState.PAUSED, "the clock stopped")
     await ts_env.sleep(timedelta(days=7))  # a week stopped: five working days
     await handle.execute_update(SmoCaseWorkflow.supply_info, SupplyInfo(by="coordinator"))
     await ts_env.sleep(timedelta(days=30))  # past the restarted deadline

@@ -12,9 +12,8 @@ import asyncio
 import datetime as dt
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,21 +29,21 @@ from temporalio.worker import Worker
 from activities import calendar_watch
 from activities.calendar_watch import (
     ABSENT,
-    AffectedRequest,
     CalendarWatchActivities,
     VisibilityFinder,
-    WatchRequest,
     file_digest,
     watch_activities,
 )
 from calendars import CalendarService, HolidayOverrides
 from calendars.changes import diff_overrides
 from models import search
+from models.calendar_watch import AffectedRequest, WatchRequest
 from models.db import CaseRow
 from models.settings import Settings
 from models.sla import CalendarChange
 from runtime.db import init_db
 from runtime.temporal import binary, converter_for
+from tests.polling import eventually
 from workflows.calendar_watch import (
     WATCH_WORKFLOW_ID,
     CalendarWatchWorkflow,
@@ -53,7 +52,6 @@ from workflows.calendar_watch import (
 )
 
 ICT = ZoneInfo("Asia/Phnom_Penh")
-T = TypeVar("T")
 
 DECREE = """\
 KH:
@@ -284,17 +282,6 @@ class RecordingCase:
     @workflow.query
     def received(self) -> list[CalendarChange]:
         return self.changes
-
-
-async def eventually(probe: Callable[[], Awaitable[T]], ok: Callable[[T], bool], *, within: float = 60) -> T:
-    """Poll `probe` until `ok`; fail with the last value after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await probe()
-        if ok(value) or time.monotonic() > deadline:
-            assert ok(value), f"still {value!r} after {within} s"
-            return value
-        await asyncio.sleep(0.2)
 
 
 def deadline_at(day: int) -> dt.datetime:

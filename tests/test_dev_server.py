@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+import service as ops
 from models import search
 from models.case import Stage
 from models.settings import Settings
@@ -18,7 +19,6 @@ from runtime.devserver import DevServer
 from runtime.logging import configure_logging
 from runtime.outbox import read_outbox
 from runtime.temporal import binary, connect
-from starter import ops
 from starter.demo import DEMO_RECORDS, run_demo
 from starter.dev import DevStack
 from tests.conftest import free_port

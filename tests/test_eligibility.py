@@ -32,7 +32,8 @@ from activities.eligibility import (
 )
 from models.case import EligibilityDecision, EligibilityFacts, Reason
 from models.db import AuditEvent, CaseRow
-from models.program import Program, Rule, load_programs
+from models.program import Program, load_programs
+from models.program_rules import Rule
 from models.settings import PROJECT_ROOT, Settings
 from runtime.db import init_db
 

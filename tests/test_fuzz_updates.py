@@ -944,7 +944,7 @@ async def test_fixed_a_document_size_the_case_database_cannot_hold_does_not_stal
         await scenario.attest_consent(case.handle, services)
         done = await _judged(case, "mark_records_complete", CompleteRecords(by="c"))
         assert not done[3], f"the case stalled after the records were complete: {done[3]}"
-        current = await scenario.until(ts_env, case.handle, Stage.UNDER_REVIEW, tries=60)
+        current = await scenario.until(ts_env, case.handle, Stage.UNDER_REVIEW)
         assert current.stage is Stage.UNDER_REVIEW
 
 

@@ -20,9 +20,9 @@ from temporalio.runtime import Runtime
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.cases import CaseActivities
-from activities.email import Notice, NoticeKind
 from calendars import CalendarService
 from models.case import Stage
+from models.notices import Notice, NoticeKind
 from models.settings import Settings
 from models.sla import RoundOutcome, SlaRoundRecord
 from runtime.devserver import DevServer

@@ -3,7 +3,6 @@ working day after it, stop-the-clock, and reassignment after a breach. Time-skip
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -34,13 +33,8 @@ KH_US = ["KH", "US"]
 
 
 async def event(handle: scenario.Handle, name: str, occurrence: int = 1) -> tuple[TimelineEntry, CaseStatus]:
-    for _ in range(200):
-        current = await scenario.status(handle)
-        found = [t for t in current.timeline if t.event == name]
-        if len(found) >= occurrence:
-            return found[occurrence - 1], current
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no {name!r} #{occurrence} in {[t.event for t in current.timeline]}")
+    current = await scenario.noted(handle, name, occurrence)
+    return [t for t in current.timeline if t.event == name][occurrence - 1], current
 
 
 async def skip_to(env: WorkflowEnvironment, instant: datetime) -> None:
@@ -168,11 +162,11 @@ async def test_after_a_breach_the_coordinator_reassigns_and_the_clock_starts_afr
     await handle.execute_update(
         SmoCaseWorkflow.assign_specialist, AssignSpecialist(specialist_id="SP-ONC-002", by="supervisor")
     )
-    for _ in range(200):
-        now = await scenario.status(handle)
-        if now.specialist_id == "SP-ONC-002" and now.sla.state is SlaState.RUNNING:
-            break
-        await asyncio.sleep(0.05)
+    now = await scenario.when(
+        handle,
+        lambda s: s.specialist_id == "SP-ONC-002" and s.sla.state is SlaState.RUNNING,
+        "SP-ONC-002 on a running clock",
+    )
     assert now.specialist_id == "SP-ONC-002" and not now.reassignment_offered
     assert now.sla.due_at and now.sla.due_at > review.sla.due_at
 

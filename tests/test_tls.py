@@ -246,7 +246,7 @@ async def test_a_worker_and_a_client_with_certificates_run_a_case_over_mutual_tl
     try:
         async with build_worker(client, services, workflow_failure_exception_types=[Exception]):
             handle = await scenario.start(client, settings, scenario.case_input(services, "KH-TLS-1"))
-            current = await scenario.until(None, handle, Stage.GATHERING_RECORDS, tries=600)
+            current = await scenario.until(None, handle, Stage.GATHERING_RECORDS)
             assert current.eligibility is not None and current.eligibility.eligible
     finally:
         services.engine.dispose()

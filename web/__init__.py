@@ -1,1 +1,1 @@
-"""The service's HTTP edge: the versioned JSON API, the Web UI's codec endpoint and the report links."""
+"""The service's HTTP edge: the versioned JSON API and the portal, both over the case service."""

@@ -20,17 +20,19 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+import service
 from models.case import CASE_ID_PATTERN
 from runtime.context import request_id
-from starter import ops
-from web.api import ROUTES, ApiServices, Call
-from web.errors import ApiError, body, validation_message
+from web.api.call import Call
+from web.api.routes import ROUTES
+from web.backends import Backends
+from web.errors import WebError, body, validation_message
 from web.spec import Route, openapi
 from web.tokens import Principal, TokenStore
 
 MAX_JSON_BYTES = 1 << 20
 API_VERSION = "1.0.0"
-SERVICES: web.AppKey[ApiServices] = web.AppKey("api_services", ApiServices)
+BACKENDS: web.AppKey[Backends] = web.AppKey("api_backends", Backends)
 TOKENS: web.AppKey[TokenStore] = web.AppKey("api_tokens", TokenStore)
 _CASE_ID = re.compile(CASE_ID_PATTERN)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -62,7 +64,7 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
                 raise
             # aiohttp's own refusals (413, 404, 405) get the same JSON body as ours.
             response = _json(exc.status, exc.reason.lower() if exc.status != 413 else "the body is too large")
-        except ApiError as exc:
+        except WebError as exc:
             challenge = {hdrs.WWW_AUTHENTICATE: "Bearer"} if exc.status == 401 else {}
             response = _json(exc.status, exc.message, **challenge)
         response.headers["X-Request-Id"] = rid
@@ -73,15 +75,16 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
 
 def _refusal(exc: Exception) -> tuple[int, str] | None:
     """Status and message for an exception a caller can act on; None for a server fault."""
-    if isinstance(exc, ApiError):
+    if isinstance(exc, WebError):
         return exc.status, exc.message
     if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
         return 503, "the case did not take the change in time; check its status before trying again"
     if isinstance(exc, WorkflowUpdateFailedError):
-        return 409, ops.explain(exc) or "the case refused the change"
-    if isinstance(exc, ops.UserError):
-        status = 404 if isinstance(exc, ops.NoCase) else 409 if isinstance(exc, ops.CaseConflict) else 422
-        return status, str(exc)
+        return 409, service.explain(exc) or "the case refused the change"
+    if isinstance(exc, service.UserError):
+        if isinstance(exc, service.NoCase):
+            return 404, str(exc)
+        return (409 if isinstance(exc, service.CaseConflict) else 422), str(exc)
     if isinstance(exc, ValidationError):
         return 422, validation_message(exc)
     if isinstance(exc, RPCError):
@@ -105,7 +108,7 @@ async def _principal(request: web.Request) -> Principal:
     if scheme.lower() == "bearer" and token.strip():
         principal = await asyncio.to_thread(request.app[TOKENS].resolve, token.strip())
     if principal is None:
-        raise ApiError(401, "a valid API token is required (Authorization: Bearer smo_...)")
+        raise WebError(401, "a valid API token is required (Authorization: Bearer smo_...)")
     return principal
 
 
@@ -123,38 +126,30 @@ async def _parse(model: type[BaseModel], raw: Any, where: str) -> Any:
     # No field of ours means a NUL, and PostgreSQL cannot store one in text: refused here, for
     # every endpoint, rather than failing in a query deep inside (a DataError, a 500).
     if _has_nul(raw):
-        raise ApiError(422, f"the {where} may not contain NUL characters")
+        raise WebError(422, f"the {where} may not contain NUL characters")
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise ApiError(422, validation_message(exc, where)) from None
+        raise WebError(422, validation_message(exc, where)) from None
 
 
 def endpoint(route: Route) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
-        services = request.app[SERVICES]
-        call = Call(request=request, services=services, who=await _principal(request))
+        backends = request.app[BACKENDS]
+        call = Call(request=request, backends=backends, who=await _principal(request), upload=route.upload)
         if call.who.role not in route.roles:
-            raise ApiError(
+            raise WebError(
                 403, f"a {call.who.role.value} may not {route.summary[0].lower()}{route.summary[1:]}"
             )
         try:
             if "{case_id}" in route.path:
                 call.case_id = request.match_info["case_id"]
                 if not _CASE_ID.match(call.case_id) or ".." in call.case_id:
-                    raise ApiError(404, "no such case")
-                client = await services.client()
-                try:
-                    call.case = await ops.handle_for(client, call.case_id).describe(
-                        rpc_timeout=ops.RPC_TIMEOUT
-                    )
-                except RPCError as exc:
-                    if exc.status != RPCStatusCode.NOT_FOUND:
-                        raise
-                    call.case = None
+                    raise WebError(404, "no such case")
+                call.case = await service.describe(await backends.client(), call.case_id)
                 # Out of scope answers exactly as missing does, so ids cannot be probed.
-                if call.case is None or not call.who.may_see(ops.program_of(call.case)):
-                    raise ApiError(404, f"no case {call.case_id}")
+                if call.case is None or not call.who.may_see(service.program_of(call.case)):
+                    raise WebError(404, f"no case {call.case_id}")
             if route.query is not None:
                 raw_query = {k: v for k, v in request.query.items()}
                 call.query = await _parse(route.query, raw_query, "query")
@@ -163,7 +158,7 @@ def endpoint(route: Route) -> Handler:
                 try:
                     data = json.loads(raw or b"{}")
                 except (ValueError, UnicodeDecodeError):
-                    raise ApiError(422, "the body must be JSON") from None
+                    raise WebError(422, "the body must be JSON") from None
                 call.body = await _parse(route.body, data, "body")
             result = await route.handler(call)
         except web.HTTPException:
@@ -185,9 +180,9 @@ def endpoint(route: Route) -> Handler:
     return handle
 
 
-def add_api(app: web.Application, services: ApiServices, tokens: TokenStore) -> None:
+def add_api(app: web.Application, backends: Backends, tokens: TokenStore) -> None:
     """Mount `/api/v1/...` and `/openapi.json` on the service's web application."""
-    app[SERVICES] = services
+    app[BACKENDS] = backends
     app[TOKENS] = tokens
     doc = openapi(ROUTES, title="smo-orchestrator", version=API_VERSION)
     text = json.dumps(doc)

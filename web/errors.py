@@ -1,6 +1,8 @@
-"""Refusals as JSON: `{"error": "...", "request_id": "..."}` with the right 4xx, never a traceback.
+"""The web edge's one refusal, `WebError`, and how the API words it: a JSON body, never a traceback.
 
-Validation messages name the field and the rule, not the value: a value may be PHI.
+The API answers a `WebError` as `{"error": "...", "request_id": "..."}` with its 4xx; the
+portal shows the same refusal as a plain page. Validation messages name the field and the
+rule, not the value: a value may be PHI.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 
 
-class ApiError(Exception):
+class WebError(Exception):
+    """A refusal with its HTTP status and a message meant for whoever made the request."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status

@@ -1,7 +1,8 @@
 """The service's one web application, as `smo web` and `smo dev` serve it.
 
-It puts the API (`/api/v1`, `/openapi.json`) next to the codec endpoint and the signed
-report links, over the same case DB, store and keys the worker uses.
+It puts the API (`/api/v1`, `/openapi.json`) and the portal (`/portal`, where SMO_HASH_KEY
+is set) next to the codec endpoint and the signed report links, over the same case DB, store
+and keys the worker uses.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from aiohttp import web
 from temporalio.client import Client
 
 from models.settings import Settings
+from runtime.portal_links import PortalLinks
 from runtime.temporal import connect, converter_for
 from runtime.web import build_web_app
 from security.codec import EncryptionCodec
-from web.api import ApiServices
 from web.app import add_api
+from web.backends import Backends
 from web.portal.app import add_portal
 from web.portal.base import Portal
-from web.portal.links import PortalLinks
 from web.tokens import TokenStore
 from worker import Services
 
@@ -35,7 +36,7 @@ def service_app(
     """`client` overrides how the API reaches Temporal (tests hand it their test server's client)."""
     codec = converter_for(settings).payload_codec
     assert isinstance(codec, EncryptionCodec)
-    api = ApiServices(
+    backends = Backends(
         settings=settings,
         engine=services.engine,
         store=services.store,
@@ -50,9 +51,9 @@ def service_app(
         codec=codec,
         tokens=settings.codec_token_map(),
         cors_origins=settings.ui_origins,
-        api=partial(add_api, services=api, tokens=TokenStore(services.engine)),
+        api=partial(add_api, backends=backends, tokens=TokenStore(services.engine)),
     )
     if settings.hash_key.get_secret_value():
         links = PortalLinks.from_settings(services.engine, settings)
-        add_portal(app, Portal(api=api, links=links, secure_cookies=not dev))
+        add_portal(app, Portal(backends=backends, links=links, secure_cookies=not dev))
     return app

@@ -1,8 +1,8 @@
-"""The API's route table and the OpenAPI 3.1 document built from it and the pydantic models.
+"""What an API route is, and the OpenAPI 3.1 document built from the route table and the models.
 
-Each route names its input models (path, query, JSON body or a streamed upload), its result
-model and the roles that may call it; `openapi()` turns the table into `/openapi.json`, so
-the document cannot drift from what the handlers accept.
+Each route (the table is `web.api.routes`) names its input models (path, query, JSON body
+or a streamed upload), its result model and the roles that may call it; `openapi()` turns
+the table into `/openapi.json`, so the document cannot drift from what the handlers accept.
 """
 
 from __future__ import annotations

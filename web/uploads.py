@@ -1,8 +1,16 @@
-"""Streaming uploads: each file part of a multipart body goes chunk by chunk into the store.
+"""Uploads: one streaming multipart reader with one set of checks, for the API and every portal form.
 
-Nothing is spooled: the encrypting writer (in a thread) pulls the next chunk from the
-request (on the event loop) only when it has written the last one, so server memory stays
-at a few chunks whatever the upload's size, and only ciphertext touches the disk.
+A form's fields come first and are read small; then each file part goes chunk by chunk into
+the encrypted store (runtime/documents.py). Nothing is spooled: the encrypting writer (in a
+thread) pulls the next chunk from the request (on the event loop) only when it has written
+the last one, so server memory stays at a few chunks whatever the upload's size, and only
+ciphertext touches the disk.
+
+The checks are the same for every edge: a file name that could mean a path or hide
+characters (escaped or not), a part beyond the most the upload may carry (the API's
+per-call limit, what is left of the program's document cap), a record type the form does
+not offer, a field longer than a form's field. A refusal is a `WebError` in the edge's own
+words (`Wording`), and removes what the upload had stored.
 """
 
 from __future__ import annotations
@@ -10,32 +18,143 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Protocol
 
-from activities.storage import DocumentStore, StoredDocument
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from models.case import RecordType
+from runtime.documents import DocumentStore, StoredDocument
+from service import discard
+from web.errors import WebError
 
 CHUNK = 256 << 10
+FIELD_BYTES = 200  # a form field is a token, a record type, a date or an address
 _FORBIDDEN_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+_ESCAPED_PATH = re.compile(r"%(2f|5c|00)", re.IGNORECASE)  # a path hidden in %-escapes is a path too
+# What a member may upload: the report is the specialist's, the signed consent form the desk's.
+MEMBER_RECORD_TYPES = [t for t in RecordType if t not in (RecordType.SMO_REPORT, RecordType.CONSENT)]
 
 
-class UploadRefused(ValueError):
-    """The upload itself is unacceptable (its name, its shape)."""
+@dataclass(frozen=True)
+class Wording:
+    """What an edge says when a check refuses an upload: the API to a program, a page to a person."""
+
+    not_multipart: str
+    incomplete: str  # a part other than the field or the file the form sends next
+    malformed: str
+    file_name: str  # `{reason}` is the check's own sentence
+    record_type: str = ""
+    # A browser sends an empty part without a name for a file input left empty: not a document.
+    skip_unnamed: bool = False
+
+
+API = Wording(
+    not_multipart="send the files as multipart/form-data parts named 'file'",
+    incomplete="send the files as multipart/form-data parts named 'file'",
+    malformed="the multipart body is malformed",
+    file_name="{reason}",
+)
+PAGES = Wording(
+    not_multipart="Send the documents with the upload form.",
+    incomplete="The form was sent incompletely. Reload the page and try again.",
+    malformed="The upload was malformed. Please try again.",
+    file_name="That file name cannot be used: {reason}.",
+    record_type="Choose what kind of document this is.",
+    skip_unnamed=True,
+)
+
+
+def file_name_problem(name: str | None) -> str | None:
+    """Why a part's file name is refused, or None; the name itself is never stored."""
+    if name is None or name == "":
+        return None
+    if len(name) > 255:
+        return "a file name may have at most 255 characters"
+    if ".." in name or _FORBIDDEN_NAME.search(name):
+        return "a file name may not contain '..', '/', '\\', NUL or control characters"
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in name):
+        return "a file name may not contain control or formatting characters"
+    if _ESCAPED_PATH.search(name):
+        return "a file name may not contain '/', '\\' or NUL, escaped or not"
+    return None
+
+
+class MultipartForm:
+    """One multipart body, read in the form's order: its fields first, then its file parts."""
+
+    def __init__(self, reader: MultipartReader, wording: Wording) -> None:
+        self.reader = reader
+        self.wording = wording
+
+    @classmethod
+    async def of(cls, request: web.Request, wording: Wording) -> MultipartForm:
+        try:
+            return cls(await request.multipart(), wording)
+        except (AssertionError, ValueError, KeyError):
+            raise WebError(422, wording.not_multipart) from None
+
+    async def field(self, name: str) -> str:
+        """The next part, which must be the field `name`: its first FIELD_BYTES, as text."""
+        try:
+            part = await self.reader.next()
+            if not isinstance(part, BodyPartReader) or part.name != name:
+                raise WebError(422, self.wording.incomplete)
+            value = await part.read(decode=True)  # aiohttp bounds it by the app's client_max_size
+        except (ValueError, HttpProcessingError):
+            raise WebError(422, self.wording.malformed) from None
+        return value[:FIELD_BYTES].decode("utf-8", errors="replace")
+
+    def record_type(self, value: str, offered: Collection[RecordType]) -> RecordType:
+        """The record type a form's field names, if the form offers it."""
+        try:
+            record_type = RecordType(value)
+        except ValueError:
+            raise WebError(422, self.wording.record_type) from None
+        if record_type not in offered:
+            raise WebError(422, self.wording.record_type)
+        return record_type
+
+    async def store_files(
+        self,
+        store: DocumentStore,
+        *,
+        most: int | None = None,
+        too_many: str = "",
+        least: int = 0,
+        too_few: str = "",
+    ) -> list[StoredDocument]:
+        """Stream each remaining part (each a `file`) into the store; on any refusal remove them again.
+
+        Every check on a part comes before a byte of it is stored, so a refused document
+        leaves nothing behind.
+        """
+        stored: list[StoredDocument] = []
+        try:
+            while (part := await self.reader.next()) is not None:
+                if not isinstance(part, BodyPartReader) or part.name != "file":
+                    raise WebError(422, self.wording.incomplete)
+                if not part.filename and self.wording.skip_unnamed:
+                    continue
+                if (problem := file_name_problem(part.filename)) is not None:
+                    raise WebError(422, self.wording.file_name.format(reason=problem))
+                if most is not None and len(stored) >= most:
+                    raise WebError(422, too_many)
+                stored.append(await store_stream(store, part))
+            if len(stored) < least:
+                raise WebError(422, too_few)
+        except BaseException as exc:
+            await discard(store, stored)
+            if isinstance(exc, (ValueError, HttpProcessingError)):  # a malformed body or part header
+                raise WebError(422, self.wording.malformed) from None
+            raise
+        return stored
 
 
 class ChunkSource(Protocol):
     async def read_chunk(self, size: int = ...) -> bytes: ...
-
-
-def check_file_name(name: str | None) -> None:
-    """Refuse a name that could mean a path or hide characters; the name itself is never stored."""
-    if name is None or name == "":
-        return
-    if len(name) > 255:
-        raise UploadRefused("a file name may have at most 255 characters")
-    if ".." in name or _FORBIDDEN_NAME.search(name):
-        raise UploadRefused("a file name may not contain '..', '/', '\\', NUL or control characters")
-    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in name):
-        raise UploadRefused("a file name may not contain control or formatting characters")
 
 
 class _Bridge:

@@ -37,7 +37,6 @@ WATCH_WORKFLOW_ID = "smo-calendar-watch"
 PATIENT = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
 
-
 @workflow.defn(name="SmoCalendarWatch")
 class CalendarWatchWorkflow:
     def __init__(self) -> None:

@@ -2,7 +2,8 @@
 
 intake → eligibility → records → specialist → review under the SLA → report → consult → close
 
-Each stage lives in its own module under `workflows/case/`, with the updates that feed it.
+Each stage lives in its own module under `workflows/case/`, with the updates that feed it,
+and builds on the core alone; the run below sequences them (consent before each assignment).
 Coordinators drive the case through updates (each with a validator, so bad input never
 reaches history); updates answer at once and queue their side effects; the SLA clock
 escalates on its own. A case that stays open continues as new when its history grows.
@@ -20,10 +21,12 @@ with workflow.unsafe.imports_passed_through():
     from models.case_state import Phase, ThirdOpinion
     from models.notices import NoticeKind
 
+from workflows.case.consent import ConsentStage
 from workflows.case.consult import ConsultStage
 from workflows.case.eligibility import EligibilityStage
 from workflows.case.options import DB, ESCALATION_PAUSE, CaseCancelled, expect
 from workflows.case.portal import PortalLinkStage
+from workflows.case.records import RecordsStage
 from workflows.case.review import ReviewStage
 from workflows.sla import SlaClock
 
@@ -37,7 +40,16 @@ FINAL_NOTICES = {
 
 
 @workflow.defn(name="SmoCase")
-class SmoCaseWorkflow(EligibilityStage, ReviewStage, ConsultStage, PortalLinkStage):
+class SmoCaseWorkflow(
+    # The stages in the order of the programs' process; each builds on the core alone, and
+    # the run below sequences them.
+    EligibilityStage,
+    RecordsStage,
+    ConsentStage,
+    ReviewStage,  # the specialist and the review round, up to the report
+    ConsultStage,  # report delivery and the consult window
+    PortalLinkStage,
+):
     @workflow.init
     def __init__(self, inp: CaseInput) -> None:
         super().__init__(inp)
@@ -76,7 +88,7 @@ class SmoCaseWorkflow(EligibilityStage, ReviewStage, ConsultStage, PortalLinkSta
                 self.s.phase = Phase.REVIEW
             while True:
                 if self.s.phase is Phase.REVIEW:
-                    await self._assign_and_review()
+                    await self._review_rounds()
                     await self._deliver_report()
                     self.s.phase = Phase.CONSULT
                 if not await self._consult_phase():
@@ -88,6 +100,18 @@ class SmoCaseWorkflow(EligibilityStage, ReviewStage, ConsultStage, PortalLinkSta
                 self.s.phase = Phase.REVIEW
         except CaseCancelled:
             return Stage.CANCELLED
+
+    async def _review_rounds(self) -> None:
+        """Review rounds until a report; each new round waits for consent, then an assignment."""
+        previous_outcome = "reassigned"
+        while True:
+            if self.s.round is None:
+                await self._await_consent()
+                await self._start_round(previous_outcome)
+            ended = await self._run_round()
+            if ended is None:
+                return
+            previous_outcome = ended
 
     async def _finish(self, stage: Stage) -> CaseResult:
         clock = self.clock

@@ -4,7 +4,6 @@ encrypted store and SQLite."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,8 +18,8 @@ from models import search
 from models.users import Role
 from runtime.temporal import binary, converter_for
 from tests.conftest import free_port
-from web.api import ApiServices
-from web.app import SERVICES
+from web.app import BACKENDS as SERVICES
+from web.backends import Backends as ApiServices
 from web.server import service_app
 from web.tokens import TokenStore
 from worker import Services, build_worker
@@ -108,13 +107,4 @@ async def live_api(services: Services, dev_env: WorkflowEnvironment) -> AsyncIte
         await runner.cleanup()
 
 
-async def until(predicate: Any, timeout: float = 60.0) -> None:
-    """Poll an async predicate with a generous deadline (the machine is shared)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await predicate():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.2)
-
-
-__all__ = ["MEMBER", "LiveApi", "timedelta", "until"]
+__all__ = ["MEMBER", "LiveApi", "timedelta"]

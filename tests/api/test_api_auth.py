@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from models.users import Role
-from tests.api.conftest import MEMBER, LiveApi, until
+from tests.api.conftest import MEMBER, LiveApi
+from tests.polling import eventually
 
 
 async def test_every_get_with_a_case_id_answers_401_without_a_token(live_api: LiveApi) -> None:
@@ -76,7 +77,7 @@ async def test_a_coordinator_may_not_cancel_or_override_but_a_supervisor_may_can
             (await live_api.call("GET", "/api/v1/cases/ROLE-1", supervisor))[1]["stage"] == "CANCELLED"
         )
 
-    await until(cancelled)
+    await eventually(cancelled, bool)
     status, body, _ = await live_api.call("POST", "/api/v1/cases", supervisor, json={})
     assert status == 403, body  # supervisors read and correct; coordinators open
 

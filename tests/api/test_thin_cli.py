@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from starter.cli import _explain
+from starter.cli_common import explain as _explain
 from tests.api.conftest import LiveApi
 from tests.conftest import free_port
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.api.conftest import until
 from tests.browser.conftest import Shots, Site
 from tests.browser.test_member_portal import sign_in, upload
+from tests.polling import holds
 
 pytestmark = pytest.mark.browser
 
@@ -49,7 +49,7 @@ async def test_an_assist_america_member_requests_an_opinion_gives_consent_and_th
         _, status = await site.api("GET", f"/api/v1/cases/{case_id}")
         return bool(status["consent"]["waiting"])
 
-    await until(waiting)
+    await holds(waiting)
     _, held = await site.api("GET", f"/api/v1/cases/{case_id}")
     assert held["specialist_id"] is None  # no record has gone anywhere yet
     await phone.goto(site.url + f"/portal/cases/{case_id}")

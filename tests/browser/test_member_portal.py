@@ -8,8 +8,8 @@ import pytest
 from playwright.async_api import Page, expect
 
 from models.intake import PatientIntake
-from tests.api.conftest import until
 from tests.browser.conftest import Shots, Site
+from tests.polling import holds
 from tests.portal.conftest import MEMBER
 
 pytestmark = pytest.mark.browser
@@ -71,7 +71,7 @@ async def test_a_member_signs_in_from_the_email_uploads_two_records_changes_the_
         _, now = await site.api("GET", "/api/v1/cases/BROWSER-1")
         return bool(now["sla"]["due_at"])
 
-    await until(due)
+    await holds(due)
     await phone.reload()
     await expect(phone.locator("#stage")).to_have_text("A specialist is reviewing your medical records.")
     due_line = phone.locator("#due")

@@ -12,8 +12,8 @@ from models import search
 from models.case import workflow_id_for
 from models.db import DocumentRow
 from runtime.outbox import read_outbox
-from tests.api.conftest import until
 from tests.api.test_thin_cli import bare_env, smo
+from tests.polling import holds
 from tests.portal.conftest import Site
 from tests.portal.test_portal_sign_in import jar, sign_in
 from tests.portal.test_portal_specialist import csrf_of
@@ -25,7 +25,7 @@ async def held_for_consent(site: Site, case_id: str) -> None:
         _, status = await site.api("GET", f"/api/v1/cases/{case_id}")
         return bool(status["consent"]["waiting"])
 
-    await until(waiting)
+    await holds(waiting)
 
 
 def records_sent_to_specialists(site: Site, case_id: str) -> list[str]:

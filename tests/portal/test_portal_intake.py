@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import Session, func, select
 
 from models.db import CaseRow
-from tests.api.conftest import until
 from tests.browser import conftest as browser_conftest
+from tests.polling import holds
 from tests.portal.conftest import Site, emailed
 from tests.portal.test_portal_sign_in import jar
 
@@ -81,7 +81,7 @@ async def test_an_ineligible_request_shows_and_emails_the_answer_and_keeps_no_do
     async def answered() -> bool:
         return bool(emailed(site.services, case_id, re.compile("is not eligible")))
 
-    await until(answered)
+    await holds(answered)
     after = {p for p in site.services.store.root.rglob("*") if p.is_file()}
     assert len(after - before) == 1  # the intake sheet the case keeps; the record is gone
 

@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 
 from models.db import AuditEvent
 from models.portal_tables import PortalLink, PortalSession
+from runtime.portal_links import PortalLinks, sha256
 from tests.portal.conftest import MEMBER, Site
-from web.portal.links import PortalLinks, sha256
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 

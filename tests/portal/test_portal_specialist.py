@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import aiohttp
 
-from tests.api.conftest import until
+from tests.polling import holds
 from tests.portal.conftest import Site
 from tests.portal.test_portal_sign_in import jar, sign_in
 from web.portal.pages import ICT
@@ -61,7 +61,7 @@ async def test_asking_for_more_stops_the_clock_and_a_decline_kills_the_link(site
             async with http.get(link) as again:
                 return again.status == 410
 
-        await until(reassigned)
+        await holds(reassigned)
     _, trail = await site.api("GET", "/api/v1/cases/DESK-3/audit")
     actors = {(e["actor"].split(":")[0], e["action"]) for e in trail["events"]}
     assert {("specialist", "info.request"), ("specialist", "specialist.decline")} <= actors

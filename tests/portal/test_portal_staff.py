@@ -10,8 +10,8 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 from temporalio.testing import WorkflowEnvironment
 
+import service as ops
 from models.users import Role
-from starter import ops
 from tests.api.test_thin_cli import bare_env, smo
 from tests.portal.conftest import Site
 from tests.portal.test_portal_sign_in import jar, sign_in

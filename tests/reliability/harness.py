@@ -40,7 +40,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.storage import DocumentStore
+import service as ops
 from models.case import (
     AddRecords,
     BookConsult,
@@ -59,9 +59,9 @@ from models.consent import GiveConsent
 from models.intake import PatientIntake
 from models.settings import Settings
 from runtime.db import make_engine
+from runtime.documents import DocumentStore
 from runtime.outbox import OutboxHandler, OutboxServer, read_outbox
 from runtime.temporal import connect
-from starter import ops
 from tests import scenario
 from tests.conftest import free_port as free_port  # re-exported: the harness's users take it from here
 from worker import Services
@@ -517,7 +517,7 @@ def patient(n: int, program: str = "prudential-kh", icd10: str = "C50.912") -> P
 
 @dataclass
 class CaseDriver:
-    """One case, step by step, through `starter.ops` (as `starter.demo.run_demo` does).
+    """One case, step by step, through `service` (as `starter.demo.run_demo` does).
 
     Every call tolerates a worker that is down: queries are retried, and every update
     carries a fixed id, so sending it again after a lost reply is the same update.

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
+import service as ops
 from models.case import AddRecords, BookConsult, DocumentRef, RecordType, Stage, workflow_id_for
-from starter import ops
 from tests import scenario
 from tests.reliability.harness import Live, charges, db_rows, delivered, repeated
 from workflows.smo_case import SmoCaseWorkflow

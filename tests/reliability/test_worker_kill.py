@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio.client import WorkflowUpdateStage
 
+import service as ops
 from models.case import BookConsult, RecordType, SlaState, Stage
-from starter import ops
 from tests import scenario
 from tests.reliability.harness import (
     Live,

@@ -9,77 +9,50 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 
 from aiohttp import web
 from sqlmodel import Session
 
+import service
 from models.case import CASE_ID_PATTERN
 from models.users import ApiUser
-from runtime.db import audit
-from starter import ops
-from web.portal.base import PORTAL, PageError
-from web.portal.links import SESSION_TTL
+from web.errors import WebError
+from web.portal.base import FormNonce, audit, portal_of, rate_limit, set_session_cookie
 from web.portal.pages import render
 from web.tokens import TokenStore
 
 COOKIE = "smo_staff"
-FORM_COOKIE = "smo_staff_form"
+NONCE = FormNonce(cookie="smo_staff_form", path="/portal/staff", binding="staff:")
 CASE_ID = re.compile(CASE_ID_PATTERN)
 
 
 async def sign_in_form(request: web.Request) -> web.StreamResponse:
-    portal = request.app[PORTAL]
-    nxt = request.query.get("case", "")
-    nonce = request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(32)
-    response = render("staff_signin.html", csrf=portal.links.csrf_token("staff:" + nonce), case=nxt)
-    response.set_cookie(
-        FORM_COOKIE,
-        nonce,
-        path="/portal/staff",
-        httponly=True,
-        secure=portal.secure_cookies,
-        samesite="Strict",
-    )
-    return response
+    return NONCE.render(request, "staff_signin.html", case=request.query.get("case", ""))
 
 
 async def sign_in(request: web.Request) -> web.StreamResponse:
-    portal = request.app[PORTAL]
-    if not portal.sign_in_limit.allow(request.remote or "?"):
-        raise PageError(429, "Too many attempts from your connection. Please wait a few minutes.")
+    rate_limit(request)
+    portal = portal_of(request)
     form = await request.post()
-    nonce = request.cookies.get(FORM_COOKIE, "")
-    if not nonce or not portal.links.csrf_ok("staff:" + nonce, str(form.get("csrf", ""))):
-        raise PageError(403, "This form has expired. Reload the page and try again.")
+    NONCE.check(request, str(form.get("csrf", "")))
     principal = await asyncio.to_thread(
-        TokenStore(portal.api.engine).resolve, str(form.get("token", "")).strip()
+        TokenStore(portal.backends.engine).resolve, str(form.get("token", "")).strip()
     )
     if principal is None:
-        raise PageError(401, "That token is not valid. Ask a supervisor for one (smo user add).")
+        raise WebError(401, "That token is not valid. Ask a supervisor for one (smo user add).")
     sid, _ = await asyncio.to_thread(
         portal.links.start_session, "*", f"staff:{principal.name}", request.cookies.get(COOKIE)
     )
-    await asyncio.to_thread(
-        audit, portal.api.engine, actor=principal.name, action="portal.staff_sign_in", outcome="signed-in"
-    )
+    await audit(portal, principal.name, "portal.staff_sign_in", "signed-in")
     case = str(form.get("case", ""))
     target = f"/portal/staff/cases/{case}" if case and CASE_ID.match(case) else "/portal/staff"
     response = web.HTTPSeeOther(target)
-    response.set_cookie(
-        COOKIE,
-        sid,
-        max_age=int(SESSION_TTL.total_seconds()),
-        path="/portal/staff",
-        httponly=True,
-        secure=portal.secure_cookies,
-        samesite="Lax",
-    )
+    set_session_cookie(response, portal, COOKIE, sid, "/portal/staff")
     raise response
 
 
 async def case_page(request: web.Request) -> web.StreamResponse:
-    portal = request.app[PORTAL]
+    portal = portal_of(request)
     case_id = request.match_info["case_id"]
     who = await asyncio.to_thread(portal.links.session, request.cookies.get(COOKIE, ""))
     if who is None or who.case_id != "*" or not who.actor.startswith("staff:"):
@@ -89,18 +62,18 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     name = who.actor.removeprefix("staff:")
 
     def user() -> ApiUser | None:
-        with Session(portal.api.engine) as session:
+        with Session(portal.backends.engine) as session:
             return session.get(ApiUser, name)
 
     row = await asyncio.to_thread(user)
     if row is None or row.revoked_at is not None:
-        raise PageError(401, "Your token was revoked. Ask a supervisor for a new one.")
+        raise WebError(401, "Your token was revoked. Ask a supervisor for a new one.")
     try:
-        status = await ops.status(await portal.api.client(), case_id)
-    except ops.NoCase:
-        raise PageError(404, "There is no such case.") from None
+        status = await service.status(await portal.backends.client(), case_id)
+    except service.NoCase:
+        raise WebError(404, "There is no such case.") from None
     if row.program_list and status.program not in row.program_list:
-        raise PageError(404, "There is no such case.")
+        raise WebError(404, "There is no such case.")
     return render("staff_case.html", status=status)
 
 

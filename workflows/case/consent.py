@@ -4,6 +4,7 @@ A case opened with `consent_required` sends no record to a specialist until the 
 has agreed in the portal (the versioned text, the signed-in identity, the time) or a
 coordinator has attested it with the signed form (registered as a `consent` document).
 Withdrawing it holds the next assignment again; the portal stops record downloads at once.
+The case asks `_await_consent` before each assignment (`SmoCaseWorkflow._review_rounds`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ with workflow.unsafe.imports_passed_through():
     from models.case import DocumentRef, RecordType, Stage, UpdateAck
     from models.consent import CONSENT_VERSION, ConsentMethod, GiveConsent, WithdrawConsent
 
-from workflows.case.records import RecordsStage
+from workflows.case.core import CaseCore
 
 WAITING = "waiting for the member's consent to send records abroad"
 
 
-class ConsentStage(RecordsStage):
+class ConsentStage(CaseCore):
     async def _await_consent(self) -> None:
         """Before an assignment: hold here (stage, status and attention say why) until consent."""
         consent = self.s.consent

@@ -1,8 +1,10 @@
 """The case's state and how it shows: timeline, stage changes, search attributes, details.
 
-Every stage mixin builds on `CaseCore`. It holds the whole state in one `CaseState` (what
-continue-as-new carries), one lock for the update handlers that await an activity, and
-derives everything else (the SLA clock, the checklist, the published values).
+Every stage mixin builds on `CaseCore`, and on nothing from another stage. It holds the
+whole state in one `CaseState` (what continue-as-new carries), one lock for the update
+handlers that await an activity, and derives everything else (the SLA clock, the
+checklist, the published values). What several stages need lives here too: the documents
+on file and their registration with the store.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from models import search
     from models.case import (
         CaseInput,
+        DocumentRef,
         ProgramTerms,
         RecordsChecklist,
         RecordType,
@@ -28,8 +31,9 @@ with workflow.unsafe.imports_passed_through():
         UpdateAck,
     )
     from models.case_state import CaseState, ReviewRound
+    from models.storage import RegisterDocuments
 
-from workflows.case.options import CaseCancelled
+from workflows.case.options import DB, CaseCancelled, refused_on_business_error
 from workflows.sla import SlaClock
 
 TZ_LABELS = {"Asia/Phnom_Penh": "ICT"}
@@ -80,6 +84,22 @@ class CaseCore:
 
     def _missing(self) -> list[str]:
         return [m.value for m in self._checklist().missing]
+
+    def _record_doc_ids(self) -> list[str]:
+        return [d for d, ref in self.s.records.docs.items() if ref.record_type is not RecordType.SMO_REPORT]
+
+    # ---- documents: records, information supplied, the report, the consent form ---------
+
+    async def _register(self, documents: list[DocumentRef]) -> None:
+        """Check the documents are in the store and record them against the case."""
+        if not documents:
+            return
+        with refused_on_business_error():
+            await workflow.execute_local_activity(
+                "register_documents",
+                RegisterDocuments(case_id=self._inp.case_id, documents=documents),
+                **DB,
+            )
 
     # ---- checks -------------------------------------------------------------------------
 

@@ -14,14 +14,13 @@ with workflow.unsafe.imports_passed_through():
     from models.case import (
         AddRecords,
         CompleteRecords,
-        DocumentRef,
         RecordType,
         Stage,
         UpdateAck,
         UpdateDetails,
     )
     from models.notices import NoticeKind
-    from models.storage import CheckDocuments, RegisterDocuments
+    from models.storage import CheckDocuments
 
 from workflows.case.effects import EffectsMixin
 from workflows.case.options import DB, expect, refused_on_business_error, wait
@@ -32,9 +31,6 @@ LATE_STAGES = {Stage.ASSIGNING_SPECIALIST, Stage.UNDER_REVIEW, Stage.REPORT_DELI
 class RecordsStage(EffectsMixin):
     def _records_text(self) -> str:
         return ", ".join(m.replace("_", " ") for m in self._missing()) or "nothing more"
-
-    def _record_doc_ids(self) -> list[str]:
-        return [d for d, ref in self.s.records.docs.items() if ref.record_type is not RecordType.SMO_REPORT]
 
     async def _gather_records(self) -> bool:
         """True when the records are complete, False when the case lapsed without them."""
@@ -64,17 +60,6 @@ class RecordsStage(EffectsMixin):
                 NoticeKind.RECORDS_REMINDER,
                 str(n),
                 params={"records": self._records_text(), "n": str(n)},
-            )
-
-    async def _register(self, documents: list[DocumentRef]) -> None:
-        """Check the documents are in the store and record them against the case."""
-        if not documents:
-            return
-        with refused_on_business_error():
-            await workflow.execute_local_activity(
-                "register_documents",
-                RegisterDocuments(case_id=self._inp.case_id, documents=documents),
-                **DB,
             )
 
     # ---- updates ------------------------------------------------------------------------

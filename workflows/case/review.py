@@ -1,8 +1,9 @@
 """The review round under the SLA: assignment, the records to the specialist, the clock
 racing the report, stop-the-clock, escalation, reassignment and holiday decrees.
 
-Each round is one `ReviewRound`; when it ends (report, decline, reassignment, cancel) its
-SLA facts go to the case DB through `record_sla_round`.
+Each round is one `ReviewRound`: `_start_round` assigns it, `_run_round` runs it to its end;
+the case sequences them (with consent before each assignment). When a round ends (report,
+decline, reassignment, cancel) its SLA facts go to the case DB through `record_sla_round`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from models.roster import AssignmentResult, AssignRequest
     from models.sla import CalendarChange, SlaRoundRecord
 
-from workflows.case.consent import ConsentStage
+from workflows.case.effects import EffectsMixin
 from workflows.case.options import (
     DB,
     DELIVERY_SLACK,
@@ -42,36 +43,39 @@ from workflows.case.options import (
 from workflows.sla import SlaClock
 
 
-class ReviewStage(ConsentStage):
+class ReviewStage(EffectsMixin):
     @property
     def _sla(self) -> SlaClock:
         clock = self.clock
         assert clock is not None
         return clock
 
-    async def _assign_and_review(self) -> None:
-        previous_outcome = "reassigned"
-        while True:
-            if self.s.round is None:
-                await self._await_consent()
-                self._enter(Stage.ASSIGNING_SPECIALIST, publish=False)
-                assignment = self.s.next_assignment or await self._auto_assign(previous_outcome)
-                self.s.next_assignment = None
-                self.s.round = ReviewRound(
-                    assignment_no=assignment.assignment_no, specialist_id=assignment.specialist_id
-                )
-            review = self.s.round
-            try:
-                delivered = await self._review(review)
-            except CaseCancelled:
-                self._sla.stop()
-                await self._end_round(review, cancelled=True)
-                raise
-            await self._end_round(review)
-            if delivered:
-                return
-            previous_outcome = "declined" if review.declined else "reassigned"
-            self.s.round = None
+    async def _start_round(self, previous_outcome: str) -> None:
+        """A new round: the specialist a coordinator chose, or else the roster's choice.
+
+        `previous_outcome` ("declined" or "reassigned") closes the last assignment on the roster.
+        """
+        self._enter(Stage.ASSIGNING_SPECIALIST, publish=False)
+        assignment = self.s.next_assignment or await self._auto_assign(previous_outcome)
+        self.s.next_assignment = None
+        self.s.round = ReviewRound(
+            assignment_no=assignment.assignment_no, specialist_id=assignment.specialist_id
+        )
+
+    async def _run_round(self) -> str | None:
+        """The current round to its end: None when the report arrived, else how it ended."""
+        review = self._round()
+        try:
+            delivered = await self._review(review)
+        except CaseCancelled:
+            self._sla.stop()
+            await self._end_round(review, cancelled=True)
+            raise
+        await self._end_round(review)
+        if delivered:
+            return None
+        self.s.round = None
+        return "declined" if review.declined else "reassigned"
 
     async def _auto_assign(self, previous_outcome: str) -> AssignmentResult:
         try:

@@ -1,9 +1,10 @@
-"""Sign-in links and sessions: random tokens whose sha256 is all the database keeps.
+"""The portal's links and sessions in the case DB: random tokens whose sha256 is all it keeps.
 
 A link is single-use, lives a few hours and carries nothing but 256 random bits; the
 member proves who they are with their date of birth, checked against a keyed hash bound
 to the case (a copy of the table reveals neither the token nor the date). Five wrong
-dates lock the link. A session id is new at every sign-in and expires on its own.
+dates lock the link. A session id is new at every sign-in and expires on its own. The
+worker mints links for the notices it sends; the portal redeems them and keeps the sessions.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ class LinkCheck:
 
 
 @dataclass(frozen=True, slots=True)
-class Member:
-    """Who a session belongs to: `member:<case id>` acts on that case only."""
+class Holder:
+    """Who holds a session or a link: `member:<case id>` or `specialist:<id>` acts on that case
+    only; `staff:<user>` (case `*`) reads the cases of the user's programs."""
 
     case_id: str
     actor: str
@@ -195,7 +197,7 @@ class PortalLinks:
             session.commit()
         return sid, expires
 
-    def session(self, sid: str, now: datetime | None = None) -> Member | None:
+    def session(self, sid: str, now: datetime | None = None) -> Holder | None:
         if not TOKEN_RE.match(sid):
             return None
         now = now or datetime.now(UTC)
@@ -203,7 +205,7 @@ class PortalLinks:
             row = session.get(PortalSession, sha256(sid))
         if row is None or row.revoked_at is not None or _aware(row.expires_at) <= now:
             return None
-        return Member(case_id=row.case_id, actor=row.actor)
+        return Holder(case_id=row.case_id, actor=row.actor)
 
     def end_session(self, sid: str, now: datetime | None = None) -> None:
         with Session(self.engine) as session:

@@ -1,0 +1,65 @@
+"""The words of every notice: Jinja2 templates in templates/email/, one file per notice kind.
+
+`<kind>.txt` holds a `subject` block and a `body` block of plain text; `parts/portal.txt` the
+paragraphs that carry a portal link into a body. They are Jinja2 files, not Python strings,
+so that they can be translated (Babel's extractor, `jinja2.ext.i18n`).
+
+Subjects carry no PHI: mail subjects end up in logs and notification previews.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+from jinja2.runtime import Context
+
+from models.notices import NoticeKind
+
+TEMPLATES = Path(__file__).with_name("templates") / "email"
+
+
+class _Placeholder(StrictUndefined):
+    """A value the notice does not supply is written as its `$name` placeholder.
+
+    The notices were `string.Template`s filled in with `safe_substitute`, which leaves an
+    unknown placeholder as it is; the mail says the same as it did. Any other use of a
+    missing value (a test, a filter, an attribute) fails, as with StrictUndefined.
+    """
+
+    __slots__ = ()
+
+    # StrictUndefined's __str__ raises, so its stub returns NoReturn; this one writes the text.
+    def __str__(self) -> str:  # type: ignore[override]
+        return f"${self._undefined_name}"
+
+
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=False,  # text/plain: nothing to escape, and the values go out as they are
+    undefined=_Placeholder,
+    # `{% block body %}` ends its line: the body begins on the next one.
+    trim_blocks=True,
+    # The files change with a release, not while a worker runs: no stat of the file per notice.
+    auto_reload=False,
+)
+
+
+def _block(template: Template, name: str, context: Context) -> str:
+    # One block, not the whole file: what lies between the blocks lays out the file, not the mail.
+    return "".join(template.blocks[name](context))
+
+
+def render_notice(kind: NoticeKind, values: Mapping[str, str]) -> tuple[str, str]:
+    """The subject and the body of a notice of this kind, filled in with `values`."""
+    template = _env.get_template(f"{kind.value}.txt")
+    # One context for both blocks: building it is most of what rendering costs.
+    context = template.new_context(dict(values))
+    return _block(template, "subject", context), _block(template, "body", context)
+
+
+def render_portal_text(part: str, **values: str) -> str:
+    """A paragraph with a portal link: `sign_in` (a member's) or `assignment` (a specialist's)."""
+    template = _env.get_template("parts/portal.txt")
+    return _block(template, part, template.new_context(values))

@@ -1,0 +1,326 @@
+"""The `send_notice` activity: who receives each notice, and each message sent exactly once.
+
+The workflow names a notice (kind + id + references); this activity resolves the
+recipients and fills in the PHI (the customer's name and address) from the encrypted
+intake sheet, so none of it passes through history. The words are in the templates
+(`activities.notice_templates`), the SMTP session in `runtime.mail`.
+
+Idempotency: the `emails` table remembers each notice id and `email_deliveries` each
+recipient it reached, so a retry sends only what is missing. A crash between the SMTP
+server's 250 and that record can resend one message, with the same Message-ID, which the
+receiving side treats as the same message (the outbox keeps one copy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.utils import formatdate, parseaddr
+from enum import StrEnum
+from typing import Protocol
+
+import aiosmtplib
+import structlog
+from pydantic import BaseModel
+from sqlalchemy import Engine, bindparam, insert, select, update
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.notice_templates import render_notice, render_portal_text
+from activities.storage import DocumentNotFound, DocumentStore
+from models.db import EmailDelivery, EmailRow, Specialist, table, utcnow
+from models.intake import PatientIntake
+from models.notices import Notice, NoticeKind, NoticeResult
+from runtime import metrics
+from runtime.mail import SmtpMailer, permanent
+from security.links import LinkSigner
+from security.redaction import register_phi
+
+log = structlog.get_logger(__name__)
+
+
+class Audience(StrEnum):
+    """Who a notice is addressed to: the member, the case's specialist, or the SMO team.
+
+    Not a user's role (`models.users.Role`): the value names the recipient in the delivery
+    records (`email_deliveries.role`) and in each message's Message-ID.
+    """
+
+    CUSTOMER = "customer"
+    SPECIALIST = "specialist"
+    COORDINATOR = "coordinator"
+    SUPERVISOR = "supervisor"
+
+
+RECIPIENTS: dict[NoticeKind, tuple[Audience, ...]] = {
+    NoticeKind.CASE_OPENED: (Audience.CUSTOMER,),
+    NoticeKind.INELIGIBLE: (Audience.CUSTOMER, Audience.COORDINATOR),
+    NoticeKind.RECORDS_REMINDER: (Audience.CUSTOMER,),
+    NoticeKind.RECORDS_LAPSED: (Audience.CUSTOMER, Audience.COORDINATOR),
+    NoticeKind.RECORDS_TO_SPECIALIST: (Audience.SPECIALIST,),
+    NoticeKind.INFO_REQUESTED: (Audience.CUSTOMER, Audience.COORDINATOR),
+    NoticeKind.INFO_SUPPLIED: (Audience.SPECIALIST,),
+    NoticeKind.SLA_WARNING: (Audience.SPECIALIST, Audience.COORDINATOR),
+    NoticeKind.SLA_BREACH: (Audience.SUPERVISOR, Audience.COORDINATOR),
+    NoticeKind.SLA_BREACH_REMINDER: (Audience.SUPERVISOR,),
+    NoticeKind.SLA_MOVED: (Audience.SPECIALIST, Audience.COORDINATOR),
+    NoticeKind.REPORT_DELIVERED: (Audience.CUSTOMER,),
+    NoticeKind.CONSULT_BOOKED: (Audience.CUSTOMER, Audience.SPECIALIST),
+    NoticeKind.RECEIPT: (Audience.CUSTOMER,),
+    NoticeKind.CASE_CLOSED: (Audience.CUSTOMER,),
+    NoticeKind.CASE_CANCELLED: (Audience.CUSTOMER, Audience.COORDINATOR),
+    NoticeKind.TEAM_NOTIFIED: (Audience.COORDINATOR,),
+    NoticeKind.ATTENTION: (Audience.SUPERVISOR,),
+    NoticeKind.PORTAL_LINK: (Audience.CUSTOMER,),
+}
+
+# The member's notices that carry a fresh single-use sign-in link to the portal.
+SIGN_IN_KINDS = frozenset({NoticeKind.CASE_OPENED, NoticeKind.PORTAL_LINK})
+
+
+class PortalMail(Protocol):
+    """The portal's links: a member's single-use sign-in, a specialist's assignment page."""
+
+    def sign_in_url(self, case_id: str, dob: date) -> tuple[str, datetime]: ...
+
+    def assignment_url(self, case_id: str, assignment_no: int, specialist_id: str) -> str: ...
+
+
+class MailConfig(BaseModel):
+    mail_from: str
+    coordinator: str
+    supervisor: str
+    link_ttl: timedelta = timedelta(hours=72)
+
+
+_EMAILS, _DELIVERIES, _SPECIALISTS = table(EmailRow), table(EmailDelivery), table(Specialist)
+# Built once: constructing and cache-keying a statement on every call is a visible part of
+# a notice's cost.
+# (Names apart from the columns': an UPDATE keeps those for its SET clause.)
+_THIS_NOTICE = _EMAILS.c.notice_id == bindparam("this_notice")
+_NOTICE_STATE = select(_EMAILS.c.status, _EMAILS.c.sent_at).where(_THIS_NOTICE)
+_NEW_NOTICE = insert(_EMAILS).values(status="sending", attempts=1)
+_ONE_MORE_ATTEMPT = update(_EMAILS).where(_THIS_NOTICE).values(attempts=_EMAILS.c.attempts + 1)
+_NOTICE_SENT = update(_EMAILS).where(_THIS_NOTICE).values(status="sent", sent_at=bindparam("at"))
+_DELIVERED_AUDIENCES = select(_DELIVERIES.c.role).where(_DELIVERIES.c.notice_id == bindparam("notice_id"))
+_DELIVERY = select(_DELIVERIES.c.role).where(
+    _DELIVERIES.c.notice_id == bindparam("notice_id"), _DELIVERIES.c.role == bindparam("role")
+)
+_NEW_DELIVERY = insert(_DELIVERIES)
+_SPECIALIST_ADDRESS = select(_SPECIALISTS.c.email, _SPECIALISTS.c.name).where(
+    _SPECIALISTS.c.specialist_id == bindparam("specialist_id")
+)
+
+
+@dataclass(frozen=True)
+class _Begun:
+    """What a send attempt starts from: sent already, or who has it and who it goes to."""
+
+    sent_at: datetime | None = None
+    delivered: set[str] = field(default_factory=set)
+    specialist: tuple[str, str] | None = None  # email, name
+    intake: PatientIntake | None = None
+
+
+# Quoted-printable keeps a mostly-ASCII body readable on the wire, as the default policy does.
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+
+
+def message_id_for(notice_id: str) -> str:
+    return f"<{hashlib.sha256(notice_id.encode()).hexdigest()[:32]}@smo-orchestrator>"
+
+
+class EmailActivities:
+    """`send_notice`, with its case DB, SMTP client, document store and link signers injected."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        mailer: SmtpMailer,
+        store: DocumentStore,
+        signer: LinkSigner,
+        config: MailConfig,
+        portal: PortalMail | None = None,
+    ) -> None:
+        self.engine = engine
+        self.portal = portal
+        self.mailer = mailer
+        self.store = store
+        self.signer = signer
+        self.config = config
+        self._sender = parseaddr(config.mail_from)[1] or config.mail_from
+
+    # The bookkeeping is SQLAlchemy Core on one connection per step, with statements built
+    # once (module level): an ORM session per read and write cost the worker more than the
+    # SMTP exchange itself.
+    def _begin(self, notice: Notice) -> _Begun:
+        """Claim the notice (one more attempt) and gather what sending needs, in one transaction."""
+        key = {"notice_id": notice.notice_id}
+        with self.engine.begin() as conn:
+            row = conn.execute(_NOTICE_STATE, {"this_notice": notice.notice_id}).first()
+            if row is not None and row.status == "sent":
+                return _Begun(sent_at=row.sent_at)
+            if row is None:
+                conn.execute(
+                    _NEW_NOTICE,
+                    key
+                    | {
+                        "case_id": notice.case_id,
+                        "kind": notice.kind.value,
+                        "message_id": message_id_for(notice.notice_id),
+                    },
+                )
+                delivered: set[str] = set()
+            else:
+                conn.execute(_ONE_MORE_ATTEMPT, {"this_notice": notice.notice_id})
+                delivered = set(conn.scalars(_DELIVERED_AUDIENCES, key))
+            specialist = None
+            if notice.specialist_id is not None:
+                found = conn.execute(_SPECIALIST_ADDRESS, {"specialist_id": notice.specialist_id}).first()
+                specialist = (found.email, found.name) if found is not None else None
+        intake = None
+        if notice.intake_doc_id:
+            try:
+                intake = self.store.load_intake(notice.intake_doc_id)
+            except DocumentNotFound:
+                raise ApplicationError(
+                    "the intake sheet is missing from the store", type="IntakeMissing", non_retryable=True
+                ) from None
+        return _Begun(delivered=delivered, specialist=specialist, intake=intake)
+
+    def _record(
+        self, notice_id: str, audience: Audience | None, message_id: str, sent_at: datetime | None
+    ) -> None:
+        """After the server's 250: this recipient has it; with `sent_at`, the whole notice is sent."""
+        with self.engine.begin() as conn:
+            if audience is not None:
+                key = {"notice_id": notice_id, "role": audience.value}
+                # An attempt that overlapped this one may have recorded it first.
+                if conn.execute(_DELIVERY, key).first() is None:
+                    conn.execute(_NEW_DELIVERY, key | {"message_id": message_id, "sent_at": utcnow()})
+            if sent_at is not None:
+                conn.execute(_NOTICE_SENT, {"this_notice": notice_id, "at": sent_at})
+
+    def _portal_text(self, notice: Notice, audience: Audience, intake: PatientIntake | None) -> str:
+        if self.portal is None:
+            return ""
+        if audience is Audience.CUSTOMER and intake is not None and notice.kind in SIGN_IN_KINDS:
+            url, until = self.portal.sign_in_url(notice.case_id, intake.date_of_birth)
+            return render_portal_text("sign_in", url=url, until=until.strftime("%Y-%m-%d %H:%M UTC"))
+        to_specialist = audience is Audience.SPECIALIST and notice.kind is NoticeKind.RECORDS_TO_SPECIALIST
+        if to_specialist and notice.specialist_id:
+            # The notice id ends in the assignment number: `<case>:records_to_specialist:<n>`.
+            assignment_no = int(notice.notice_id.rsplit(":", 1)[1])
+            url = self.portal.assignment_url(notice.case_id, assignment_no, notice.specialist_id)
+            return render_portal_text("assignment", url=url)
+        return ""
+
+    def _values(self, notice: Notice, name: str, portal: str) -> dict[str, str]:
+        """What the templates fill in: the notice's own params over these defaults."""
+        now = datetime.now(UTC)
+        links = "\n".join(
+            f"  {self.signer.sign(notice.case_id, d, now + self.config.link_ttl)}"
+            for d in notice.link_doc_ids
+        )
+        return {
+            "case_id": notice.case_id,
+            "name": name,
+            "due": notice.due_at.strftime("%Y-%m-%d %H:%M %Z") if notice.due_at else "",
+            "links": links,
+            "expires": (now + self.config.link_ttl).strftime("%Y-%m-%d %H:%M UTC"),
+            "records": "",
+            "item": "",
+            "n": "",
+            "slot": "",
+            "amount": "",
+            "reference": "",
+            "notice": "",
+            "portal": portal,
+        } | notice.params
+
+    def _render(self, notice: Notice, audience: Audience, name: str, portal: str = "") -> tuple[str, str]:
+        """Subject and body for one recipient (a kind's one template serves every audience)."""
+        return render_notice(notice.kind, self._values(notice, name, portal))
+
+    def _message(self, to: str, subject: str, body: str, notice: Notice, message_id: str) -> Message:
+        # The compat32 Message: the default policy's header objects parse every value again
+        # and cost several times more; what goes on the wire is the same MIME.
+        msg = Message()
+        msg["From"] = self.config.mail_from
+        msg["To"] = to
+        msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
+        msg["Message-ID"] = message_id
+        msg["X-SMO-Notice-Id"] = notice.notice_id
+        msg["X-SMO-Case-Id"] = notice.case_id
+        msg["Date"] = formatdate(localtime=False)
+        msg.set_payload(body, _UTF8_QP)
+        return msg
+
+    @activity.defn(name="send_notice")
+    async def send_notice(self, notice: Notice) -> NoticeResult:
+        begun = await asyncio.to_thread(self._begin, notice)
+        if begun.sent_at is not None:
+            metrics.notice(notice.kind, "already_sent")
+            return NoticeResult(notice_id=notice.notice_id, sent_at=begun.sent_at, already_sent=True)
+        intake = begun.intake
+        if intake is not None:
+            register_phi(intake.patient_name, intake.diagnosis_text, str(intake.email))
+
+        sent_at = datetime.now(UTC)
+        pending = [r for r in RECIPIENTS[notice.kind] if r.value not in begun.delivered]
+        for i, audience in enumerate(pending):
+            if audience is Audience.CUSTOMER:
+                if intake is None:
+                    continue
+                to, name = str(intake.email), intake.patient_name
+            elif audience is Audience.SPECIALIST:
+                if begun.specialist is None:
+                    continue
+                to, name = begun.specialist
+            elif audience is Audience.COORDINATOR:
+                to, name = self.config.coordinator, "coordinator"
+            else:
+                to, name = self.config.supervisor, "supervisor"
+            # A fresh link on every attempt: a retry must not resend a token already spent.
+            if audience is Audience.CUSTOMER and notice.kind in SIGN_IN_KINDS:
+                # Off the event loop: minting the link writes its row.
+                portal = await asyncio.to_thread(self._portal_text, notice, audience, intake)
+            else:
+                portal = self._portal_text(notice, audience, intake)
+            subject, body = self._render(notice, audience, name, portal)
+            # One Message-ID per notice and audience: a resend is the same message.
+            message_id = message_id_for(f"{notice.notice_id}/{audience.value}")
+            try:
+                await self.mailer.send(
+                    self._message(to, subject, body, notice, message_id),
+                    sender=self._sender,
+                    recipients=[to],
+                )
+            except aiosmtplib.SMTPException as exc:
+                if not permanent(exc):
+                    raise  # 4xx, connection trouble: the retry policy handles it
+                raise ApplicationError(
+                    f"the mail server permanently rejected the {audience.value} message",
+                    type="MailRejected",
+                    non_retryable=True,
+                ) from None
+            # Recorded right after the server's 250: only a crash in between can resend,
+            # and then with the same Message-ID, which the receiving side de-duplicates.
+            # The last recipient's record also marks the notice sent (one transaction).
+            last = i == len(pending) - 1
+            await asyncio.to_thread(
+                self._record, notice.notice_id, audience, message_id, sent_at if last else None
+            )
+            if last:
+                break
+        else:
+            await asyncio.to_thread(self._record, notice.notice_id, None, "", sent_at)
+        log.info("notice sent", notice_id=notice.notice_id, kind=notice.kind.value)
+        metrics.notice(notice.kind, "sent")
+        return NoticeResult(notice_id=notice.notice_id, sent_at=sent_at, already_sent=False)

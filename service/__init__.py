@@ -1,0 +1,56 @@
+"""The case service: what any edge may do to a case over a Temporal client.
+
+The API handlers, the portal, the demo and the server-side commands all come through
+here: open a case, add its documents, attest consent, list cases, ask a case's status and
+send it its updates. Nothing here knows HTTP or a terminal: each edge words the refusals
+(`service.errors`) its own way. The coordinator's CLI is a client of the API, not of this.
+"""
+
+from service.cases import (
+    RPC_TIMEOUT,
+    check_program_input,
+    check_running,
+    describe,
+    ensure_running,
+    handle_for,
+    new_case_id,
+    open_case,
+    program_of,
+    settled_or_current,
+    status,
+    wait_for_stage,
+)
+from service.documents import add_records, attest_consent, claim, discard, refs, store_files
+from service.errors import CaseConflict, NoCase, UserError, explain, is_refusal
+from service.listing import list_cases, list_query, parse_duration
+from service.updates import send_update
+
+__all__ = [
+    "RPC_TIMEOUT",
+    "CaseConflict",
+    "NoCase",
+    "UserError",
+    "add_records",
+    "attest_consent",
+    "check_program_input",
+    "check_running",
+    "claim",
+    "describe",
+    "discard",
+    "ensure_running",
+    "explain",
+    "handle_for",
+    "is_refusal",
+    "list_cases",
+    "list_query",
+    "new_case_id",
+    "open_case",
+    "parse_duration",
+    "program_of",
+    "refs",
+    "send_update",
+    "settled_or_current",
+    "status",
+    "store_files",
+    "wait_for_stage",
+]

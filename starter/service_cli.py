@@ -1,0 +1,72 @@
+"""`smo dev|worker|web|demo|outbox`: the service itself, run on this machine.
+
+Each command imports the server side (`starter.server_cmds`: Temporal, SQLAlchemy, aiohttp)
+only when it runs, so `smo --help` and the coordinator's commands never load it. `outbox`
+asks the API what the dev stack's SMTP outbox received. `starter.cli` registers these at
+the top level of `smo`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from starter.api_client import Api
+from starter.cli_common import command, out
+
+
+def dev(
+    demo: Annotated[bool, typer.Option(help="Run the demo case once the service is up")] = False,
+    program: Annotated[str, typer.Option(help="Program for the demo case")] = "prudential-kh",
+) -> None:
+    """Run the whole service locally: dev server + Web UI, SMTP outbox, API and codec web, worker."""
+    from starter.server_cmds import run_dev
+
+    command(lambda: run_dev(demo=demo, program=program, say=out.print))
+    out.print("stopped")
+
+
+def worker_cmd(
+    processes: Annotated[int, typer.Option(min=1, max=64, help="Worker processes to run")] = 1,
+) -> None:
+    """Run a worker against an existing Temporal server (SMO_TEMPORAL_ADDRESS)."""
+    from starter.server_cmds import run_worker
+
+    run_worker(processes)
+
+
+def web_cmd() -> None:
+    """Serve the API, the Web UI's codec endpoint and the signed report links (SMO_WEB_HOST/PORT)."""
+    from starter.server_cmds import run_web
+
+    run_web()
+
+
+def demo(
+    once: Annotated[bool, typer.Option(help="Start what it needs, run the case to CLOSED, stop")] = False,
+    program: Annotated[str, typer.Option(help="prudential-kh or assist-america")] = "prudential-kh",
+) -> None:
+    """Drive the demo case (Sokha Chan, C50.912) through every stage and print its timeline."""
+    from starter.server_cmds import run_demo_cmd
+
+    command(lambda: run_demo_cmd(once=once, program=program, say=out.print))
+
+
+def outbox_cmd(case_id: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Messages the local SMTP outbox received (`smo dev`)."""
+
+    def run() -> None:
+        box = Api().request("GET", "/api/v1/outbox", query={"case_id": case_id})
+        _print_outbox(box["messages"], box["directory"])
+
+    command(run)
+
+
+def _print_outbox(messages: list[dict[str, Any]], directory: str) -> None:
+    table = Table("to", "subject")
+    for msg in messages:
+        table.add_row(msg["to"], msg["subject"])
+    out.print(table)
+    out.print(f"{len(messages)} message(s) in {directory}")

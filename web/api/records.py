@@ -1,0 +1,43 @@
+"""The API's handlers for a case's records: upload them, declare them complete, attest consent."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from models.api import ActionResult, CompleteRecordsBody
+from models.case import AddRecords, CompleteRecords, RecordType
+from models.consent import GiveConsent
+from web.api.call import Call, update, with_files
+from workflows.smo_case import SmoCaseWorkflow
+
+
+class RecordsQuery(BaseModel):
+    record_type: RecordType
+
+
+async def add_records(call: Call) -> ActionResult:
+    q: RecordsQuery = call.query
+    return await with_files(
+        call,
+        q.record_type,
+        SmoCaseWorkflow.add_record,
+        lambda refs: AddRecords(documents=refs, by=call.who.name),
+        "records.add",
+    )
+
+
+async def complete_records(call: Call) -> ActionResult:
+    b: CompleteRecordsBody = call.body
+    arg = CompleteRecords(waive=b.waive, waive_reason=b.waive_reason, by=call.who.name)
+    return await update(call, SmoCaseWorkflow.mark_records_complete, arg, "records.complete")
+
+
+async def record_consent(call: Call) -> ActionResult:
+    """The member's signed consent form, stored as a `consent` document, attests their consent."""
+    return await with_files(
+        call,
+        RecordType.CONSENT,
+        SmoCaseWorkflow.give_consent,
+        lambda refs: GiveConsent.signed_form(refs[0].doc_id, refs[0].size, call.who.name),
+        "consent.record",
+    )

@@ -1,0 +1,58 @@
+"""The API's handlers for the specialist's review: assign, decline, stop and restart the clock, report."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from models.api import ActionResult, AssignBody, DeclineBody, RequestInfoBody
+from models.case import AssignSpecialist, Decline, RecordType, RequestInfo, SubmitReport, SupplyInfo
+from web.api.call import Call, update, with_files
+from workflows.smo_case import SmoCaseWorkflow
+
+
+class SupplyQuery(BaseModel):
+    record_type: RecordType = RecordType.OTHER
+
+
+class ReportQuery(BaseModel):
+    specialist_id: str = Field(min_length=1, max_length=40)
+
+
+async def assign_specialist(call: Call) -> ActionResult:
+    b: AssignBody = call.body
+    arg = AssignSpecialist(specialist_id=b.specialist_id, by=call.who.name)
+    return await update(call, SmoCaseWorkflow.assign_specialist, arg, "specialist.assign")
+
+
+async def decline_specialist(call: Call) -> ActionResult:
+    b: DeclineBody = call.body
+    arg = Decline(specialist_id=b.specialist_id, reason=b.reason, by=call.who.name)
+    return await update(call, SmoCaseWorkflow.decline, arg, "specialist.decline")
+
+
+async def request_info(call: Call) -> ActionResult:
+    b: RequestInfoBody = call.body
+    arg = RequestInfo(reason=b.reason, record_types=b.record_types, by=call.who.name)
+    return await update(call, SmoCaseWorkflow.request_more_info, arg, "info.request")
+
+
+async def supply_info(call: Call) -> ActionResult:
+    q: SupplyQuery = call.query
+    return await with_files(
+        call,
+        q.record_type,
+        SmoCaseWorkflow.supply_info,
+        lambda refs: SupplyInfo(documents=refs, by=call.who.name),
+        "info.supply",
+    )
+
+
+async def submit_report(call: Call) -> ActionResult:
+    q: ReportQuery = call.query
+    return await with_files(
+        call,
+        RecordType.SMO_REPORT,
+        SmoCaseWorkflow.submit_report,
+        lambda refs: SubmitReport(document=refs[0], specialist_id=q.specialist_id, by=call.who.name),
+        "report.submit",
+    )

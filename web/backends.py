@@ -1,0 +1,39 @@
+"""What the web edge's handlers reach, the API's and the portal's alike.
+
+The case DB, the document store and the programs are the worker's own; the Temporal client
+is connected on the first request that needs one, so the web serves its codec endpoint and
+report links even while the Temporal server is still starting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from models.program import Program
+from models.settings import Settings
+from runtime.documents import DocumentStore
+
+
+@dataclass
+class Backends:
+    settings: Settings
+    engine: Engine
+    store: DocumentStore
+    programs: Mapping[str, Program]
+    connect: Callable[[], Awaitable[Client]]
+    outbox_dir: Path | None = None  # only in development
+    update_wait: float = 10.0  # seconds an update's handler may take before the call answers 202
+    _client: Client | None = None
+    _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def client(self) -> Client:
+        async with self._connecting:  # the first requests share one connection
+            if self._client is None:
+                self._client = await self.connect()
+        return self._client

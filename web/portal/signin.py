@@ -1,0 +1,117 @@
+"""A member's sign-in from the emailed link, and sign-out.
+
+Opening the link spends nothing (mail scanners fetch links); the form's POST compares the
+date of birth, spends the link and starts a session with a new id (`COOKIE`). Wrong dates
+count towards the link's lock; every outcome is audited under `member:<case id>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDictProxy
+from pydantic import ValidationError
+
+from models.portal import DobForm
+from runtime.portal_links import DobOutcome, LinkState
+from web.errors import WebError
+from web.portal.base import (
+    EXPIRED_FORM,
+    audit,
+    check_csrf,
+    form_text,
+    portal_of,
+    rate_limit,
+    set_session_cookie,
+)
+from web.portal.pages import render
+
+COOKIE = "smo_portal"
+
+GONE = {
+    LinkState.USED: "This sign-in link has been used already. Ask us for a new one.",
+    LinkState.EXPIRED: "This sign-in link has expired. Ask us for a new one.",
+    LinkState.LOCKED: "This sign-in link is locked after too many wrong dates of birth."
+    " Ask us for a new one.",
+}
+
+
+def _dob_from(form: MultiDictProxy[Any]) -> date:
+    return DobForm.model_validate({"date_of_birth": form_text(form, "date_of_birth")}).date_of_birth
+
+
+async def _open_link(request: web.Request) -> tuple[str, int]:
+    rate_limit(request)
+    token = request.match_info["token"]
+    check = await asyncio.to_thread(portal_of(request).links.check, token)
+    if check.state is LinkState.UNKNOWN:
+        raise WebError(404, "This sign-in link is not valid. Use the link from your latest email.")
+    if check.state is not LinkState.OPEN:
+        raise WebError(410, GONE[check.state])
+    return token, check.attempts_left
+
+
+async def sign_in_form(request: web.Request) -> web.StreamResponse:
+    # Opening the link spends nothing: mail scanners fetch links, only the form's POST counts.
+    token, left = await _open_link(request)
+    csrf = portal_of(request).links.csrf_token("signin:" + token)
+    return render("signin.html", csrf=csrf, attempts_left=left, wrong=False)
+
+
+async def sign_in(request: web.Request) -> web.StreamResponse:
+    portal = portal_of(request)
+    token, left = await _open_link(request)
+    form = await request.post()
+    expired = "This form has expired. Open your sign-in link again."
+    check_csrf(portal, "signin:" + token, form_text(form, "csrf"), expired)
+    csrf = portal.links.csrf_token("signin:" + token)
+    try:
+        dob = _dob_from(form)
+    except ValidationError:
+        return render("signin.html", 422, csrf=csrf, attempts_left=left, wrong=False, invalid=True)
+    outcome, check = await asyncio.to_thread(portal.links.redeem, token, dob)
+    actor = f"member:{check.case_id}"
+    if outcome is DobOutcome.WRONG:
+        left_text = f"{check.attempts_left} left"
+        await audit(portal, actor, "portal.sign_in", "wrong-dob", check.case_id, left_text)
+        return render("signin.html", 401, csrf=csrf, attempts_left=check.attempts_left, wrong=True)
+    if outcome is DobOutcome.LOCKED:
+        await audit(portal, actor, "portal.sign_in", "locked", check.case_id)
+        raise WebError(410, GONE[LinkState.LOCKED])
+    assert check.case_id is not None
+    sid, _ = await asyncio.to_thread(
+        portal.links.start_session, check.case_id, actor, request.cookies.get(COOKIE)
+    )
+    await audit(portal, actor, "portal.sign_in", "signed-in", check.case_id)
+    response = web.HTTPSeeOther(f"/portal/cases/{check.case_id}")
+    set_session_cookie(response, portal, COOKIE, sid, "/portal")
+    raise response
+
+
+async def sign_out(request: web.Request) -> web.StreamResponse:
+    portal = portal_of(request)
+    sid = request.cookies.get(COOKIE, "")
+    who = await asyncio.to_thread(portal.links.session, sid)
+    form = await request.post()
+    if who is None:
+        raise WebError(403, EXPIRED_FORM)
+    check_csrf(portal, sid, form_text(form, "csrf"))
+    await asyncio.to_thread(portal.links.end_session, sid)
+    await audit(portal, who.actor, "portal.sign_out", "signed-out", who.case_id)
+    response = web.HTTPSeeOther("/portal/signed-out")
+    response.del_cookie(COOKIE, path="/portal")
+    raise response
+
+
+async def signed_out(_request: web.Request) -> web.StreamResponse:
+    return render("error.html", 200, message="You are signed out.", title="Signed out")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/signin/{token}", sign_in_form)
+    app.router.add_post("/signin/{token}", sign_in)
+    app.router.add_post("/signout", sign_out)
+    app.router.add_get("/signed-out", signed_out)
