@@ -19,7 +19,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, event, insert, inspect
-from sqlmodel import Session, create_engine, select
+from sqlmodel import Session, SQLModel, create_engine, select
 
 from models import db as tables
 from models import portal_tables as _portal  # noqa: F401  (the portal tables belong to it too)
@@ -67,26 +67,25 @@ def seed(engine: Engine, settings: Settings) -> None:
     policies = _load_yaml(settings.policies_file) or []
     with Session(engine) as session:
         for raw in specialists:
-            row = tables.Specialist.model_validate(raw)
-            existing = session.get(tables.Specialist, row.specialist_id)
-            if existing is None:
-                session.add(row)
-            else:
-                for key, value in row.model_dump().items():
-                    setattr(existing, key, value)
+            _upsert(session, tables.Specialist.model_validate(raw))
         for raw in policies:
             raw = dict(raw)
             for key in ("in_force_from", "in_force_to"):
                 if isinstance(raw.get(key), str):
                     raw[key] = date.fromisoformat(raw[key])
-            prow = tables.Policy.model_validate(raw)
-            pexisting = session.get(tables.Policy, prow.policy_number)
-            if pexisting is None:
-                session.add(prow)
-            else:
-                for key, value in prow.model_dump().items():
-                    setattr(pexisting, key, value)
+            _upsert(session, tables.Policy.model_validate(raw))
         session.commit()
+
+
+def _upsert(session: Session, row: SQLModel) -> None:
+    """Add a seed row, or bring the stored row with its primary key up to date with it."""
+    identity = tuple(getattr(row, column.key) for column in inspect(type(row)).primary_key)
+    existing = session.get(type(row), identity)
+    if existing is None:
+        session.add(row)
+        return
+    for key, value in row.model_dump().items():
+        setattr(existing, key, value)
 
 
 class SchemaNotAtHead(RuntimeError):
@@ -122,6 +121,8 @@ def _legacy_revision(conn: Connection) -> str | None:
         return None
     if "sla_rounds" not in tables_present:
         return "0001"
+    if "rate_counters" in tables_present:  # 0006: confirmation links, the portal's counters
+        return "0006"
     if "specialist_loads" in tables_present:  # 0005: active assignments per specialist
         return "0005"
     if "portal_links" in tables_present:  # 0004: the portal's links and sessions
