@@ -131,6 +131,7 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
         roster.assign_specialist,
         storage.register_documents,
         storage.check_documents,
+        storage.discard_documents,
         email.send_notice,
         billing.charge_customer,
         calendar.sla_deadline,

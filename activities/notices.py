@@ -38,7 +38,7 @@ from models.intake import PatientIntake
 from models.notices import Notice, NoticeKind, NoticeResult
 from runtime import metrics
 from runtime.mail import SmtpMailer, permanent
-from security.links import LinkSigner
+from security.links import LinkSigner, Right
 from security.redaction import register_phi
 
 log = structlog.get_logger(__name__)
@@ -77,10 +77,13 @@ RECIPIENTS: dict[NoticeKind, tuple[Audience, ...]] = {
     NoticeKind.TEAM_NOTIFIED: (Audience.COORDINATOR,),
     NoticeKind.ATTENTION: (Audience.SUPERVISOR,),
     NoticeKind.PORTAL_LINK: (Audience.CUSTOMER,),
+    NoticeKind.CONFIRM_REQUEST: (Audience.CUSTOMER,),
 }
 
 # The member's notices that carry a fresh single-use sign-in link to the portal.
 SIGN_IN_KINDS = frozenset({NoticeKind.CASE_OPENED, NoticeKind.PORTAL_LINK})
+# The member's notices whose link is minted as the message is sent (a row written per link).
+MINTING_KINDS = SIGN_IN_KINDS | {NoticeKind.CONFIRM_REQUEST}
 
 
 class PortalMail(Protocol):
@@ -89,6 +92,8 @@ class PortalMail(Protocol):
     def sign_in_url(self, case_id: str, dob: date) -> tuple[str, datetime]: ...
 
     def assignment_url(self, case_id: str, assignment_no: int, specialist_id: str) -> str: ...
+
+    def confirmation_url(self, case_id: str) -> tuple[str, datetime]: ...
 
 
 class MailConfig(BaseModel):
@@ -130,6 +135,13 @@ class _Begun:
 # Quoted-printable keeps a mostly-ASCII body readable on the wire, as the default policy does.
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP
+
+
+def assignment_no_of(notice: Notice) -> int | None:
+    """The assignment a specialist's notice belongs to: its id ends in the number, alone
+    (`<case>:records_to_specialist:<n>`) or with the round of information (`…:info_supplied:<n>-<k>`)."""
+    number = notice.notice_id.rsplit(":", 1)[-1].split("-", 1)[0]
+    return int(number) if number.isascii() and number.isdigit() and len(number) < 7 else None
 
 
 def message_id_for(notice_id: str) -> str:
@@ -210,29 +222,47 @@ class EmailActivities:
     def _portal_text(self, notice: Notice, audience: Audience, intake: PatientIntake | None) -> str:
         if self.portal is None:
             return ""
+        if audience is Audience.CUSTOMER and notice.kind is NoticeKind.CONFIRM_REQUEST:
+            # The whole paragraph is the template's: the link is the one value in the message.
+            return self.portal.confirmation_url(notice.case_id)[0]
         if audience is Audience.CUSTOMER and intake is not None and notice.kind in SIGN_IN_KINDS:
             url, until = self.portal.sign_in_url(notice.case_id, intake.date_of_birth)
             return render_portal_text("sign_in", url=url, until=until.strftime("%Y-%m-%d %H:%M UTC"))
         to_specialist = audience is Audience.SPECIALIST and notice.kind is NoticeKind.RECORDS_TO_SPECIALIST
-        if to_specialist and notice.specialist_id:
-            # The notice id ends in the assignment number: `<case>:records_to_specialist:<n>`.
-            assignment_no = int(notice.notice_id.rsplit(":", 1)[1])
-            url = self.portal.assignment_url(notice.case_id, assignment_no, notice.specialist_id)
+        if to_specialist and notice.specialist_id and (n := assignment_no_of(notice)) is not None:
+            url = self.portal.assignment_url(notice.case_id, n, notice.specialist_id)
             return render_portal_text("assignment", url=url)
         return ""
 
-    def _values(self, notice: Notice, name: str, portal: str) -> dict[str, str]:
+    def _links(self, notice: Notice, audience: Audience, now: datetime) -> str:
+        """One signed link per document, each naming the recipient's own right to it.
+
+        The member's right is to the case's report; a specialist's is their assignment, so a
+        reassignment, a withdrawn consent or the case's end closes the link (`web.links`).
+        Nobody else is sent a document link.
+        """
+        right = None
+        if audience is Audience.CUSTOMER:
+            right = Right.member()
+        elif audience is Audience.SPECIALIST and notice.specialist_id:
+            n = assignment_no_of(notice)
+            right = None if n is None else Right.assignment(n, notice.specialist_id)
+        if right is None:
+            if notice.link_doc_ids:
+                log.warning("notice.links_without_right", notice=notice.notice_id, audience=audience.value)
+            return ""
+        expires = now + self.config.link_ttl
+        sign = self.signer.sign
+        return "\n".join(f"  {sign(notice.case_id, d, right, expires)}" for d in notice.link_doc_ids)
+
+    def _values(self, notice: Notice, audience: Audience, name: str, portal: str) -> dict[str, str]:
         """What the templates fill in: the notice's own params over these defaults."""
         now = datetime.now(UTC)
-        links = "\n".join(
-            f"  {self.signer.sign(notice.case_id, d, now + self.config.link_ttl)}"
-            for d in notice.link_doc_ids
-        )
         return {
             "case_id": notice.case_id,
             "name": name,
             "due": notice.due_at.strftime("%Y-%m-%d %H:%M %Z") if notice.due_at else "",
-            "links": links,
+            "links": self._links(notice, audience, now),
             "expires": (now + self.config.link_ttl).strftime("%Y-%m-%d %H:%M UTC"),
             "records": "",
             "item": "",
@@ -246,7 +276,7 @@ class EmailActivities:
 
     def _render(self, notice: Notice, audience: Audience, name: str, portal: str = "") -> tuple[str, str]:
         """Subject and body for one recipient (a kind's one template serves every audience)."""
-        return render_notice(notice.kind, self._values(notice, name, portal))
+        return render_notice(notice.kind, self._values(notice, audience, name, portal))
 
     def _message(self, to: str, subject: str, body: str, notice: Notice, message_id: str) -> Message:
         # The compat32 Message: the default policy's header objects parse every value again
@@ -288,7 +318,7 @@ class EmailActivities:
             else:
                 to, name = self.config.supervisor, "supervisor"
             # A fresh link on every attempt: a retry must not resend a token already spent.
-            if audience is Audience.CUSTOMER and notice.kind in SIGN_IN_KINDS:
+            if audience is Audience.CUSTOMER and notice.kind in MINTING_KINDS:
                 # Off the event loop: minting the link writes its row.
                 portal = await asyncio.to_thread(self._portal_text, notice, audience, intake)
             else:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from models.db import DocumentRow, insert_new, utcnow
+from models.db import DocumentRow, insert_new, table, utcnow
 from models.storage import CheckDocuments, RegisterDocuments, RegisteredDocuments
 from runtime.documents import DocumentNotFound, DocumentStore, StoredDocument
 
@@ -63,3 +63,22 @@ class StorageActivities:
             return len(req.documents)
 
         return RegisteredDocuments(registered=await asyncio.to_thread(write))
+
+    @activity.defn(name="discard_documents")
+    async def discard_documents(self, req: CheckDocuments) -> None:
+        """Remove the documents no case holds (a public request's that was refused or never confirmed).
+
+        Idempotent; a document any case registered stays, whoever uploaded it.
+        """
+
+        def remove() -> None:
+            documents = table(DocumentRow)
+            with self.engine.connect() as conn:
+                held = set(
+                    conn.scalars(select(documents.c.doc_id).where(documents.c.doc_id.in_(req.doc_ids)))
+                )
+            for doc_id in req.doc_ids:
+                if doc_id not in held:
+                    self.store.delete(doc_id)
+
+        await asyncio.to_thread(remove)

@@ -7,8 +7,9 @@ Case views reuse the workflow's own models (`CaseStatus`, `UpdateAck`'s fields).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from models.case import (
     AwareDatetime,
@@ -16,10 +17,26 @@ from models.case import (
     EligibilityFacts,
     InfoReason,
     RecordType,
-    ShortText,
     Stage,
 )
+from models.input_text import NO_NUL_PATTERN, REASON_PATTERN
 from models.intake import PatientIntake
+
+# Every limit the server enforces is stated here, so the OpenAPI document (built from these
+# models) takes nothing the server refuses for its form alone: no NUL in any text, and a
+# reason of at least three characters once its ends are stripped.
+# The OpenAPI document lists the programs the service runs where a field carries this mark.
+PROGRAMS_MARK = "x-smo-programs"
+ProgramName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=40, pattern=NO_NUL_PATTERN),
+    Field(json_schema_extra={PROGRAMS_MARK: True}),
+]
+# A roster id's shape (SP-ONC-001), as the signed assignment links take it.
+SpecialistId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")]
+ReasonText = Annotated[
+    str, StringConstraints(min_length=3, max_length=500, strip_whitespace=True, pattern=REASON_PATTERN)
+]
 
 
 class Body(BaseModel):
@@ -29,27 +46,27 @@ class Body(BaseModel):
 class OpenCase(Body):
     """A new case: the member's details (stored encrypted) and what the coordinator asserts."""
 
-    program: str = Field(min_length=1, max_length=40)
+    program: ProgramName
     details: PatientIntake
     facts: EligibilityFacts = EligibilityFacts()
     case_id: CaseId | None = None
-    treating_institution: str | None = Field(default=None, max_length=120)
+    treating_institution: str | None = Field(default=None, max_length=120, pattern=NO_NUL_PATTERN)
     follow_up_of: CaseId | None = None
-    override_reason: ShortText | None = None
+    override_reason: ReasonText | None = None
 
 
 class CompleteRecordsBody(Body):
     waive: list[RecordType] = Field(default=[], max_length=8)
-    waive_reason: ShortText | None = None
+    waive_reason: ReasonText | None = None
 
 
 class AssignBody(Body):
-    specialist_id: str = Field(min_length=1, max_length=40)
+    specialist_id: SpecialistId
 
 
 class DeclineBody(Body):
-    specialist_id: str = Field(min_length=1, max_length=40)
-    reason: ShortText
+    specialist_id: SpecialistId
+    reason: ReasonText
 
 
 class RequestInfoBody(Body):
@@ -62,7 +79,7 @@ class BookConsultBody(Body):
 
 
 class ReasonBody(Body):
-    reason: ShortText
+    reason: ReasonText
 
 
 class Empty(Body):

@@ -8,17 +8,26 @@ store and are reached through `intake_doc_id`.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 if TYPE_CHECKING:
     from models.case_state import CaseState
 
 # The word lists live in a pydantic-free module so that the thin CLI starts fast.
 from models.consent import ConsentState
+from models.input_text import NO_NUL_PATTERN
 from models.vocabulary import TERMINAL_STAGES as TERMINAL_STAGES
 from models.vocabulary import InfoReason as InfoReason
 from models.vocabulary import RecordType as RecordType
@@ -29,8 +38,31 @@ SHA256_PATTERN = r"^[0-9a-f]{64}$"
 ICD10_PATTERN = r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$"
 # A run's history events past which the case continues as new at its next idle point.
 HISTORY_BUDGET = 2000
+# How long a request from the public form waits for its confirmation link to be followed.
+CONFIRMATION_WINDOW = timedelta(hours=24)
 
-CaseId = Annotated[str, StringConstraints(pattern=CASE_ID_PATTERN)]
+# Python's `re` lets `$` match before a final newline: Python code checks with `fullmatch`.
+CASE_ID_RE = re.compile(CASE_ID_PATTERN)
+MAX_EXCLUSIONS = 32
+
+# No ".." in a case id, so an id never reads as a path (the schema says so with `not`).
+CASE_ID_SCHEMA = {"type": "string", "pattern": CASE_ID_PATTERN, "not": {"pattern": r"\.\."}}
+
+
+def is_case_id(text: str) -> bool:
+    """Whether `text` is a case id, whole (a trailing newline is not part of one)."""
+    return CASE_ID_RE.fullmatch(text) is not None and ".." not in text
+
+
+def _case_id(value: str) -> str:
+    if ".." in value:
+        raise ValueError("a case id may not contain '..'")
+    return value
+
+
+CaseId = Annotated[
+    str, StringConstraints(pattern=CASE_ID_PATTERN), AfterValidator(_case_id), WithJsonSchema(CASE_ID_SCHEMA)
+]
 Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 Actor = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
 ShortText = Annotated[str, StringConstraints(min_length=3, max_length=500, strip_whitespace=True)]
@@ -47,12 +79,19 @@ AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 
 def _icd10(value: str) -> str:
     code = value.strip().upper()
-    if not re.match(ICD10_PATTERN, code):
-        raise ValueError(f"{value!r} is not an ICD-10 code (e.g. C50.912)")
+    # The message names the rule, never the value: an error may be shown, and a code is PHI.
+    if not re.fullmatch(ICD10_PATTERN, code):
+        raise ValueError("must be an ICD-10 code (e.g. C50.912)")
     return code
 
 
-Icd10 = Annotated[str, AfterValidator(_icd10)]
+# The server also takes a code in lower case or with spaces around it; the schema states the
+# canonical form, which it always takes.
+Icd10 = Annotated[
+    str,
+    AfterValidator(_icd10),
+    WithJsonSchema({"type": "string", "pattern": ICD10_PATTERN, "minLength": 3, "maxLength": 8}),
+]
 
 
 def workflow_id_for(case_id: str) -> str:
@@ -94,7 +133,11 @@ class EligibilityFacts(Frozen):
     complex_condition: bool = True
     # A set iterates in a per-process hash order: serialise it sorted, so the same facts make
     # the same activity input (and the same history) in every worker.
-    exclusions: Annotated[frozenset[str], PlainSerializer(sorted, return_type=list[str])] = frozenset()
+    exclusions: Annotated[
+        frozenset[Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=NO_NUL_PATTERN)]],
+        Field(max_length=MAX_EXCLUSIONS),
+        PlainSerializer(sorted, return_type=list[str]),
+    ] = frozenset()
 
 
 class Reason(Frozen):
@@ -152,6 +195,14 @@ class CaseInput(Frozen):
     # records go from the member's country to a specialist abroad (issue 14). Off only for a
     # deployment whose programs never send records across a border (Settings.consent_required).
     consent_required: bool = True
+    # A request from the public form (issue 30): the case first emails one fixed confirmation
+    # link to the address the form gave and sends nothing else, to the member or the desk,
+    # until it is confirmed; unconfirmed, it ends after a day. Refused, it ends once the
+    # answer is sent (no override window). False for desk cases and recorded histories.
+    self_service: bool = False
+    # The documents the form brought: registered as records once the request is confirmed
+    # and eligible, removed again when it is not.
+    form_records: list[DocumentRef] = Field(default=[], max_length=50)
     # A continued run's state (set by the case itself when it continues as new; never by a client).
     carried: CaseState | None = None
 
@@ -312,6 +363,12 @@ class OverrideEligibility(Frozen):
 
 
 class RequestThirdOpinion(Frozen):
+    by: Actor
+
+
+class ConfirmRequest(Frozen):
+    """The member followed the confirmation link of a request from the public form."""
+
     by: Actor
 
 

@@ -204,3 +204,8 @@ class SlaRound(SQLModel, table=True):
     warned: bool = False
     breached: bool = False
     paused_working_days: int = 0
+
+
+# The request form's confirmation links and the portal's hit counters belong to the same schema
+# (migration 0006); importing them here puts them wherever the case DB's tables are.
+from models import intake_tables as _intake  # noqa: E402, F401

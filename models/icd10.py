@@ -24,11 +24,11 @@ _ICD_RANGE = re.compile(r"^([A-Z])([0-9]{2})-([A-Z])([0-9]{2})$")
 
 
 def _entry_pattern(entry: str) -> str:
-    m = _ICD_ENTRY.match(entry)
+    m = _ICD_ENTRY.fullmatch(entry)
     if m is None:
         raise ValueError(f"{entry!r} is not an ICD-10 prefix")
     head, tail = m.group("head"), m.group("tail") or ""
-    ranged = _ICD_RANGE.match(head)
+    ranged = _ICD_RANGE.fullmatch(head)
     if ranged:
         letter, start, _, end = ranged.groups()
         head_pattern = "(?:" + "|".join(f"{letter}{n:02d}" for n in range(int(start), int(end) + 1)) + ")"
@@ -42,12 +42,12 @@ def _entry_pattern(entry: str) -> str:
 def icd10_prefix(raw: str) -> str:
     """`raw` trimmed and upper-cased, once it is known to be an ICD-10 prefix; else a ValueError."""
     entry = raw.strip().upper()
-    m = _ICD_RANGE.match(entry.split(".")[0])
+    m = _ICD_RANGE.fullmatch(entry.split(".")[0])
     if m:
         letter, start, letter2, end = m.groups()
         if letter != letter2 or int(start) > int(end):
             raise ValueError(f"{raw!r}: a range must stay within one letter, low to high")
-    if not _ICD_ENTRY.match(entry):
+    if not _ICD_ENTRY.fullmatch(entry):
         raise ValueError(f"{raw!r} is not an ICD-10 prefix (e.g. F, B20, Z41.1, J00-J06, T36-T65.??2)")
     _entry_pattern(entry)  # refuses a misplaced "?"
     return entry

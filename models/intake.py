@@ -10,23 +10,26 @@ import hashlib
 import hmac
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from models.case import Icd10
+from models.input_text import LANGUAGE_PATTERN, NO_NUL_PATTERN, Email
 
 
 class PatientIntake(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    patient_name: str = Field(min_length=2, max_length=120)
+    # Every limit is stated on the field, so the API's schema takes nothing the service refuses.
+    patient_name: str = Field(min_length=2, max_length=120, pattern=NO_NUL_PATTERN)
     date_of_birth: date
-    email: EmailStr
-    phone: str = Field(default="", max_length=40)
-    diagnosis_text: str = Field(min_length=3, max_length=500)
+    email: Email
+    phone: str = Field(default="", max_length=40, pattern=NO_NUL_PATTERN)
+    diagnosis_text: str = Field(min_length=3, max_length=500, pattern=NO_NUL_PATTERN)
     icd10: Icd10
-    policy_number: str
-    treating_doctor: str = Field(default="", max_length=120)
-    language: str = "en"
+    policy_number: str = Field(min_length=3, max_length=40, pattern=NO_NUL_PATTERN)  # as CaseInput's
+    treating_doctor: str = Field(default="", max_length=120, pattern=NO_NUL_PATTERN)
+    # The member's language, as a tag (en, km, en-US) or its name in Latin letters.
+    language: str = Field(default="en", max_length=35, pattern=LANGUAGE_PATTERN)
 
 
 def life_assured_ref(key: bytes, policy_number: str, patient_name: str, dob: date) -> str:

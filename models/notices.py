@@ -32,6 +32,9 @@ class NoticeKind(StrEnum):
     TEAM_NOTIFIED = "team_notified"
     ATTENTION = "attention"
     PORTAL_LINK = "portal_link"
+    # The one message a request from the public form sends before it is confirmed: fixed words
+    # and a confirmation link, nothing the form's sender wrote.
+    CONFIRM_REQUEST = "confirm_request"
 
 
 class Notice(BaseModel):

@@ -26,7 +26,7 @@ class SlaReportRequest(BaseModel):
     @field_validator("month")
     @classmethod
     def _month(cls, value: str) -> str:
-        if not _MONTH.match(value):
+        if not _MONTH.fullmatch(value):
             raise ValueError(f"month must look like 2026-11, got {value!r}")
         return value
 

@@ -52,12 +52,23 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 8081
     public_base_url: str = ""
+    # Seconds a request body may go without a byte while the server waits for it; then the
+    # request is answered 408 and its connection closed (web/transport.py).
+    body_read_timeout: float = Field(default=60.0, gt=0)
     ui_origin: str = ""
     link_ttl_hours: int = 72
     # Every case waits before assignment for the member's consent to send records abroad.
     # SMO_CONSENT_REQUIRED=false turns it off for desk-opened cases of a deployment whose
     # programs never cross a border; self-service requests always ask for it.
     consent_required: bool = True
+    # The portal's limits. Per client address only a coarse flood guard, high enough for many
+    # members behind one carrier address (one public address for a whole mobile network); what
+    # protects a member is counted per sign-in link, email address, policy number and case, in
+    # the case DB that every `smo web` process shares (web/portal/ratelimit.py).
+    portal_flood_limit: int = Field(default=2000, ge=1)  # requests per client address per 5 minutes
+    # The proxies in front of `smo web` whose X-Forwarded-For names the client (comma-separated
+    # addresses or networks). Empty: the header is ignored, the connecting peer is the client.
+    trusted_proxies: str = ""
 
     codec_keys: SecretStr = SecretStr("")
     document_keys: SecretStr = SecretStr("")

@@ -56,7 +56,7 @@ def visibility_query(request: SlaReportRequest) -> str:
         f"AND {search.SLA_DEADLINE.name} < '{as_of}' AND {search.SLA_STATE.name} IN ({states})"
     )
     if request.program is not None:
-        if not _PROGRAM_NAME.match(request.program):
+        if not _PROGRAM_NAME.fullmatch(request.program):
             raise ValueError(f"not a program name: {request.program!r}")
         query += f" AND {search.PROGRAM.name} = '{request.program}'"
     return query

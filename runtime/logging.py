@@ -4,12 +4,17 @@ Workflow code logs through `workflow.logger` (replay-aware, sandbox-safe) and ac
 through `activity.logger` or structlog; both reach the same ProcessorFormatter, which
 lifts the Temporal context (case id, workflow id, activity) and the request id of the API
 call that caused the work (`runtime.tracing`) into fields on every line.
+
+Tokens are masked on every line: in this pipeline by `redact_phi`, and at the source, whatever
+handler writes them, in the lines of aiohttp's own loggers (`mask_secrets_at_source`), whose
+errors quote the request line or header they refused.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
@@ -20,6 +25,45 @@ from temporalio.runtime import LogForwardingConfig, LoggingConfig, TelemetryFilt
 from models.case import case_id_from_workflow_id
 from runtime.tracing import current_request_id
 from security.redaction import redact_phi
+from security.secret_text import mask_secrets
+
+# The loggers whose lines may quote what a client sent: aiohttp's, and asyncio's (an exception
+# that escaped a task).
+SOURCE_LOGGERS = (
+    "aiohttp.access",
+    "aiohttp.client",
+    "aiohttp.internal",
+    "aiohttp.server",
+    "aiohttp.web",
+    "aiohttp.websocket",
+    "asyncio",
+)
+
+
+class SecretFilter(logging.Filter):
+    """Masks tokens in a record before any handler sees it: its message and its traceback.
+
+    A record with nothing to mask is left as it is; one with a token has its traceback folded
+    into the masked message (an exception object cannot be masked, only its text).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        exc = record.exc_info
+        trace = logging.Formatter().formatException(exc) if exc and exc[0] is not None else ""
+        text = f"{message}\n{trace}" if trace else message
+        if (masked := mask_secrets(text)) != text:
+            record.msg, record.args = masked, ()
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def mask_secrets_at_source(names: Iterable[str] = SOURCE_LOGGERS) -> None:
+    """Put the `SecretFilter` on these loggers (once); every handler then gets masked lines."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, SecretFilter) for f in logger.filters):
+            logger.addFilter(SecretFilter())
 
 
 def _temporal_context(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
@@ -96,3 +140,4 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     activity.logger.activity_info_on_message = False
     for noisy in ("aiosmtpd", "mail.log", "aiohttp.access", "sqlalchemy.engine"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    mask_secrets_at_source()

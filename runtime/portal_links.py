@@ -5,6 +5,8 @@ member proves who they are with their date of birth, checked against a keyed has
 to the case (a copy of the table reveals neither the token nor the date). Five wrong
 dates lock the link. A session id is new at every sign-in and expires on its own. The
 worker mints links for the notices it sends; the portal redeems them and keeps the sessions.
+A request from the public form gets a confirmation link of the same kind (its own table,
+one day, single use): it confirms that request and opens nothing else.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, update
 from sqlmodel import Session, select
 
+from models.case import CONFIRMATION_WINDOW
 from models.db import table, values_of
+from models.intake_tables import IntakeConfirmation
 from models.portal_tables import MAX_DOB_ATTEMPTS, PortalLink, PortalSession
 from models.settings import Settings
 
@@ -37,6 +42,9 @@ def sha256(token: str) -> str:
 def _aware(value: datetime) -> datetime:
     # SQLite hands datetimes back without their zone; they were written in UTC.
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+Row = TypeVar("Row", PortalLink, IntakeConfirmation)
 
 
 class LinkState(StrEnum):
@@ -58,6 +66,15 @@ class LinkCheck:
     state: LinkState
     case_id: str | None = None
     attempts_left: int = 0
+
+
+def _ended(row: PortalLink | IntakeConfirmation, now: datetime | None) -> LinkCheck | None:
+    """A used or expired link's state; None while it is open."""
+    if row.used_at is not None:
+        return LinkCheck(LinkState.USED, row.case_id)
+    if _aware(row.expires_at) <= (now or datetime.now(UTC)):
+        return LinkCheck(LinkState.EXPIRED, row.case_id)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +128,7 @@ class PortalLinks:
 
     def assignment_ok(self, case_id: str, assignment_no: int, specialist_id: str, exp: int, sig: str) -> bool:
         expected = self._assignment_mac(case_id, assignment_no, specialist_id, exp)
-        return hmac.compare_digest(expected, sig)
+        return _same(expected, sig)
 
     # ---- links --------------------------------------------------------------------------
 
@@ -131,21 +148,21 @@ class PortalLinks:
             conn.execute(insert(table(PortalLink)), values_of(link))
         return token, expires
 
-    def check(self, token: str, now: datetime | None = None) -> LinkCheck:
-        if not TOKEN_RE.match(token):
-            return LinkCheck(LinkState.UNKNOWN)
-        now = now or datetime.now(UTC)
+    def _row(self, model: type[Row], token: str) -> Row | None:
+        """The row of a well-formed token, or None (malformed, tampered with, never issued)."""
+        if not TOKEN_RE.fullmatch(token):
+            return None
         with Session(self.engine) as session:
-            link = session.get(PortalLink, sha256(token))
+            return session.get(model, sha256(token))
+
+    def check(self, token: str, now: datetime | None = None) -> LinkCheck:
+        link = self._row(PortalLink, token)
         if link is None:
             return LinkCheck(LinkState.UNKNOWN)
         if link.locked_at is not None:
             return LinkCheck(LinkState.LOCKED, link.case_id)
-        if link.used_at is not None:
-            return LinkCheck(LinkState.USED, link.case_id)
-        if _aware(link.expires_at) <= now:
-            return LinkCheck(LinkState.EXPIRED, link.case_id)
-        return LinkCheck(LinkState.OPEN, link.case_id, MAX_DOB_ATTEMPTS - link.failed_attempts)
+        left = MAX_DOB_ATTEMPTS - link.failed_attempts
+        return _ended(link, now) or LinkCheck(LinkState.OPEN, link.case_id, left)
 
     def redeem(self, token: str, dob: date, now: datetime | None = None) -> tuple[DobOutcome, LinkCheck]:
         """Compare the date of birth; on a match the link is spent (single use)."""
@@ -174,6 +191,42 @@ class PortalLinks:
             left = MAX_DOB_ATTEMPTS - link.failed_attempts
             return outcome, LinkCheck(LinkState.OPEN, link.case_id, left)
 
+    # ---- a request's confirmation link ----------------------------------------------------
+
+    def confirmation_url(self, case_id: str, now: datetime | None = None) -> tuple[str, datetime]:
+        """What a request's confirmation email carries: a new single-use token, good for a day."""
+        now = now or datetime.now(UTC)
+        token = secrets.token_urlsafe(32)
+        expires = now + CONFIRMATION_WINDOW
+        row = IntakeConfirmation(
+            token_hash=sha256(token), case_id=case_id, created_at=now, expires_at=expires
+        )
+        with self.engine.begin() as conn:
+            conn.execute(insert(table(IntakeConfirmation)), values_of(row))
+        return f"{self.base_url}/portal/confirm/{token}", expires
+
+    def check_confirmation(self, token: str, now: datetime | None = None) -> LinkCheck:
+        """The link's state and its case; it confirms that case and nothing else."""
+        row = self._row(IntakeConfirmation, token)
+        if row is None:
+            return LinkCheck(LinkState.UNKNOWN)
+        return _ended(row, now) or LinkCheck(LinkState.OPEN, row.case_id)
+
+    def spend_confirmation(self, token: str, now: datetime | None = None) -> None:
+        """Mark the link used (after the case took the confirmation), with every other link of the case."""
+        now = now or datetime.now(UTC)
+        confirmations = table(IntakeConfirmation)
+        with Session(self.engine) as session:
+            row = session.get(IntakeConfirmation, sha256(token))
+            if row is None:
+                return
+            session.execute(
+                update(confirmations)
+                .where(confirmations.c.case_id == row.case_id, confirmations.c.used_at.is_(None))
+                .values(used_at=now)
+            )
+            session.commit()
+
     # ---- sessions -----------------------------------------------------------------------
 
     def start_session(
@@ -198,7 +251,7 @@ class PortalLinks:
         return sid, expires
 
     def session(self, sid: str, now: datetime | None = None) -> Holder | None:
-        if not TOKEN_RE.match(sid):
+        if not TOKEN_RE.fullmatch(sid):
             return None
         now = now or datetime.now(UTC)
         with Session(self.engine) as session:
@@ -220,4 +273,13 @@ class PortalLinks:
         return hmac.new(self.key, f"portal-csrf|{sha256(binding)}".encode(), hashlib.sha256).hexdigest()
 
     def csrf_ok(self, binding: str, presented: str) -> bool:
-        return bool(presented) and hmac.compare_digest(self.csrf_token(binding), presented)
+        return bool(presented) and _same(self.csrf_token(binding), presented)
+
+
+def _same(expected: str, presented: str) -> bool:
+    """A constant-time comparison that also takes what a browser may send: any text at all.
+
+    `hmac.compare_digest` refuses a str with non-ASCII characters (TypeError), so both sides are
+    compared as UTF-8 bytes.
+    """
+    return hmac.compare_digest(expected.encode(), presented.encode("utf-8", errors="replace"))

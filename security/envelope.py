@@ -224,6 +224,54 @@ def _unwrap_data_key(keyring: KeyRing, header: _Header) -> bytes:
         ) from None
 
 
+class Encryptor:
+    """Encryption pushed chunk by chunk: `write` plaintext as it arrives, `finish` when it ends.
+
+    It writes the same file as `encrypt_stream`, but the caller does the waiting: nothing here
+    waits for a source, so an upload read from the network holds no thread between its chunks.
+    Memory stays at about two chunks whatever the document's size.
+    """
+
+    def __init__(self, dst: BinaryIO, keyring: KeyRing, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        if not 0 < chunk_size <= MAX_CHUNK_SIZE:
+            raise ValueError(f"chunk_size must be between 1 and {MAX_CHUNK_SIZE}")
+        data_key = AESGCM.generate_key(bit_length=256)
+        kek_id, wrapped = _wrap_data_key(keyring, data_key)
+        self._header = _Header(kek_id, wrapped, os.urandom(NONCE_PREFIX_BYTES), chunk_size)
+        _write_header(dst, self._header)
+        self._dst = dst
+        self._cipher = AESGCM(data_key)
+        self._digest = hashlib.sha256()
+        self._pending = bytearray()
+        self._size = 0
+        self._index = 0
+
+    def write(self, data: bytes) -> None:
+        self._pending += data
+        size = self._header.chunk_size
+        # A chunk is sealed only once more follows it: the final flag is part of its associated
+        # data, so the last chunk waits for `finish`.
+        while len(self._pending) > size:
+            self._seal(bytes(self._pending[:size]), final=False)
+            del self._pending[:size]
+
+    def finish(self) -> EncryptResult:
+        """Seal the last chunk (empty for an empty document) and return the plaintext's digest."""
+        self._seal(bytes(self._pending), final=True)
+        self._pending.clear()
+        return EncryptResult(sha256=self._digest.hexdigest(), size=self._size)
+
+    def _seal(self, chunk: bytes, *, final: bool) -> None:
+        if self._index >= _MAX_CHUNKS:
+            raise ValueError("document too large for this chunk size")
+        self._digest.update(chunk)
+        self._size += len(chunk)
+        nonce = _chunk_nonce(self._header.nonce_prefix, self._index)
+        aad = _chunk_aad(self._header.chunk_size, self._index, final)
+        _write_all(self._dst, self._cipher.encrypt(nonce, chunk, aad))
+        self._index += 1
+
+
 def encrypt_stream(
     src: BinaryIO,
     dst: BinaryIO,
@@ -235,40 +283,12 @@ def encrypt_stream(
 
     Memory use is bounded by about two chunks regardless of the input size.
     """
-    if not 0 < chunk_size <= MAX_CHUNK_SIZE:
-        raise ValueError(f"chunk_size must be between 1 and {MAX_CHUNK_SIZE}")
-    data_key = AESGCM.generate_key(bit_length=256)
-    kek_id, wrapped = _wrap_data_key(keyring, data_key)
-    header = _Header(kek_id, wrapped, os.urandom(NONCE_PREFIX_BYTES), chunk_size)
-    _write_header(dst, header)
-
-    cipher = AESGCM(data_key)
-    digest = hashlib.sha256()
-    size = 0
-    index = 0
-    # Read one chunk ahead: a chunk can only be sealed once we know whether it
-    # is the last one, because the final flag is part of its associated data.
-    current = _read_exact(src, chunk_size)
-    while True:
-        upcoming = _read_exact(src, chunk_size) if len(current) == chunk_size else b""
-        final = not upcoming
-        if index >= _MAX_CHUNKS:
-            raise ValueError("document too large for this chunk size")
-        digest.update(current)
-        size += len(current)
-        _write_all(
-            dst,
-            cipher.encrypt(
-                _chunk_nonce(header.nonce_prefix, index),
-                current,
-                _chunk_aad(chunk_size, index, final),
-            ),
-        )
-        if final:
+    encryptor = Encryptor(dst, keyring, chunk_size=chunk_size)
+    while block := _read_exact(src, chunk_size):
+        encryptor.write(block)
+        if len(block) < chunk_size:  # a short read happens only at the end
             break
-        current = upcoming
-        index += 1
-    return EncryptResult(sha256=digest.hexdigest(), size=size)
+    return encryptor.finish()
 
 
 def decrypt_stream(

@@ -10,6 +10,9 @@ Three layers, applied to every log line:
    wherever they appear. The set lives in a ContextVar, so each asyncio task
    (each Temporal activity) only masks, and only holds, its own values.
 
+Tokens in any string (a bearer token, a codec or sign-in link) are masked too
+(``security.secret_text``): a log line is no place for a secret either.
+
 Place ``redact_phi`` last before the renderer. It renders ``exc_info`` itself
 so exception messages and tracebacks are scrubbed too.
 """
@@ -24,6 +27,8 @@ from contextvars import ContextVar
 from typing import Any
 
 import structlog
+
+from security.secret_text import mask_secrets
 
 REDACTED = "[REDACTED]"
 
@@ -244,10 +249,11 @@ def _mask_birth_date(match: re.Match[str]) -> str:
 
 
 def scrub_text(text: str, phi: re.Pattern[str] | None = None) -> str:
-    """Mask registered PHI, birth dates, e-mail addresses and phone numbers.
+    """Mask tokens, registered PHI, birth dates, e-mail addresses and phone numbers.
 
     ``phi`` defaults to the pattern for values registered in this context.
     """
+    text = mask_secrets(text)
     if phi is None:
         phi = _phi_state.get().pattern
     if phi is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,15 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from models import search
-from models.case import CaseInput, CaseResult, CaseStatus, EligibilityFacts, Stage, workflow_id_for
+from models.case import (
+    CaseInput,
+    CaseResult,
+    CaseStatus,
+    DocumentRef,
+    EligibilityFacts,
+    Stage,
+    workflow_id_for,
+)
 from models.intake import PatientIntake, life_assured_ref
 from models.program import Program, get_program
 from models.settings import Settings
@@ -142,6 +151,16 @@ def new_case_id(now: datetime | None = None) -> str:
     return f"SMO-{now:%y%m%d}-{secrets.token_hex(3).upper()}"
 
 
+def request_case_id(hash_key: bytes, form: str, day: str) -> str:
+    """The case a copy of the public form opens: the same form sent again reaches the same case.
+
+    `form` is the form's random nonce and `day` (YYMMDD) the day it was shown; the key keeps
+    anyone from choosing the id of a case they did not request.
+    """
+    digest = hmac.new(hash_key, f"request-case|{day}|{form}".encode(), hashlib.sha256).hexdigest()
+    return f"SMO-{day}-{digest[:10].upper()}"
+
+
 async def open_case(
     client: Client,
     settings: Settings,
@@ -157,6 +176,8 @@ async def open_case(
     override_reason: str | None = None,
     wait: bool = True,
     consent_required: bool = False,
+    self_service: bool = False,
+    form_records: Sequence[DocumentRef] = (),
 ) -> CaseStatus:
     hash_key = settings.hash_key.get_secret_value()
     if not hash_key:
@@ -178,6 +199,8 @@ async def open_case(
         follow_up_of=follow_up_of,
         override_reason=override_reason,
         consent_required=consent_required or settings.consent_required,
+        self_service=self_service,
+        form_records=list(form_records),
     )
     # Opening the same case twice is idempotent; the same id with other details is a mistake.
     sheet_id = hashlib.sha256(intake.model_dump_json().encode()).hexdigest()
@@ -217,6 +240,11 @@ async def open_case(
         if definite and stored.created:
             await asyncio.to_thread(store.delete, stored.doc_id)
         raise
-    if not wait:
-        return await status(client, case_id)
-    return await _settled(client, case_id)
+    # Two calls that raced past the look-up above: the one that lost found the case started
+    # (USE_EXISTING) and must not take it for its own when the details differ.
+    current = await status(client, case_id)
+    if current.intake_doc_id != stored.doc_id:
+        if stored.created:
+            await asyncio.to_thread(store.delete, stored.doc_id)
+        raise CaseConflict(f"case {case_id} is already open with different details")
+    return current if not wait else await _settled(client, case_id)

@@ -116,6 +116,7 @@ BEFORE_SUBJECTS: dict[NoticeKind, str] = {
     NoticeKind.TEAM_NOTIFIED: "Case $case_id: $item",
     NoticeKind.ATTENTION: "Attention needed on $case_id: $item",
     NoticeKind.PORTAL_LINK: "Your sign-in link for $case_id",
+    NoticeKind.CONFIRM_REQUEST: "Please confirm your Second Medical Opinion request",
 }
 
 BEFORE_BODIES: dict[NoticeKind, str] = {
@@ -147,6 +148,10 @@ BEFORE_BODIES: dict[NoticeKind, str] = {
     NoticeKind.TEAM_NOTIFIED: "Case $case_id: $item.\n",
     NoticeKind.ATTENTION: "Case $case_id needs attention: $item.\n",
     NoticeKind.PORTAL_LINK: "Dear $name,\n\n$portal",
+    NoticeKind.CONFIRM_REQUEST: "Hello,\n\nWe received a request for a Second Medical Opinion that gave this"
+    " email address. To go ahead with it, open this link and press the button on the page (the link"
+    " works once, for 24 hours):\n  $portal\n\nIf you did not make this request, you need not do"
+    " anything: we will send nothing more, and the request ends by itself.\n",
 }
 
 BEFORE_SIGN_IN = (
@@ -211,6 +216,9 @@ class FixedPortal:
     def assignment_url(self, case_id: str, assignment_no: int, specialist_id: str) -> str:
         return f"https://smo.example/portal/assignments/{case_id}/{assignment_no}/{specialist_id}"
 
+    def confirmation_url(self, case_id: str) -> tuple[str, datetime]:
+        return f"https://smo.example/portal/confirm/{case_id}", datetime(2026, 12, 1, tzinfo=UTC)
+
 
 async def recorded_notices() -> list[tuple[str, Notice]]:
     """(program, notice) for every notice the recorded cases sent."""
@@ -241,5 +249,5 @@ async def test_every_notice_the_recorded_cases_of_both_programs_sent_reads_as_be
     for _, notice in recorded:
         for audience in RECIPIENTS[notice.kind]:
             for name in ("Sokha Chan", "coordinator", "Dr. Ángel Núñez"):
-                values = mail._values(notice, name, mail._portal_text(notice, audience, intake))
+                values = mail._values(notice, audience, name, mail._portal_text(notice, audience, intake))
                 assert render_notice(notice.kind, values) == before(notice.kind, values), notice.notice_id

@@ -165,8 +165,8 @@ def test_life_assured_ref_brings_in_case_history(temp_home: Path) -> None:
     ("args", "message"),
     [
         ({"program": "aia-th"}, "unknown program 'aia-th'; known programs:"),
-        ({"icd10": "breast cancer"}, "--icd10: 'breast cancer' is not an ICD-10 code"),
-        ({"icd10": "U07.1"}, "--icd10: 'U07.1' is not an ICD-10 code"),
+        ({"icd10": "breast cancer"}, "--icd10: must be an ICD-10 code (e.g. C50.912)"),
+        ({"icd10": "U07.1"}, "--icd10: must be an ICD-10 code (e.g. C50.912)"),
         ({"policy": "X"}, "--policy: String should have at least 3 characters"),
     ],
     ids=["unknown-program", "malformed-icd10", "u-chapter", "short-policy"],

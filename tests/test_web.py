@@ -12,16 +12,21 @@ import aiohttp
 import pytest
 from aiohttp import web
 from sqlmodel import Session
+from temporalio.client import Client
 
 from models.db import DocumentRow
 from runtime.db import audit_trail
 from runtime.temporal import converter_for
 from runtime.web import build_web_app
 from security.codec import EncryptionCodec
+from security.links import Right
 from tests.conftest import free_port
+from web.backends import Backends
+from web.links import add_document_links
 from worker import Services
 
 REPORT = b"Second opinion: diagnosis confirmed.\n" * 1000
+MEMBER = Right.member()
 
 
 @pytest.fixture
@@ -30,12 +35,16 @@ async def portal(services: Services) -> AsyncIterator[str]:
     assert isinstance(codec, EncryptionCodec)
     app = build_web_app(
         engine=services.engine,
-        store=services.store,
-        signer=services.signer,
         codec=codec,
         tokens=services.settings.codec_token_map(),
         cors_origins=services.settings.ui_origins,
     )
+
+    async def no_temporal() -> Client:
+        raise AssertionError("a member's report link asks no workflow")
+
+    backends = Backends(services.settings, services.engine, services.store, services.programs, no_temporal)
+    add_document_links(app, backends, services.signer)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
@@ -63,7 +72,7 @@ def local(url: str, base: str) -> str:
 
 async def test_the_customer_downloads_the_report_with_a_valid_link(portal: str, services: Services) -> None:
     doc_id = registered_report(services, "WEB-1")
-    url = services.signer.sign("WEB-1", doc_id, datetime.now(UTC) + timedelta(hours=1))
+    url = services.signer.sign("WEB-1", doc_id, MEMBER, datetime.now(UTC) + timedelta(hours=1))
     async with aiohttp.ClientSession() as http, http.get(local(url, portal)) as resp:
         assert resp.status == 200
         body = await resp.read()
@@ -75,7 +84,7 @@ async def test_the_customer_downloads_the_report_with_a_valid_link(portal: str, 
 
 async def test_a_tampered_link_is_refused(portal: str, services: Services) -> None:
     doc_id = registered_report(services, "WEB-2")
-    url = local(services.signer.sign("WEB-2", doc_id, datetime.now(UTC) + timedelta(hours=1)), portal)
+    url = local(services.signer.sign("WEB-2", doc_id, MEMBER, datetime.now(UTC) + timedelta(hours=1)), portal)
     other = registered_report(services, "WEB-OTHER")
     async with aiohttp.ClientSession() as http:
         async with http.get(url.replace("WEB-2", "WEB-OTHER").replace(doc_id, other)) as resp:
@@ -87,7 +96,7 @@ async def test_a_tampered_link_is_refused(portal: str, services: Services) -> No
 
 async def test_an_expired_link_is_refused(portal: str, services: Services) -> None:
     doc_id = registered_report(services, "WEB-3")
-    url = services.signer.sign("WEB-3", doc_id, datetime.now(UTC) - timedelta(seconds=1))
+    url = services.signer.sign("WEB-3", doc_id, MEMBER, datetime.now(UTC) - timedelta(seconds=1))
     async with aiohttp.ClientSession() as http, http.get(local(url, portal)) as resp:
         assert resp.status == 410
     assert ("document.download", "expired") in [
@@ -97,7 +106,7 @@ async def test_an_expired_link_is_refused(portal: str, services: Services) -> No
 
 async def test_a_link_for_a_document_not_on_the_case_finds_nothing(portal: str, services: Services) -> None:
     stored = services.store.put_bytes(b"someone else's record")
-    url = services.signer.sign("WEB-4", stored.doc_id, datetime.now(UTC) + timedelta(hours=1))
+    url = services.signer.sign("WEB-4", stored.doc_id, MEMBER, datetime.now(UTC) + timedelta(hours=1))
     async with aiohttp.ClientSession() as http, http.get(local(url, portal)) as resp:
         assert resp.status == 404
 

@@ -2,7 +2,9 @@
 
 Order of the checks on every `/api/` request: a valid token (401), a role allowed on the
 route (403), the case exists and is in the token's programs (404, the same answer for
-both), then the inputs (413 for a body over the limit, 422 for invalid input).
+both), then the inputs (413 for a body over the limit, 415 for a body that is not JSON,
+422 for invalid input). No answer repeats a value the caller sent: a value may be PHI, or
+text made to be read back on someone's screen or in a log.
 """
 
 from __future__ import annotations
@@ -21,21 +23,21 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 from temporalio.service import RPCError, RPCStatusCode
 
 import service
-from models.case import CASE_ID_PATTERN
+from models.case import is_case_id
 from runtime.context import request_id
 from web.api.call import Call
 from web.api.routes import ROUTES
 from web.backends import Backends
 from web.errors import WebError, body, validation_message
+from web.json_body import has_nul, read_json
 from web.spec import Route, openapi
 from web.tokens import Principal, TokenStore
 
-MAX_JSON_BYTES = 1 << 20
 API_VERSION = "1.0.0"
 BACKENDS: web.AppKey[Backends] = web.AppKey("api_backends", Backends)
 TOKENS: web.AppKey[TokenStore] = web.AppKey("api_tokens", TokenStore)
-_CASE_ID = re.compile(CASE_ID_PATTERN)
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+NO_CASE = "no such case"
 _log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -51,7 +53,7 @@ def _json(status: int, message: str, **headers: str) -> web.Response:
 async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every response carries `X-Request-Id` (the caller's, when it is sane, or a new one)."""
     incoming = request.headers.get("X-Request-Id", "")
-    rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    rid = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
     token = request_id.set(rid)
     try:
         try:
@@ -62,8 +64,12 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
             if exc.status < 400 or not request.path.startswith("/api/"):
                 exc.headers["X-Request-Id"] = rid
                 raise
-            # aiohttp's own refusals (413, 404, 405) get the same JSON body as ours.
-            response = _json(exc.status, exc.reason.lower() if exc.status != 413 else "the body is too large")
+            # aiohttp's own refusals (413, 404, 405) get the same JSON body as ours; a 405 keeps
+            # its `Allow` (the methods the path takes).
+            allow = {hdrs.ALLOW: exc.headers[hdrs.ALLOW]} if hdrs.ALLOW in exc.headers else {}
+            response = _json(
+                exc.status, exc.reason.lower() if exc.status != 413 else "the body is too large", **allow
+            )
         except WebError as exc:
             challenge = {hdrs.WWW_AUTHENTICATE: "Bearer"} if exc.status == 401 else {}
             response = _json(exc.status, exc.message, **challenge)
@@ -73,7 +79,7 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
         request_id.reset(token)
 
 
-def _refusal(exc: Exception) -> tuple[int, str] | None:
+def _refusal(exc: Exception, call: Call) -> tuple[int, str] | None:
     """Status and message for an exception a caller can act on; None for a server fault."""
     if isinstance(exc, WebError):
         return exc.status, exc.message
@@ -83,13 +89,16 @@ def _refusal(exc: Exception) -> tuple[int, str] | None:
         return 409, service.explain(exc) or "the case refused the change"
     if isinstance(exc, service.UserError):
         if isinstance(exc, service.NoCase):
-            return 404, str(exc)
+            return 404, NO_CASE  # its own text names the id the caller sent
         return (409 if isinstance(exc, service.CaseConflict) else 422), str(exc)
     if isinstance(exc, ValidationError):
         return 422, validation_message(exc)
     if isinstance(exc, RPCError):
+        if exc.status == RPCStatusCode.NOT_FOUND and call.case is not None:
+            # The case was there a moment ago: its run has ended since (closed, cancelled...).
+            return 409, "the case has ended; it takes no more changes"
         if exc.status == RPCStatusCode.NOT_FOUND:
-            return 404, "no such case"
+            return 404, NO_CASE
         if exc.status == RPCStatusCode.ALREADY_EXISTS:
             return 409, "that case id is taken"
         return 503, "the workflow service did not answer; try again"
@@ -112,20 +121,10 @@ async def _principal(request: web.Request) -> Principal:
     return principal
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
 async def _parse(model: type[BaseModel], raw: Any, where: str) -> Any:
     # No field of ours means a NUL, and PostgreSQL cannot store one in text: refused here, for
     # every endpoint, rather than failing in a query deep inside (a DataError, a 500).
-    if _has_nul(raw):
+    if has_nul(raw):
         raise WebError(422, f"the {where} may not contain NUL characters")
     try:
         return model.model_validate(raw)
@@ -143,28 +142,24 @@ def endpoint(route: Route) -> Handler:
             )
         try:
             if "{case_id}" in route.path:
-                call.case_id = request.match_info["case_id"]
-                if not _CASE_ID.match(call.case_id) or ".." in call.case_id:
-                    raise WebError(404, "no such case")
-                call.case = await service.describe(await backends.client(), call.case_id)
+                case_id = request.match_info["case_id"]
+                if not is_case_id(case_id):
+                    raise WebError(404, NO_CASE)
+                call.case_id = case_id
+                call.case = await service.describe(await backends.client(), case_id)
                 # Out of scope answers exactly as missing does, so ids cannot be probed.
                 if call.case is None or not call.who.may_see(service.program_of(call.case)):
-                    raise WebError(404, f"no case {call.case_id}")
+                    raise WebError(404, NO_CASE)
             if route.query is not None:
                 raw_query = {k: v for k, v in request.query.items()}
                 call.query = await _parse(route.query, raw_query, "query")
             if route.body is not None:
-                raw = await request.read()  # bounded by client_max_size: 413 beyond it
-                try:
-                    data = json.loads(raw or b"{}")
-                except (ValueError, UnicodeDecodeError):
-                    raise WebError(422, "the body must be JSON") from None
-                call.body = await _parse(route.body, data, "body")
+                call.body = await _parse(route.body, await read_json(request), "body")
             result = await route.handler(call)
         except web.HTTPException:
             raise
         except Exception as exc:
-            refusal = _refusal(exc)
+            refusal = _refusal(exc, call)
             if refusal is None:
                 # Only the type is logged: an exception's text may quote PHI.
                 _log.error("api %s %s failed: %s", route.method, route.path, type(exc).__name__)
@@ -184,7 +179,7 @@ def add_api(app: web.Application, backends: Backends, tokens: TokenStore) -> Non
     """Mount `/api/v1/...` and `/openapi.json` on the service's web application."""
     app[BACKENDS] = backends
     app[TOKENS] = tokens
-    doc = openapi(ROUTES, title="smo-orchestrator", version=API_VERSION)
+    doc = openapi(ROUTES, title="smo-orchestrator", version=API_VERSION, programs=backends.programs)
     text = json.dumps(doc)
 
     async def openapi_json(_request: web.Request) -> web.Response:

@@ -22,15 +22,48 @@ class WebError(Exception):
         self.message = message
 
 
+# pydantic's own sentences for these errors name the rule (a length, a pattern, the expected
+# type or choices) and never quote the input; any other error is worded as "is not valid".
+_RULES = frozenset(
+    {
+        "missing", "string_type", "string_too_short", "string_too_long", "string_pattern_mismatch",
+        "string_unicode", "int_type", "int_parsing", "int_from_float", "float_type", "float_parsing",
+        "bool_type", "bool_parsing", "greater_than", "greater_than_equal", "less_than",
+        "less_than_equal", "multiple_of", "enum", "literal_error", "list_type", "set_type",
+        "frozen_set_type", "too_short", "too_long", "model_type", "model_attributes_type",
+        "dict_type", "date_type", "date_parsing", "date_from_datetime_parsing",
+        "date_from_datetime_inexact", "datetime_type", "datetime_parsing",
+        "datetime_from_date_parsing", "datetime_object_invalid", "timezone_aware", "timezone_naive",
+        "none_required", "finite_number",
+    }
+)  # fmt: skip
+
+
 def validation_message(exc: ValidationError, prefix: str = "") -> str:
-    """The first problem as `field: rule`, with the offending value taken out of the text."""
-    first = exc.errors(include_url=False)[0]
-    msg = str(first["msg"])
-    value = first.get("input")
-    if isinstance(value, str) and value.strip():
-        msg = msg.replace(repr(value), "the value").replace(value, "the value")
-    where = ".".join(str(p) for p in (*([prefix] if prefix else []), *first["loc"]))
-    return f"{where}: {msg}" if where else msg
+    """The first problem as `field: rule`; the value the caller sent is never part of it.
+
+    A value may be PHI, or a string made to be read back in someone's log or screen, so the
+    sentence is built from the error's type and the schema's limits alone: an unknown field is
+    named by where it was (its name is the caller's too), a check of ours by its own sentence
+    (which names the rule), anything else as not valid.
+    """
+    first = exc.errors(include_url=False, include_input=False)[0]
+    loc: tuple[int | str, ...] = first["loc"]
+    kind = first["type"]
+    error = (first.get("ctx") or {}).get("error")
+    if kind == "extra_forbidden":
+        loc, rule = loc[:-1], "takes no such field (see /openapi.json for the fields it takes)"
+    elif kind == "value_error" and isinstance(error, ValueError):
+        rule = str(error)  # raised by our own validators, whose sentences name the rule only
+    elif kind == "value_error":
+        # pydantic's own checks (an email address) append a reason that may quote the input.
+        rule = str(first["msg"]).split(":", 1)[0]
+    elif kind in _RULES:
+        rule = str(first["msg"])
+    else:
+        rule = "is not valid"
+    where = ".".join(str(p) for p in (*([prefix] if prefix else []), *loc))
+    return f"{where}: {rule}" if where else rule
 
 
 def body(message: str, request_id: str | None) -> str:

@@ -2,7 +2,8 @@
 
 It puts the API (`/api/v1`, `/openapi.json`) and the portal (`/portal`, where SMO_HASH_KEY
 is set) next to the codec endpoint and the signed report links, over the same case DB, store
-and keys the worker uses.
+and keys the worker uses; `web.transport` guards the connections beneath them all (a body
+read timeout, error answers that quote nothing, the security headers).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from runtime.web import build_web_app
 from security.codec import EncryptionCodec
 from web.app import add_api
 from web.backends import Backends
+from web.links import add_document_links
 from web.portal.app import add_portal
 from web.portal.base import Portal
 from web.tokens import TokenStore
+from web.transport import harden
 from worker import Services
 
 
@@ -46,14 +49,14 @@ def service_app(
     )
     app = build_web_app(
         engine=services.engine,
-        store=services.store,
-        signer=services.signer,
         codec=codec,
         tokens=settings.codec_token_map(),
         cors_origins=settings.ui_origins,
         api=partial(add_api, backends=backends, tokens=TokenStore(services.engine)),
     )
+    add_document_links(app, backends, services.signer)
     if settings.hash_key.get_secret_value():
         links = PortalLinks.from_settings(services.engine, settings)
         add_portal(app, Portal(backends=backends, links=links, secure_cookies=not dev))
+    harden(app, settings)
     return app

@@ -3,19 +3,24 @@
 Each route (the table is `web.api.routes`) names its input models (path, query, JSON body
 or a streamed upload), its result model and the roles that may call it; `openapi()` turns
 the table into `/openapi.json`, so the document cannot drift from what the handlers accept.
+The document states every limit the server enforces on a request's form (lengths, patterns,
+formats, list sizes, the programs this service runs and each one's exclusions), so a request
+the document allows is never refused as invalid. Links lead from an opened case to every
+call on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from models.api import ActionResult, ErrorBody
-from models.case import CASE_ID_PATTERN
+from models.api import PROGRAMS_MARK, ActionResult, ErrorBody, OpenCase
+from models.case import CASE_ID_SCHEMA
+from models.program import Program
 from models.users import Role
 
 REF = "#/components/schemas/{model}"
@@ -57,11 +62,54 @@ _ERRORS = {
     "404": "no such case (or not in the token's programs)",
     "409": "the case refused the change (its message says why)",
     "413": "the body is larger than the API accepts",
+    "415": "the body is not application/json",
     "422": "the input is not valid",
+    "503": "the workflow service did not answer in time; check before trying again",
 }
 
 
-def openapi(routes: list[Route], *, title: str, version: str) -> dict[str, Any]:
+def _name_programs(node: Any, names: list[str]) -> None:
+    """Turn each field marked as a program name into the list of this service's programs."""
+    if isinstance(node, dict):
+        if node.pop(PROGRAMS_MARK, False):
+            node["enum"] = names
+        for value in node.values():
+            _name_programs(value, names)
+    elif isinstance(node, list):
+        for value in node:
+            _name_programs(value, names)
+
+
+def _exclusions_by_program(programs: Mapping[str, Program]) -> list[dict[str, Any]]:
+    """For each program, the exclusions an opened case may assert (they differ by program)."""
+    return [
+        {
+            "if": {"properties": {"program": {"const": name}}, "required": ["program"]},
+            "then": {
+                "properties": {
+                    "facts": {"properties": {"exclusions": {"items": {"enum": rules.exclusion_aliases()}}}}
+                }
+            },
+        }
+        for name, rules in sorted(programs.items())
+    ]
+
+
+def _case_links(routes: list[Route]) -> dict[str, Any]:
+    """From an opened case to every call on it (OpenAPI links: clients and fuzzers follow them)."""
+    return {
+        r.operation_id: {
+            "operationId": r.operation_id,
+            "parameters": {"case_id": "$response.body#/case_id"},
+        }
+        for r in routes
+        if "{case_id}" in r.path
+    }
+
+
+def openapi(
+    routes: list[Route], *, title: str, version: str, programs: Mapping[str, Program] | None = None
+) -> dict[str, Any]:
     models: set[type[BaseModel]] = {ErrorBody}
     for r in routes:
         models.update(m for m in (r.result, r.body, r.query) if m is not None)
@@ -72,6 +120,11 @@ def openapi(routes: list[Route], *, title: str, version: str) -> dict[str, Any]:
     def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
         return dict(refs[(model, mode)])  # type: ignore[index]
 
+    names = sorted(programs or {})
+    _name_programs(schemas, names)
+    if programs:
+        opened = ref(OpenCase, "validation")["$ref"].rsplit("/", 1)[-1]  # "OpenCase-Input" or so
+        schemas[opened]["allOf"] = _exclusions_by_program(programs)
     error = {"application/json": {"schema": ref(ErrorBody, "serialization")}}
     paths: dict[str, dict[str, Any]] = {}
     for r in routes:
@@ -82,11 +135,12 @@ def openapi(routes: list[Route], *, title: str, version: str) -> dict[str, Any]:
                     "name": "case_id",
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "string", "pattern": CASE_ID_PATTERN},
+                    "schema": dict(CASE_ID_SCHEMA),
                 }
             )
         if r.query is not None:
             props = r.query.model_json_schema(ref_template=REF)["properties"]
+            _name_programs(props, names)
             for name, info in r.query.model_fields.items():
                 params.append(
                     {"name": name, "in": "query", "required": info.is_required(), "schema": props[name]}
@@ -116,6 +170,8 @@ def openapi(routes: list[Route], *, title: str, version: str) -> dict[str, Any]:
             },
             "x-roles": sorted(role.value for role in r.roles),
         }
+        if r.status == 201 and "{case_id}" not in r.path:  # it creates a case
+            op["responses"][str(r.status)]["links"] = _case_links(routes)
         if r.body is not None:
             op["requestBody"] = {
                 "required": True,
@@ -124,7 +180,7 @@ def openapi(routes: list[Route], *, title: str, version: str) -> dict[str, Any]:
         if r.upload is not None:
             files: dict[str, Any] = {
                 "type": "array",
-                "items": {"type": "string", "format": "binary"},
+                "items": {"type": "string", "format": "binary", "minLength": 1},  # no empty file
                 "maxItems": r.upload.max_files,
             }
             if r.upload.min_files:
@@ -133,7 +189,13 @@ def openapi(routes: list[Route], *, title: str, version: str) -> dict[str, Any]:
                 "required": r.upload.min_files > 0,
                 "content": {
                     "multipart/form-data": {
-                        "schema": {"type": "object", "properties": {"file": files}},
+                        # `file` parts only, in number as the route takes them.
+                        "schema": {
+                            "type": "object",
+                            "properties": {"file": files},
+                            "required": ["file"] if r.upload.min_files else [],
+                            "additionalProperties": False,
+                        },
                     }
                 },
             }

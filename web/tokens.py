@@ -65,11 +65,11 @@ class TokenStore:
         now: datetime | None = None,
     ) -> str:
         """Create the user (or give a revoked one a new token) and return the new token."""
-        if not USER_NAME_RE.match(name):
+        if not USER_NAME_RE.fullmatch(name):
             raise UserRefused(
                 f"{name!r} is not a user name: 2-64 of a-z, 0-9, '.', '_', '-', from a letter or digit"
             )
-        bad = [p for p in programs if not PROGRAM_RE.match(p)]
+        bad = [p for p in programs if not PROGRAM_RE.fullmatch(p)]
         if bad:
             raise UserRefused(f"{bad[0]!r} is not a program name")
         if lifetime <= timedelta(0):
@@ -112,7 +112,7 @@ class TokenStore:
 
     def resolve(self, token: str, now: datetime | None = None) -> Principal | None:
         """The caller behind a token, or None when it is malformed, unknown, revoked or expired."""
-        if not TOKEN_RE.match(token):
+        if not TOKEN_RE.fullmatch(token):
             return None
         now = now or datetime.now(UTC)
         with Session(self.engine) as session:

@@ -1,10 +1,11 @@
 """Uploads: one streaming multipart reader with one set of checks, for the API and every portal form.
 
 A form's fields come first and are read small; then each file part goes chunk by chunk into
-the encrypted store (runtime/documents.py). Nothing is spooled: the encrypting writer (in a
-thread) pulls the next chunk from the request (on the event loop) only when it has written
-the last one, so server memory stays at a few chunks whatever the upload's size, and only
-ciphertext touches the disk.
+the encrypted store (runtime/documents.py). Nothing is spooled: the next chunk is read from the
+request (on the event loop) only when the store has written the last one (on its own threads),
+so server memory stays at a few chunks whatever the upload's size, only ciphertext touches the
+disk, and an upload whose body stops arriving holds no thread while the server waits for it
+(web/transport.py drops it after the read timeout).
 
 The checks are the same for every edge: a file name that could mean a path or hide
 characters (escaped or not), a part beyond the most the upload may carry (the API's
@@ -15,17 +16,17 @@ words (`Wording`), and removes what the upload had stored.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Protocol
+from functools import partial
 
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from models.case import RecordType
+from runtime.clients import client_of
 from runtime.documents import DocumentStore, StoredDocument
 from service import discard
 from web.errors import WebError
@@ -47,6 +48,7 @@ class Wording:
     malformed: str
     file_name: str  # `{reason}` is the check's own sentence
     record_type: str = ""
+    empty: str = "a file part is empty; send the file's content"
     # A browser sends an empty part without a name for a file input left empty: not a document.
     skip_unnamed: bool = False
 
@@ -63,6 +65,7 @@ PAGES = Wording(
     malformed="The upload was malformed. Please try again.",
     file_name="That file name cannot be used: {reason}.",
     record_type="Choose what kind of document this is.",
+    empty="One of the files is empty. Choose the file again; nothing was kept.",
     skip_unnamed=True,
 )
 
@@ -85,14 +88,15 @@ def file_name_problem(name: str | None) -> str | None:
 class MultipartForm:
     """One multipart body, read in the form's order: its fields first, then its file parts."""
 
-    def __init__(self, reader: MultipartReader, wording: Wording) -> None:
+    def __init__(self, reader: MultipartReader, wording: Wording, client: str = "") -> None:
         self.reader = reader
         self.wording = wording
+        self.client = client  # whose share of the store's threads the files are written with
 
     @classmethod
     async def of(cls, request: web.Request, wording: Wording) -> MultipartForm:
         try:
-            return cls(await request.multipart(), wording)
+            return cls(await request.multipart(), wording, client_of(request))
         except (AssertionError, ValueError, KeyError):
             raise WebError(422, wording.not_multipart) from None
 
@@ -142,7 +146,9 @@ class MultipartForm:
                     raise WebError(422, self.wording.file_name.format(reason=problem))
                 if most is not None and len(stored) >= most:
                     raise WebError(422, too_many)
-                stored.append(await store_stream(store, part))
+                stored.append(await store.receive(partial(part.read_chunk, CHUNK), client=self.client))
+                if stored[-1].size == 0:  # an empty part is no record (and the schema says so)
+                    raise WebError(422, self.wording.empty)
             if len(stored) < least:
                 raise WebError(422, too_few)
         except BaseException as exc:
@@ -151,34 +157,3 @@ class MultipartForm:
                 raise WebError(422, self.wording.malformed) from None
             raise
         return stored
-
-
-class ChunkSource(Protocol):
-    async def read_chunk(self, size: int = ...) -> bytes: ...
-
-
-class _Bridge:
-    """A blocking file-like `read()` over an async chunk source, for the store's thread."""
-
-    def __init__(self, source: ChunkSource, loop: asyncio.AbstractEventLoop) -> None:
-        self.source = source
-        self.loop = loop
-        self.buffer = bytearray()
-        self.done = False
-
-    def read(self, n: int = -1) -> bytes:
-        while not self.done and (n < 0 or len(self.buffer) < n):
-            chunk = asyncio.run_coroutine_threadsafe(self.source.read_chunk(CHUNK), self.loop).result()
-            if not chunk:
-                self.done = True
-            self.buffer += chunk
-        if n < 0:
-            n = len(self.buffer)
-        out = bytes(self.buffer[:n])
-        del self.buffer[:n]
-        return out
-
-
-async def store_stream(store: DocumentStore, source: ChunkSource) -> StoredDocument:
-    loop = asyncio.get_running_loop()
-    return await asyncio.to_thread(store.put, _Bridge(source, loop))  # type: ignore[arg-type]

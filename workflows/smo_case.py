@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from models.case_state import Phase, ThirdOpinion
     from models.notices import NoticeKind
 
+from workflows.case.confirmation import ConfirmationStage
 from workflows.case.consent import ConsentStage
 from workflows.case.consult import ConsultStage
 from workflows.case.eligibility import EligibilityStage
@@ -43,6 +44,7 @@ FINAL_NOTICES = {
 class SmoCaseWorkflow(
     # The stages in the order of the programs' process; each builds on the core alone, and
     # the run below sequences them.
+    ConfirmationStage,  # a request from the public form, before anything else
     EligibilityStage,
     RecordsStage,
     ConsentStage,
@@ -73,12 +75,15 @@ class SmoCaseWorkflow(
             self._publish()  # the UI's details line (search attributes came along already)
         if self.s.phase is Phase.OPENING:
             self._enter(Stage.INTAKE, "opened", f"by {inp.opened_by}", publish=False)
+            if self.unconfirmed and not await self._confirmed():
+                return Stage.CANCELLED
             await self._register_case()
             self._enter(Stage.ELIGIBILITY, publish=False)
             if not await self._eligible():
                 return Stage.CANCELLED if self.s.cancel_reason else Stage.INELIGIBLE
         try:
             if self.s.phase is Phase.OPENING:
+                await self._take_form_records()
                 self._enter(Stage.GATHERING_RECORDS, detail="missing: " + ", ".join(self._missing()))
                 await self._notify(NoticeKind.CASE_OPENED, "1", params={"records": self._records_text()})
                 self.s.phase = Phase.RECORDS
@@ -127,7 +132,8 @@ class SmoCaseWorkflow(
         outcome = workflow.execute_local_activity(
             "record_outcome", CaseOutcome(case_id=self._inp.case_id, stage=stage, eligible=eligible), **DB
         )
-        kind = FINAL_NOTICES.get(stage)
+        # An unconfirmed request from the public form ends as it waited: without a message.
+        kind = None if self.unconfirmed else FINAL_NOTICES.get(stage)
         if kind is not None:
             await asyncio.gather(outcome, self._notify(kind, "1", params=params))
         else:

@@ -112,7 +112,7 @@ async def test_a_user_scoped_to_one_program_guessing_another_programs_case_gets_
     # Choosing the other program's case id when opening says nothing about that case.
     reuse = {"program": "prudential-kh", "details": MEMBER, "case_id": "AA-SCOPE-1"}
     status, body, _ = await live_api.call("POST", "/api/v1/cases", kh, json=reuse)
-    assert (status, body["error"]) == (409, "case id AA-SCOPE-1 is not available; choose another")
+    assert (status, body["error"]) == (409, "that case id is not available; choose another")
 
 
 async def test_each_response_carries_a_request_id_the_callers_when_sane(live_api: LiveApi) -> None:

@@ -1,4 +1,5 @@
-"""An Assist America member requests an opinion through the form, consents, and reaches a specialist."""
+"""An Assist America member requests an opinion through the form, confirms it from the email, consents,
+and the case reaches a specialist."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from playwright.async_api import Page, expect
 from tests.browser.conftest import Shots, Site
 from tests.browser.test_member_portal import sign_in, upload
 from tests.polling import holds
+from tests.portal.test_portal_intake import confirmation
 
 pytestmark = pytest.mark.browser
 
@@ -33,11 +35,17 @@ async def test_an_assist_america_member_requests_an_opinion_gives_consent_and_th
     await phone.get_by_label("What kind of documents").select_option("discharge_summary")
     await phone.get_by_label(re.compile("^Documents")).set_input_files(str(summary))
     await phone.get_by_role("button", name="Send my request").click()
+    await expect(phone.locator("#sent")).to_contain_text("Open the link in it and press the button")
+    await shots.take(phone, "request-sent")
+    emailed_case, link = await confirmation(site)
+    await phone.goto(link)
+    await shots.take(phone, "request-confirm")
+    await phone.get_by_role("button", name="Confirm my request").click()
     await expect(phone.locator("#answer")).to_contain_text("Your cover includes a second medical opinion")
     await shots.take(phone, "request-answer")
     heading = await phone.get_by_role("heading", level=1).text_content()
     case_id = (heading or "").removeprefix("Your request ").strip()
-    assert re.fullmatch(r"SMO-\d{6}-[0-9A-F]{6}", case_id), heading
+    assert re.fullmatch(r"SMO-\d{6}-[0-9A-F]{10}", case_id) and case_id == emailed_case, heading
 
     await sign_in(phone, site, case_id, shots)
     await expect(phone.locator("#missing")).to_have_text("treatment plan")

@@ -101,7 +101,7 @@ async def test_withdrawn_consent_stops_the_specialist_downloading_records(site: 
             resp = await http.post(page + "/consent/withdraw", data={"csrf": csrf})
             assert resp.status == 200 and "withdrawn" in await resp.text()
             async with desk.get(f"{link}/records/{doc}") as refused:
-                assert refused.status == 403
+                assert refused.status == 410
     _, trail = await site.api("GET", "/api/v1/cases/CONSENT-2/audit")
     done = {(e["actor"], e["action"]) for e in trail["events"] if e["outcome"] == "accepted"}
     assert {("member:CONSENT-2", "consent.give"), ("member:CONSENT-2", "consent.withdraw")} <= done

@@ -81,7 +81,7 @@ async def test_smo_portal_link_emails_the_member_a_fresh_link_that_works(site: S
     code, _, err = await smo(
         "portal", "link", "NO-SUCH-CASE", env=bare_env(site.url, site.coordinator), cwd=tmp_path
     )
-    assert code == 2 and "no case" in err
+    assert code == 2 and "no such case" in err
 
 
 async def test_outside_development_the_session_cookie_is_secure(

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from models.api import AuditEntry, AuditTrail, Outbox, OutboxMessage, Roster, SpecialistEntry
 from models.db import Specialist
+from models.input_text import NO_NUL_PATTERN
 from runtime.db import audit_trail
 from runtime.outbox import read_outbox
 from web.api.call import Call
@@ -22,16 +23,16 @@ from web.errors import WebError
 
 
 class AuditQuery(BaseModel):
-    action: str | None = Field(default=None, max_length=64)
+    action: str | None = Field(default=None, max_length=64, pattern=NO_NUL_PATTERN)
     limit: int = Field(default=200, ge=1, le=100_000)
 
 
 class SpecialistQuery(BaseModel):
-    specialty: str | None = Field(default=None, max_length=40)
+    specialty: str | None = Field(default=None, max_length=40, pattern=NO_NUL_PATTERN)
 
 
 class OutboxQuery(BaseModel):
-    case_id: str | None = Field(default=None, max_length=64)
+    case_id: str | None = Field(default=None, max_length=64, pattern=NO_NUL_PATTERN)
 
 
 def _trail(engine: Engine, case_id: str | None, action: str | None, limit: int) -> AuditTrail:

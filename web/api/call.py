@@ -14,13 +14,15 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from temporalio.client import WorkflowExecutionDescription
+from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus
 
 import service
+from models import search
 from models.api import ActionResult
 from models.case import DocumentRef, RecordType
 from runtime.db import audit
 from web.backends import Backends
+from web.errors import WebError
 from web.spec import Upload
 from web.tokens import Principal
 from web.uploads import API, MultipartForm
@@ -52,13 +54,20 @@ class Call:
         )
 
     def check_running(self) -> None:
-        """A finished case takes no more changes (409), checked before anything is stored."""
-        if self.case is not None:
-            service.check_running(self.case_id, self.case)
+        """A case that has ended takes no more changes (409), checked before anything is stored.
+
+        The answer says how it ended (the stage it published, e.g. CANCELLED), as `GET` shows it.
+        """
+        if self.case is None or self.case.status == WorkflowExecutionStatus.RUNNING:
+            return
+        stage = self.case.typed_search_attributes.get(search.STAGE)
+        ended = f"is {stage}" if stage else "has ended"
+        raise WebError(409, f"the case {ended}; it takes no more changes")
 
 
 async def update(call: Call, update: Any, arg: Any, action: str) -> ActionResult:
     """Send one update as the token's user; after `update_wait` seconds the call answers 202."""
+    call.check_running()
     ack = await service.send_update(
         await call.backends.client(),
         call.backends.engine,

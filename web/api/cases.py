@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 import service
-from models.api import ActionResult, CaseList, OpenCase, ReasonBody
+from models.api import ActionResult, CaseList, OpenCase, ProgramName, ReasonBody
 from models.case import Cancel, CaseStatus, Close, OverrideEligibility, Stage, UpdateDetails
 from models.intake import PatientIntake
 from models.portal import SendPortalLink
+from service.listing import DURATION_PATTERN
 from web.api.call import Call, update
 from web.errors import WebError
 from workflows.smo_case import SmoCaseWorkflow
@@ -18,37 +21,59 @@ from workflows.smo_case import SmoCaseWorkflow
 
 class ListQuery(BaseModel):
     stage: Stage | None = None
-    program: str | None = Field(default=None, max_length=40)
+    program: ProgramName | None = None
     overdue: bool = False
-    due_within: str | None = Field(default=None, max_length=20, description="e.g. 2d, 36h, 1w")
+    # Checked by `parse_duration`, whose refusal explains the form; the schema states the pattern.
+    due_within: (
+        Annotated[str, Field(max_length=20, json_schema_extra={"pattern": DURATION_PATTERN})] | None
+    ) = Field(default=None, description="minutes, hours, days or weeks: 2d, 36h, 1w")
     limit: int = Field(default=100, ge=1, le=1000)
+
+
+def check_program(call: Call, program: str, field: str) -> None:
+    """An unknown program is a mistake (422), never an empty answer; the name is not repeated."""
+    if program not in call.backends.programs:
+        known = ", ".join(sorted(call.backends.programs))
+        raise WebError(422, f"{field}: not a program of this service (known: {known})")
 
 
 async def open_case(call: Call) -> CaseStatus:
     body: OpenCase = call.body
+    check_program(call, body.program, "body.program")
     if not call.who.may_see(body.program):
-        raise WebError(403, f"your token is not for program {body.program}")
+        raise WebError(403, "your token is not for that program")
     if body.case_id and call.who.programs:
         # A chosen id that belongs to a case out of scope is refused without saying more.
         desc = await service.describe(await call.backends.client(), body.case_id)
         if desc is not None and not call.who.may_see(service.program_of(desc)):
-            raise WebError(409, f"case id {body.case_id} is not available; choose another")
-    service.check_program_input(call.backends.programs, body.program, sorted(body.facts.exclusions))
+            raise WebError(409, "that case id is not available; choose another")
+    try:
+        service.check_program_input(call.backends.programs, body.program, sorted(body.facts.exclusions))
+    except service.UserError:
+        # The program is known by now: the refusal is an exclusion (its message names them).
+        known = ", ".join(call.backends.programs[body.program].exclusion_aliases())
+        message = f"body.facts.exclusions: not an exclusion of the program (known: {known})"
+        raise WebError(422, message) from None
     client = await call.backends.client()
-    status = await service.open_case(
-        client,
-        call.backends.settings,
-        call.backends.store,
-        program=body.program,
-        intake=body.details,
-        facts=body.facts,
-        opened_by=call.who.name,
-        case_id=body.case_id,
-        treating_institution=body.treating_institution,
-        follow_up_of=body.follow_up_of,
-        override_reason=body.override_reason,
-        wait=False,
-    )
+    try:
+        status = await service.open_case(
+            client,
+            call.backends.settings,
+            call.backends.store,
+            program=body.program,
+            intake=body.details,
+            facts=body.facts,
+            opened_by=call.who.name,
+            case_id=body.case_id,
+            treating_institution=body.treating_institution,
+            follow_up_of=body.follow_up_of,
+            override_reason=body.override_reason,
+            wait=False,
+        )
+    except service.CaseConflict:
+        # Opening refuses only a chosen id that another case has (its message names the id).
+        message = "that case id is already open with different details, or taken by a finished case"
+        raise WebError(409, message + "; choose another") from None
     # The eligibility answer, when the case gives it within the bound; else the stage it is at.
     status = await service.settled_or_current(client, status.case_id, call.backends.update_wait)
     call.case_id = status.case_id
@@ -62,14 +87,23 @@ async def case_status(call: Call) -> CaseStatus:
 
 async def list_cases(call: Call) -> CaseList:
     q: ListQuery = call.query
+    if q.program is not None:
+        check_program(call, q.program, "query.program")
     query = service.list_query(
         stage=q.stage,
         program=q.program,
         overdue=q.overdue,
-        due_within=service.parse_duration(q.due_within) if q.due_within else None,
+        due_within=_duration(q.due_within) if q.due_within is not None else None,
         scope=call.who.programs,
     )
     return CaseList(cases=await service.list_cases(await call.backends.client(), query, q.limit))
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return service.parse_duration(text)
+    except service.UserError as exc:
+        raise WebError(422, f"query.due_within: {exc}") from None
 
 
 async def update_details(call: Call) -> ActionResult:
@@ -96,7 +130,20 @@ async def close_case(call: Call) -> ActionResult:
 async def cancel_case(call: Call) -> ActionResult:
     b: ReasonBody = call.body
     arg = Cancel(reason=b.reason, by=call.who.name)
-    return await update(call, SmoCaseWorkflow.cancel, arg, "case.cancel")
+    result = await update(call, SmoCaseWorkflow.cancel, arg, "case.cancel")
+    if not result.done:
+        return result
+    # The update answers as it takes the request, from the stage before; the case then ends.
+    # The answer is the stage after, as `GET` will show it.
+    client = await call.backends.client()
+    try:
+        after = await service.wait_for_stage(
+            client, call.case_id, [Stage.CANCELLED], timeout=call.backends.update_wait
+        )
+    except service.CaseConflict:
+        call.status = 202
+        return result.model_copy(update={"stage": None, "detail": "accepted; cancelling", "done": False})
+    return result.model_copy(update={"stage": after.stage})
 
 
 async def override_eligibility(call: Call) -> ActionResult:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from models.api import ActionResult, AssignBody, DeclineBody, RequestInfoBody
+from models.api import ActionResult, AssignBody, DeclineBody, RequestInfoBody, SpecialistId
 from models.case import AssignSpecialist, Decline, RecordType, RequestInfo, SubmitReport, SupplyInfo
 from web.api.call import Call, update, with_files
 from workflows.smo_case import SmoCaseWorkflow
@@ -15,7 +15,7 @@ class SupplyQuery(BaseModel):
 
 
 class ReportQuery(BaseModel):
-    specialist_id: str = Field(min_length=1, max_length=40)
+    specialist_id: SpecialistId
 
 
 async def assign_specialist(call: Call) -> ActionResult:

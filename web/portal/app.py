@@ -17,6 +17,7 @@ from aiohttp import web
 from web.errors import WebError
 from web.portal import intake, member, signin, specialist, staff
 from web.portal.base import PORTAL, Portal
+from web.portal.malformed import malformed_requests
 from web.portal.pages import STATIC, render
 
 _log = logging.getLogger(__name__)
@@ -30,7 +31,9 @@ async def pages(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except WebError as exc:
-        return render("error.html", exc.status, message=exc.message)
+        page = render("error.html", exc.status, message=exc.message)
+        page.headers.update(getattr(exc, "headers", {}))  # a 429's Retry-After
+        return page
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -42,7 +45,8 @@ async def pages(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def portal_app(portal: Portal) -> web.Application:
     """The `/portal` sub-application (mounted by `add_portal`)."""
-    app = web.Application(middlewares=[pages])
+    # Inside `pages`: a form aiohttp cannot read is a 400 page, not a fault (web.portal.malformed).
+    app = web.Application(middlewares=[pages, malformed_requests])
     app[PORTAL] = portal
     signin.add_routes(app)
     member.add_routes(app)

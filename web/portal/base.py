@@ -13,6 +13,7 @@ import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -24,12 +25,21 @@ import service
 from models.case import UpdateAck
 from runtime import db
 from runtime.documents import StoredDocument
-from runtime.portal_links import SESSION_TTL, Holder, PortalLinks
+from runtime.portal_links import SESSION_TTL, Holder, LinkCheck, LinkState, PortalLinks
+from runtime.rate_limits import Rule, SharedCounters
 from runtime.web import stream_document
 from web.backends import Backends
 from web.errors import WebError, validation_message
 from web.portal.pages import render
-from web.portal.ratelimit import SlidingWindow
+from web.portal.ratelimit import (
+    FLOOD_WINDOW,
+    LINK,
+    Network,
+    SlidingWindow,
+    TooManyRequests,
+    client_address,
+    trusted_networks,
+)
 
 T = TypeVar("T")
 
@@ -42,7 +52,17 @@ class Portal:
     backends: Backends
     links: PortalLinks
     secure_cookies: bool = True
-    sign_in_limit: SlidingWindow = field(default_factory=lambda: SlidingWindow(30, 300.0))
+    # The limits (web.portal.ratelimit): a coarse flood guard per client address in this
+    # process, and the shared counters in the case DB that protect links, cases and addressees.
+    flood: SlidingWindow = field(init=False)
+    counters: SharedCounters = field(init=False)
+    proxies: tuple[Network, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        settings = self.backends.settings
+        self.flood = SlidingWindow(settings.portal_flood_limit, FLOOD_WINDOW)
+        self.counters = SharedCounters(self.backends.engine, self.links.key)
+        self.proxies = trusted_networks(settings.trusted_proxies)
 
 
 PORTAL: web.AppKey[Portal] = web.AppKey("portal", Portal)
@@ -53,9 +73,33 @@ def portal_of(request: web.Request) -> Portal:
 
 
 def rate_limit(request: web.Request) -> None:
-    """Sign-in and request forms are limited per address: guessing is slow work."""
-    if not portal_of(request).sign_in_limit.allow(request.remote or "?"):
-        raise WebError(429, "Too many attempts from your connection. Please wait a few minutes.")
+    """The flood guard per client address, on every form and link page that needs no session."""
+    portal = portal_of(request)
+    wait = portal.flood.wait(client_address(request, portal.proxies))
+    if wait is not None:
+        raise TooManyRequests(timedelta(seconds=wait))
+
+
+async def open_link(
+    request: web.Request, check: Callable[[str], LinkCheck], scope: str, unknown: str
+) -> tuple[str, LinkCheck]:
+    """A link page's first checks: the flood guard, a known token (else 404 with `unknown`),
+    then the link's own limit, counted in every web process: hammering one link stops that
+    link alone, and members who share a carrier's address are not stopped by one another."""
+    rate_limit(request)
+    token = request.match_info["token"]
+    found = await asyncio.to_thread(check, token)
+    if found.state is LinkState.UNKNOWN:
+        raise WebError(404, unknown)
+    await limit(request, LINK, f"{scope}:{token}")
+    return token, found
+
+
+async def limit(request: web.Request, rule: Rule, subject: str) -> None:
+    """One hit on `subject` under `rule`, counted across every web process; a 429 past the limit."""
+    wait = await asyncio.to_thread(portal_of(request).counters.hit, rule, subject)
+    if wait is not None:
+        raise TooManyRequests(wait)
 
 
 def set_session_cookie(response: web.StreamResponse, portal: Portal, name: str, sid: str, path: str) -> None:
@@ -83,21 +127,26 @@ class FormNonce:
     path: str
     binding: str  # what the token is for, so one form's token opens no other form
 
-    def render(self, request: web.Request, template: str, **context: Any) -> web.Response:
-        """The form's page with its token, and the cookie the token is bound to."""
+    def render(self, request: web.Request, template: str, form: str = "", **context: Any) -> web.Response:
+        """The form's page with its token, and the cookie the token is bound to.
+
+        `form` names this one copy of the form (a hidden field), so that the token is good for
+        it alone; the cookie stays the browser's, so two tabs each keep a working form.
+        """
         portal = portal_of(request)
         nonce = request.cookies.get(self.cookie) or secrets.token_urlsafe(32)
-        response = render(template, csrf=portal.links.csrf_token(self.binding + nonce), **context)
+        csrf = portal.links.csrf_token(self.binding + nonce + "|" + form)
+        response = render(template, csrf=csrf, **context)
         response.set_cookie(
             self.cookie, nonce, path=self.path, httponly=True, secure=portal.secure_cookies, samesite="Strict"
         )
         return response
 
-    def check(self, request: web.Request, presented: str) -> None:
+    def check(self, request: web.Request, presented: str, form: str = "") -> None:
         nonce = request.cookies.get(self.cookie, "")
         if not nonce:
             raise WebError(403, EXPIRED_FORM)
-        check_csrf(portal_of(request), self.binding + nonce, presented)
+        check_csrf(portal_of(request), self.binding + nonce + "|" + form, presented)
 
 
 def form_text(form: MultiDictProxy[Any], name: str) -> str:

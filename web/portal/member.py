@@ -25,7 +25,7 @@ from models.intake import PatientIntake
 from models.portal import ConsultForm, ContactForm
 from runtime.portal_links import Holder
 from web.errors import WebError
-from web.portal.base import Portal, act, check_csrf, download, form_text, parse_form, portal_of
+from web.portal.base import Portal, act, audit, check_csrf, download, form_text, parse_form, portal_of
 from web.portal.pages import ICT, case_context, render
 from web.portal.signin import COOKIE
 from web.uploads import MEMBER_RECORD_TYPES, PAGES, MultipartForm
@@ -183,12 +183,23 @@ async def withdraw_consent(request: web.Request) -> web.StreamResponse:
 
 
 async def download_report(request: web.Request) -> web.StreamResponse:
-    visit = await _visit(request)
+    """The member's own report, from their session: theirs to keep, after close too.
+
+    A refusal is audited as a download is: under the member once the session is theirs.
+    """
+    portal, action = portal_of(request), "portal.report_download"
+    try:
+        visit = await _visit(request)
+    except WebError as refused:
+        # No session, or another case's: nobody known, and the case id not written down.
+        await audit(portal, "anonymous", action, f"refused-{refused.status}")
+        raise
     doc_id = request.match_info["doc_id"]
     if doc_id not in (await visit.status()).report_doc_ids:
+        await audit(portal, visit.who.actor, action, "unknown-document", visit.case_id)
         raise WebError(404, "There is no such document.")
     filename = f"{visit.case_id}-report-{doc_id[:8]}.pdf"
-    return await download(request, visit.portal, visit.who, "portal.report_download", doc_id, filename)
+    return await download(request, visit.portal, visit.who, action, doc_id, filename)
 
 
 def add_routes(app: web.Application) -> None:

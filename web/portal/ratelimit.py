@@ -1,16 +1,58 @@
-"""A sliding-window limit per client address for the sign-in pages (guessing is slow work).
+"""The portal's limits: a coarse flood guard per client address, and the limits that protect members.
 
-In memory, per web process: the per-link lock (5 wrong dates of birth) is the durable
-guard; this one keeps a single address from hammering many links.
+Per client address only a flood guard, in memory per web process and set high
+(`SMO_PORTAL_FLOOD_LIMIT`, 2,000 requests in 5 minutes): members behind one carrier address
+(common on mobile networks) share it, so it must never be what stops one of them. The
+client's address is the connecting peer's, or, behind a proxy named in
+`SMO_TRUSTED_PROXIES`, the nearest address in X-Forwarded-For that no trusted proxy added.
+
+What protects a member is counted per thing attacked, in the case DB that every `smo web`
+process shares (`runtime.rate_limits`): each sign-in or confirmation link, each case's
+sign-ins, and the request form's email address and policy number. A refusal is a 429 page
+that says when to try again, with Retry-After.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import time
 from collections import deque
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from runtime.rate_limits import Rule
+from web.errors import WebError
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+FLOOD_WINDOW = 300.0  # seconds
+LINK = Rule("link", 30, timedelta(minutes=5))  # one sign-in or confirmation link, opened or posted
+CASE = Rule("case", 30, timedelta(hours=1))  # sign-in attempts on one case, all its links together
+EMAIL = Rule("email", 5, timedelta(days=1))  # requests from the public form to one email address
+POLICY = Rule("policy", 10, timedelta(days=1))  # requests from the public form for one policy number
+
+
+class TooManyRequests(WebError):
+    """A 429 whose page and Retry-After header say when to try again."""
+
+    def __init__(self, wait: timedelta, now: datetime | None = None) -> None:
+        seconds = max(math.ceil(wait.total_seconds()), 1)
+        at = (now or datetime.now(UTC)) + timedelta(seconds=seconds)
+        minutes = math.ceil(seconds / 60)
+        span = f"{minutes} minute" + "s" * (minutes > 1)
+        if minutes > 90:
+            span = f"{math.ceil(minutes / 60)} hours"
+        super().__init__(
+            429, f"Too many attempts. Please try again after {at:%H:%M} UTC (in about {span})."
+        )
+        self.headers = {"Retry-After": str(seconds)}
 
 
 class SlidingWindow:
+    """At most `limit` hits per key in the last `window_seconds`, in this process's memory."""
+
     def __init__(self, limit: int, window_seconds: float, max_keys: int = 10_000) -> None:
         self.limit = limit
         self.window = window_seconds
@@ -18,6 +60,10 @@ class SlidingWindow:
         self._hits: dict[str, deque[float]] = {}
 
     def allow(self, key: str, now: float | None = None) -> bool:
+        return self.wait(key, now) is None
+
+    def wait(self, key: str, now: float | None = None) -> float | None:
+        """Count a hit; None when allowed, else the seconds until the oldest hit leaves the window."""
         now = time.monotonic() if now is None else now
         hits = self._hits.get(key)
         if hits is None:
@@ -27,10 +73,40 @@ class SlidingWindow:
         while hits and hits[0] <= now - self.window:
             hits.popleft()
         if len(hits) >= self.limit:
-            return False
+            return hits[0] + self.window - now
         hits.append(now)
-        return True
+        return None
 
     def _prune(self, now: float) -> None:
         for key in [k for k, h in self._hits.items() if not h or h[-1] <= now - self.window]:
             del self._hits[key]
+
+
+def trusted_networks(setting: str) -> tuple[Network, ...]:
+    """`SMO_TRUSTED_PROXIES`: comma-separated addresses or networks (empty: trust none)."""
+    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in setting.split(",") if p.strip())
+
+
+def _trusted(address: str, proxies: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in proxies)
+
+
+def client_address(request: web.BaseRequest, proxies: tuple[Network, ...]) -> str:
+    """The peer's address; behind trusted proxies, the nearest forwarded address none of them is."""
+    address = request.remote or "?"
+    if not proxies or not _trusted(address, proxies):
+        return address
+    forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break  # a malformed hop: trust nothing further left
+        address = hop
+        if not _trusted(hop, proxies):
+            break
+    return address

@@ -16,15 +16,17 @@ from multidict import MultiDictProxy
 from pydantic import ValidationError
 
 from models.portal import DobForm
-from runtime.portal_links import DobOutcome, LinkState
+from runtime.portal_links import DobOutcome, LinkCheck, LinkState
 from web.errors import WebError
+from web.portal import ratelimit
 from web.portal.base import (
     EXPIRED_FORM,
     audit,
     check_csrf,
     form_text,
+    limit,
+    open_link,
     portal_of,
-    rate_limit,
     set_session_cookie,
 )
 from web.portal.pages import render
@@ -43,27 +45,25 @@ def _dob_from(form: MultiDictProxy[Any]) -> date:
     return DobForm.model_validate({"date_of_birth": form_text(form, "date_of_birth")}).date_of_birth
 
 
-async def _open_link(request: web.Request) -> tuple[str, int]:
-    rate_limit(request)
-    token = request.match_info["token"]
-    check = await asyncio.to_thread(portal_of(request).links.check, token)
-    if check.state is LinkState.UNKNOWN:
-        raise WebError(404, "This sign-in link is not valid. Use the link from your latest email.")
+async def _open_link(request: web.Request) -> tuple[str, LinkCheck]:
+    unknown = "This sign-in link is not valid. Use the link from your latest email."
+    token, check = await open_link(request, portal_of(request).links.check, "signin", unknown)
     if check.state is not LinkState.OPEN:
         raise WebError(410, GONE[check.state])
-    return token, check.attempts_left
+    return token, check
 
 
 async def sign_in_form(request: web.Request) -> web.StreamResponse:
     # Opening the link spends nothing: mail scanners fetch links, only the form's POST counts.
-    token, left = await _open_link(request)
+    token, check = await _open_link(request)
     csrf = portal_of(request).links.csrf_token("signin:" + token)
-    return render("signin.html", csrf=csrf, attempts_left=left, wrong=False)
+    return render("signin.html", csrf=csrf, attempts_left=check.attempts_left, wrong=False)
 
 
 async def sign_in(request: web.Request) -> web.StreamResponse:
     portal = portal_of(request)
-    token, left = await _open_link(request)
+    token, opened = await _open_link(request)
+    left = opened.attempts_left
     form = await request.post()
     expired = "This form has expired. Open your sign-in link again."
     check_csrf(portal, "signin:" + token, form_text(form, "csrf"), expired)
@@ -72,6 +72,8 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         dob = _dob_from(form)
     except ValidationError:
         return render("signin.html", 422, csrf=csrf, attempts_left=left, wrong=False, invalid=True)
+    # Dates of birth tried on one case, whichever of its links they come through.
+    await limit(request, ratelimit.CASE, f"signin:{opened.case_id}")
     outcome, check = await asyncio.to_thread(portal.links.redeem, token, dob)
     actor = f"member:{check.case_id}"
     if outcome is DobOutcome.WRONG:

@@ -22,8 +22,10 @@ from models.db import Assignment, DocumentRow
 from models.portal import DeclineForm, InfoForm
 from models.vocabulary import InfoReason
 from runtime.portal_links import Holder
+from security.links import Right
 from web.errors import WebError
-from web.portal.base import Portal, act, check_csrf, download, parse_form, portal_of
+from web.links import ASK_THE_DESK, CASE_ID, right_gone
+from web.portal.base import Portal, act, audit, check_csrf, download, parse_form, portal_of
 from web.portal.pages import render
 from web.uploads import PAGES, MultipartForm
 from workflows.smo_case import SmoCaseWorkflow
@@ -103,18 +105,32 @@ async def page(request: web.Request) -> web.StreamResponse:
 
 
 async def download_record(request: web.Request) -> web.StreamResponse:
-    visit = await _visit(request)
+    """One record, while the assignment's right holds (the same check as the emailed links').
+
+    Every refusal is audited too: under the specialist once the link is known to be theirs,
+    under `link` before that.
+    """
+    portal, case_id = portal_of(request), request.match_info["case_id"]
     doc_id = request.match_info["doc_id"]
-    records = await asyncio.to_thread(_records, visit.portal, visit.who.case_id)
+    action = "portal.record_download"
+    try:
+        visit = await _visit(request)
+    except WebError as refused:
+        # A forged link's case id is not written to the trail.
+        known = case_id if CASE_ID.fullmatch(case_id) else None
+        await audit(portal, "link", action, f"refused-{refused.status}", known)
+        raise
+    records = await asyncio.to_thread(_records, portal, case_id)
     if doc_id not in {r.doc_id for r in records}:
+        await audit(portal, visit.who.actor, action, "unknown-document", case_id)
         raise WebError(404, "There is no such document.")
-    consent = visit.status.consent
-    if consent.required and not consent.given:
-        raise WebError(
-            403, "The member has withdrawn consent to send their records; the desk will be in touch."
-        )
-    filename = f"{visit.who.case_id}-{doc_id[:8]}"
-    return await download(request, visit.portal, visit.who, "portal.record_download", doc_id, filename)
+    right = Right.assignment(visit.assignment_no, visit.specialist_id)
+    why = await right_gone(portal.backends, case_id, right, visit.status)
+    if why is not None:
+        await audit(portal, visit.who.actor, action, "right-gone", case_id, why)
+        raise WebError(410, f"This assignment no longer opens the records: {why}. {ASK_THE_DESK}")
+    filename = f"{case_id}-{doc_id[:8]}"
+    return await download(request, portal, visit.who, action, doc_id, filename)
 
 
 async def submit_report(request: web.Request) -> web.StreamResponse:

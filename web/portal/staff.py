@@ -45,7 +45,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     )
     await audit(portal, principal.name, "portal.staff_sign_in", "signed-in")
     case = str(form.get("case", ""))
-    target = f"/portal/staff/cases/{case}" if case and CASE_ID.match(case) else "/portal/staff"
+    target = f"/portal/staff/cases/{case}" if case and CASE_ID.fullmatch(case) else "/portal/staff"
     response = web.HTTPSeeOther(target)
     set_session_cookie(response, portal, COOKIE, sid, "/portal/staff")
     raise response
@@ -57,7 +57,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     who = await asyncio.to_thread(portal.links.session, request.cookies.get(COOKIE, ""))
     if who is None or who.case_id != "*" or not who.actor.startswith("staff:"):
         raise web.HTTPSeeOther(
-            "/portal/staff/signin" + (f"?case={case_id}" if CASE_ID.match(case_id) else "")
+            "/portal/staff/signin" + (f"?case={case_id}" if CASE_ID.fullmatch(case_id) else "")
         )
     name = who.actor.removeprefix("staff:")
 

@@ -59,7 +59,7 @@ class ConsentStage(CaseCore):
         if self.s.consent.given:
             raise ValueError("the case already holds the member's consent")
         if req.method is ConsentMethod.PORTAL and req.version != CONSENT_VERSION:
-            raise ValueError(f"consent text {req.version} is not the current one ({CONSENT_VERSION})")
+            raise ValueError(f"that consent text is not the current one ({CONSENT_VERSION})")
         if req.method is ConsentMethod.SIGNED_FORM and req.form_doc_id is None:
             raise ValueError("a coordinator's attestation needs the signed form")
 

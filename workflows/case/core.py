@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         UpdateAck,
     )
     from models.case_state import CaseState, ReviewRound
-    from models.storage import RegisterDocuments
+    from models.storage import CheckDocuments, RegisterDocuments
 
 from workflows.case.options import DB, CaseCancelled, refused_on_business_error
 from workflows.sla import SlaClock
@@ -46,6 +46,10 @@ class CaseCore:
         # Only a run this case continued into may bring state; a client's `carried` is ignored.
         carried = inp.carried if workflow.info().continued_run_id else None
         self.s = carried or CaseState(intake_doc_id=inp.intake_doc_id)
+        # A request from the public form sends nothing but its confirmation link until the
+        # member follows it (workflows/case/confirmation.py). Only the opening phase waits for
+        # that, and a case continues as new only later, so a continued run is confirmed.
+        self.unconfirmed = inp.self_service and carried is None
         # Handlers that await an activity take it, so two of them never interleave; each
         # re-checks its validator's rules once it holds the lock.
         self._lock = asyncio.Lock()
@@ -101,6 +105,12 @@ class CaseCore:
                 **DB,
             )
 
+    async def _discard_form_records(self) -> None:
+        """A request from the public form that no case takes (unconfirmed, refused): its documents go."""
+        ids = [d.doc_id for d in self._inp.form_records]
+        if ids:
+            await workflow.execute_local_activity("discard_documents", CheckDocuments(doc_ids=ids), **DB)
+
     # ---- checks -------------------------------------------------------------------------
 
     def _check_cancel(self) -> None:
@@ -118,6 +128,10 @@ class CaseCore:
             check()
         except ValueError as err:
             raise ApplicationError(str(err), type="Refused", non_retryable=True) from err
+
+    def _require_confirmed(self) -> None:
+        if self.unconfirmed:
+            raise ValueError("the member has not confirmed the request yet; nothing is sent before that")
 
     def _require_stage(self, *stages: Stage) -> None:
         if self.s.stage not in stages:

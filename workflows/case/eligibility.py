@@ -59,6 +59,11 @@ class EligibilityStage(EffectsMixin):
         await self._notify(
             NoticeKind.INELIGIBLE, "1", params={"item": "; ".join(r.text for r in decision.reasons)}
         )
+        if inp.self_service:
+            # A request from the public form ends with its answer: nobody waits on an override
+            # (the desk opens a case itself to override), and its documents are removed.
+            await self._discard_form_records()
+            return False
         # The refusal stands unless a coordinator overrides it within the window.
         await wait(
             lambda: self.s.override_reason is not None or self.s.cancel_reason is not None,

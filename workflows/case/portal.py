@@ -32,5 +32,6 @@ class PortalLinkStage(EffectsMixin):
     @send_portal_link.validator
     def _validate_send_portal_link(self, req: SendPortalLink) -> None:
         expect(req, SendPortalLink)
+        self._require_confirmed()
         if self.s.stage.terminal:
             raise ValueError(f"the case is {self.s.stage.value}; it has no portal to sign in to")

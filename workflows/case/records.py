@@ -146,5 +146,6 @@ class RecordsStage(EffectsMixin):
     @update_details.validator
     def _validate_details(self, req: UpdateDetails) -> None:
         expect(req, UpdateDetails)
+        self._require_confirmed()  # the team would be told
         if self.s.stage.terminal:
             raise ValueError(f"the case is {self.s.stage.value}")

@@ -294,7 +294,7 @@ class ReviewStage(EffectsMixin):
             raise ValueError("an assignment is already in progress")
         review = self.s.round if self.s.stage is Stage.UNDER_REVIEW else None
         if review is not None and req.specialist_id == review.specialist_id:
-            raise ValueError(f"{req.specialist_id} is already assigned to this case")
+            raise ValueError("that specialist is already assigned to this case")
         if review is not None and review.report is not None:
             raise ValueError("the report has already been submitted")
 
@@ -313,7 +313,7 @@ class ReviewStage(EffectsMixin):
             raise ValueError("a report or a reassignment is being received; try again in a moment")
         self._require_stage(Stage.UNDER_REVIEW)
         if req.specialist_id != self.specialist_id:
-            raise ValueError(f"{req.specialist_id} is not the assigned specialist")
+            raise ValueError("that is not the assigned specialist")
         review = self._round()
         if review.report is not None or review.declined or self.s.next_assignment is not None:
             raise ValueError("the case can no longer be declined")
@@ -371,7 +371,7 @@ class ReviewStage(EffectsMixin):
         if self.s.next_assignment is not None or review.declined:
             raise ValueError("the case is being reassigned")
         if req.specialist_id != review.specialist_id:
-            raise ValueError(f"{req.specialist_id} is not the assigned specialist")
+            raise ValueError("that is not the assigned specialist")
         if req.document.record_type is not RecordType.SMO_REPORT:
             raise ValueError("the document must be of type smo_report")
         if review.report is not None:

@@ -1,0 +1,38 @@
+"""The text the service takes at its edges, with every limit stated where a schema reader sees it.
+
+The API's OpenAPI document is built from the models, so each limit the server enforces on a
+string is written as a JSON Schema keyword: a pattern, a length, a format. The patterns are
+ECMA's as much as pydantic's (`$` is the end of the text for both; Python's `re` would also
+let it match before a final newline, so Python code checks with `fullmatch`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import EmailStr, WithJsonSchema
+
+# No NUL: PostgreSQL cannot store one in text, and no field of ours means one.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+# A reason once its ends are stripped: at least three characters, from a non-space to a non-space.
+# U+0085 (next line) is white space to the server's strip but not to ECMA's `\s`: named apart.
+REASON_PATTERN = r"^\s*[^\s\x00\x85][^\x00]+[^\s\x00\x85]\s*$"
+# A language tag as BCP 47 writes one (en, km, en-US), or a language's name in Latin letters.
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,3}$"
+
+# The addresses pydantic's EmailStr takes, as a pattern a reader of the schema can apply: a
+# dot-atom (at most 64 characters) at a dotted host name whose top-level domain is not one
+# reserved for special use (email-validator refuses `.test`, `.local`, `.invalid` ...).
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_LABEL = r"(?![A-Za-z0-9]{2}--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_PATTERN = (
+    rf"^(?=[^@]{{1,64}}@){_ATEXT}+(?:\.{_ATEXT}+)*@(?:{_LABEL}\.)+"
+    r"(?!(?:arpa|invalid|local|localhost|onion|test)$)[a-z]{2,63}$"
+)
+
+# The server takes more (other scripts, a capital top-level domain); the schema states a part
+# that it always takes.
+Email = Annotated[
+    EmailStr,
+    WithJsonSchema({"type": "string", "format": "email", "maxLength": 254, "pattern": EMAIL_PATTERN}),
+]
