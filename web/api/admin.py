@@ -73,19 +73,9 @@ async def list_specialists(call: Call) -> Roster:
                 query = query.where(Specialist.specialty == q.specialty)
             return list(session.exec(query))
 
+    fields = set(SpecialistEntry.model_fields)
     return Roster(
-        specialists=[
-            SpecialistEntry(
-                specialist_id=r.specialist_id,
-                name=r.name,
-                specialty=r.specialty,
-                board=r.board,
-                board_certified=r.board_certified,
-                capacity=r.capacity,
-                affiliation=r.affiliation,
-            )
-            for r in await asyncio.to_thread(rows)
-        ]
+        specialists=[SpecialistEntry(**r.model_dump(include=fields)) for r in await asyncio.to_thread(rows)]
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from models.api import ActionResult, CompleteRecordsBody
-from models.case import AddRecords, CompleteRecords, RecordType
+from models.case import AddRecords, CompleteRecords, DocumentRef, RecordType
 from models.consent import GiveConsent
 from web.api.call import Call, update, with_files
 from workflows.smo_case import SmoCaseWorkflow
@@ -16,14 +16,10 @@ class RecordsQuery(BaseModel):
 
 
 async def add_records(call: Call) -> ActionResult:
-    q: RecordsQuery = call.query
-    return await with_files(
-        call,
-        q.record_type,
-        SmoCaseWorkflow.add_record,
-        lambda refs: AddRecords(documents=refs, by=call.who.name),
-        "records.add",
-    )
+    def arg(refs: list[DocumentRef]) -> AddRecords:
+        return AddRecords(documents=refs, by=call.who.name)
+
+    return await with_files(call, call.query.record_type, SmoCaseWorkflow.add_record, arg, "records.add")
 
 
 async def complete_records(call: Call) -> ActionResult:
@@ -34,10 +30,8 @@ async def complete_records(call: Call) -> ActionResult:
 
 async def record_consent(call: Call) -> ActionResult:
     """The member's signed consent form, stored as a `consent` document, attests their consent."""
-    return await with_files(
-        call,
-        RecordType.CONSENT,
-        SmoCaseWorkflow.give_consent,
-        lambda refs: GiveConsent.signed_form(refs[0].doc_id, refs[0].size, call.who.name),
-        "consent.record",
-    )
+
+    def arg(refs: list[DocumentRef]) -> GiveConsent:
+        return GiveConsent.signed_form(refs[0].doc_id, refs[0].size, call.who.name)
+
+    return await with_files(call, RecordType.CONSENT, SmoCaseWorkflow.give_consent, arg, "consent.record")

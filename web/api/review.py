@@ -5,7 +5,15 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from models.api import ActionResult, AssignBody, DeclineBody, RequestInfoBody, SpecialistId
-from models.case import AssignSpecialist, Decline, RecordType, RequestInfo, SubmitReport, SupplyInfo
+from models.case import (
+    AssignSpecialist,
+    Decline,
+    DocumentRef,
+    RecordType,
+    RequestInfo,
+    SubmitReport,
+    SupplyInfo,
+)
 from web.api.call import Call, update, with_files
 from workflows.smo_case import SmoCaseWorkflow
 
@@ -37,22 +45,16 @@ async def request_info(call: Call) -> ActionResult:
 
 
 async def supply_info(call: Call) -> ActionResult:
-    q: SupplyQuery = call.query
-    return await with_files(
-        call,
-        q.record_type,
-        SmoCaseWorkflow.supply_info,
-        lambda refs: SupplyInfo(documents=refs, by=call.who.name),
-        "info.supply",
-    )
+    def arg(refs: list[DocumentRef]) -> SupplyInfo:
+        return SupplyInfo(documents=refs, by=call.who.name)
+
+    return await with_files(call, call.query.record_type, SmoCaseWorkflow.supply_info, arg, "info.supply")
 
 
 async def submit_report(call: Call) -> ActionResult:
     q: ReportQuery = call.query
-    return await with_files(
-        call,
-        RecordType.SMO_REPORT,
-        SmoCaseWorkflow.submit_report,
-        lambda refs: SubmitReport(document=refs[0], specialist_id=q.specialist_id, by=call.who.name),
-        "report.submit",
-    )
+
+    def arg(refs: list[DocumentRef]) -> SubmitReport:
+        return SubmitReport(document=refs[0], specialist_id=q.specialist_id, by=call.who.name)
+
+    return await with_files(call, RecordType.SMO_REPORT, SmoCaseWorkflow.submit_report, arg, "report.submit")

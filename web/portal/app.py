@@ -48,11 +48,11 @@ def portal_app(portal: Portal) -> web.Application:
     # Inside `pages`: a form aiohttp cannot read is a 400 page, not a fault (web.portal.malformed).
     app = web.Application(middlewares=[pages, malformed_requests])
     app[PORTAL] = portal
-    signin.add_routes(app)
-    member.add_routes(app)
-    specialist.add_routes(app)
-    intake.add_routes(app)
-    staff.add_routes(app)
+    app.add_routes(signin.routes)
+    app.add_routes(member.routes)
+    app.add_routes(specialist.routes)
+    app.add_routes(intake.routes)
+    app.add_routes(staff.routes)
     app.router.add_static("/static", STATIC)
     return app
 

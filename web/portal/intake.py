@@ -73,7 +73,6 @@ CONFIRM_GONE = {
 CONFIRM_EXPIRED_FORM = "This form has expired. Open the link from your email again."
 ENDED = "This request has ended. To ask for an opinion, send the request form again."
 
-
 def _program(portal: Portal, name: str) -> Program:
     program = portal.backends.programs.get(name)
     if program is None or not program.portal_intake:
@@ -88,6 +87,11 @@ def _intake(values: dict[str, str]) -> PatientIntake:
     )
 
 
+# The pages of this module, each declared on its handler.
+routes = web.RouteTableDef()
+
+
+@routes.get("/request/{program}")
 async def form(request: web.Request) -> web.StreamResponse:
     program = _program(portal_of(request), request.match_info["program"])
     # A new nonce each time the form is shown: each copy of the form is one request.
@@ -97,6 +101,7 @@ async def form(request: web.Request) -> web.StreamResponse:
     )
 
 
+@routes.post("/request/{program}")
 async def submit(request: web.Request) -> web.StreamResponse:
     rate_limit(request)
     portal = portal_of(request)
@@ -147,6 +152,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/portal/request/{program.name}/sent")
 
 
+@routes.get("/request/{program}/sent")
 async def sent(request: web.Request) -> web.StreamResponse:
     """Where the form's POST leads: what happens next, and nothing about the request itself."""
     _program(portal_of(request), request.match_info["program"])
@@ -161,12 +167,14 @@ async def _open_confirmation(request: web.Request) -> tuple[str, LinkCheck]:
     return token, check
 
 
+@routes.get("/confirm/{token}")
 async def confirm_page(request: web.Request) -> web.StreamResponse:
     # Opening the link confirms nothing: mail scanners fetch links, only the button's POST counts.
     token, _ = await _open_confirmation(request)
     return render("intake_confirm.html", csrf=portal_of(request).links.csrf_token("confirm:" + token))
 
 
+@routes.post("/confirm/{token}")
 async def confirm(request: web.Request) -> web.StreamResponse:
     portal = portal_of(request)
     token, check = await _open_confirmation(request)
@@ -183,11 +191,3 @@ async def confirm(request: web.Request) -> web.StreamResponse:
     status = await service.settled_or_current(client, who.case_id, 30.0)
     eligible = status.eligibility is not None and status.eligibility.eligible
     return render("intake_answer.html", 200, status=status, eligible=eligible)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/request/{program}", form)
-    app.router.add_post("/request/{program}", submit)
-    app.router.add_get("/request/{program}/sent", sent)
-    app.router.add_get("/confirm/{token}", confirm_page)
-    app.router.add_post("/confirm/{token}", confirm)

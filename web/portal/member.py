@@ -41,7 +41,6 @@ DONE = {
     "withdrawn": "Your consent is withdrawn: no further records will be sent.",
 }
 
-
 @dataclass(frozen=True, slots=True)
 class Visit:
     """One signed-in member's request to their own case."""
@@ -106,6 +105,11 @@ def _consent_version_from(form: MultiDictProxy[Any]) -> str:
     return version
 
 
+# The pages of this module, each declared on its handler.
+routes = web.RouteTableDef()
+
+
+@routes.get("/cases/{case_id}")
 async def case_page(request: web.Request) -> web.StreamResponse:
     visit = await _visit(request)
     status = await visit.status()
@@ -120,6 +124,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     )
 
 
+@routes.post("/cases/{case_id}/records")
 async def upload_records(request: web.Request) -> web.StreamResponse:
     """csrf, record_type, then the files: the form's order, so nothing is stored unchecked."""
     visit = await _visit(request)
@@ -146,6 +151,7 @@ async def upload_records(request: web.Request) -> web.StreamResponse:
     raise visit.back("records")
 
 
+@routes.post("/cases/{case_id}/contact")
 async def update_contact(request: web.Request) -> web.StreamResponse:
     """A new intake sheet with the changed email and phone; the case notifies the team."""
     visit, contact = await _form(request, _contact_from)
@@ -161,6 +167,7 @@ async def update_contact(request: web.Request) -> web.StreamResponse:
     raise visit.back("contact")
 
 
+@routes.post("/cases/{case_id}/consult")
 async def book_consult(request: web.Request) -> web.StreamResponse:
     visit, slot = await _form(request, _slot_from)
     arg = BookConsult(slot=slot, by=visit.who.actor)
@@ -168,6 +175,7 @@ async def book_consult(request: web.Request) -> web.StreamResponse:
     raise visit.back("consult")
 
 
+@routes.post("/cases/{case_id}/consent")
 async def give_consent(request: web.Request) -> web.StreamResponse:
     visit, version = await _form(request, _consent_version_from)
     arg = GiveConsent(method=ConsentMethod.PORTAL, version=version, by=visit.who.actor)
@@ -175,6 +183,7 @@ async def give_consent(request: web.Request) -> web.StreamResponse:
     raise visit.back("consent")
 
 
+@routes.post("/cases/{case_id}/consent/withdraw")
 async def withdraw_consent(request: web.Request) -> web.StreamResponse:
     visit, _ = await _form(request, lambda _form: None)
     arg = WithdrawConsent(by=visit.who.actor)
@@ -182,6 +191,7 @@ async def withdraw_consent(request: web.Request) -> web.StreamResponse:
     raise visit.back("withdrawn")
 
 
+@routes.get("/cases/{case_id}/reports/{doc_id}")
 async def download_report(request: web.Request) -> web.StreamResponse:
     """The member's own report, from their session: theirs to keep, after close too.
 
@@ -200,13 +210,3 @@ async def download_report(request: web.Request) -> web.StreamResponse:
         raise WebError(404, "There is no such document.")
     filename = f"{visit.case_id}-report-{doc_id[:8]}.pdf"
     return await download(request, visit.portal, visit.who, action, doc_id, filename)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/cases/{case_id}", case_page)
-    app.router.add_post("/cases/{case_id}/records", upload_records)
-    app.router.add_post("/cases/{case_id}/contact", update_contact)
-    app.router.add_post("/cases/{case_id}/consult", book_consult)
-    app.router.add_get("/cases/{case_id}/reports/{doc_id}", download_report)
-    app.router.add_post("/cases/{case_id}/consent", give_consent)
-    app.router.add_post("/cases/{case_id}/consent/withdraw", withdraw_consent)

@@ -40,7 +40,6 @@ GONE = {
     " Ask us for a new one.",
 }
 
-
 def _dob_from(form: MultiDictProxy[Any]) -> date:
     return DobForm.model_validate({"date_of_birth": form_text(form, "date_of_birth")}).date_of_birth
 
@@ -53,6 +52,11 @@ async def _open_link(request: web.Request) -> tuple[str, LinkCheck]:
     return token, check
 
 
+# The pages of this module, each declared on its handler.
+routes = web.RouteTableDef()
+
+
+@routes.get("/signin/{token}")
 async def sign_in_form(request: web.Request) -> web.StreamResponse:
     # Opening the link spends nothing: mail scanners fetch links, only the form's POST counts.
     token, check = await _open_link(request)
@@ -60,6 +64,7 @@ async def sign_in_form(request: web.Request) -> web.StreamResponse:
     return render("signin.html", csrf=csrf, attempts_left=check.attempts_left, wrong=False)
 
 
+@routes.post("/signin/{token}")
 async def sign_in(request: web.Request) -> web.StreamResponse:
     portal = portal_of(request)
     token, opened = await _open_link(request)
@@ -93,6 +98,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+@routes.post("/signout")
 async def sign_out(request: web.Request) -> web.StreamResponse:
     portal = portal_of(request)
     sid = request.cookies.get(COOKIE, "")
@@ -108,12 +114,6 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+@routes.get("/signed-out")
 async def signed_out(_request: web.Request) -> web.StreamResponse:
     return render("error.html", 200, message="You are signed out.", title="Signed out")
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/signin/{token}", sign_in_form)
-    app.router.add_post("/signin/{token}", sign_in)
-    app.router.add_post("/signout", sign_out)
-    app.router.add_get("/signed-out", signed_out)

@@ -32,7 +32,6 @@ from workflows.smo_case import SmoCaseWorkflow
 
 ENDED = "This assignment has ended (the case was reassigned or closed). Thank you."
 
-
 @dataclass(frozen=True, slots=True)
 class Visit:
     """One verified visit to an assignment page."""
@@ -90,6 +89,11 @@ def _records(portal: Portal, case_id: str) -> list[DocumentRow]:
         return list(session.exec(query))
 
 
+# The pages of this module, each declared on its handler.
+routes = web.RouteTableDef()
+
+
+@routes.get("/assignments/{case_id}/{n}/{exp}/{sig}")
 async def page(request: web.Request) -> web.StreamResponse:
     visit = await _visit(request)
     records = await asyncio.to_thread(_records, visit.portal, visit.who.case_id)
@@ -104,6 +108,7 @@ async def page(request: web.Request) -> web.StreamResponse:
     )
 
 
+@routes.get("/assignments/{case_id}/{n}/{exp}/{sig}/records/{doc_id}")
 async def download_record(request: web.Request) -> web.StreamResponse:
     """One record, while the assignment's right holds (the same check as the emailed links').
 
@@ -133,6 +138,7 @@ async def download_record(request: web.Request) -> web.StreamResponse:
     return await download(request, portal, visit.who, action, doc_id, filename)
 
 
+@routes.post("/assignments/{case_id}/{n}/{exp}/{sig}/report")
 async def submit_report(request: web.Request) -> web.StreamResponse:
     visit = await _visit(request)
     form = await MultipartForm.of(request, PAGES)
@@ -160,6 +166,7 @@ async def _form(request: web.Request, model: type[BaseModel]) -> tuple[Visit, Ba
     return visit, parse_form(model.model_validate, fields)
 
 
+@routes.post("/assignments/{case_id}/{n}/{exp}/{sig}/info")
 async def request_info(request: web.Request) -> web.StreamResponse:
     visit, form = await _form(request, InfoForm)
     assert isinstance(form, InfoForm)
@@ -168,6 +175,7 @@ async def request_info(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"{visit.base}?done=info")
 
 
+@routes.post("/assignments/{case_id}/{n}/{exp}/{sig}/decline")
 async def decline(request: web.Request) -> web.StreamResponse:
     visit, form = await _form(request, DeclineForm)
     assert isinstance(form, DeclineForm)
@@ -176,12 +184,3 @@ async def decline(request: web.Request) -> web.StreamResponse:
     return render(
         "error.html", 200, title="Declined", message="Thank you: the case goes to another specialist."
     )
-
-
-def add_routes(app: web.Application) -> None:
-    base = "/assignments/{case_id}/{n}/{exp}/{sig}"
-    app.router.add_get(base, page)
-    app.router.add_get(base + "/records/{doc_id}", download_record)
-    app.router.add_post(base + "/report", submit_report)
-    app.router.add_post(base + "/info", request_info)
-    app.router.add_post(base + "/decline", decline)

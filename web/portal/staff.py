@@ -25,11 +25,16 @@ COOKIE = "smo_staff"
 NONCE = FormNonce(cookie="smo_staff_form", path="/portal/staff", binding="staff:")
 CASE_ID = re.compile(CASE_ID_PATTERN)
 
+# The pages of this module, each declared on its handler.
+routes = web.RouteTableDef()
 
+
+@routes.get("/staff/signin")
 async def sign_in_form(request: web.Request) -> web.StreamResponse:
     return NONCE.render(request, "staff_signin.html", case=request.query.get("case", ""))
 
 
+@routes.post("/staff/signin")
 async def sign_in(request: web.Request) -> web.StreamResponse:
     rate_limit(request)
     portal = portal_of(request)
@@ -51,6 +56,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+@routes.get("/staff/cases/{case_id}")
 async def case_page(request: web.Request) -> web.StreamResponse:
     portal = portal_of(request)
     case_id = request.match_info["case_id"]
@@ -77,12 +83,6 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     return render("staff_case.html", status=status)
 
 
+@routes.get("/staff")
 async def home(_request: web.Request) -> web.StreamResponse:
     return render("error.html", 200, title="Staff", message="Open a case from the Temporal Web UI.")
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/staff", home)
-    app.router.add_get("/staff/signin", sign_in_form)
-    app.router.add_post("/staff/signin", sign_in)
-    app.router.add_get("/staff/cases/{case_id}", case_page)
