@@ -65,8 +65,9 @@ async def stream_document(
 
     The emailed document links, the member's report and the specialist's records all come here.
     `outcome` hears "served" before the end of the body, so a download that completed is
-    always on record, or "integrity-error" when the bytes do not match their id: the headers
-    are gone by then, so the connection is cut and the client sees a failure.
+    always on record; "aborted" when the client went away part-way (it may hold some of the
+    bytes, so that is on record too); or "integrity-error" when the bytes do not match their
+    id: the headers are gone by then, so the connection is cut and the client sees a failure.
     """
     chunks: Iterator[bytes] = store.open(doc_id)
     response = web.StreamResponse(
@@ -90,6 +91,10 @@ async def stream_document(
         if request.transport is not None:
             request.transport.close()
         return response
+    except (ConnectionError, asyncio.CancelledError):
+        if outcome is not None:
+            await asyncio.shield(outcome("aborted"))
+        raise
     if outcome is not None:
         await outcome("served")
     await response.write_eof()

@@ -19,7 +19,7 @@ _SECRETS = re.compile(
     r"(?P<keep>"
     r"\b(?:authorization|proxy-authorization)\s*[:=]\s*['\"]?(?!bearer\b|basic\b)"  # a bare value
     r"|\b(?:bearer|basic)\s++(?!\[REDACTED\])"
-    r"|/t/|/signin/"
+    r"|/t/|/signin/|/confirm/"
     r"|/assignments/(?:[^/\s'\"?#]++/){3}"  # case, round, expiry; then the signature
     r"|[?&;](?:sig|token)="
     r"|\bsmo_(?=[A-Za-z0-9_-]{16})"  # shorter is a name (smo_case), not a token

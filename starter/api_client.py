@@ -54,7 +54,7 @@ def api_url() -> str:
     if explicit:
         return explicit
     port = os.environ.get("SMO_WEB_PORT", "").strip()
-    return f"http://127.0.0.1:{port}" if port.isdigit() else DEFAULT_URL
+    return f"http://127.0.0.1:{port}" if port.isascii() and port.isdigit() else DEFAULT_URL
 
 
 class Api:

@@ -24,8 +24,10 @@ MAX_JSON_DEPTH = 16  # arrays and objects within one another; our bodies use thr
 JSON_TYPE = "application/json"
 _SCAN_ON_LOOP = 64 << 10  # bytes
 
-# A JSON string, escapes included (the unrolled form: linear, no backtracking).
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A JSON string, escapes included (the unrolled form: linear, no backtracking). A string that
+# never closes runs to the end of the body: matched once, not tried again from every later quote
+# (which made the scan quadratic in the body's size).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = [0] * 256
 for _b in b"[{":

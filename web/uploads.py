@@ -32,7 +32,9 @@ from service import discard
 from web.errors import WebError
 
 CHUNK = 256 << 10
-FIELD_BYTES = 200  # a form field is a token, a record type, a date or an address
+# A form field is a token, a date, an address or a sentence of at most 500 characters, which in
+# Khmer script is up to 1,500 bytes: a longer value is cut here and then refused by its model.
+FIELD_BYTES = 4096
 _FORBIDDEN_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 _ESCAPED_PATH = re.compile(r"%(2f|5c|00)", re.IGNORECASE)  # a path hidden in %-escapes is a path too
 # What a member may upload: the report is the specialist's, the signed consent form the desk's.

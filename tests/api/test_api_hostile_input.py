@@ -135,6 +135,25 @@ async def test_a_form_body_the_portal_cannot_read_is_a_4xx_page_never_a_500(
     assert "Traceback" not in page and "\\xff" not in page
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/portal/assignments/SMO-261206-ABC123/%C2%B2/1/" + "0" * 64,
+        "/portal/assignments/SMO-261206-ABC123/1/%D9%A1/" + "0" * 64,
+        "/portal/assignments/SMO-261206-ABC123/1/1/" + "0" * 64 + "/records/%C2%B2",
+    ],
+    ids=["superscript-number", "arabic-indic-expiry", "document"],
+)
+async def test_a_link_path_with_digits_int_refuses_is_a_404_page_never_a_500(
+    live_api: LiveApi, path: str
+) -> None:
+    # '²'.isdigit() is true and int('²') refuses it: without signing in, that was a 500.
+    async with aiohttp.ClientSession() as http, http.get(live_api.url + path) as resp:
+        page = await resp.text()
+    assert resp.status == 404, (resp.status, page[:300])
+    assert "²" not in page and "١" not in page
+
+
 SENT = [
     # (what, method, path, request keywords, the values that must not come back)
     ("sql in a program", "GET", "/api/v1/cases", {"params": {"program": "' OR ''='"}}, ["OR ''"]),

@@ -89,6 +89,8 @@ async def test_the_request_form_is_limited_per_email_address(site: Site) -> None
             assert (await request_opinion(http, site, files=1, email="many@example.com")).status == 303
         refused = await request_opinion(http, site, files=1, email="Many@Example.com")
         assert refused.status == 429
+        # The same mailbox under a `+tag` is the same address to the limit.
+        assert (await request_opinion(http, site, files=1, email="many+6@example.com")).status == 429
         assert int(refused.headers["Retry-After"]) > 0
         assert "Please try again after" in await refused.text()
         assert (await request_opinion(http, site, files=1, email="someone@example.com")).status == 303

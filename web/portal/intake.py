@@ -87,6 +87,16 @@ def _intake(values: dict[str, str]) -> PatientIntake:
     )
 
 
+def mailbox(address: str) -> str:
+    """The mailbox an address reaches, for counting: `Name+tag@Example.com` is `name@example.com`.
+
+    Most providers deliver every `+tag` variant to one mailbox, so each must not get a limit of
+    its own.
+    """
+    local, _, domain = address.strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
 # The pages of this module, each declared on its handler.
 routes = web.RouteTableDef()
 
@@ -121,7 +131,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
     if await service.describe(client, case_id) is None:
         # A new request: it counts towards the limits of the address it mails and the policy
         # it names. A resubmission counts nothing and stores nothing again.
-        await limit(request, ratelimit.EMAIL, str(intake.email).strip().lower())
+        await limit(request, ratelimit.EMAIL, mailbox(str(intake.email)))
         await limit(request, ratelimit.POLICY, intake.policy_number.strip().upper())
         cap = program.records.document_cap
         too_many = f"Your programme accepts up to {cap} documents; nothing was kept."

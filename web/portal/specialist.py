@@ -9,6 +9,7 @@ Every action is the same workflow update the API sends, audited as `specialist:<
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,6 +31,8 @@ from web.portal.pages import render
 from web.uploads import PAGES, MultipartForm
 from workflows.smo_case import SmoCaseWorkflow
 
+ASSIGNMENT_NO = re.compile(r"[0-9]{1,5}")
+EXPIRY = re.compile(r"[0-9]{1,11}")
 ENDED = "This assignment has ended (the case was reassigned or closed). Thank you."
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,8 @@ async def _visit(request: web.Request) -> Visit:
     portal = portal_of(request)
     info = request.match_info
     case_id, n_text, exp_text, sig = info["case_id"], info["n"], info["exp"], info["sig"]
-    if not (n_text.isdigit() and exp_text.isdigit() and len(n_text) < 6 and len(exp_text) < 12):
+    # ASCII digits only: `"²".isdigit()` is true, and int() refuses it.
+    if not (ASSIGNMENT_NO.fullmatch(n_text) and EXPIRY.fullmatch(exp_text)):
         raise WebError(404, "This link is not valid.")
     n, exp = int(n_text), int(exp_text)
 
