@@ -14,9 +14,6 @@ from pydantic import EmailStr, WithJsonSchema
 
 # No NUL: PostgreSQL cannot store one in text, and no field of ours means one.
 NO_NUL_PATTERN = r"^[^\x00]*$"
-# A person's name: no NUL, and none of the characters that make a web or mail address, so a
-# name typed into a public form cannot turn the greeting of our emails into a link.
-NAME_PATTERN = r"^[^\x00:/@<>\\]*$"
 # A reason once its ends are stripped: at least three characters, from a non-space to a non-space.
 # U+0085 (next line) is white space to the server's strip but not to ECMA's `\s`: named apart.
 REASON_PATTERN = r"^\s*[^\s\x00\x85][^\x00]+[^\s\x00\x85]\s*$"

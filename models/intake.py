@@ -13,14 +13,14 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.case import Icd10
-from models.input_text import LANGUAGE_PATTERN, NAME_PATTERN, NO_NUL_PATTERN, Email
+from models.input_text import LANGUAGE_PATTERN, NO_NUL_PATTERN, Email
 
 
 class PatientIntake(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Every limit is stated on the field, so the API's schema takes nothing the service refuses.
-    patient_name: str = Field(min_length=2, max_length=120, pattern=NAME_PATTERN)
+    patient_name: str = Field(min_length=2, max_length=120, pattern=NO_NUL_PATTERN)
     date_of_birth: date
     email: Email
     phone: str = Field(default="", max_length=40, pattern=NO_NUL_PATTERN)

@@ -30,8 +30,7 @@ from tests.portal.test_portal_intake import (
 from tests.portal.test_portal_sign_in import jar
 
 VICTIM = "victim@example.com"
-LURE = "customer. URGENT, your policy is suspended, pay at evil.example today"
-LURE_WITH_LINK = "customer. URGENT: your policy is suspended, pay at http://evil.example/pay today"
+LURE = "customer. URGENT: your policy is suspended, pay at http://evil.example/pay today"
 
 
 async def waiting_for_confirmation(site: Site, case_id: str) -> None:
@@ -74,22 +73,6 @@ async def test_the_same_post_sent_twice_opens_one_case_and_sends_one_email(site:
 
     # `smo case list`: the one case, once the visibility store has it.
     assert await eventually(listed, bool) == [case_id]
-
-
-async def test_a_name_that_carries_a_link_is_refused_at_the_form_and_nothing_is_sent(site: Site) -> None:
-    async with jar() as http:
-        csrf, nonce = await request_form(http, site)
-        fields = {"patient_name": LURE_WITH_LINK, "email": VICTIM, "policy_number": "AA-MADE-UP-76"}
-        resp = await http.post(
-            site.url + "/portal/request/assist-america",
-            data=request_body(csrf, nonce, 1, **fields),
-            allow_redirects=False,
-        )
-        page = await resp.text()
-    assert resp.status == 422, page[:300]
-    assert "evil.example" not in page and "URGENT" not in page
-    assert read_outbox(site.services.settings.outbox_dir) == []
-    assert audited(site, "case.open") == []
 
 
 async def test_a_url_and_urgent_in_the_name_reach_nobody_but_the_fixed_confirmation(site: Site) -> None:
