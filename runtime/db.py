@@ -8,6 +8,7 @@ default (SQLite in SMO_HOME with no DATABASE_URL), which upgrades itself so that
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,21 @@ def audit(
     row = tables.AuditEvent(actor=actor, action=action, outcome=outcome, case_id=case_id, detail=detail[:500])
     with engine.begin() as conn:
         conn.execute(insert(tables.table(tables.AuditEvent)), tables.values_of(row))
+
+
+async def audit_off_loop(
+    engine: Engine,
+    *,
+    actor: str,
+    action: str,
+    outcome: str,
+    case_id: str | None = None,
+    detail: str = "",
+) -> None:
+    """`audit` from a coroutine: the insert runs on a thread, so the event loop keeps serving."""
+    await asyncio.to_thread(
+        audit, engine, actor=actor, action=action, outcome=outcome, case_id=case_id, detail=detail
+    )
 
 
 def audit_trail(

@@ -16,7 +16,7 @@ from aiohttp import web
 from sqlalchemy import Engine
 
 from runtime.clients import client_of
-from runtime.db import audit
+from runtime.db import audit_off_loop
 from runtime.documents import DocumentStore
 from security.codec import EncryptionCodec
 from security.codec_server import AuditRecord, build_codec_app
@@ -32,8 +32,7 @@ def build_web_app(
     api: Callable[[web.Application], None] | None = None,
 ) -> web.Application:
     async def audit_codec(record: AuditRecord) -> None:
-        await asyncio.to_thread(
-            audit,
+        await audit_off_loop(
             engine,
             actor=record.user or "anonymous",
             action=record.action,

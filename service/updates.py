@@ -8,7 +8,6 @@ finishes it. Either way the attempt is on the audit trail.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError, WorkflowUpdateStage
 
 from models.case import UpdateAck
-from runtime.db import audit
+from runtime.db import audit_off_loop
 from service.cases import RPC_TIMEOUT, handle_for
 from service.errors import explain
 
@@ -36,8 +35,8 @@ async def send_update(
     """Send `update(arg)` to the case as `actor`; the audit trail names it `action`."""
 
     def record(outcome: str, detail: str) -> Awaitable[None]:
-        return asyncio.to_thread(
-            audit, engine, actor=actor, action=action, outcome=outcome, case_id=case_id, detail=detail
+        return audit_off_loop(
+            engine, actor=actor, action=action, outcome=outcome, case_id=case_id, detail=detail
         )
 
     try:

@@ -195,8 +195,7 @@ class DocumentLinks:
         audited_case = case_id if CASE_ID.fullmatch(case_id) else None
 
         async def audit(outcome: str, detail: str) -> None:
-            await asyncio.to_thread(
-                db.audit,
+            await db.audit_off_loop(
                 self.backends.engine,
                 actor="link",
                 action=ACTION,

@@ -29,9 +29,8 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from models.settings import Settings
-from runtime.clients import CLIENT
+from runtime.clients import CLIENT, client_address, trusted_networks
 from runtime.logging import mask_secrets_at_source
-from web.portal.ratelimit import client_address, trusted_networks
 
 HSTS = "max-age=31536000"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

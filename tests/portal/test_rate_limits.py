@@ -17,11 +17,11 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from temporalio.client import Client
 
+from runtime.clients import client_address, trusted_networks
 from tests.portal.conftest import Site
 from tests.portal.test_portal_intake import request_opinion
 from tests.portal.test_portal_sign_in import jar, sign_in
 from web.portal import ratelimit
-from web.portal.ratelimit import client_address, trusted_networks
 from web.server import service_app
 
 

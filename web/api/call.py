@@ -7,7 +7,6 @@ body.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,7 +19,7 @@ import service
 from models import search
 from models.api import ActionResult
 from models.case import DocumentRef, RecordType
-from runtime.db import audit
+from runtime.db import audit_off_loop
 from web.backends import Backends
 from web.errors import WebError
 from web.spec import Upload
@@ -43,8 +42,7 @@ class Call:
     status: int | None = None  # overrides the route's status (202 for an update still running)
 
     def audit(self, action: str, outcome: str, detail: str = "") -> Awaitable[None]:
-        return asyncio.to_thread(
-            audit,
+        return audit_off_loop(
             self.backends.engine,
             actor=self.who.name,
             action=action,

@@ -24,6 +24,7 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 import service
 from models.case import UpdateAck
 from runtime import db
+from runtime.clients import client_of
 from runtime.documents import StoredDocument
 from runtime.portal_links import SESSION_TTL, Holder, LinkCheck, LinkState, PortalLinks
 from runtime.rate_limits import Rule, SharedCounters
@@ -31,15 +32,7 @@ from runtime.web import stream_document
 from web.backends import Backends
 from web.errors import WebError, validation_message
 from web.portal.pages import render
-from web.portal.ratelimit import (
-    FLOOD_WINDOW,
-    LINK,
-    Network,
-    SlidingWindow,
-    TooManyRequests,
-    client_address,
-    trusted_networks,
-)
+from web.portal.ratelimit import FLOOD_WINDOW, LINK, SlidingWindow, TooManyRequests
 
 T = TypeVar("T")
 
@@ -56,13 +49,11 @@ class Portal:
     # process, and the shared counters in the case DB that protect links, cases and addressees.
     flood: SlidingWindow = field(init=False)
     counters: SharedCounters = field(init=False)
-    proxies: tuple[Network, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         settings = self.backends.settings
         self.flood = SlidingWindow(settings.portal_flood_limit, FLOOD_WINDOW)
         self.counters = SharedCounters(self.backends.engine, self.links.key)
-        self.proxies = trusted_networks(settings.trusted_proxies)
 
 
 PORTAL: web.AppKey[Portal] = web.AppKey("portal", Portal)
@@ -75,7 +66,7 @@ def portal_of(request: web.Request) -> Portal:
 def rate_limit(request: web.Request) -> None:
     """The flood guard per client address, on every form and link page that needs no session."""
     portal = portal_of(request)
-    wait = portal.flood.wait(client_address(request, portal.proxies))
+    wait = portal.flood.wait(client_of(request))  # as the edge named it (web.transport)
     if wait is not None:
         raise TooManyRequests(timedelta(seconds=wait))
 
@@ -166,8 +157,7 @@ def parse_form(parse: Callable[[Any], T], form: Any) -> T:
 def audit(
     portal: Portal, actor: str, action: str, outcome: str, case_id: str | None = None, detail: str = ""
 ) -> Awaitable[None]:
-    return asyncio.to_thread(
-        db.audit,
+    return db.audit_off_loop(
         portal.backends.engine,
         actor=actor,
         action=action,
@@ -180,10 +170,12 @@ def audit(
 async def download(
     request: web.Request, portal: Portal, who: Holder, action: str, doc_id: str, filename: str
 ) -> web.StreamResponse:
-    """Serve one of the case's documents to `who`, audited as `action` before the first byte."""
-    await audit(portal, who.actor, action, "served", who.case_id, doc_id[:12])
-    nosniff = {"X-Content-Type-Options": "nosniff"}
-    return await stream_document(request, portal.backends.store, doc_id, filename, headers=nosniff)
+    """Serve one of the case's documents to `who`, audited as `action`: served, or aborted part-way."""
+
+    async def outcome(what: str) -> None:
+        await audit(portal, who.actor, action, what, who.case_id, doc_id[:12])
+
+    return await stream_document(request, portal.backends.store, doc_id, filename, outcome=outcome)
 
 
 async def act(

@@ -3,8 +3,8 @@
 Per client address only a flood guard, in memory per web process and set high
 (`SMO_PORTAL_FLOOD_LIMIT`, 2,000 requests in 5 minutes): members behind one carrier address
 (common on mobile networks) share it, so it must never be what stops one of them. The
-client's address is the connecting peer's, or, behind a proxy named in
-`SMO_TRUSTED_PROXIES`, the nearest address in X-Forwarded-For that no trusted proxy added.
+client's address is the one the edge names (`runtime.clients`: behind a proxy named in
+`SMO_TRUSTED_PROXIES`, from X-Forwarded-For).
 
 What protects a member is counted per thing attacked, in the case DB that every `smo web`
 process shares (`runtime.rate_limits`): each sign-in or confirmation link, each case's
@@ -14,18 +14,13 @@ that says when to try again, with Retry-After.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
-from aiohttp import web
-
 from runtime.rate_limits import Rule
 from web.errors import WebError
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 FLOOD_WINDOW = 300.0  # seconds
 LINK = Rule("link", 30, timedelta(minutes=5))  # one sign-in or confirmation link, opened or posted
@@ -80,33 +75,3 @@ class SlidingWindow:
     def _prune(self, now: float) -> None:
         for key in [k for k, h in self._hits.items() if not h or h[-1] <= now - self.window]:
             del self._hits[key]
-
-
-def trusted_networks(setting: str) -> tuple[Network, ...]:
-    """`SMO_TRUSTED_PROXIES`: comma-separated addresses or networks (empty: trust none)."""
-    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in setting.split(",") if p.strip())
-
-
-def _trusted(address: str, proxies: tuple[Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in proxies)
-
-
-def client_address(request: web.BaseRequest, proxies: tuple[Network, ...]) -> str:
-    """The peer's address; behind trusted proxies, the nearest forwarded address none of them is."""
-    address = request.remote or "?"
-    if not proxies or not _trusted(address, proxies):
-        return address
-    forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
-    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            break  # a malformed hop: trust nothing further left
-        address = hop
-        if not _trusted(hop, proxies):
-            break
-    return address
