@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -221,18 +222,11 @@ def audit(
 
 
 async def audit_off_loop(
-    engine: Engine,
-    *,
-    actor: str,
-    action: str,
-    outcome: str,
-    case_id: str | None = None,
-    detail: str = "",
+    engine: Engine, *, actor: str, action: str, outcome: str, case_id: str | None = None, detail: str = ""
 ) -> None:
     """`audit` from a coroutine: the insert runs on a thread, so the event loop keeps serving."""
-    await asyncio.to_thread(
-        audit, engine, actor=actor, action=action, outcome=outcome, case_id=case_id, detail=detail
-    )
+    row = partial(audit, engine, actor=actor, action=action, outcome=outcome, case_id=case_id, detail=detail)
+    await asyncio.to_thread(row)
 
 
 def audit_trail(
