@@ -4,7 +4,7 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo dev test pytest lint typecheck compose-check bench clean db-upgrade chromium browser-test
+.PHONY: install demo dev test pytest lint typecheck compose-check bench clean db-upgrade chromium browser-test messages catalogs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,20 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-install: $(STAMP)
+# The Khmer catalog, compiled from its .po (runtime/i18n.py reads the .po itself when this is stale).
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard runtime/locale/*/LC_MESSAGES/messages.po))
+runtime/locale/%/LC_MESSAGES/messages.mo: runtime/locale/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --statistics -D messages -l $* -i $< -o $@
+
+catalogs: $(CATALOGS)
+
+install: $(STAMP) $(CATALOGS)
+
+# After changing a sentence: extract every marked one, and update each catalog for its translator.
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k gettext --no-location --sort-output \
+	  --project=smo-orchestrator -o runtime/locale/messages.pot .
+	$(BIN)/pybabel update -D messages -i runtime/locale/messages.pot -d runtime/locale --no-fuzzy-matching --ignore-obsolete
 
 demo: install  ## the service on the embedded default, with the demo case driven to CLOSED
 	$(BIN)/smo dev --demo

@@ -16,6 +16,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from jinja2.runtime import Context
 
 from models.notices import NoticeKind
+from runtime import i18n
+from runtime.i18n import Language
 
 TEMPLATES = Path(__file__).with_name("templates") / "email"
 
@@ -35,15 +37,21 @@ class _Placeholder(StrictUndefined):
         return f"${self._undefined_name}"
 
 
-_env = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    autoescape=False,  # text/plain: nothing to escape, and the values go out as they are
-    undefined=_Placeholder,
-    # `{% block body %}` ends its line: the body begins on the next one.
-    trim_blocks=True,
-    # The files change with a release, not while a worker runs: no stat of the file per notice.
-    auto_reload=False,
-)
+def _environment(language: Language) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=False,  # text/plain: nothing to escape, and the values go out as they are
+        undefined=_Placeholder,
+        # `{% block body %}` ends its line: the body begins on the next one.
+        trim_blocks=True,
+        # The files change with a release, not while a worker runs: no stat of the file per notice.
+        auto_reload=False,
+    )
+    return i18n.install(env, language)
+
+
+# One environment per language, each with its catalog (runtime/i18n.py).
+_envs = {language: _environment(language) for language in Language}
 
 
 def _block(template: Template, name: str, context: Context) -> str:
@@ -51,15 +59,17 @@ def _block(template: Template, name: str, context: Context) -> str:
     return "".join(template.blocks[name](context))
 
 
-def render_notice(kind: NoticeKind, values: Mapping[str, str]) -> tuple[str, str]:
-    """The subject and the body of a notice of this kind, filled in with `values`."""
-    template = _env.get_template(f"{kind.value}.txt")
+def render_notice(
+    kind: NoticeKind, values: Mapping[str, str], language: Language = Language.EN
+) -> tuple[str, str]:
+    """The subject and the body of a notice of this kind in `language`, filled in with `values`."""
+    template = _envs[language].get_template(f"{kind.value}.txt")
     # One context for both blocks: building it is most of what rendering costs.
     context = template.new_context(dict(values))
     return _block(template, "subject", context), _block(template, "body", context)
 
 
-def render_portal_text(part: str, **values: str) -> str:
+def render_portal_text(part: str, language: Language = Language.EN, **values: str) -> str:
     """A paragraph with a portal link: `sign_in` (a member's) or `assignment` (a specialist's)."""
-    template = _env.get_template("parts/portal.txt")
+    template = _envs[language].get_template("parts/portal.txt")
     return _block(template, part, template.new_context(values))

@@ -88,6 +88,8 @@ class Specialist(SQLModel, table=True):
     email: str = Field(max_length=120)
     state: str = Field(max_length=2)
     active: bool = True
+    # Where the specialist reads the time: an IANA zone, so DST is the tz database's to apply.
+    timezone: str = Field(default="America/Chicago", max_length=64)
 
 
 class Assignment(SQLModel, table=True):

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.case import Icd10
 from models.input_text import LANGUAGE_PATTERN, NO_NUL_PATTERN, Email
+from models.vocabulary import Sex
 
 
 class PatientIntake(BaseModel):
@@ -28,8 +29,11 @@ class PatientIntake(BaseModel):
     icd10: Icd10
     policy_number: str = Field(min_length=3, max_length=40, pattern=NO_NUL_PATTERN)  # as CaseInput's
     treating_doctor: str = Field(default="", max_length=120, pattern=NO_NUL_PATTERN)
-    # The member's language, as a tag (en, km, en-US) or its name in Latin letters.
+    # The member's language, as a tag (en, km, en-US) or its name in Latin letters; every
+    # page and notice to the member follows it (models.vocabulary.language_of).
     language: str = Field(default="en", max_length=35, pattern=LANGUAGE_PATTERN)
+    # What the specialist reads beside the member's age; sheets from before it was asked have none.
+    sex: Sex | None = None
 
 
 def life_assured_ref(key: bytes, policy_number: str, patient_name: str, dob: date) -> str:

@@ -64,6 +64,9 @@ class Program(Frozen):
     follow_up_allowed: bool = False
     one_per_condition: bool = False
     portal_intake: bool = False  # members may request an opinion themselves through the portal's form
+    # The specialist sees the member's age, sex and diagnosis; their name only where the program
+    # requires it (a partner whose specialists must name the patient in the report).
+    specialist_sees_name: bool = False
     override_window_days: int = Field(default=14, ge=1)
     no_reimbursement_notice: NoReimbursementNotice = NoReimbursementNotice()
     eligibility: Eligibility

@@ -46,3 +46,36 @@ class InfoReason(StrEnum):
     MISSING_RECORD = "missing_record"
     ILLEGIBLE_RECORD = "illegible_record"
     CLARIFICATION = "clarification"
+
+
+class Sex(StrEnum):
+    """The member's sex as the specialist reads it with their age: clinically relevant."""
+
+    FEMALE = "female"
+    MALE = "male"
+
+
+class Language(StrEnum):
+    """The languages a member reads their case in. English is the source of every sentence."""
+
+    EN = "en"
+    KM = "km"
+
+    @property
+    def native_name(self) -> str:
+        return _NATIVE_NAMES[self]
+
+
+_NATIVE_NAMES = {Language.EN: "English", Language.KM: "ខ្មែរ"}
+
+# What a member or a client may have written for a language: a BCP 47 tag (km, km-KH, en-US)
+# or its name. Anything else reads as English, the programs' common language.
+_KHMER_NAMES = frozenset({"km", "khm", "kh", "khmer", "cambodian", "ខ្មែរ", "ភាសាខ្មែរ"})
+
+
+def language_of(tag: str | None) -> Language:
+    """The language a stored tag names: Khmer for `km`, `km-KH`, `Khmer`; English otherwise."""
+    if not tag:
+        return Language.EN
+    primary = tag.strip().lower().replace("_", "-").split("-", 1)[0]
+    return Language.KM if primary in _KHMER_NAMES else Language.EN

@@ -13,6 +13,7 @@ from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 import yaml
@@ -69,7 +70,9 @@ def seed(engine: Engine, settings: Settings) -> None:
     policies = _load_yaml(settings.policies_file) or []
     with Session(engine) as session:
         for raw in specialists:
-            _upsert(session, tables.Specialist.model_validate(raw))
+            specialist = tables.Specialist.model_validate(raw)
+            _check_zone(specialist)
+            _upsert(session, specialist)
         for raw in policies:
             raw = dict(raw)
             for key in ("in_force_from", "in_force_to"):
@@ -77,6 +80,14 @@ def seed(engine: Engine, settings: Settings) -> None:
                     raw[key] = date.fromisoformat(raw[key])
             _upsert(session, tables.Policy.model_validate(raw))
         session.commit()
+
+
+def _check_zone(specialist: tables.Specialist) -> None:
+    # A table model does not validate: a misspelt zone would show every date an hour or a day off.
+    try:
+        ZoneInfo(specialist.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"specialist {specialist.specialist_id}: unknown time zone") from None
 
 
 def _upsert(session: Session, row: SQLModel) -> None:
@@ -123,6 +134,8 @@ def _legacy_revision(conn: Connection) -> str | None:
         return None
     if "sla_rounds" not in tables_present:
         return "0001"
+    if "timezone" in {c["name"] for c in inspect(conn).get_columns("specialists")}:
+        return "0007"  # the specialists' time zones
     if "rate_counters" in tables_present:  # 0006: confirmation links, the portal's counters
         return "0006"
     if "specialist_loads" in tables_present:  # 0005: active assignments per specialist

@@ -21,6 +21,7 @@ from service.cases import (
     status,
     wait_for_stage,
 )
+from service.details import change_details, current_details
 from service.documents import add_records, attest_consent, claim, discard, refs, store_files
 from service.errors import CaseConflict, NoCase, UserError, explain, is_refusal
 from service.listing import list_cases, list_query, parse_duration
@@ -33,9 +34,11 @@ __all__ = [
     "UserError",
     "add_records",
     "attest_consent",
+    "change_details",
     "check_program_input",
     "check_running",
     "claim",
+    "current_details",
     "describe",
     "discard",
     "ensure_running",

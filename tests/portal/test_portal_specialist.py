@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 
 import aiohttp
 
+from runtime.i18n import ICT
 from tests.polling import holds
 from tests.portal.conftest import Site
 from tests.portal.test_portal_sign_in import jar, sign_in
-from web.portal.pages import ICT
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 

@@ -17,6 +17,7 @@ from aiohttp import web
 from web.errors import WebError
 from web.portal import intake, member, signin, specialist, staff
 from web.portal.base import PORTAL, Portal
+from web.portal.language import languages
 from web.portal.malformed import malformed_requests
 from web.portal.pages import STATIC, render
 
@@ -46,7 +47,8 @@ async def pages(request: web.Request, handler: Handler) -> web.StreamResponse:
 def portal_app(portal: Portal) -> web.Application:
     """The `/portal` sub-application (mounted by `add_portal`)."""
     # Inside `pages`: a form aiohttp cannot read is a 400 page, not a fault (web.portal.malformed).
-    app = web.Application(middlewares=[pages, malformed_requests])
+    # Outermost, the page's language: refusals are shown in it too.
+    app = web.Application(middlewares=[languages, pages, malformed_requests])
     app[PORTAL] = portal
     app.add_routes(signin.routes)
     app.add_routes(member.routes)

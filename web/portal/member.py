@@ -23,10 +23,11 @@ from models.case import AddRecords, BookConsult, CaseStatus, UpdateDetails
 from models.consent import CONSENT_TEXT, CONSENT_VERSION, ConsentMethod, GiveConsent, WithdrawConsent
 from models.intake import PatientIntake
 from models.portal import ConsultForm, ContactForm
+from runtime.i18n import ICT
 from runtime.portal_links import Holder
 from web.errors import WebError
 from web.portal.base import Portal, act, audit, check_csrf, download, form_text, parse_form, portal_of
-from web.portal.pages import ICT, case_context, render
+from web.portal.pages import case_context, render
 from web.portal.signin import COOKIE
 from web.uploads import MEMBER_RECORD_TYPES, PAGES, MultipartForm
 from workflows.smo_case import SmoCaseWorkflow

@@ -1,24 +1,25 @@
-"""Rendering: the Jinja2 environment, plain words for a stage, dates in ICT and for the reader.
+"""Rendering: a Jinja2 environment per language, plain words for a stage, times for the reader.
 
 Templates autoescape everything; pages carry no inline script or style, so the content
-security policy can forbid both.
+security policy can forbid both. A page is rendered in the request's language
+(`runtime.i18n.current`, set by the portal's `languages` middleware or by the page itself),
+and its sentences come from the catalogs (`{% trans %}`, `_()`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from models.case import CaseStatus, Stage
+from runtime import i18n
+from runtime.i18n import ICT, Language
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
-ICT = ZoneInfo("Asia/Phnom_Penh")
 
 STAGE_WORDS: dict[Stage, str] = {
     Stage.INTAKE: "We have received your request.",
@@ -44,28 +45,28 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-_env = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-
-def ict(value: datetime | None) -> str:
-    return value.astimezone(ICT).strftime("%A %d %B %Y, %H:%M ICT") if value else ""
+def _environment(language: Language) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["ict"] = lambda value: i18n.when(value, language, ICT)
+    env.filters["words"] = words
+    return i18n.install(env, language)
 
 
 def words(value: str) -> str:
     return value.replace("_", " ")
 
 
-_env.filters["ict"] = ict
-_env.filters["words"] = words
+_envs = {language: _environment(language) for language in Language}
 
 
 def render(template: str, code: int = 200, /, **context: Any) -> web.Response:
-    html = _env.get_template(template).render(**context)
+    """The page in the request's language; `<html lang>` says which."""
+    html = _envs[i18n.current()].get_template(template).render(**context)
     return web.Response(status=code, text=html, content_type="text/html", headers=SECURITY_HEADERS)
 
 
