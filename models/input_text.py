@@ -8,9 +8,10 @@ let it match before a final newline, so Python code checks with `fullmatch`).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import EmailStr, WithJsonSchema
+from pydantic import AfterValidator, EmailStr, WithJsonSchema
 
 # No NUL: PostgreSQL cannot store one in text, and no field of ours means one.
 NO_NUL_PATTERN = r"^[^\x00]*$"
@@ -19,6 +20,31 @@ NO_NUL_PATTERN = r"^[^\x00]*$"
 REASON_PATTERN = r"^\s*[^\s\x00\x85][^\x00]+[^\s\x00\x85]\s*$"
 # A language tag as BCP 47 writes one (en, km, en-US), or a language's name in Latin letters.
 LANGUAGE_PATTERN = r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,3}$"
+
+# A telephone number as people write it: digits, spaces, and + ( ) - . between them, with
+# 6 to 20 digits. The same rule at every edge (the request form, the contact form, the API,
+# the CLI): no extension words, no letters. Checked by `Phone`'s validator, whose sentence
+# names the rule in plain words (the pattern is for the schema's reader).
+PHONE_PATTERN = r"^\+?[0-9(][0-9 ().-]{4,38}[0-9]$"
+PHONE_RULE = "use digits, spaces and + ( ) - only, with 6 to 20 digits"
+
+
+def check_phone(value: str) -> str:
+    """An empty phone, or one that keeps the rule (stripped of its outer spaces)."""
+    value = value.strip()
+    if not value:
+        return value
+    digits = sum(ch.isascii() and ch.isdigit() for ch in value)
+    if not re.fullmatch(PHONE_PATTERN, value) or not 6 <= digits <= 20:
+        raise ValueError(PHONE_RULE)
+    return value
+
+
+Phone = Annotated[
+    str,
+    AfterValidator(check_phone),
+    WithJsonSchema({"type": "string", "maxLength": 40, "pattern": f"^$|{PHONE_PATTERN[1:]}"}),
+]
 
 # The addresses pydantic's EmailStr takes, as a pattern a reader of the schema can apply: a
 # dot-atom (at most 64 characters) at a dotted host name whose top-level domain is not one

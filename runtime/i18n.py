@@ -28,7 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_time, get_month_names
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -113,6 +113,7 @@ def install(env: Environment, language: Language) -> Environment:
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.globals["language"] = language
     env.globals["languages"] = list(Language)
+    env.globals["month_names"] = month_names(language)
     env.filters["when"] = lambda value, zone=ICT: when(value, language, zone)
     env.filters["day"] = lambda value: day(value, language)
     return env
@@ -146,6 +147,12 @@ def day(value: date | None, language: Language | None = None) -> str:
     if value is None:
         return ""
     return format_date(value, "d MMMM y", locale=_locale(language or current()))
+
+
+def month_names(language: Language) -> list[str]:
+    """January to December (មករា … ធ្នូ), for a date typed as day, month and year."""
+    names = get_month_names("wide", locale=_locale(language))
+    return [str(names[n]) for n in range(1, 13)]
 
 
 def negotiate(accept_language: str) -> Language:
