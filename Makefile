@@ -68,10 +68,14 @@ clean:
 	rm -rf $(VENV) .smo .pytest_cache .mypy_cache .ruff_cache
 
 # The browser tests drive Debian's chromium through playwright; no browser is downloaded.
+# A Khmer font too: without one, a Khmer page shows boxes in place of its letters.
 chromium:
 	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } \
 	  || { echo "chromium is needed for the browser tests: apt-get install chromium"; exit 1; }
+	@fc-list :lang=km | grep -q . || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-khmeros >/dev/null); } \
+	  || { echo "a Khmer font is needed for the browser tests: apt-get install fonts-khmeros"; exit 1; }
 
 browser-test: install chromium
 	$(BIN)/pytest -m browser

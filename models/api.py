@@ -6,10 +6,20 @@ Case views reuse the workflow's own models (`CaseStatus`, `UpdateAck`'s fields).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from models.case import (
     AwareDatetime,
@@ -19,8 +29,9 @@ from models.case import (
     RecordType,
     Stage,
 )
-from models.input_text import NO_NUL_PATTERN, REASON_PATTERN
+from models.input_text import LANGUAGE_PATTERN, NO_NUL_PATTERN, REASON_PATTERN, Email, Phone
 from models.intake import PatientIntake
+from models.vocabulary import Language
 
 # Every limit the server enforces is stated here, so the OpenAPI document (built from these
 # models) takes nothing the server refuses for its form alone: no NUL in any text, and a
@@ -39,15 +50,50 @@ ReasonText = Annotated[
 ]
 
 
+# The names and tags (en, km-KH, English, Khmer) the service reads as a language it speaks
+# (`models.vocabulary.language_of`); a tag of any other language is refused, never read as
+# English without a word. Spelled out case by case, so the schema's pattern means the same
+# to an ECMA reader as to Python.
+SPOKEN_NAMES = ("en", "eng", "english", "km", "khm", "kh", "khmer")
+SPOKEN = "the service speaks en and km"
+_EITHER_CASE = "|".join("".join(f"[{c}{c.upper()}]" for c in name) for name in SPOKEN_NAMES)
+SPOKEN_PATTERN = rf"^(?:{_EITHER_CASE})(-[A-Za-z0-9]{{1,8}}){{0,3}}$"
+
+
+def _spoken(tag: str) -> str:
+    # LANGUAGE_PATTERN has checked the tag's shape; this, that it names a language we speak.
+    if not re.fullmatch(SPOKEN_PATTERN, tag):
+        raise ValueError(SPOKEN)
+    return tag
+
+
+SpokenLanguage = Annotated[
+    str,
+    StringConstraints(max_length=35, pattern=LANGUAGE_PATTERN),
+    AfterValidator(_spoken),
+    WithJsonSchema({"type": "string", "maxLength": 35, "pattern": SPOKEN_PATTERN}),
+]
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class MemberDetails(PatientIntake):
+    """The member's details as the API takes them: the intake sheet, in a language we speak.
+
+    A sheet that leaves out `language` or `sex` on a replacement keeps the case's own
+    (web.api.cases.update_details).
+    """
+
+    language: SpokenLanguage = "en"
 
 
 class OpenCase(Body):
     """A new case: the member's details (stored encrypted) and what the coordinator asserts."""
 
     program: ProgramName
-    details: PatientIntake
+    details: MemberDetails
     facts: EligibilityFacts = EligibilityFacts()
     case_id: CaseId | None = None
     treating_institution: str | None = Field(default=None, max_length=120, pattern=NO_NUL_PATTERN)
@@ -84,6 +130,43 @@ class ReasonBody(Body):
 
 class Empty(Body):
     pass
+
+
+def _spoken_code(value: object) -> object:
+    if value not in {language.value for language in Language}:
+        raise ValueError(SPOKEN)
+    return value
+
+
+def _given_or_left_out(schema: dict[str, Any]) -> None:
+    """The schema of a change: at least one field, and each one a value (null is not one)."""
+    schema["minProperties"] = 1
+    for prop in schema["properties"].values():
+        options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
+        prop.update(options[0] if options else {})
+
+
+class DetailsChange(Body):
+    """A change to some of the member's details; what is left out stays as the case has it.
+
+    An empty `phone` removes the number on file. A language is its code: en or km.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_given_or_left_out)
+
+    language: Annotated[Language, BeforeValidator(_spoken_code)] | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if not self.changes():
+            raise ValueError("give at least one of language, email, phone")
+        return self
+
+    def changes(self) -> dict[str, str]:
+        """The fields given, as the intake sheet stores them."""
+        return {k: str(v) for k, v in self.model_dump(mode="json", exclude_none=True).items()}
 
 
 class ActionResult(BaseModel):

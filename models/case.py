@@ -245,6 +245,9 @@ class RecordsChecklist(Frozen):
     waived: list[RecordType] = []
     documents: int
     cap: int | None
+    # Whether the case takes records now, by the rule its `add_record` validator applies: while
+    # records are gathered, and later only where the program allows late documents.
+    accepting: bool = False
 
     @property
     def missing(self) -> list[RecordType]:
@@ -288,6 +291,10 @@ class CaseStatus(Frozen):
     # Older entries than the timeline holds (the audit trail and history keep them all).
     timeline_dropped: int = 0
     consent: ConsentState = ConsentState()
+    # Whether a consult can be booked now (the `book_consult` validator's rule, but the slot),
+    # and the booked one's time while it is pending (None for a booking from before it was kept).
+    consult_open: bool = False
+    consult_at: datetime | None = None
 
 
 class CaseResult(Frozen):

@@ -75,6 +75,7 @@ class Consults(BaseModel):
     booked: int = 0
     completed: int = 0
     pending: bool = False  # booked and not yet completed
+    slot: datetime | None = None  # the pending consult's time
     third_opinion: ThirdOpinion = ThirdOpinion.NONE
     close_requested: bool = False
     window_closes_at: datetime | None = None

@@ -12,8 +12,11 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from models.vocabulary import N_
+
 CONSENT_VERSION = "2026-12-01"
-CONSENT_TEXT = (
+# One sentence for the catalog: its Khmer is the text a Khmer-speaking member agrees to.
+CONSENT_TEXT = N_(
     "I agree that my medical records and the details of my request may be sent from Cambodia"
     " to a medical specialist in the United States of America, and to that specialist's"
     " hospital, to give me a second medical opinion. They are sent and kept in line with the"

@@ -2,19 +2,54 @@
 
 The workflow holds its sha256 (`intake_doc_id`) and a keyed hash of the life assured
 (`life_assured_ref`), never these fields.
+
+A new sheet keeps every edge's rules (the phone rule among them: `models.input_text.Phone`).
+A sheet read back from the store was checked when it was written, under the rules of its day:
+`stored_sheet` loads it as it is, and `changed_sheet` keeps a phone that was on file before
+the phone rule, so that a member whose sheet holds "012 345 678 ext 5" can still sign in,
+be emailed and change their language.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from datetime import date
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
 from models.case import Icd10
-from models.input_text import LANGUAGE_PATTERN, NO_NUL_PATTERN, Email
+from models.input_text import LANGUAGE_PATTERN, NO_NUL_PATTERN, Email, Phone
 from models.vocabulary import Sex
+
+# The validation context's key for the phone already on file: True for a sheet read back from
+# the store (any phone it holds), else the one phone a change may keep as it is.
+PHONE_ON_FILE = "phone_on_file"
+# What the sheet took before the phone rule (its old field's limits).
+_OLD_PHONE_LENGTH = 40
+
+
+def _phone_on_file(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> str:
+    """The phone rule, waived for a phone that was on file before it (see the module's docstring)."""
+    try:
+        phone: str = handler(value)
+    except ValidationError:
+        on_file = (info.context or {}).get(PHONE_ON_FILE)
+        old = isinstance(value, str) and len(value) <= _OLD_PHONE_LENGTH and "\x00" not in value
+        if old and (on_file is True or (isinstance(on_file, str) and on_file == value)):
+            return str(value)
+        raise
+    return phone
 
 
 class PatientIntake(BaseModel):
@@ -24,7 +59,8 @@ class PatientIntake(BaseModel):
     patient_name: str = Field(min_length=2, max_length=120, pattern=NO_NUL_PATTERN)
     date_of_birth: date
     email: Email
-    phone: str = Field(default="", max_length=40, pattern=NO_NUL_PATTERN)
+    # The same rule as at every edge (the request form, the contact form, the API, the CLI).
+    phone: Annotated[Phone, WrapValidator(_phone_on_file)] = ""
     diagnosis_text: str = Field(min_length=3, max_length=500, pattern=NO_NUL_PATTERN)
     icd10: Icd10
     policy_number: str = Field(min_length=3, max_length=40, pattern=NO_NUL_PATTERN)  # as CaseInput's
@@ -34,6 +70,18 @@ class PatientIntake(BaseModel):
     language: str = Field(default="en", max_length=35, pattern=LANGUAGE_PATTERN)
     # What the specialist reads beside the member's age; sheets from before it was asked have none.
     sex: Sex | None = None
+
+
+def stored_sheet(data: Any) -> PatientIntake:
+    """A sheet read back from the store (its JSON, parsed): as it was written, whatever its phone."""
+    return PatientIntake.model_validate(data, context={PHONE_ON_FILE: True})
+
+
+def changed_sheet(current: PatientIntake, changes: Mapping[str, Any]) -> PatientIntake:
+    """`current` with `changes`: each changed field keeps its rule; a phone left as it was stays."""
+    return PatientIntake.model_validate(
+        current.model_dump() | dict(changes), context={PHONE_ON_FILE: current.phone}
+    )
 
 
 def life_assured_ref(key: bytes, policy_number: str, patient_name: str, dob: date) -> str:

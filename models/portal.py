@@ -9,8 +9,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from models.case import CaseId
+from models.input_text import Email, Phone
 from models.vocabulary import InfoReason, RecordType
 
 
@@ -23,12 +25,29 @@ class DobForm(BaseModel):
 
 
 class ContactForm(BaseModel):
-    """The contact details a member may change themselves."""
+    """The contact details a member may change themselves: each alone, an empty field is kept.
+
+    The phone keeps the rule of every edge (`models.input_text.Phone`).
+    """
 
     model_config = ConfigDict(extra="ignore")
 
-    email: EmailStr
-    phone: str = Field(default="", max_length=40, pattern=r"^[0-9+() .-]*$")
+    email: Email | None = None
+    phone: Phone | None = None
+
+    @field_validator("email", "phone", mode="before")
+    @classmethod
+    def _empty_keeps(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+class NewLinkForm(BaseModel):
+    """A request for a new sign-in link: the case number and the date of birth (compared, never stored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    case_id: CaseId
+    date_of_birth: date
 
 
 class ConsultForm(BaseModel):

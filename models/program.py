@@ -3,7 +3,8 @@
 A program carries the turnaround SLA, the records checklist, consult and
 third-opinion pricing (`models.program_terms`), and the eligibility rules quoted
 from the insurer's or assistance company's published terms, the "seed" document
-(`models.program_rules`). Files are validated at start-up so a typo fails the
+(`models.program_rules`), each with the plain words a refused member reads
+(`models.program_words`). Files are validated at start-up so a typo fails the
 service loudly instead of mis-deciding a case. The workflow only ever sees the
 `ProgramTerms` snapshot returned by `terms()`.
 """
@@ -27,6 +28,7 @@ from models.program_terms import (
     SlaConfig,
     ThirdOpinionConfig,
 )
+from models.program_words import GENERAL_WORDS, MemberWords
 
 __all__ = [
     "PRODUCT_SOURCE",
@@ -102,6 +104,14 @@ class Program(Frozen):
             if rule.assertable and key in (rule.code, rule.alias):
                 return rule
         return None
+
+    def member_words(self, code: str) -> MemberWords:
+        """What a member refused under rule `code` reads: the rule's own words, else general ones.
+
+        English: the page or email that shows them translates them with `gettext`.
+        """
+        rule = next((r for r in self.eligibility.rules if r.code == code), None)
+        return rule.member if rule is not None and rule.member is not None else GENERAL_WORDS
 
     def is_permitted(self, token: str) -> bool:
         key = token.strip().lower()

@@ -1,8 +1,9 @@
 """A program's eligibility rules: why a case is refused, quoted from the program's seed document.
 
 Each rule is a refusal reason with what triggers it (a fact the coordinator asserts, an
-ICD-10 prefix, or a check the service runs itself); a permit is an exclusion the program
-explicitly does not refuse. `activities.eligibility.evaluate` applies them to a case.
+ICD-10 prefix, or a check the service runs itself) and the plain words a refused member
+reads (`models.program_words`); a permit is an exclusion the program explicitly does not
+refuse. `activities.eligibility.evaluate` applies them to a case.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from models.case import EligibilityFacts, Frozen
 from models.icd10 import compiled_matcher, dotless, icd10_prefix
 from models.program_fields import Alias, RuleCode, Text
+from models.program_words import MemberWords
 
 
 class FactTrigger(StrEnum):
@@ -66,6 +68,9 @@ class Rule(Frozen):
     # that has reached the heart or brain is no "daily or common issue").
     icd10_except: list[str] = Field(default=[])
     check: Check | None = None
+    # What the member reads when this rule refuses them, in our own plain words (the seed's
+    # `text` is for the desk and the specialist).
+    member: MemberWords | None = None
 
     @field_validator("icd10", "icd10_except")
     @classmethod

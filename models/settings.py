@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     mail_from: str = "smo-desk@example.org"
     coordinator_email: str = "coordinators@example.org"
     supervisor_email: str = "supervisors@example.org"
+    # The desk as members reach it (SMO_DESK_EMAIL, SMO_DESK_PHONE): shown on the portal's
+    # sign-in help and error pages, so that a member who cannot get in knows whom to ask.
+    desk_email: str = "smo-desk@example.org"
+    desk_phone: str = "+855 23 000 000"
 
     web_host: str = "127.0.0.1"
     web_port: int = 8081

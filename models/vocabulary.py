@@ -9,6 +9,12 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+def N_(message: str) -> str:
+    """Marks a sentence for the catalog where it is defined; it is translated where shown
+    (`runtime.i18n.gettext`). Here, below every layer that defines a member's words."""
+    return message
+
+
 class Stage(StrEnum):
     INTAKE = "INTAKE"
     ELIGIBILITY = "ELIGIBILITY"

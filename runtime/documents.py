@@ -6,6 +6,12 @@ ciphertext (security/envelope.py). Workflow history only ever sees the id, the r
 and the size. Every way a document comes in ends here: the web edge's uploads, the case
 service's files and the member's details sheet.
 
+What a document was called when it came in, and its media type, are kept beside it in
+`meta/ab/<sha256>`, sealed with the same keys: a file name can hold a patient's name, so it
+is never on disk in clear, nor in the workflow, the case DB, a log or a URL. A download is
+named from it (runtime/web.py); a document stored without a name (a details sheet, one
+stored before names were kept) has none.
+
 Encrypting, decrypting and writing run on the store's own threads (`DocumentIO`), never on
 the event loop's default pool that every other request needs. An upload is pushed in chunk by
 chunk (`receive`): the wait for the network is the request's coroutine's, so an upload that
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import re
 import tempfile
@@ -27,15 +34,47 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from models.case import SHA256_PATTERN
-from models.intake import PatientIntake
-from security.envelope import DEFAULT_CHUNK_SIZE, Encryptor, decrypt_stream
+from models.intake import PatientIntake, stored_sheet
+from security.envelope import DEFAULT_CHUNK_SIZE, Encryptor, IntegrityError, decrypt_stream
 from security.keys import KeyRing
 
 _SHA = re.compile(SHA256_PATTERN)
+_log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+OCTET_STREAM = "application/octet-stream"
+# What a download may be served as, by its name's extension: the documents and images members
+# and doctors send. Anything else is served as bytes; nothing is ever served inline, so even
+# a type on this list never runs in a browser (runtime/web.py).
+MEDIA_TYPES = {
+    "pdf": "application/pdf",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "bmp": "image/bmp",
+    "webp": "image/webp",
+    "tif": "image/tiff",
+    "tiff": "image/tiff",
+    "heic": "image/heic",
+    "heif": "image/heif",
+    "dcm": "application/dicom",
+    "txt": "text/plain",
+    "csv": "text/csv",
+    "rtf": "application/rtf",
+    "doc": "application/msword",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xls": "application/vnd.ms-excel",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "odt": "application/vnd.oasis.opendocument.text",
+    "zip": "application/zip",
+}
+_SERVED_TYPES = frozenset(MEDIA_TYPES.values())
+# A sealed name is a few hundred bytes: anything much larger was not written by this store.
+_META_BYTES = 64 << 10
 
 # Threads for document I/O, and how many of them one client may hold at once: enough for one
 # client's upload to go at disk speed, while the others always find a free one.
@@ -51,6 +90,27 @@ class StoredDocument(BaseModel):
 
 class DocumentNotFound(LookupError):
     pass
+
+
+class DocumentMeta(BaseModel):
+    """What a document was called when it came in, and what kind of file it is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    doc_id: str  # sealed with the name: a sealed name moved beside another document is ignored
+    name: str
+    media_type: str
+
+
+def media_type_for(name: str) -> str:
+    """The media type a file of this name is served as: the allow-list's, else bytes."""
+    stem, dot, extension = name.rpartition(".")
+    return MEDIA_TYPES.get(extension.lower(), OCTET_STREAM) if dot and stem else OCTET_STREAM
+
+
+def served_type(media_type: str) -> str:
+    """A stored media type, if the allow-list still has it; else bytes."""
+    return media_type if media_type in _SERVED_TYPES else OCTET_STREAM
 
 
 @dataclass
@@ -90,13 +150,16 @@ class DocumentWriter:
     """One document on its way in: its plaintext pushed in by `write`, then `commit`.
 
     Only ciphertext reaches the disk, in a private temporary file that `commit` moves to the
-    document's place and `abort` (or a failed commit) removes.
+    document's place and `abort` (or a failed commit) removes. `name` is what the sender
+    called the file: sealed beside a document this writer creates (the same bytes stored
+    already keep the name they came with, so a refused upload never renames a document).
     """
 
-    def __init__(self, store: DocumentStore) -> None:
+    def __init__(self, store: DocumentStore, name: str | None = None) -> None:
         self.store = store
-        fd, name = tempfile.mkstemp(dir=store.root / "tmp")
-        self.tmp = Path(name)
+        self.name = name or None
+        fd, spool = tempfile.mkstemp(dir=store.root / "tmp")
+        self.tmp = Path(spool)
         self.file = os.fdopen(fd, "wb")
         try:
             self.encryptor = Encryptor(self.file, store.keyring)
@@ -117,7 +180,15 @@ class DocumentWriter:
             final.parent.mkdir(exist_ok=True)
             if final.exists():
                 return StoredDocument(doc_id=result.sha256, size=result.size, created=False)
-            os.replace(self.tmp, final)
+            if self.name is not None:
+                # The name first: a document in place is never without the name it came with.
+                kind = media_type_for(self.name)
+                self.store.seal_meta(DocumentMeta(doc_id=result.sha256, name=self.name, media_type=kind))
+            try:
+                os.replace(self.tmp, final)
+            except BaseException:
+                self.store.meta_path(result.sha256).unlink(missing_ok=True)
+                raise
             return StoredDocument(doc_id=result.sha256, size=result.size, created=True)
         finally:
             self.abort()
@@ -134,8 +205,8 @@ class DocumentStore:
         self.root = root
         self.keyring = keyring
         self.io = DocumentIO()
-        (root / "objects").mkdir(parents=True, exist_ok=True)
-        (root / "tmp").mkdir(parents=True, exist_ok=True)
+        for place in ("objects", "meta", "tmp"):
+            (root / place).mkdir(parents=True, exist_ok=True)
 
     def path_for(self, doc_id: str) -> Path:
         # The id is the only part of the path that comes from outside: allow hex only (all of
@@ -144,8 +215,45 @@ class DocumentStore:
             raise ValueError(f"not a document id: {doc_id!r}")
         return self.root / "objects" / doc_id[:2] / doc_id
 
-    def put(self, src: BinaryIO) -> StoredDocument:
-        writer = DocumentWriter(self)
+    def meta_path(self, doc_id: str) -> Path:
+        return self.root / "meta" / doc_id[:2] / self.path_for(doc_id).name
+
+    def seal_meta(self, meta: DocumentMeta) -> None:
+        """Write a document's name and type, encrypted, in place (atomically: whole or not at all)."""
+        path = self.meta_path(meta.doc_id)
+        fd, spool = tempfile.mkstemp(dir=self.root / "tmp")
+        tmp = Path(spool)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                encryptor = Encryptor(file, self.keyring)
+                encryptor.write(meta.model_dump_json().encode())
+                encryptor.finish()
+                file.flush()
+                os.fsync(file.fileno())
+            path.parent.mkdir(exist_ok=True)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def describe(self, doc_id: str) -> DocumentMeta | None:
+        """The document's name and type as it came in, or None when it came without one."""
+        path = self.meta_path(doc_id)
+        try:
+            with path.open("rb") as src:
+                if os.fstat(src.fileno()).st_size > _META_BYTES:
+                    raise IntegrityError("larger than a name")
+                sealed = b"".join(decrypt_stream(src, self.keyring))
+            meta = DocumentMeta.model_validate_json(sealed)
+        except FileNotFoundError:
+            return None
+        except (IntegrityError, ValidationError) as exc:
+            # Served under the caller's name instead; what was wrong is said, never the name.
+            _log.warning("document %s: its name cannot be read (%s)", doc_id[:12], type(exc).__name__)
+            return None
+        return meta if meta.doc_id == doc_id else None
+
+    def put(self, src: BinaryIO, name: str | None = None) -> StoredDocument:
+        writer = DocumentWriter(self, name)
         try:
             for block in iter(partial(src.read, DEFAULT_CHUNK_SIZE), b""):
                 writer.write(block)
@@ -153,14 +261,17 @@ class DocumentStore:
         finally:
             writer.abort()
 
-    async def receive(self, read: Callable[[], Awaitable[bytes]], *, client: str) -> StoredDocument:
+    async def receive(
+        self, read: Callable[[], Awaitable[bytes]], *, client: str, name: str | None = None
+    ) -> StoredDocument:
         """Store what `read` returns until it returns b"" (an upload, read from the network).
 
         `read` is awaited on the event loop, so the wait for the next chunk holds no thread;
         only encrypting and writing a batch of DEFAULT_CHUNK_SIZE run in the pool, under the
         client's share. What was received is removed again if the upload fails or stops.
+        `name` is the file's own name, as the edge checked it (web/uploads.py).
         """
-        writer = await self.io.run(client, DocumentWriter, self)
+        writer = await self.io.run(client, DocumentWriter, self, name)
         try:
             batch: list[bytes] = []
             batched = 0
@@ -178,7 +289,7 @@ class DocumentStore:
 
     def put_file(self, path: Path) -> StoredDocument:
         with path.open("rb") as src:
-            return self.put(src)
+            return self.put(src, path.name)
 
     def put_bytes(self, data: bytes) -> StoredDocument:
         return self.put(io.BytesIO(data))
@@ -204,9 +315,11 @@ class DocumentStore:
 
     def delete(self, doc_id: str) -> None:
         self.path_for(doc_id).unlink(missing_ok=True)
+        self.meta_path(doc_id).unlink(missing_ok=True)
 
     def put_intake(self, intake: PatientIntake) -> StoredDocument:
         return self.put_bytes(intake.model_dump_json().encode())
 
     def load_intake(self, doc_id: str) -> PatientIntake:
-        return PatientIntake.model_validate(json.loads(self.read_small(doc_id)))
+        # As it was written: a sheet stored before today's phone rule still loads.
+        return stored_sheet(json.loads(self.read_small(doc_id)))

@@ -34,7 +34,7 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 from jinja2 import Environment
 
-from models.vocabulary import Language, language_of
+from models.vocabulary import N_, Language, language_of
 
 __all__ = ["ICT", "N_", "Language", "language_of"]
 
@@ -46,11 +46,6 @@ _ZONE_NAMES = {"Asia/Phnom_Penh": "ICT", "Asia/Bangkok": "ICT", "Asia/Ho_Chi_Min
 
 _log = logging.getLogger(__name__)
 _current: ContextVar[Language] = ContextVar("language", default=Language.EN)
-
-
-def N_(message: str) -> str:
-    """Marks a sentence for the catalog where it is defined; it is translated where shown."""
-    return message
 
 
 def current() -> Language:

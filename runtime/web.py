@@ -4,23 +4,54 @@
 - `/codec/...`: decrypts payloads for the Temporal Web UI, only with a valid token, audited.
 - `stream_document` is how every download leaves the store: the emailed document links
   (`/reports/...`, mounted by `web.links`, which checks each link's right on the live case)
-  and the portal's downloads.
+  and the portal's downloads. A download carries the document's own name and media type
+  (runtime/documents.py), always as an attachment: saved, never shown or run in the browser.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from urllib.parse import quote
 
 from aiohttp import web
 from sqlalchemy import Engine
 
 from runtime.clients import client_of
 from runtime.db import audit_off_loop
-from runtime.documents import DocumentStore
+from runtime.documents import DocumentStore, media_type_for, served_type
 from security.codec import EncryptionCodec
 from security.codec_server import AuditRecord, build_codec_app
 from security.envelope import IntegrityError
+
+# RFC 5987's attr-chars beyond letters, digits and "-._~" (which `quote` never escapes).
+_ATTR_CHARS = "!#$&+^`|"
+# What the plain `filename="..."` may hold: printable ASCII without a quote, a backslash, a
+# semicolon, a percent sign or a path separator, so that no parser can read anything else into it.
+_NOT_PLAIN = re.compile(r"[^A-Za-z0-9 !#$&'()+,.=@\[\]^_`{}~-]+")
+
+
+def attachment(name: str, fallback: str) -> str:
+    """The Content-Disposition of a download named `name` (RFC 6266).
+
+    `filename*` carries the name whole, in UTF-8 (RFC 5987: a Khmer name arrives as it was
+    sent); `filename` is a plain ASCII spelling for the clients that know no other, made
+    from `fallback` (a name of ours) when the name has too little ASCII in it.
+    """
+    plain = _plain(name)
+    stem, dot, extension = plain.rpartition(".")
+    if not any(ch.isalnum() for ch in (stem if dot else plain)):
+        ours, suffix = _plain(fallback), (dot + extension if dot and extension else "")
+        plain = ours if ours.lower().endswith(suffix.lower()) else ours + suffix
+    encoded = quote(name, safe=_ATTR_CHARS)
+    return f"attachment; filename=\"{plain or 'document'}\"; filename*=UTF-8''{encoded}"
+
+
+def _plain(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return _NOT_PLAIN.sub("_", folded).strip(" ")
 
 
 def build_web_app(
@@ -63,16 +94,22 @@ async def stream_document(
     """Decrypt and stream one stored document: the one way a document leaves the store over HTTP.
 
     The emailed document links, the member's report and the specialist's records all come here.
+    The download is named as the document came in, with the media type of that name; a
+    document stored without a name is named `filename`, the caller's.
     `outcome` hears "served" before the end of the body, so a download that completed is
     always on record; "aborted" when the client went away part-way (it may hold some of the
     bytes, so that is on record too); or "integrity-error" when the bytes do not match their
     id: the headers are gone by then, so the connection is cut and the client sees a failure.
     """
     chunks: Iterator[bytes] = store.open(doc_id)
+    client = client_of(request)
+    meta = await store.io.run(client, store.describe, doc_id)
+    name = meta.name if meta is not None else filename
+    media_type = served_type(meta.media_type) if meta is not None else media_type_for(filename)
     response = web.StreamResponse(
         headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Type": media_type,
+            "Content-Disposition": attachment(name, filename),
             "Cache-Control": "no-store",
             # Served as bytes to save, never sniffed into something a browser would run.
             "X-Content-Type-Options": "nosniff",
@@ -82,7 +119,7 @@ async def stream_document(
     await response.prepare(request)
     try:
         # Decrypted on the store's own threads, within the client's share (runtime/documents.py).
-        while (chunk := await store.io.run(client_of(request), next, chunks, None)) is not None:
+        while (chunk := await store.io.run(client, next, chunks, None)) is not None:
             await response.write(chunk)
     except IntegrityError:
         if outcome is not None:

@@ -22,7 +22,7 @@ from service.cases import (
     wait_for_stage,
 )
 from service.details import change_details, current_details
-from service.documents import add_records, attest_consent, claim, discard, refs, store_files
+from service.documents import add_records, attest_consent, claim, discard, refs, store_files, typed_refs
 from service.errors import CaseConflict, NoCase, UserError, explain, is_refusal
 from service.listing import list_cases, list_query, parse_duration
 from service.updates import send_update
@@ -57,5 +57,6 @@ __all__ = [
     "settled_or_current",
     "status",
     "store_files",
+    "typed_refs",
     "wait_for_stage",
 ]

@@ -8,15 +8,16 @@ refuses removes the sheet this call stored, so a refusal leaves no PHI behind.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.client import Client
 
 from models.case import UpdateAck, UpdateDetails
-from models.intake import PatientIntake
+from models.intake import PatientIntake, changed_sheet
 from runtime.documents import DocumentStore
-from service.cases import status
+from service.cases import RPC_TIMEOUT, status
 from service.documents import claim
 from service.updates import send_update
 from workflows.smo_case import SmoCaseWorkflow
@@ -37,14 +38,16 @@ async def change_details(
     actor: str,
     changes: dict[str, Any],
     action: str = "case.update_details",
+    wait: timedelta = RPC_TIMEOUT,
 ) -> UpdateAck | None:
     """Store the sheet with `changes` applied and send it to the case, audited as `action`.
 
-    Only the named fields change: the rest of the sheet is the case's current one. A change
+    Only the named fields change: the rest of the sheet is the case's current one. The caller
+    hears None when the case has not answered within `wait` (accepted, still running). A change
     that breaks a field's rule raises pydantic's ValidationError before anything is stored.
     """
     current = await current_details(client, store, case_id)
-    changed = PatientIntake.model_validate(current.model_dump() | changes)
+    changed = changed_sheet(current, changes)
     stored = await asyncio.to_thread(store.put_intake, changed)
     arg = UpdateDetails(intake_doc_id=stored.doc_id, by=actor)
 
@@ -57,6 +60,7 @@ async def change_details(
             action=action,
             update=SmoCaseWorkflow.update_details,
             arg=arg,
+            wait=wait,
         )
 
     ack: UpdateAck | None = await claim(store, [stored], send)

@@ -4,7 +4,8 @@ The bytes go into the encrypted store first and the workflow is told only their 
 the update is refused, a document this call added is removed again, so a refusal leaves
 nothing stored; after a timeout (or Ctrl-C) the update may still be applied, so the
 documents stay. The web edge streams its uploads in (web/uploads.py); files on this
-machine (the demo's, the tests') come in through `store_files`.
+machine (the demo's, the tests') come in through `store_files`. Either way a document keeps
+the name it came with, sealed in the store beside it, and never in the claim check.
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ T = TypeVar("T")
 
 def refs(stored: Iterable[StoredDocument], record_type: RecordType) -> list[DocumentRef]:
     """The claim checks the workflow gets for stored documents."""
-    return [DocumentRef(doc_id=s.doc_id, record_type=record_type, size=s.size) for s in stored]
+    return typed_refs((s, record_type) for s in stored)
+
+
+def typed_refs(stored: Iterable[tuple[StoredDocument, RecordType]]) -> list[DocumentRef]:
+    """The claim checks for documents that each came with their own type (`store_typed_files`)."""
+    return [DocumentRef(doc_id=s.doc_id, record_type=record_type, size=s.size) for s, record_type in stored]
 
 
 async def discard(store: DocumentStore, stored: Iterable[StoredDocument]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 
 class UserError(Exception):
@@ -36,4 +37,7 @@ def explain(exc: BaseException) -> str | None:
 
 def is_refusal(exc: BaseException) -> bool:
     """A definite refusal (the change was not applied), as opposed to a timeout or a crash."""
+    if isinstance(exc, RPCError):
+        # The case ended between the caller's check and the update: nothing was applied.
+        return exc.status is RPCStatusCode.NOT_FOUND
     return isinstance(exc, (WorkflowUpdateFailedError, UserError))

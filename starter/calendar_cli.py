@@ -38,7 +38,7 @@ from calendars import (
 )
 from calendars.changes import OverridesDiff, diff_overrides
 from models.settings import Settings
-from starter.cli_common import fail
+from starter.cli_common import DESK_ZONE, at_desk, fail
 
 __all__ = ["calendar_app", "sla_app"]
 
@@ -120,14 +120,15 @@ def _calendar_set(codes: Sequence[str], overrides_path: Path | None) -> Calendar
 
 
 def _when(instant: dt.datetime) -> str:
-    return f"{instant:%a %Y-%m-%d %H:%M} ({instant.isoformat()})"
+    """The weekday as the desk lives it, then the instant in the desk's zone: "Thu 2026-12-10 17:00 ICT"."""
+    return f"{instant.astimezone(DESK_ZONE):%a} {at_desk(instant)}"
 
 
 def _print_due(due: SlaDue, calendars: CalendarSet, tz: str, received: dt.datetime) -> None:
     out = Console()
     out.print(f"[bold]Report due:[/bold] {_when(due.due_at)}")
     out.print(
-        f"Received {received.isoformat()}, day 0 is {due.day0:%a %Y-%m-%d}; "
+        f"Received {_when(received)}, day 0 is {due.day0:%a %Y-%m-%d}; "
         f"{due.working_days} working days on {', '.join(calendars.codes)} in {tz}"
         + (f", {due.already_elapsed} already used" if due.already_elapsed else "")
         + (

@@ -7,15 +7,14 @@ then, so `smo --help` stays fast); everything else is the API's to decide.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from models.vocabulary import Stage
+from models.vocabulary import Language, Sex, Stage
 from starter.api_client import Api
-from starter.cli_common import PLAIN, UserError, case_path, command, out, post, print_ack
+from starter.cli_common import PLAIN, UserError, at_desk, case_path, command, out, post, print_ack
 
 case_app = typer.Typer(help="Open, inspect and close cases.", **PLAIN)
 
@@ -29,8 +28,14 @@ def _details(
     icd10: str,
     policy: str,
     treating_doctor: str = "",
+    language: Language | None = None,
+    sex: Sex | None = None,
 ) -> dict[str, Any]:
-    """The member's details, checked here first so that a mistake is named before anything is sent."""
+    """The member's details, checked here first so that a mistake is named before anything is sent.
+
+    A language or sex not given is not sent: a new case reads English, a replaced sheet keeps
+    the case's own.
+    """
     from datetime import date
 
     from pydantic import ValidationError
@@ -41,6 +46,7 @@ def _details(
         dob_date = date.fromisoformat(dob)
     except ValueError:
         raise UserError(f"--dob {dob!r} is not a date (YYYY-MM-DD)") from None
+    chosen = {k: v.value for k, v in {"language": language, "sex": sex}.items() if v is not None}
     try:
         intake = PatientIntake(
             patient_name=patient,
@@ -51,12 +57,14 @@ def _details(
             icd10=icd10.strip().upper(),
             policy_number=policy,
             treating_doctor=treating_doctor,
+            **chosen,
         )
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise UserError(f"{where}: {first['msg']}" if where else first["msg"]) from None
-    return intake.model_dump(mode="json")
+    omitted = {"language", "sex"} - chosen.keys()
+    return intake.model_dump(mode="json", exclude=omitted)
 
 
 @case_app.command("open")
@@ -70,6 +78,10 @@ def case_open(
     diagnosis: Annotated[str, typer.Option(help="Diagnosis as written (stored encrypted)")],
     phone: Annotated[str, typer.Option()] = "",
     treating_doctor: Annotated[str, typer.Option()] = "",
+    language: Annotated[
+        Language, typer.Option(case_sensitive=False, help="The member's language: notices and portal")
+    ] = Language.EN,
+    sex: Annotated[Sex | None, typer.Option(case_sensitive=False, help="Shown to the specialist")] = None,
     treating_institution: Annotated[str | None, typer.Option(help="For the conflict check")] = None,
     case_id: Annotated[str | None, typer.Option(help="Choose the case id (idempotent open)")] = None,
     emergency: Annotated[bool, typer.Option("--emergency")] = False,
@@ -86,7 +98,9 @@ def case_open(
     def run() -> None:
         body = {
             "program": program,
-            "details": _details(patient, dob, email, phone, diagnosis, icd10, policy, treating_doctor),
+            "details": _details(
+                patient, dob, email, phone, diagnosis, icd10, policy, treating_doctor, language, sex
+            ),
             "facts": {
                 "emergency": emergency,
                 "critical_care": critical_care,
@@ -140,14 +154,13 @@ def case_list(
         cases = Api().request("GET", "/api/v1/cases", query=query)["cases"]
         table = Table("case", "stage", "program", "specialty", "SLA", "due", "status")
         for c in cases:
-            due = datetime.fromisoformat(c["due_at"]).astimezone(UTC) if c["due_at"] else None
             table.add_row(
                 c["case_id"],
                 c["stage"],
                 c["program"],
                 c["specialty"],
                 c["sla_state"],
-                due.strftime("%Y-%m-%d %H:%M UTC") if due else "",
+                at_desk(c["due_at"]),
                 c["status"],
             )
         out.print(table)
@@ -190,14 +203,31 @@ def case_update_details(
     diagnosis: Annotated[str, typer.Option()],
     policy: Annotated[str, typer.Option()],
     phone: Annotated[str, typer.Option()] = "",
+    language: Annotated[
+        Language | None, typer.Option(case_sensitive=False, help="Default: the case's language stays")
+    ] = None,
+    sex: Annotated[Sex | None, typer.Option(case_sensitive=False, help="Default: as on file")] = None,
 ) -> None:
     """Replace the member's details (the team is notified)."""
 
     def run() -> None:
-        body = _details(patient, dob, email, phone, diagnosis, icd10, policy)
+        body = _details(patient, dob, email, phone, diagnosis, icd10, policy, language=language, sex=sex)
         print_ack(Api().request("PUT", f"{case_path(case_id)}/details", body=body))
 
     command(run)
+
+
+@case_app.command("language")
+def case_language(
+    case_id: str,
+    language: Annotated[Language, typer.Argument(case_sensitive=False, help="en or km")],
+) -> None:
+    """Change the language of a case: every later notice and page to the member follows it."""
+    command(
+        lambda: print_ack(
+            Api().request("POST", f"{case_path(case_id)}/details", body={"language": language.value})
+        )
+    )
 
 
 @case_app.command("audit")
@@ -220,11 +250,10 @@ def audit_cmd(
 
 
 def _print_audit(rows: list[dict[str, Any]], case_id: str | None = None) -> None:
-    table = Table("at (UTC)", "case", "actor", "action", "outcome", "detail")
+    table = Table("at", "case", "actor", "action", "outcome", "detail")
     for row in rows:
-        at = datetime.fromisoformat(row["at"]).astimezone(UTC)
         table.add_row(
-            at.strftime("%Y-%m-%d %H:%M:%S"),
+            at_desk(row["at"], seconds=True),
             row["case_id"] or "",
             row["actor"],
             row["action"],
@@ -254,7 +283,7 @@ def _print_status(status: dict[str, Any], timeline: bool = True) -> None:
     sla = status["sla"]
     if sla["due_at"]:
         out.print(
-            f"  SLA {sla['state']}: due {datetime.fromisoformat(sla['due_at']).isoformat()} "
+            f"  SLA {sla['state']}: due {at_desk(sla['due_at'])} "
             f"({sla['working_days']} working days, {sla['elapsed_working_days']} used)"
         )
     if status["reassignment_offered"]:
@@ -265,8 +294,7 @@ def _print_status(status: dict[str, Any], timeline: bool = True) -> None:
             f" held {status['consults_completed']}"
         )
     if timeline:
-        table = Table("at (UTC)", "stage", "event", "detail")
+        table = Table("at", "stage", "event", "detail")
         for t in status["timeline"]:
-            at = datetime.fromisoformat(t["at"]).astimezone(UTC)
-            table.add_row(at.strftime("%Y-%m-%d %H:%M:%S"), t["stage"], t["event"], t["detail"])
+            table.add_row(at_desk(t["at"], seconds=True), t["stage"], t["event"], t["detail"])
         out.print(table)

@@ -10,8 +10,10 @@ here: every coordinator command loads this module, and `smo --help` must stay fa
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -28,6 +30,11 @@ EXISTING: dict[str, Any] = {"exists": True, "dir_okay": False, "readable": True}
 
 out = Console()
 err = Console(stderr=True)
+
+# Every time the desk reads is in one zone, the desk's own, and says so; JSON keeps the
+# instant as ISO 8601 with its offset.
+DESK_ZONE = ZoneInfo("Asia/Phnom_Penh")
+DESK_ZONE_NAME = "ICT"
 
 
 class UserError(Exception):
@@ -73,6 +80,21 @@ def fail(message: str, code: int = 2) -> NoReturn:
     # (an unknown calendar code lists every valid one) over several lines.
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def at_desk(instant: datetime | str | None, *, seconds: bool = False) -> str:
+    """An instant as the desk reads it: "2026-04-14 17:00 ICT" ("" for none).
+
+    `instant` is a datetime or the API's ISO 8601 text; one without an offset is UTC, as the
+    case DB stores its times. `seconds` for a trail, whose events can share a minute.
+    """
+    if instant is None or instant == "":
+        return ""
+    moment = datetime.fromisoformat(instant) if isinstance(instant, str) else instant
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    clock = "%H:%M:%S" if seconds else "%H:%M"
+    return f"{moment.astimezone(DESK_ZONE).strftime('%Y-%m-%d ' + clock)} {DESK_ZONE_NAME}"
 
 
 def case_path(case_id: str) -> str:

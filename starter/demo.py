@@ -25,6 +25,7 @@ from models.case import (
 from models.intake import PatientIntake
 from models.settings import Settings
 from runtime.documents import DocumentStore
+from starter.cli_common import at_desk
 from workflows.smo_case import SmoCaseWorkflow
 
 DEMO_POLICIES = {"prudential-kh": "KH-DEMO-0001", "assist-america": "AA-DEMO-0001"}
@@ -105,7 +106,7 @@ async def run_demo(
     say("records complete")
 
     review = await _wait_for_deadline(client, case.case_id)
-    say(f"assigned to {review.specialist_id} ({review.specialty}); report {review.sla.due_at}")
+    say(f"assigned to {review.specialist_id} ({review.specialty}); report due {at_desk(review.sla.due_at)}")
 
     report = folder / "smo-report.txt"
     report.write_text(

@@ -163,10 +163,12 @@ def _print(report: SlaReport, no_open: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from starter.cli_common import at_desk
+
     console = Console()
     scope = report.program or "all programs"
     rate = "n/a" if report.on_time_rate is None else f"{report.on_time_rate:.1%}"
-    console.print(f"[bold]SLA report {report.month}[/bold] ({scope}), as of {report.as_of:%Y-%m-%d %H:%M %Z}")
+    console.print(f"[bold]SLA report {report.month}[/bold] ({scope}), as of {at_desk(report.as_of)}")
     console.print(
         f"reports {report.reports} · on time {report.on_time} ({rate}) · late {report.late} · "
         f"median {_days(report.median_turnaround_working_days)} · "
@@ -199,7 +201,7 @@ def _print(report: SlaReport, no_open: bool) -> None:
     for o in report.open_past_due:
         late.add_row(
             o.case_id, o.program, o.specialist_id, str(o.assignment_no),
-            f"{o.due_at:%Y-%m-%d %H:%M %Z}", str(o.working_days_overdue),
+            at_desk(o.due_at), str(o.working_days_overdue),
         )  # fmt: skip
     console.print(late)
 

@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from starter.cli_common import at_desk
+
 user_app = typer.Typer(
     help="API users and their personal tokens (run where the case DB is).",
     no_args_is_help=True,
@@ -68,12 +70,12 @@ def user_list() -> None:
     """Users, roles, programs and whether their token is still valid (tokens are never shown)."""
     from datetime import UTC, datetime
 
-    table = Table("user", "role", "programs", "expires (UTC)", "state")
+    table = Table("user", "role", "programs", "expires", "state")
     now = datetime.now(UTC)
     for u in _tokens().users():
         expires = u.expires_at if u.expires_at.tzinfo else u.expires_at.replace(tzinfo=UTC)
         state = "revoked" if u.revoked_at else "expired" if expires <= now else "active"
-        table.add_row(u.name, u.role, u.programs or "all", expires.strftime("%Y-%m-%d %H:%M"), state)
+        table.add_row(u.name, u.role, u.programs or "all", at_desk(expires), state)
     out.print(table)
 
 

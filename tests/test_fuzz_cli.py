@@ -115,6 +115,8 @@ STAGE = st.one_of(
     st.sampled_from([s.value for s in Stage]), st.sampled_from([s.value.lower() for s in Stage]), TEXT
 )
 INFO_REASON = st.one_of(st.sampled_from([r.value for r in InfoReason]), TEXT)
+LANGUAGE = st.one_of(st.sampled_from(["en", "km", "KM", "En", "fr", "km-KH", "Khmer", ""]), TEXT)
+SEX = st.one_of(st.sampled_from(["female", "male", "FEMALE", "f", "other", ""]), TEXT)
 UNKNOWN_OPTION = st.one_of(
     st.sampled_from(["--bogus", "-z", "--case", "--json=maybe", "--by", "--", "-", "--type"]),
     st.from_regex(r"\A--[a-z]{1,12}\Z"),
@@ -180,13 +182,16 @@ def commands(record: str) -> Argv:
             opt("--exclusion", TEXT),
             opt("--follow-up-of", CASE_ID),
             opt("--override-reason", REASON),
+            opt("--language", LANGUAGE),
+            opt("--sex", SEX),
             switch("--emergency"),
         ),
         command(words("case", "cancel"), arg(CASE_ID), opt("--reason", REASON, required=True)),
         command(words("case", "close"), arg(CASE_ID)),
         command(words("case", "override"), arg(CASE_ID), opt("--reason", REASON, required=True)),
         command(words("case", "third-opinion"), arg(CASE_ID)),
-        command(words("case", "update-details"), arg(CASE_ID), *member),
+        command(words("case", "update-details"), arg(CASE_ID), *member, opt("--language", LANGUAGE)),
+        command(words("case", "language"), arg(CASE_ID), arg(LANGUAGE)),
         command(words("case", "audit"), arg(CASE_ID)),
         command(words("records", "add"), arg(CASE_ID), files, opt("--type", RECORD_TYPE, required=True)),
         command(

@@ -1,13 +1,22 @@
-"""Scenarios for signed, expiring document links that name the right they carry."""
+"""Scenarios for signed, expiring document links that name the right they carry, and what a
+download through one is saved as."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import aiohttp
 import pytest
+from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 
+from runtime.db import audit_trail
 from security.links import LinkError, LinkExpired, LinkInvalid, LinkSigner, LinkWithoutRight, Right
+from tests.test_web import REPORT, local, portal, registered_report
+from worker import Services
+
+__all__ = ["portal"]  # the service's web app with its document links (tests/test_web.py), a fixture
 
 SECRET = b"s" * 32
 NOW = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
@@ -165,3 +174,52 @@ def test_a_specialists_notice_names_the_assignment_its_links_carry() -> None:
     assert assignment_no_of(notice("KH-1:info_supplied:2-1")) == 2
     assert assignment_no_of(notice("KH-1:sla_warning:x")) is None
     assert assignment_no_of(notice("KH-1:records_to_specialist:²")) is None
+
+
+# ---- the links as a member or a specialist uses them: the document's own name, their language ----
+
+
+@pytest.mark.parametrize(
+    ("name", "saved_as", "media_type"),
+    [
+        ("Second opinion ឯកសារ.pdf", "Second opinion ឯកសារ.pdf", "application/pdf"),
+        (None, "LINK-NAME-1-{doc}", "application/octet-stream"),  # stored before names were kept
+    ],
+)
+async def test_the_emailed_report_link_saves_the_report_under_its_own_name(
+    portal: str, services: Services, name: str | None, saved_as: str, media_type: str
+) -> None:
+    if name is not None:  # the report as its uploader named it
+        services.store.put(io.BytesIO(REPORT), name)
+    doc_id = registered_report(services, "LINK-NAME-1")
+    url = services.signer.sign("LINK-NAME-1", doc_id, MEMBER, datetime.now(UTC) + timedelta(hours=1))
+    async with aiohttp.ClientSession() as http, http.get(local(url, portal)) as resp:
+        assert resp.status == 200
+        assert await resp.read() == REPORT
+        headers = resp.headers
+    disposition, params = parse_content_disposition(headers["Content-Disposition"])
+    assert disposition == "attachment"
+    assert content_disposition_filename(params) == saved_as.format(doc=doc_id[:12])
+    assert (headers["Content-Type"], headers["X-Content-Type-Options"]) == (media_type, "nosniff")
+    # The name is the member's: it is in no URL and on no audit line.
+    trail = " ".join(f"{e.detail} {e.outcome}" for e in audit_trail(services.engine, "LINK-NAME-1"))
+    assert "ឯកសារ" not in trail + url and "Second opinion" not in trail + url
+
+
+async def test_a_dead_link_answers_the_member_in_their_language_and_the_specialist_in_english(
+    portal: str, services: Services
+) -> None:
+    doc_id = registered_report(services, "LINK-LANG-1")
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    member = local(services.signer.sign("LINK-LANG-1", doc_id, MEMBER, past), portal)
+    specialist = local(services.signer.sign("LINK-LANG-1", doc_id, ASSIGNMENT, past), portal)
+    async with aiohttp.ClientSession() as http:
+        for url, asked, lang in [
+            (member + "&lang=km", {}, "km"),
+            (member, {"Accept-Language": "km-KH,km;q=0.9,en;q=0.5"}, "km"),
+            (member, {}, "en"),
+            (specialist + "&lang=km", {"Accept-Language": "km"}, "en"),
+        ]:
+            async with http.get(url, headers=asked) as resp:
+                assert resp.status == 410
+                assert f'<html lang="{lang}">' in await resp.text(), (url, asked)

@@ -141,6 +141,24 @@ def test_assist_america_flags() -> None:
     assert json.loads(ok.stdout) == {"eligible": True, "reasons": []}
 
 
+@pytest.mark.parametrize(
+    ("program", "policy", "icd10", "code"),
+    [("prudential-kh", "KH-DEMO-0001", "R10.4", "d"), ("assist-america", "AA-DEMO-0001", "B35.3", "complex")],
+    ids=["symptom-code", "minor-skin"],
+)
+def test_the_dry_run_refuses_from_the_code_alone(program: str, policy: str, icd10: str, code: str) -> None:
+    result = check("--json", program=program, policy=policy, icd10=icd10)
+    assert result.exit_code == 1, result.output
+    assert [r["code"] for r in json.loads(result.stdout)["reasons"]] == [code]
+
+
+def test_program_show_json_carries_the_words_to_the_member() -> None:
+    data = json.loads(smo("program", "show", "prudential-kh", "--json").stdout)
+    d = next(r for r in data["eligibility"]["rules"] if r["code"] == "d")
+    assert d["member"]["next_step"] == "Ask your doctor for a diagnosis, then ask us again."
+    assert d["member"]["source"] == "product"
+
+
 def test_life_assured_ref_brings_in_case_history(temp_home: Path) -> None:
     who = hashlib.sha256(b"alice").hexdigest()
     check("--json")  # creates the schema

@@ -285,6 +285,22 @@ def test_rule_source_must_be_the_seed_or_product(tmp_path: Path) -> None:
     assert "'a': source must be the seed file 'demo-seed.txt' or 'product'" in message
 
 
+def test_a_rule_loads_with_or_without_its_words_to_the_member(tmp_path: Path) -> None:
+    words = {"reason": "This service is not for emergencies.", "next_step": "Go to a hospital now."}
+    path = write(tmp_path / "programs", "demo", broken(**{"eligibility.rules.2.member": words}))
+    demo = load_program(path)
+    assert demo.member_words("a").reason == "This service is not for emergencies."
+    assert demo.member_words("policy").next_step.startswith("Please call our desk.")
+
+
+def test_words_to_the_member_are_checked_naming_the_field(tmp_path: Path) -> None:
+    words = {"reason": "Your cover is 100% used.", "next_step": "Call us."}
+    message = load_error(tmp_path, broken(**{"eligibility.rules.2.member": words}))
+    assert "demo.yaml: eligibility.rules[2].member.reason: String should match pattern" in message
+    message = load_error(tmp_path, broken(**{"eligibility.rules.2.member": {"reason": "Why."}}))
+    assert "eligibility.rules[2].member.next_step: Field required" in message
+
+
 def test_enabled_third_opinion_needs_a_price(tmp_path: Path) -> None:
     message = load_error(tmp_path, broken(third_opinion={"enabled": True}))
     assert "third_opinion: price_cents is required when the third opinion is enabled" in message

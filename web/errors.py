@@ -14,12 +14,21 @@ from pydantic import ValidationError
 
 
 class WebError(Exception):
-    """A refusal with its HTTP status and a message meant for whoever made the request."""
+    """A refusal with its HTTP status and a message meant for whoever made the request.
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+    `message` is an English sentence; `values` fill its `%(name)s` places. The API answers with
+    the English filled in (`message`); the portal shows the sentence in the reader's language,
+    translated before it is filled in (`template` and `values`, web.portal.app).
+    """
+
+    def __init__(self, status: int, message: str, /, **values: Any) -> None:
+        filled = message % values if values else message
+        super().__init__(filled)
         self.status = status
-        self.message = message
+        self.template = message
+        self.values = values
+        self.message = filled
+        self.headers: dict[str, str] = {}  # sent with the answer (a 429's Retry-After, a 405's Allow)
 
 
 # pydantic's own sentences for these errors name the rule (a length, a pattern, the expected

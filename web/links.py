@@ -16,7 +16,9 @@ again that the right still holds on the live case. Order of the checks:
    report whatever the stage: a closed case's report stays theirs.
 
 Every download and every refusal is on the audit trail (actor `link`, action
-`document.download`, the outcome, the right; never a name or a diagnosis).
+`document.download`, the outcome, the right; never a name or a diagnosis). A document is
+saved under the name it came with (runtime/web.py); the refusal pages are in English for a
+specialist's link and in the reader's language (`?lang=`, else the browser's) for the member's.
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ from sqlmodel import Session, select
 import service
 from models.case import CASE_ID_PATTERN, CaseStatus, RecordType, Stage
 from models.db import Assignment, CaseRow, DocumentRow
-from runtime import db
+from runtime import db, i18n
+from runtime.i18n import N_, Language, gettext
 from runtime.web import stream_document
 from security.links import LinkExpired, LinkInvalid, LinkSigner, LinkWithoutRight, Right, RightHolder
 from web.backends import Backends
+from web.portal.language import chosen
 from web.portal.pages import render
 
 _log = logging.getLogger(__name__)
@@ -48,10 +52,14 @@ ACTION = "document.download"
 NOT_RECORDS = frozenset({RecordType.SMO_REPORT.value, RecordType.CONSENT.value})
 
 # What the holder of a dead link can do next.
-ASK_THE_DESK = "If you still need it, please ask the SMO desk."
-SIGN_IN_AGAIN = (
+ASK_THE_DESK = N_("If you still need it, please ask the SMO desk.")
+SIGN_IN_AGAIN = N_(
     "Sign in to your case page with the newest sign-in link we emailed you (or ask us for a new"
     " one): your report is there, with a fresh download link."
+)
+EITHER = N_(
+    "If this link came with your report, sign in to your case page with the newest sign-in link"
+    " we emailed you: your report is there. If you are a specialist, please ask the SMO desk."
 )
 
 
@@ -64,15 +72,26 @@ class Refused(Exception):
 
 
 def next_step(right: Right | None) -> str:
+    """What the holder can do next, in the page's language."""
     if right is None:
-        return f"If this link came with your report: {SIGN_IN_AGAIN} If you are a specialist: {ASK_THE_DESK}"
-    return SIGN_IN_AGAIN if right.holder is RightHolder.MEMBER else ASK_THE_DESK
+        return gettext(EITHER)
+    return gettext(SIGN_IN_AGAIN if right.holder is RightHolder.MEMBER else ASK_THE_DESK)
 
 
 def gone(right: Right | None, why: str, outcome: str = "right-gone") -> Refused:
-    what = "report" if right is not None and right.holder is RightHolder.MEMBER else "document"
-    message = f"This link no longer opens the {what}. {next_step(right)}"
-    return Refused(410, outcome, "This link no longer works", message, why)
+    if right is not None and right.holder is RightHolder.MEMBER:
+        what = gettext("This link no longer opens the report.")
+    else:
+        what = gettext("This link no longer opens the document.")
+    title = gettext("This link no longer works")
+    return Refused(410, outcome, title, f"{what} {next_step(right)}", why)
+
+
+def _language(request: web.Request) -> Language:
+    """A specialist's link reads in English; the member's in their choice, else their browser's."""
+    if request.query.get("for") == RightHolder.ASSIGNMENT.value:
+        return Language.EN
+    return chosen(request) or i18n.negotiate(request.headers.get("Accept-Language", ""))
 
 
 def covers(right: Right, record_type: str) -> bool:
@@ -140,8 +159,8 @@ async def _assignment_gone(
             raise Refused(
                 503,
                 "unavailable",
-                "Please try again later",
-                "We could not check this link just now. Please try again in a few minutes.",
+                gettext("Please try again later"),
+                gettext("We could not check this link just now. Please try again in a few minutes."),
             ) from None
     if status.stage.terminal:
         return "the case has ended"
@@ -171,18 +190,21 @@ class DocumentLinks:
                 case_id, doc_id, right, query.get("exp", ""), query.get("sig", ""), now=datetime.now(UTC)
             )
         except LinkInvalid:
-            message = "This link is not valid. Please open it exactly as it came in the email."
-            raise Refused(403, "bad-signature", "This link is not valid", message) from None
+            title = gettext("This link is not valid")
+            message = gettext("This link is not valid. Please open it exactly as it came in the email.")
+            raise Refused(403, "bad-signature", title, message) from None
         except LinkExpired:
-            message = f"This link has expired. {next_step(right)}"
-            raise Refused(410, "expired", "This link has expired", message, str(right or "")) from None
+            title = gettext("This link has expired")
+            expired = gettext("This link has expired.")
+            message = f"{expired} {next_step(right)}"
+            raise Refused(410, "expired", title, message, str(right or "")) from None
         except LinkWithoutRight:
             raise gone(None, "the link names no right (issued before links did)", "no-right") from None
         assert right is not None
         facts = await asyncio.to_thread(_facts, self.backends.engine, case_id, doc_id, right)
         if facts.record_type is None or not covers(right, facts.record_type):
-            message = "There is no such document."
-            raise Refused(404, "unknown-document", "No such document", message, str(right))
+            title, message = gettext("No such document"), gettext("There is no such document.")
+            raise Refused(404, "unknown-document", title, message, str(right))
         if right.holder is RightHolder.ASSIGNMENT:
             why = await _assignment_gone(self.backends, case_id, right, facts, None)
             if why is not None:
@@ -190,6 +212,7 @@ class DocumentLinks:
         return right
 
     async def download(self, request: web.Request) -> web.StreamResponse:
+        i18n.use(_language(request))
         case_id, doc_id = request.match_info["case_id"], request.match_info["doc_id"]
         # A case id that is not one (a forged link's) is not written to the trail.
         audited_case = case_id if CASE_ID.fullmatch(case_id) else None
@@ -214,6 +237,7 @@ class DocumentLinks:
             # A served document is named on the trail (the first 12 hex of its sha256).
             await audit(outcome, f"{doc_id[:12]} for {right}")
 
+        # The document's own name when it came with one; this one for those that did not.
         filename = f"{case_id}-{doc_id[:12]}"
         return await stream_document(request, self.backends.store, doc_id, filename, outcome=served)
 

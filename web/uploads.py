@@ -12,6 +12,9 @@ characters (escaped or not), a part beyond the most the upload may carry (the AP
 per-call limit, what is left of the program's document cap), a record type the form does
 not offer, a field longer than a form's field. A refusal is a `WebError` in the edge's own
 words (`Wording`), and removes what the upload had stored.
+
+A file's own name passes the same checks and is then kept with it, encrypted in the store
+(runtime/documents.py), so that its download is called what the sender called it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 from functools import partial
+from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -28,6 +32,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from models.case import RecordType
 from runtime.clients import client_of
 from runtime.documents import DocumentStore, StoredDocument
+from runtime.i18n import N_
 from service import discard
 from web.errors import WebError
 
@@ -35,8 +40,13 @@ CHUNK = 256 << 10
 # A form field is a token, a date, an address or a sentence of at most 500 characters, which in
 # Khmer script is up to 1,500 bytes: a longer value is cut here and then refused by its model.
 FIELD_BYTES = 4096
+NAME_CHARS = 255
 _FORBIDDEN_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
-_ESCAPED_PATH = re.compile(r"%(2f|5c|00)", re.IGNORECASE)  # a path hidden in %-escapes is a path too
+# Invisible characters that are not controls: Khmer and other scripts write with the
+# zero-width space and joiners; the rest of their class (right-to-left overrides, the byte
+# order mark) only hides what a name is.
+_INVISIBLE_LETTERS = frozenset("\u200b\u200c\u200d")
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})  # Cs: bytes that were not UTF-8
 # What a member may upload: the report is the specialist's, the signed consent form the desk's.
 MEMBER_RECORD_TYPES = [t for t in RecordType if t not in (RecordType.SMO_REPORT, RecordType.CONSENT)]
 
@@ -48,7 +58,7 @@ class Wording:
     not_multipart: str
     incomplete: str  # a part other than the field or the file the form sends next
     malformed: str
-    file_name: str  # `{reason}` is the check's own sentence
+    file_name: str = ""  # empty: the check's own sentence
     record_type: str = ""
     empty: str = "a file part is empty; send the file's content"
     # A browser sends an empty part without a name for a file input left empty: not a document.
@@ -59,32 +69,56 @@ API = Wording(
     not_multipart="send the files as multipart/form-data parts named 'file'",
     incomplete="send the files as multipart/form-data parts named 'file'",
     malformed="the multipart body is malformed",
-    file_name="{reason}",
 )
+# A page's words are the catalog's: the portal shows each in the reader's language.
 PAGES = Wording(
-    not_multipart="Send the documents with the upload form.",
-    incomplete="The form was sent incompletely. Reload the page and try again.",
-    malformed="The upload was malformed. Please try again.",
-    file_name="That file name cannot be used: {reason}.",
-    record_type="Choose what kind of document this is.",
-    empty="One of the files is empty. Choose the file again; nothing was kept.",
+    not_multipart=N_("Send the documents with the upload form."),
+    incomplete=N_("The form was sent incompletely. Reload the page and try again."),
+    malformed=N_("The upload was malformed. Please try again."),
+    file_name=N_(
+        "That file name cannot be used. Give the file a short name of letters and numbers,"
+        " then send it again."
+    ),
+    record_type=N_("Choose what kind of document this is."),
+    empty=N_("One of the files is empty. Choose the file again; nothing was kept."),
     skip_unnamed=True,
 )
 
 
 def file_name_problem(name: str | None) -> str | None:
-    """Why a part's file name is refused, or None; the name itself is never stored."""
+    """Why a part's file name is refused, or None; the name itself is never part of the answer.
+
+    A name is a name, not a path: no separator, no `.` or `..` alone or at its start, no
+    control or hidden character, and none of these %-escaped either (decoded twice, for
+    `%252f`). Dots inside a name are ordinary: `biopsy..v2.pdf` is a file, not a way out.
+    """
     if name is None or name == "":
         return None
-    if len(name) > 255:
-        return "a file name may have at most 255 characters"
-    if ".." in name or _FORBIDDEN_NAME.search(name):
-        return "a file name may not contain '..', '/', '\\', NUL or control characters"
-    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in name):
-        return "a file name may not contain control or formatting characters"
-    if _ESCAPED_PATH.search(name):
-        return "a file name may not contain '/', '\\' or NUL, escaped or not"
+    if len(kept_name(name)) > NAME_CHARS:
+        return f"a file name may have at most {NAME_CHARS} characters"
+    spellings = [name]
+    for _ in range(2):
+        spellings.append(unquote(spellings[-1], errors="replace"))
+    for spelling in spellings:
+        if spelling == "." or spelling.startswith(".."):
+            return "a file name may not be '.' or '..', nor start with '..'"
+        if _FORBIDDEN_NAME.search(spelling):
+            return "a file name may not contain '/', '\\', NUL or control characters"
+        if any(unicodedata.category(ch) in _HIDDEN and ch not in _INVISIBLE_LETTERS for ch in spelling):
+            return "a file name may not contain control or formatting characters"
     return None
+
+
+def kept_name(name: str) -> str:
+    """The name to keep for a checked file name: as the sender's computer called it.
+
+    Form senders may %-escape a name (RFC 7578 4.2: aiohttp escapes all of it, browsers a
+    quote and a line break), so escapes that decode to UTF-8 are decoded once.
+    """
+    try:
+        return unquote(name, errors="strict")
+    except UnicodeDecodeError:
+        return name
 
 
 class MultipartForm:
@@ -108,10 +142,9 @@ class MultipartForm:
             part = await self.reader.next()
             if not isinstance(part, BodyPartReader) or part.name != name:
                 raise WebError(422, self.wording.incomplete)
-            value = await part.read(decode=True)  # aiohttp bounds it by the app's client_max_size
+            return await _text(part)
         except (ValueError, HttpProcessingError):
             raise WebError(422, self.wording.malformed) from None
-        return value[:FIELD_BYTES].decode("utf-8", errors="replace")
 
     def record_type(self, value: str, offered: Collection[RecordType]) -> RecordType:
         """The record type a form's field names, if the form offers it."""
@@ -134,28 +167,92 @@ class MultipartForm:
     ) -> list[StoredDocument]:
         """Stream each remaining part (each a `file`) into the store; on any refusal remove them again.
 
+        For a form whose files are all of one kind (its type, if any, is a field read before).
         Every check on a part comes before a byte of it is stored, so a refused document
         leaves nothing behind.
         """
-        stored: list[StoredDocument] = []
+        pairs = await self._store(store, None, most=most, too_many=too_many, least=least, too_few=too_few)
+        return [doc for doc, _ in pairs]
+
+    async def store_typed_files(
+        self,
+        store: DocumentStore,
+        offered: Collection[RecordType],
+        *,
+        most: int | None = None,
+        too_many: str = "",
+        least: int = 0,
+        too_few: str = "",
+    ) -> list[tuple[StoredDocument, RecordType]]:
+        """Stream the remaining parts, each file with its own record type, into the store.
+
+        The form sends, after its other fields and in this order, for each document:
+
+            record_type   a field: a `RecordType` value among `offered`
+            file          the file part (or several: each takes the type sent last before it)
+
+        and again for the next document: `record_type, file, record_type, file, ...`. A file
+        input left empty (a part without a file name, as a browser sends it) is skipped with
+        its type unchecked, so a form may offer more rows than the member fills. Refused
+        (422, nothing kept): a file before any `record_type`, a `record_type` with no file
+        after it, a type the form does not offer, and every check `store_files` makes (the
+        file name, an empty file, `most` and `least`, counted in files).
+        Returns each stored document with its type, in the form's order.
+        """
+        pairs = await self._store(store, offered, most=most, too_many=too_many, least=least, too_few=too_few)
+        return [(doc, kind) for doc, kind in pairs if kind is not None]
+
+    async def _store(
+        self,
+        store: DocumentStore,
+        offered: Collection[RecordType] | None,
+        *,
+        most: int | None,
+        too_many: str,
+        least: int,
+        too_few: str,
+    ) -> list[tuple[StoredDocument, RecordType | None]]:
+        """The file parts to the end of the body, with their types when `offered` is given."""
+        stored: list[tuple[StoredDocument, RecordType | None]] = []
+        asked: str | None = None  # the record type sent last, for the file parts after it
+        unclaimed = False  # a record type no file part has followed yet
         try:
             while (part := await self.reader.next()) is not None:
-                if not isinstance(part, BodyPartReader) or part.name != "file":
+                if not isinstance(part, BodyPartReader):
                     raise WebError(422, self.wording.incomplete)
+                if offered is not None and part.name == "record_type":
+                    if unclaimed:
+                        raise WebError(422, self.wording.incomplete)
+                    asked, unclaimed = await _text(part), True
+                    continue
+                if part.name != "file":
+                    raise WebError(422, self.wording.incomplete)
+                unclaimed = False
                 if not part.filename and self.wording.skip_unnamed:
                     continue
+                kind = None if offered is None else self.record_type(asked or "", offered)
                 if (problem := file_name_problem(part.filename)) is not None:
-                    raise WebError(422, self.wording.file_name.format(reason=problem))
+                    raise WebError(422, self.wording.file_name or problem)
                 if most is not None and len(stored) >= most:
                     raise WebError(422, too_many)
-                stored.append(await store.receive(partial(part.read_chunk, CHUNK), client=self.client))
-                if stored[-1].size == 0:  # an empty part is no record (and the schema says so)
+                name = kept_name(part.filename) if part.filename else None
+                read = partial(part.read_chunk, CHUNK)
+                stored.append((await store.receive(read, client=self.client, name=name), kind))
+                if stored[-1][0].size == 0:  # an empty part is no record (and the schema says so)
                     raise WebError(422, self.wording.empty)
+            if unclaimed:
+                raise WebError(422, self.wording.incomplete)
             if len(stored) < least:
                 raise WebError(422, too_few)
         except BaseException as exc:
-            await discard(store, stored)
+            await discard(store, [doc for doc, _ in stored])
             if isinstance(exc, (ValueError, HttpProcessingError)):  # a malformed body or part header
                 raise WebError(422, self.wording.malformed) from None
             raise
         return stored
+
+
+async def _text(part: BodyPartReader) -> str:
+    """A field's value: its first FIELD_BYTES, as text."""
+    value = await part.read(decode=True)  # aiohttp bounds it by the app's client_max_size
+    return value[:FIELD_BYTES].decode("utf-8", errors="replace")

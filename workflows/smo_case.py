@@ -27,7 +27,7 @@ from workflows.case.consult import ConsultStage
 from workflows.case.eligibility import EligibilityStage
 from workflows.case.options import DB, ESCALATION_PAUSE, CaseCancelled, expect
 from workflows.case.portal import PortalLinkStage
-from workflows.case.records import RecordsStage
+from workflows.case.records import LATE_STAGES, RecordsStage
 from workflows.case.review import ReviewStage
 from workflows.sla import SlaClock
 
@@ -159,6 +159,14 @@ class SmoCaseWorkflow(
         if self.s.cancel_reason is not None:
             raise ValueError("the case is already being cancelled")
 
+    def _takes_records(self) -> bool:
+        """Whether `add_record` takes records now: its validator's rule, for the member's page."""
+        terms = self.s.terms
+        if terms is None:
+            return False
+        late = LATE_STAGES if terms.late_documents_allowed else set()
+        return self.s.stage in {Stage.GATHERING_RECORDS} | late
+
     @workflow.query
     def status(self) -> CaseStatus:
         s, terms, clock = self.s, self.s.terms, self.clock
@@ -174,7 +182,7 @@ class SmoCaseWorkflow(
             stage=s.stage,
             specialist_id=self.specialist_id,
             specialty=s.specialty,
-            records=self._checklist(),
+            records=self._checklist().model_copy(update={"accepting": self._takes_records()}),
             sla=clock.view() if clock else SlaClock.empty_view(),
             consults_booked=s.consults.booked,
             consults_completed=s.consults.completed,
@@ -189,4 +197,6 @@ class SmoCaseWorkflow(
             pending=self.pending(),
             timeline_dropped=s.timeline_dropped,
             consent=s.consent,
+            consult_open=self._booking_open(),
+            consult_at=self._booked_at(),
         )

@@ -20,7 +20,7 @@ async def test_every_get_with_a_case_id_answers_401_without_a_token(live_api: Li
     # The document's schemas are the pydantic models the handlers validate against (a model
     # whose input and output shapes differ appears as `Name-Input` and `Name-Output`).
     names = {n.removesuffix("-Input").removesuffix("-Output") for n in doc["components"]["schemas"]}
-    assert {"OpenCase", "PatientIntake", "CaseStatus", "ActionResult", "ErrorBody"} <= names
+    assert {"OpenCase", "MemberDetails", "DetailsChange", "CaseStatus", "ActionResult", "ErrorBody"} <= names
     gets = [p for p, ops in doc["paths"].items() if "{case_id}" in p and "get" in ops]
     assert len(gets) >= 2, gets
     for path in gets:

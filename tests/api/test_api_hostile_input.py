@@ -88,7 +88,7 @@ async def test_every_405_says_in_allow_which_methods_the_path_takes(live_api: Li
         ("DELETE", "/api/v1/cases", {"GET", "POST"}),
         ("PATCH", "/api/v1/cases/ALLOW-1", {"GET"}),
         ("GET", "/api/v1/cases/ALLOW-1/close", {"POST"}),
-        ("POST", "/api/v1/cases/ALLOW-1/details", {"PUT"}),
+        ("DELETE", "/api/v1/cases/ALLOW-1/details", {"PUT", "POST"}),
         ("GET", "/portal/signout", {"POST"}),
         ("DELETE", "/portal/staff/signin", {"GET", "POST"}),
     ]:
@@ -279,18 +279,43 @@ async def test_the_cli_says_an_unknown_program_is_a_mistake_instead_of_listing_n
 
 # A request and whether the schema and the server take it: the two must agree.
 AGREEMENT = [
-    ("PatientIntake", {**MEMBER, "icd10": ""}, False),
-    ("PatientIntake", {**MEMBER, "icd10": "C50.912"}, True),
-    ("PatientIntake", {**MEMBER, "policy_number": "P" * 41}, False),
-    ("PatientIntake", {**MEMBER, "policy_number": "P" * 40}, True),
-    ("PatientIntake", {**MEMBER, "patient_name": "Sokha\x00Chan"}, False),
-    ("PatientIntake", {**MEMBER, "language": "k" * 900}, False),
-    ("PatientIntake", {**MEMBER, "language": "km"}, True),
-    ("PatientIntake", {**MEMBER, "email": "member@example.test"}, False),
+    ("MemberDetails", {**MEMBER, "icd10": ""}, False),
+    ("MemberDetails", {**MEMBER, "icd10": "C50.912"}, True),
+    ("MemberDetails", {**MEMBER, "policy_number": "P" * 41}, False),
+    ("MemberDetails", {**MEMBER, "policy_number": "P" * 40}, True),
+    ("MemberDetails", {**MEMBER, "patient_name": "Sokha\x00Chan"}, False),
+    ("MemberDetails", {**MEMBER, "language": "k" * 900}, False),
+    ("MemberDetails", {**MEMBER, "language": "km"}, True),
+    ("MemberDetails", {**MEMBER, "language": "km-KH"}, True),
+    ("MemberDetails", {**MEMBER, "language": "Khmer"}, True),
+    ("MemberDetails", {**MEMBER, "language": "EN-us"}, True),
+    ("MemberDetails", {**MEMBER, "language": "fr"}, False),  # a language the service cannot speak
+    ("MemberDetails", {**MEMBER, "language": "kmx"}, False),
+    ("MemberDetails", {**MEMBER, "sex": "female"}, True),
+    ("MemberDetails", {**MEMBER, "sex": "other"}, False),
+    ("MemberDetails", {**MEMBER, "email": "member@example.test"}, False),
     ("DeclineBody", {"specialist_id": "SP-ONC-001", "reason": "  a "}, False),
     ("DeclineBody", {"specialist_id": "SP-ONC-001", "reason": "a b"}, True),
     ("DeclineBody", {"specialist_id": "SP-ONC-001", "reason": "conflict\x00"}, False),
+    ("DetailsChange", {}, False),
+    ("DetailsChange", {"language": None}, False),
+    ("DetailsChange", {"language": "fr"}, False),
+    ("DetailsChange", {"language": "km-KH"}, False),  # the change takes the code itself
+    ("DetailsChange", {"phone": "012 345 678 ext 5"}, False),
+    ("DetailsChange", {"phone": "12"}, False),
+    ("DetailsChange", {"role": "supervisor"}, False),
+    ("DetailsChange", {"language": "km"}, True),
+    ("DetailsChange", {"phone": "+855 12 345 678"}, True),
+    ("DetailsChange", {"phone": ""}, True),
+    ("DetailsChange", {"email": "new@example.com", "language": "en"}, True),
 ]
+# Where each model is sent to AGREE-1.
+AGREEMENT_CALLS = {
+    "MemberDetails": ("PUT", "/details"),
+    # No specialist to decline: a valid body is the case's refusal (409), not a 422.
+    "DeclineBody": ("POST", "/specialist/decline"),
+    "DetailsChange": ("POST", "/details"),
+}
 
 
 def component(doc: dict[str, Any], name: str) -> jsonschema_rs.Validator:
@@ -308,14 +333,8 @@ async def test_the_openapi_document_states_every_limit_the_server_enforces(live_
     await live_api.open_case(coordinator, "AGREE-1")
     for name, value, valid in AGREEMENT:
         assert component(doc, name).is_valid(value) is valid, (name, value)
-        if name == "PatientIntake":
-            status, body, _ = await live_api.call(
-                "PUT", "/api/v1/cases/AGREE-1/details", coordinator, json=value
-            )
-        else:  # no specialist to decline: a valid body is the case's refusal (409), not a 422
-            status, body, _ = await live_api.call(
-                "POST", "/api/v1/cases/AGREE-1/specialist/decline", coordinator, json=value
-            )
+        method, path = AGREEMENT_CALLS[name]
+        status, body, _ = await live_api.call(method, f"/api/v1/cases/AGREE-1{path}", coordinator, json=value)
         assert (status not in (400, 415, 422)) is valid, (name, value, status, body)
     params = {p["name"]: p["schema"] for p in doc["paths"]["/api/v1/cases"]["get"]["parameters"]}
     assert params["due_within"]["anyOf"][0]["pattern"] == "^[0-9]{1,4}[mhdw]$"

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+import service
 from starter.cli_common import explain as _explain
 from tests.api.conftest import LiveApi
 from tests.conftest import free_port
@@ -68,6 +69,36 @@ async def test_a_cli_in_an_empty_folder_with_only_url_and_token_opens_a_case_and
         "records.add" in r and "accepted" in r for r in rows
     ), out
     assert sorted(p.name for p in laptop.iterdir()) == ["biopsy.pdf"], "the CLI left files behind"
+
+
+async def test_a_case_opened_in_khmer_keeps_its_language_until_the_desk_changes_it(
+    live_api: LiveApi, tmp_path: Path
+) -> None:
+    env = bare_env(live_api.url, live_api.token("chenda"))
+    code, out, err = await smo(
+        *("case", "open", "--program", "prudential-kh", "--policy", "KH-DEMO-0001", "--case-id", "THIN-3"),
+        *("--patient", "Test Member", "--dob", "1980-01-01", "--email", "member@example.com"),
+        *("--icd10", "C50.912", "--diagnosis", "synthetic", "--language", "km", "--sex", "female"),
+        env=env,
+        cwd=tmp_path,
+    )
+    assert code == 0, err
+
+    async def sheet() -> tuple[str, str | None]:
+        intake = await service.current_details(live_api.env.client, live_api.services.store, "THIN-3")
+        return intake.language, intake.sex
+
+    assert await sheet() == ("km", "female")
+    code, out, err = await smo("case", "language", "THIN-3", "en", env=env, cwd=tmp_path)
+    assert (code, out.strip()) == (0, "THIN-3: GATHERING_RECORDS"), err
+    assert await sheet() == ("en", "female")
+    code, out, err = await smo("case", "language", "THIN-3", "fr", env=env, cwd=tmp_path)
+    assert code == 2 and err.startswith("error: Invalid value for 'language'") and len(err.splitlines()) == 1
+    # Every time the desk reads is in its own zone, named; never UTC or a bare offset.
+    code, out, err = await smo("case", "status", "THIN-3", env=env, cwd=tmp_path)
+    assert code == 0 and " ICT " in out and "UTC" not in out and "+07:00" not in out, out
+    code, out, err = await smo("case", "audit", "THIN-3", env=env, cwd=tmp_path)
+    assert code == 0 and "case.language" in out and " ICT " in out and "UTC" not in out, out
 
 
 async def test_a_refusal_and_a_wrong_role_are_one_error_line_with_exit_code_2(

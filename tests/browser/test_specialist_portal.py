@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import Shots, Site
 from tests.browser.test_member_portal import sign_in
+from tests.portal.conftest import MEMBER
 
 pytestmark = pytest.mark.browser
 
@@ -19,9 +22,25 @@ async def test_a_specialist_uploads_the_report_from_the_assignment_link_and_the_
 ) -> None:
     await site.ready_for_review("REVIEW-1")
     link = await site.assignment_link("REVIEW-1")
-    desk = await (await browser.new_context()).new_page()
+    # A browser in Phnom Penh that prefers Khmer: the specialist's page stays English, in Texas time.
+    texas = await browser.new_context(locale="km-KH", timezone_id="Asia/Phnom_Penh")
+    desk = await texas.new_page()
     await desk.goto(link)
     await expect(desk.get_by_role("heading", name="Case REVIEW-1, assignment 1")).to_be_visible()
+    await expect(desk.locator("html")).to_have_attribute("lang", "en")
+    await expect(desk.locator("nav.languages")).to_have_count(0)
+    await expect(desk.locator("#diagnosis")).to_have_text(MEMBER["diagnosis_text"])
+    await expect(desk.locator("#icd10")).to_have_text(MEMBER["icd10"])
+    await expect(desk.locator("#age")).to_have_text(re.compile(r"^\d+ years$"))
+    await expect(desk.locator("#sex")).to_have_text("not given")
+    await expect(desk.get_by_text(MEMBER["patient_name"])).to_have_count(0)
+    _, status = await site.api("GET", "/api/v1/cases/REVIEW-1")
+    due = datetime.fromisoformat(status["sla"]["due_at"]).astimezone(ZoneInfo("America/Chicago"))
+    await expect(desk.locator("#due-at")).to_contain_text(f"{due:%H:%M} {due.tzname()}")
+    await expect(desk.locator("#due-at")).to_contain_text("ICT at the desk")
+    async with desk.expect_download() as plan:
+        await desk.get_by_role("link", name="Treatment plan 1").click()
+    assert (await (await plan.value).path()).read_bytes() == b"synthetic treatment_plan"
     await expect(desk.get_by_role("link", name=re.compile("Discharge summary"))).to_be_visible()
     await shots.take(desk, "assignment")
     async with desk.expect_download() as record:

@@ -30,9 +30,16 @@ async def form_csrf(http: aiohttp.ClientSession, url: str) -> str:
     return match.group(1)
 
 
+def date_fields(name: str, iso: str) -> dict[str, str]:
+    """A date as the portal's forms take it: day, month and year, each its own field."""
+    year, month, day = iso.split("-")
+    return {f"{name}_day": day.lstrip("0"), f"{name}_month": month.lstrip("0"), f"{name}_year": year}
+
+
 async def sign_in(http: aiohttp.ClientSession, link: str, dob: str = MEMBER["date_of_birth"]) -> Any:
     csrf = await form_csrf(http, link)
-    return await http.post(link, data={"csrf": csrf, "date_of_birth": dob}, allow_redirects=False)
+    form = {"csrf": csrf, **date_fields("date_of_birth", dob)}
+    return await http.post(link, data=form, allow_redirects=False)
 
 
 async def test_the_case_opened_email_links_to_the_portal_and_the_link_signs_the_member_in(site: Site) -> None:
@@ -49,7 +56,7 @@ async def test_the_case_opened_email_links_to_the_portal_and_the_link_signs_the_
             assert page.status == 200
             html = await page.text()
     assert "We are collecting your medical records." in html
-    assert "biopsy report" in html
+    assert "Biopsy report" in html
     with Session(site.engine) as db:
         actors = {e.actor for e in db.exec(select(AuditEvent).where(AuditEvent.action == "portal.sign_in"))}
     assert actors == {"member:PORTAL-1"}
@@ -77,7 +84,7 @@ async def test_five_wrong_dates_of_birth_lock_the_link(site: Site) -> None:
         for left in (4, 3, 2, 1):
             resp = await sign_in(http, link, "1999-12-31")
             assert resp.status == 401
-            assert f"{left} attempt" in await resp.text()
+            assert f"Attempts left: {left}." in await resp.text()
         last = await sign_in(http, link, "1999-12-31")
         assert last.status == 410
         # The right date after the lock opens nothing.
@@ -108,7 +115,8 @@ async def test_a_post_without_the_csrf_token_is_refused(site: Site) -> None:
     await site.open_case("PORTAL-5")
     link = await site.sign_in_link("PORTAL-5")
     async with jar() as http:
-        resp = await http.post(link, data={"date_of_birth": MEMBER["date_of_birth"]}, allow_redirects=False)
+        dob = date_fields("date_of_birth", MEMBER["date_of_birth"])
+        resp = await http.post(link, data=dob, allow_redirects=False)
         assert resp.status == 403
         assert (await sign_in(http, link)).status == 303
         page = site.url + "/portal/cases/PORTAL-5"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import aiohttp
+import pytest
 
 from runtime.i18n import ICT
 from tests.polling import holds
-from tests.portal.conftest import Site
+from tests.portal.conftest import MEMBER, Site
 from tests.portal.test_portal_sign_in import jar, sign_in
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
@@ -94,3 +96,42 @@ async def test_after_the_report_the_member_books_the_telephone_consult_in_ict(si
     assert ("member:CONSULT-1", "consult.book", "accepted") in {
         (e["actor"], e["action"], e["outcome"]) for e in trail["events"]
     }
+
+
+async def test_the_page_shows_the_case_in_english_and_the_due_date_in_the_specialists_zone(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await site.ready_for_review("SHEET-1")
+    link = await site.assignment_link("SHEET-1")
+    _, status = await site.api("GET", "/api/v1/cases/SHEET-1")
+    # The roster's specialists are in Texas: the tz database says CDT or CST for that instant.
+    due = datetime.fromisoformat(status["sla"]["due_at"]).astimezone(ZoneInfo("America/Chicago"))
+    today = datetime.now(ZoneInfo("America/Chicago")).date()
+    khmer_browser = {"Accept-Language": "km-KH,km;q=0.9"}
+    async with aiohttp.ClientSession(headers=khmer_browser) as http:
+        async with http.get(link + "?lang=km") as resp:
+            assert resp.status == 200
+            html = await resp.text()
+        assert '<html lang="en">' in html and 'class="languages"' not in html
+        assert f'<dd id="diagnosis">{MEMBER["diagnosis_text"]}</dd>' in html
+        assert f'<dd id="icd10">{MEMBER["icd10"]}</dd>' in html
+        assert f'<dd id="age">{today.year - 1980} years</dd>' in html  # born 1 January 1980
+        assert '<dd id="sex">not given</dd>' in html
+        assert f"{due:%H:%M} {due.tzname()}</strong>" in html and "ICT at the desk" in html
+        assert MEMBER["patient_name"] not in html
+        # The treating doctor's plan is a document, downloaded as the other records are.
+        plan = re.search(r'href="([^"]+)" download>Treatment plan 1<', html)
+        assert plan, html
+        async with http.get(site.url + plan.group(1)) as resp:
+            assert resp.status == 200 and await resp.read() == b"synthetic treatment_plan"
+
+        # A program whose specialists must name the patient shows the name.
+        program = site.services.programs["assist-america"]
+        named = program.model_copy(update={"specialist_sees_name": True})
+        monkeypatch.setitem(site.services.programs, "assist-america", named)
+        async with http.get(link) as resp:
+            assert f'<dd id="patient">{MEMBER["patient_name"]}</dd>' in await resp.text()
+    # The sheet stays on the server: the trail and the link name no part of it.
+    _, trail = await site.api("GET", "/api/v1/cases/SHEET-1/audit")
+    assert MEMBER["patient_name"] not in str(trail) and MEMBER["diagnosis_text"] not in str(trail)
+    assert MEMBER["patient_name"] not in link

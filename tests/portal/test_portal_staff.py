@@ -51,13 +51,21 @@ async def test_the_web_ui_summary_links_to_the_staff_page_which_shows_the_case_t
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         async with http.get(url.group(1), allow_redirects=False) as resp:
             assert resp.status == 303 and resp.headers["Location"] == "/portal/staff/signin?case=STAFF-1"
+        async with http.get(site.url + "/portal/staff/signin", headers={"Accept-Language": "km"}) as form:
+            assert '<html lang="en">' in await form.text()
         bad = await staff_sign_in(http, site, "smo_" + "x" * 43, "STAFF-1")
-        assert bad.status == 401
+        assert bad.status == 401 and '<html lang="en">' in await bad.text()
         resp = await staff_sign_in(http, site, site.coordinator, "STAFF-1")
         assert resp.status == 303 and resp.headers["Location"] == "/portal/staff/cases/STAFF-1"
-        async with http.get(url.group(1)) as page:
+        async with http.get(url.group(1), headers={"Accept-Language": "km"}) as page:
             assert page.status == 200
-            assert "GATHERING_RECORDS" in await page.text()
+            html = await page.text()
+        assert "GATHERING_RECORDS" in html
+        # English for the desk whatever the browser prefers, no switch, and one zone, named.
+        assert '<html lang="en">' in html and 'class="languages"' not in html
+        assert "(ICT, UTC+07:00)" in html
+        times = re.findall(r"<li>([^<]*?): ", html)
+        assert times and all(t.endswith(" ICT") for t in times), times
 
     # A user scoped to the other program sees the case as missing.
     other = TokenStore(site.engine).add("aa-desk", Role.COORDINATOR, ["assist-america"])

@@ -1,4 +1,5 @@
-"""A member's uploads: the program's cap, file names, a 2 GB file in bounded memory, and no PHI leaks."""
+"""A member's uploads: the program's cap, file names, a 2 GB file in bounded memory, no PHI leaks,
+and every download saved under the name and type its document came with."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 
 from tests.portal.conftest import MEMBER, Site
+from tests.portal.test_link_rights import links_of
 from tests.portal.test_portal_sign_in import jar, sign_in
 from tests.streaming import BLOCK, GeneratedUpload, PeakRss
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+KHMER_SCAN = "ស្កេន\u200bសួត.png"  # "lung scan", with the zero-width space Khmer writes between words
+REPORT_NAME = "Second opinion ឯកសារ.pdf"
 TWO_GB = 2 * 10**9 // BLOCK * BLOCK
 RSS_BUDGET = 64 << 20
 
@@ -62,33 +67,40 @@ async def test_the_21st_document_is_refused_and_nothing_of_it_is_stored(site: Si
     assert status["records"]["documents"] == 20
 
 
+def by_hand(
+    csrf: str, name: str, content: bytes = b"synthetic", record_type: str = "lab_result"
+) -> tuple[bytes, dict[str, str]]:
+    """An upload written by hand: a browser sends a name in raw UTF-8, and an attacker unescaped."""
+    boundary = "namecheck"
+    raw = b"".join(
+        [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n{csrf}\r\n'.encode(),
+            f'--{boundary}\r\nContent-Disposition: form-data; name="record_type"\r\n\r\n'
+            f"{record_type}\r\n".encode(),
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="'.encode()
+            + name.encode()
+            + b'"\r\nContent-Type: application/pdf\r\n\r\n'
+            + content
+            + b"\r\n",
+            f"--{boundary}--\r\n".encode(),
+        ]
+    )
+    return raw, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
 @pytest.mark.parametrize(
-    "name", ["../../etc/passwd", "a/b.pdf", "..\\windows.pdf", "nul\x00.pdf", "a%2Fb.pdf"]
+    "name",
+    ["../../etc/passwd", "a/b.pdf", "..\\windows.pdf", "nul\x00.pdf", "a%2Fb.pdf", "%2e%2e", "a%0d%0ab.pdf"],
 )
 async def test_a_file_name_with_path_characters_is_refused_and_nothing_is_stored(
     site: Site, name: str
 ) -> None:
     http, csrf = await signed_in(site, "NAME-1", program="assist-america")
-    boundary = "namecheck"
-    # Written by hand: a client library would escape the name, an attacker does not.
-    raw = b"".join(
-        [
-            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n{csrf}\r\n'.encode(),
-            f'--{boundary}\r\nContent-Disposition: form-data; name="record_type"\r\n\r\n'
-            "lab_result\r\n".encode(),
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="'.encode()
-            + name.encode()
-            + b'"\r\nContent-Type: application/pdf\r\n\r\nsynthetic\r\n',
-            f"--{boundary}--\r\n".encode(),
-        ]
-    )
+    raw, headers = by_hand(csrf, name)
     async with http:
         before = stored_files(site)
         resp = await http.post(
-            site.url + "/portal/cases/NAME-1/records",
-            data=raw,
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-            allow_redirects=False,
+            site.url + "/portal/cases/NAME-1/records", data=raw, headers=headers, allow_redirects=False
         )
         assert resp.status == 422
         # A NUL never gets past the multipart parser; the rest reach the name check.
@@ -156,3 +168,65 @@ async def test_no_phi_reaches_a_url_a_log_line_or_an_error_page(
         assert all(value not in html for html in pages[:2] + pages[3:]), value
     # The member's own case page shows no PHI either (the form fields start empty).
     assert all(value not in pages[2] for value in phi)
+
+
+async def saved_as(http: aiohttp.ClientSession, url: str) -> tuple[str | None, str]:
+    """The name a browser saves a download under (RFC 6266), and its media type."""
+    async with http.get(url) as resp:
+        assert resp.status == 200, await resp.text()
+        await resp.read()
+        disposition, params = parse_content_disposition(resp.headers["Content-Disposition"])
+        assert disposition == "attachment" and resp.headers["X-Content-Type-Options"] == "nosniff"
+        return content_disposition_filename(params), resp.headers["Content-Type"]
+
+
+async def test_records_and_the_report_download_under_the_names_they_came_with(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    case = "NAMES-1"
+    http, csrf = await signed_in(site, case, program="assist-america")
+    await site.attest_consent(case)
+    async with http:
+        page = site.url + f"/portal/cases/{case}"
+        # The program's two required records. Two dots inside a name are an ordinary name
+        # (aiohttp %-escapes the name it sends).
+        form = upload_form(csrf, {"biopsy..v2.pdf": b"synthetic summary"}, "discharge_summary")
+        resp = await http.post(page + "/records", data=form, allow_redirects=False)
+        assert resp.status == 303, await resp.text()
+        # A Khmer name as a browser sends it: raw UTF-8.
+        raw, headers = by_hand(csrf, KHMER_SCAN, b"synthetic plan", "treatment_plan")
+        resp = await http.post(page + "/records", data=raw, headers=headers, allow_redirects=False)
+        assert resp.status == 303, await resp.text()
+        code, body = await site.api("POST", f"/api/v1/cases/{case}/records/complete", json={})
+        assert code == 200, body
+
+        # The specialist's emailed record links, and the same record from their assignment page.
+        records = {await saved_as(http, link) for link in await links_of(site, case, **{"for": "assignment"})}
+        assert {("biopsy..v2.pdf", "application/pdf"), (KHMER_SCAN, "image/png")} <= records
+        assignment = await site.assignment_link(case)
+        async with http.get(assignment) as got:
+            on_page = re.findall(r'href="([^"]*/records/[0-9a-f]{64})"', await got.text())
+        assert {("biopsy..v2.pdf", "application/pdf"), (KHMER_SCAN, "image/png")} <= {
+            await saved_as(http, site.url + href) for href in on_page
+        }
+
+        # The report: the member's emailed link and their case page's download.
+        _, status = await site.api("GET", f"/api/v1/cases/{case}")
+        form = aiohttp.FormData()
+        form.add_field("file", b"%PDF-1.4 synthetic second opinion", filename=REPORT_NAME)
+        code, body = await site.api(
+            "POST", f"/api/v1/cases/{case}/report?specialist_id={status['specialist_id']}", data=form
+        )
+        assert code == 200, body
+        await site.stage(case, "REPORT_DELIVERED", "CONSULT")
+        (link,) = await links_of(site, case, **{"for": "member"})
+        assert await saved_as(http, link) == (REPORT_NAME, "application/pdf")
+        doc = link.split("?")[0].rsplit("/", 1)[1]
+        assert await saved_as(http, page + f"/reports/{doc}") == (REPORT_NAME, "application/pdf")
+    # The names are in no log line and in no file of the store in clear.
+    logs = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("mail"))
+    raw_store = b"".join(p.read_bytes() for p in stored_files(site))
+    for name in ("biopsy..v2", KHMER_SCAN, REPORT_NAME):
+        assert name not in logs, name
+        assert name.encode() not in raw_store, name

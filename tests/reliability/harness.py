@@ -782,8 +782,8 @@ class Live:
 
 def expected_notices(case_id: str, consults: int = 2, free: int = 1) -> set[str]:
     """The notices of a prudential-kh case run to CLOSED with `consults` consults."""
-    out = {f"{case_id}:{kind}:1" for kind in ("case_opened", "records_to_specialist", "report_delivered",
-                                               "case_closed")}
+    out = {f"{case_id}:{kind}:1" for kind in ("case_opened", "records_complete", "records_to_specialist",
+                                               "specialist_assigned", "report_delivered", "case_closed")}
     out |= {f"{case_id}:consult_booked:{n}" for n in range(1, consults + 1)}
     out |= {f"{case_id}:receipt:consult:{n}" for n in range(free + 1, consults + 1)}
     return out

@@ -18,7 +18,7 @@ from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionSta
 import service
 from models import search
 from models.api import ActionResult
-from models.case import DocumentRef, RecordType
+from models.case import DocumentRef, RecordType, UpdateAck
 from runtime.db import audit_off_loop
 from web.backends import Backends
 from web.errors import WebError
@@ -76,6 +76,11 @@ async def update(call: Call, update: Any, arg: Any, action: str) -> ActionResult
         arg=arg,
         wait=timedelta(seconds=call.backends.update_wait),
     )
+    return acknowledged(call, ack)
+
+
+def acknowledged(call: Call, ack: UpdateAck | None) -> ActionResult:
+    """The answer to an update: the case's acknowledgement, or 202 while it is still running."""
     if ack is None:  # accepted, still running: the case finishes it
         call.status = 202
         return ActionResult(case_id=call.case_id, stage=None, detail="accepted; in progress", done=False)

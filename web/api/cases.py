@@ -9,12 +9,11 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 import service
-from models.api import ActionResult, CaseList, OpenCase, ProgramName, ReasonBody
+from models.api import ActionResult, CaseList, DetailsChange, MemberDetails, OpenCase, ProgramName, ReasonBody
 from models.case import Cancel, CaseStatus, Close, OverrideEligibility, Stage, UpdateDetails
-from models.intake import PatientIntake
 from models.portal import SendPortalLink
 from service.listing import DURATION_PATTERN
-from web.api.call import Call, update
+from web.api.call import Call, acknowledged, update
 from web.errors import WebError
 from workflows.smo_case import SmoCaseWorkflow
 
@@ -106,16 +105,45 @@ def _duration(text: str) -> timedelta:
         raise WebError(422, f"query.due_within: {exc}") from None
 
 
+# What a replacement sheet that leaves them out keeps from the case's own sheet: a desk
+# re-typing the member's details must not turn a Khmer case into an English one unawares.
+KEPT_UNLESS_GIVEN = ("language", "sex")
+
+
 async def update_details(call: Call) -> ActionResult:
-    intake: PatientIntake = call.body
+    intake: MemberDetails = call.body
     call.check_running()
     store = call.backends.store
+    kept = [name for name in KEPT_UNLESS_GIVEN if name not in intake.model_fields_set]
+    if kept:
+        current = await service.current_details(await call.backends.client(), store, call.case_id)
+        intake = intake.model_copy(update={name: getattr(current, name) for name in kept})
     stored = await asyncio.to_thread(store.put_intake, intake)
     arg = UpdateDetails(intake_doc_id=stored.doc_id, by=call.who.name)
     # A refused update leaves no PHI behind.
     return await service.claim(
         store, [stored], lambda: update(call, SmoCaseWorkflow.update_details, arg, "case.update_details")
     )
+
+
+async def change_details(call: Call) -> ActionResult:
+    """Some of the member's details (language, email, phone); the rest of the sheet stays."""
+    body: DetailsChange = call.body
+    changes = body.changes()
+    call.check_running()
+    backends = call.backends
+    ack = await service.change_details(
+        await backends.client(),
+        backends.engine,
+        backends.store,
+        case_id=call.case_id,
+        actor=call.who.name,
+        changes=changes,
+        # The desk's trail names a change of language apart: every notice follows it.
+        action="case.language" if changes.keys() == {"language"} else "case.update_details",
+        wait=timedelta(seconds=backends.update_wait),
+    )
+    return acknowledged(call, ack)
 
 
 async def send_portal_link(call: Call) -> ActionResult:

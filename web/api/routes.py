@@ -15,7 +15,9 @@ from models.api import (
     CaseList,
     CompleteRecordsBody,
     DeclineBody,
+    DetailsChange,
     Empty,
+    MemberDetails,
     OpenCase,
     Outbox,
     ReasonBody,
@@ -23,7 +25,6 @@ from models.api import (
     Roster,
 )
 from models.case import CaseStatus
-from models.intake import PatientIntake
 from web.api.admin import (
     AuditQuery,
     OutboxQuery,
@@ -37,6 +38,7 @@ from web.api.cases import (
     ListQuery,
     cancel_case,
     case_status,
+    change_details,
     close_case,
     list_cases,
     open_case,
@@ -178,7 +180,16 @@ ROUTES: list[Route] = [
         "Replace the member's details",
         ActionResult,
         COORDINATORS,
-        body=PatientIntake,
+        body=MemberDetails,
+    ),
+    Route(
+        "POST",
+        f"{C}/details",
+        change_details,
+        "Change the member's language, email or phone",
+        ActionResult,
+        COORDINATORS,
+        body=DetailsChange,
     ),
     Route(
         "POST",

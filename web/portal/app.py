@@ -4,26 +4,71 @@ Order of the checks: the rate limit (429), the sign-in link or the session cooki
 an unknown link, 410 for a spent, expired or locked one, 401 without a session), the case
 is the session's own (404 otherwise, exactly as for a case that does not exist), the CSRF
 token on every POST (403), then the inputs (422). Errors are plain pages that name no
-member, no diagnosis and no address.
+member, no diagnosis and no address: they say what happened in the reader's language, give
+the desk's contact and link back (to the member's case while they are signed in, else to the
+page that emails a new sign-in link).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from urllib.parse import quote
 
 from aiohttp import web
 
+from runtime.i18n import N_, gettext
 from web.errors import WebError
-from web.portal import intake, member, signin, specialist, staff
-from web.portal.base import PORTAL, Portal
+from web.portal import intake, member, new_link, signin, specialist, staff
+from web.portal.base import PORTAL, Portal, portal_of
 from web.portal.language import languages
 from web.portal.malformed import malformed_requests
-from web.portal.pages import STATIC, render
+from web.portal.pages import STATIC, Back, render
 
 _log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+FAULT = N_("Something went wrong on our side. Please try again later.")
+# aiohttp's own refusals, in plain words (its reason phrases are English jargon).
+HTTP_WORDS = {
+    404: N_("There is no such page. Please use the link from your email."),
+    413: N_("What you sent is too large."),
+}
+HTTP_OTHER = N_("We could not do that. Please try again.")
+TO_CASE = N_("Back to your case")
+TO_FORM = N_("Back to the request form")
+# Pages for specialists and staff: their refusals say what to do themselves, in English.
+_NOT_MEMBERS = ("/portal/assignments/", "/portal/staff")
+
+
+async def back_for(request: web.Request) -> Back | None:
+    """Where an error page leads a member back to: their case while they are signed in, the
+    request form they were sending, else the page that emails them a new sign-in link."""
+    if request.path.startswith(_NOT_MEMBERS):
+        return None
+    portal = portal_of(request)
+    sid = request.cookies.get(signin.COOKIE, "")
+    try:
+        who = await asyncio.to_thread(portal.links.session, sid) if sid else None
+    except Exception as exc:  # the case DB is the fault being shown: the page still answers
+        _log.warning("portal error page: no session check (%s)", type(exc).__name__)
+        who = None
+    if who is not None:
+        return Back(f"/portal/cases/{quote(who.case_id)}", gettext(TO_CASE))
+    name = request.match_info.get("program", "")
+    program = portal.backends.programs.get(name) if request.path.startswith("/portal/request/") else None
+    if program is not None and program.portal_intake:
+        return Back(f"/portal/request/{quote(name)}", gettext(TO_FORM))
+    return Back(new_link.PATH, gettext(new_link.OFFER))
+
+
+async def error_page(request: web.Request, status: int, message: str) -> web.Response:
+    """A refusal's page: `message` (already in the reader's words), the way back, the desk."""
+    return render(
+        "error.html", status, message=message, back=await back_for(request), desk=portal_of(request).desk
+    )
 
 
 @web.middleware
@@ -32,16 +77,17 @@ async def pages(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except WebError as exc:
-        page = render("error.html", exc.status, message=exc.message)
-        page.headers.update(getattr(exc, "headers", {}))  # a 429's Retry-After
+        page = await error_page(request, exc.status, gettext(exc.template, **exc.values))
+        page.headers.update(exc.headers)  # a 429's Retry-After, a 405's Allow
         return page
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return render("error.html", exc.status, message=exc.reason)
+        page = await error_page(request, exc.status, gettext(HTTP_WORDS.get(exc.status, HTTP_OTHER)))
+        return page
     except Exception as exc:
         _log.error("portal %s failed: %s", request.method, type(exc).__name__)
-        return render("error.html", 500, message="Something went wrong on our side. Please try again later.")
+        return await error_page(request, 500, gettext(FAULT))
 
 
 def portal_app(portal: Portal) -> web.Application:
@@ -51,11 +97,17 @@ def portal_app(portal: Portal) -> web.Application:
     app = web.Application(middlewares=[languages, pages, malformed_requests])
     app[PORTAL] = portal
     app.add_routes(signin.routes)
+    app.add_routes(new_link.routes)
     app.add_routes(member.routes)
     app.add_routes(specialist.routes)
     app.add_routes(intake.routes)
     app.add_routes(staff.routes)
     app.router.add_static("/static", STATIC)
+
+    async def finish(_app: web.Application) -> None:
+        await portal.finish()
+
+    app.on_cleanup.append(finish)
     return app
 
 

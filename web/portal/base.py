@@ -1,17 +1,21 @@
 """What every portal page shares: its backends, cookies, form tokens, the rate limit, the audited action.
 
-A page refuses with a `WebError` (shown as a plain page by `web.portal.app.pages`). Forms
-carry a CSRF token bound to the session, to the sign-in link or, where no session exists
-yet (staff sign-in, self-service intake), to a random cookie (double submit: `FormNonce`).
-Every action a member or a specialist takes is the workflow update the API sends, audited
-under them.
+A page refuses with a `WebError` (shown as a plain page by `web.portal.app.pages`), its
+sentence marked for the catalog. Forms carry a CSRF token bound to the session, to the
+sign-in link or, where no session exists yet (staff sign-in, self-service intake, a new
+sign-in link), to a random cookie (double submit: `FormNonce`). Every action a member or a
+specialist takes is the workflow update the API sends, audited under them; a member is told
+a refusal in plain words (`answered`), never the case's own. Work whose duration must not
+show in the answer runs after it (`Portal.later`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -26,6 +30,7 @@ from models.case import UpdateAck
 from runtime import db
 from runtime.clients import client_of
 from runtime.documents import StoredDocument
+from runtime.i18n import N_
 from runtime.portal_links import SESSION_TTL, Holder, LinkCheck, LinkState, PortalLinks
 from runtime.rate_limits import Rule, SharedCounters
 from runtime.web import stream_document
@@ -36,8 +41,19 @@ from web.portal.ratelimit import FLOOD_WINDOW, LINK, SlidingWindow, TooManyReque
 
 T = TypeVar("T")
 
-EXPIRED_FORM = "This form has expired. Reload the page and try again."
-LATE = "Your case did not answer in time. Please reload the page to check."
+EXPIRED_FORM = N_("This form has expired. Reload the page and try again.")
+LATE = N_("Your case did not answer in time. Please reload the page to check.")
+CHECK_FORM = N_("Please check the form and try again.")
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Desk:
+    """How a member reaches the desk (SMO_DESK_EMAIL, SMO_DESK_PHONE): on help and error pages."""
+
+    email: str
+    phone: str
 
 
 @dataclass
@@ -49,11 +65,37 @@ class Portal:
     # process, and the shared counters in the case DB that protect links, cases and addressees.
     flood: SlidingWindow = field(init=False)
     counters: SharedCounters = field(init=False)
+    # Work a page does after it has answered (`later`), held until done: a task nobody holds
+    # may be collected before it runs to its end.
+    tasks: set[asyncio.Task[None]] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         settings = self.backends.settings
         self.flood = SlidingWindow(settings.portal_flood_limit, FLOOD_WINDOW)
         self.counters = SharedCounters(self.backends.engine, self.links.key)
+
+    @property
+    def desk(self) -> Desk:
+        settings = self.backends.settings
+        return Desk(settings.desk_email, settings.desk_phone)
+
+    def later(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` once the page has answered, so how long it takes tells the sender nothing."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.error("portal background work failed: %s", type(task.exception()).__name__)
+
+    async def finish(self) -> None:
+        """At shutdown: the work still running is given a moment, then cancelled."""
+        if self.tasks:
+            _done, pending = await asyncio.wait(set(self.tasks), timeout=5)
+            for task in pending:
+                task.cancel()
 
 
 PORTAL: web.AppKey[Portal] = web.AppKey("portal", Portal)
@@ -146,12 +188,20 @@ def form_text(form: MultiDictProxy[Any], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def parse_form(parse: Callable[[Any], T], form: Any) -> T:
-    """A form's fields as their model; a mistake is a 422 page naming the field, never the value."""
+def parse_form(parse: Callable[[Any], T], form: Any, plain: Mapping[str, str] | None = None) -> T:
+    """A form's fields as their model; a mistake is a 422 page naming the field, never the value.
+
+    With `plain` (a field's name to a sentence marked for the catalog), the page says that
+    sentence for the first field in error, in the reader's words (else `CHECK_FORM`); without
+    it, the rule as the model states it.
+    """
     try:
         return parse(form)
     except ValidationError as exc:
-        raise WebError(422, "Please check the form: " + validation_message(exc)) from None
+        if plain is None:
+            raise WebError(422, "Please check the form: " + validation_message(exc)) from None
+        where = exc.errors(include_url=False, include_input=False)[0]["loc"]
+        raise WebError(422, plain.get(str(where[0]) if where else "", CHECK_FORM)) from None
 
 
 def audit(
@@ -178,14 +228,38 @@ async def download(
     return await stream_document(request, portal.backends.store, doc_id, filename, outcome=outcome)
 
 
+@contextmanager
+def answered(action: str, refused: str | None = None) -> Iterator[None]:
+    """A workflow update's refusal or silence as a page: 409 with `refused` (a plain sentence
+    marked for the catalog) or else the validator's words, 503 when the case did not answer."""
+    try:
+        yield
+    except WorkflowUpdateFailedError as exc:
+        reason = service.explain(exc) or "the case refused the change"
+        if refused is not None:
+            _log.info("portal %s refused: %s", action, reason)
+            raise WebError(409, refused) from None
+        raise WebError(409, reason[:1].upper() + reason[1:] + ".") from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise WebError(503, LATE) from None
+
+
 async def act(
-    portal: Portal, who: Holder, update: Any, arg: Any, action: str, claims: Sequence[StoredDocument] = ()
+    portal: Portal,
+    who: Holder,
+    update: Any,
+    arg: Any,
+    action: str,
+    claims: Sequence[StoredDocument] = (),
+    *,
+    refused: str | None = None,
 ) -> UpdateAck:
     """One workflow update, as the API sends it, audited with `who` as the actor.
 
-    A refusal keeps the validator's words as a 409 page and removes the documents the update
-    would have claimed; a case that does not answer in time is a 503 and keeps them (the
-    update may still be applied).
+    A refusal is a 409 page and removes the documents the update would have claimed; the page
+    says `refused` (a member never reads the case's internal words) or, without it, the
+    validator's words, which are on the audit trail either way. A case that does not answer in
+    time is a 503 and keeps the documents (the update may still be applied).
     """
     backends = portal.backends
     client = await backends.client()
@@ -201,13 +275,8 @@ async def act(
             arg=arg,
         )
 
-    try:
+    with answered(action, refused):
         ack = await service.claim(backends.store, claims, send)
-    except WorkflowUpdateFailedError as exc:
-        reason = service.explain(exc) or "the case refused the change"
-        raise WebError(409, reason[:1].upper() + reason[1:] + ".") from None
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
-        raise WebError(503, LATE) from None
     if ack is None:
         raise WebError(503, LATE)
     return ack

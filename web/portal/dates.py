@@ -21,4 +21,3 @@ def date_text(form: Mapping[str, Any], name: str) -> str:
             return ""
         parts.append(value.zfill(width))
     return "-".join(parts)
-

@@ -1,9 +1,10 @@
 """The language of a portal page: the reader's choice, else their browser's, else English.
 
-A member's own case page is in the case's language (the page sets it, `web.portal.member`);
-a specialist's and the staff pages are in English. Everywhere else (sign-in, the request
-form, error pages) the reader picks with the switch on every page (`?lang=km`), which a
-cookie remembers; before they pick, the browser's Accept-Language decides.
+A member's own case pages are in the case's language (the page sets it, `web.portal.member`,
+and the switch there changes the case's language); a specialist's and the staff pages are in
+English, their refusals too. Everywhere else (sign-in, the request form, error pages) the
+reader picks with the switch on every page (`?lang=km`), which a cookie remembers; before they
+pick, the browser's Accept-Language decides.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from runtime.i18n import Language
 
 COOKIE = "smo_lang"
 _YEAR = 365 * 24 * 3600
+# Read by specialists (in Texas) and the desk: English only.
+ENGLISH_ONLY = ("/portal/assignments/", "/portal/staff")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -31,7 +34,10 @@ def chosen(request: web.Request) -> Language | None:
 async def languages(request: web.Request, handler: Handler) -> web.StreamResponse:
     asked = chosen(request)
     remembered = request.cookies.get(COOKIE, "")
-    if asked is not None:
+    if request.path.startswith(ENGLISH_ONLY):
+        asked = None
+        i18n.use(Language.EN)
+    elif asked is not None:
         i18n.use(asked)
     elif remembered in Language.__members__.values():
         i18n.use(Language(remembered))
@@ -41,12 +47,13 @@ async def languages(request: web.Request, handler: Handler) -> web.StreamRespons
         response = await handler(request)
     except web.HTTPException as exc:
         if asked is not None:
-            _remember(exc, asked)
+            remember(exc, asked)
         raise
     if asked is not None and not response.prepared:
-        _remember(response, asked)
+        remember(response, asked)
     return response
 
 
-def _remember(response: web.StreamResponse, language: Language) -> None:
+def remember(response: web.StreamResponse, language: Language) -> None:
+    """The reader's choice, for the pages they open next (sign-in, errors, signed out)."""
     response.set_cookie(COOKIE, language.value, max_age=_YEAR, path="/portal", httponly=True, samesite="Lax")

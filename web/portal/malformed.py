@@ -15,12 +15,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 
+from runtime.i18n import N_
 from web.errors import WebError
-from web.portal.pages import render
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-UNREADABLE = "The form could not be read. Reload the page and try again."
+UNREADABLE = N_("The form could not be read. Reload the page and try again.")
+WRONG_METHOD = N_("This page does not take that kind of request.")
 # aiohttp's modules that read a request's body: an error raised inside one of them is about
 # the bytes the client sent.
 _READERS = frozenset(
@@ -39,9 +40,9 @@ async def malformed_requests(request: web.Request, handler: Handler) -> web.Stre
     try:
         return await handler(request)
     except web.HTTPMethodNotAllowed as exc:
-        page = render("error.html", 405, message="This page does not take that kind of request.")
-        page.headers[hdrs.ALLOW] = exc.headers.get(hdrs.ALLOW, "")
-        return page
+        refused = WebError(405, WRONG_METHOD)
+        refused.headers = {hdrs.ALLOW: exc.headers.get(hdrs.ALLOW, "")}  # shown by the portal's `pages`
+        raise refused from None
     except (ValueError, LookupError, AssertionError) as exc:  # UnicodeDecodeError is a ValueError
         if _raised_reading_the_request(exc):
             raise WebError(400, UNREADABLE) from None

@@ -1,4 +1,4 @@
-"""Rendering: a Jinja2 environment per language, plain words for a stage, times for the reader.
+"""Rendering: a Jinja2 environment per language, with the filters for times and the case's words.
 
 Templates autoescape everything; pages carry no inline script or style, so the content
 security policy can forbid both. A page is rendered in the request's language
@@ -8,32 +8,20 @@ and its sentences come from the catalogs (`{% trans %}`, `_()`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from babel.dates import get_day_names
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from models.case import CaseStatus, Stage
 from runtime import i18n
 from runtime.i18n import ICT, Language
+from runtime.words import record_type
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
-
-STAGE_WORDS: dict[Stage, str] = {
-    Stage.INTAKE: "We have received your request.",
-    Stage.ELIGIBILITY: "We are checking that your cover includes a second opinion.",
-    Stage.GATHERING_RECORDS: "We are collecting your medical records.",
-    Stage.ASSIGNING_SPECIALIST: "We are choosing the specialist who will review your case.",
-    Stage.UNDER_REVIEW: "A specialist is reviewing your medical records.",
-    Stage.REPORT_DELIVERED: "Your written report is ready.",
-    Stage.CONSULT: "Your report is ready. You may book a telephone consultation with the specialist.",
-    Stage.CLOSED: "Your case is closed.",
-    Stage.INELIGIBLE: "Your cover does not include a second opinion for this request.",
-    Stage.LAPSED: "Your request lapsed because we did not receive the medical records.",
-    Stage.CANCELLED: "Your request was cancelled.",
-}
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self';"
@@ -45,6 +33,15 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
+
+@dataclass(frozen=True)
+class Back:
+    """Where a page of refusal leads (an error page's one link), in the reader's words."""
+
+    href: str
+    label: str
+
+
 def _environment(language: Language) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -54,7 +51,17 @@ def _environment(language: Language) -> Environment:
     )
     env.filters["ict"] = lambda value: i18n.when(value, language, ICT)
     env.filters["words"] = words
+    # A record type's name as members read it ("Biopsy report"), in the page's language.
+    env.filters["record_type"] = lambda value: record_type(value, language)
+    env.globals["weekday_names"] = weekday_names(language)
     return i18n.install(env, language)
+
+
+def weekday_names(language: Language) -> list[str]:
+    """Sunday to Saturday (as JavaScript counts them), for local-time.js to write the reader's
+    own time in the page's words: a browser may have no Khmer of its own."""
+    names = get_day_names("wide", locale=language.value)
+    return [str(names[(day + 6) % 7]) for day in range(7)]
 
 
 def words(value: str) -> str:
@@ -67,18 +74,5 @@ _envs = {language: _environment(language) for language in Language}
 def render(template: str, code: int = 200, /, **context: Any) -> web.Response:
     """The page in the request's language; `<html lang>` says which."""
     html = _envs[i18n.current()].get_template(template).render(**context)
-    return web.Response(status=code, text=html, content_type="text/html", headers=SECURITY_HEADERS)
-
-
-def case_context(status: CaseStatus) -> dict[str, Any]:
-    """What the case page shows, in plain words, from the case's own `status` query."""
-    return {
-        "status": status,
-        "stage_words": STAGE_WORDS[status.stage],
-        "missing": [words(m.value) for m in status.records.missing],
-        "due_at": status.sla.due_at,
-        "terminal": status.stage.terminal,
-        "can_upload": status.stage
-        in {Stage.GATHERING_RECORDS, Stage.ASSIGNING_SPECIALIST, Stage.UNDER_REVIEW},
-        "can_book": status.stage in {Stage.REPORT_DELIVERED, Stage.CONSULT} and not status.consult_pending,
-    }
+    headers = SECURITY_HEADERS | {"Content-Language": i18n.current().value}
+    return web.Response(status=code, text=html, content_type="text/html", headers=headers)

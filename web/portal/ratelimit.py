@@ -8,8 +8,9 @@ client's address is the one the edge names (`runtime.clients`: behind a proxy na
 
 What protects a member is counted per thing attacked, in the case DB that every `smo web`
 process shares (`runtime.rate_limits`): each sign-in or confirmation link, each case's
-sign-ins, and the request form's email address and policy number. A refusal is a 429 page
-that says when to try again, with Retry-After.
+sign-ins, the request form's email address and policy number, and the case number a new
+sign-in link is asked for. A refusal is a 429 page that says when to try again (in ICT, the
+members' clock), with Retry-After.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
+from runtime.i18n import ICT, N_
 from runtime.rate_limits import Rule
 from web.errors import WebError
 
@@ -27,21 +29,31 @@ LINK = Rule("link", 30, timedelta(minutes=5))  # one sign-in or confirmation lin
 CASE = Rule("case", 30, timedelta(hours=1))  # sign-in attempts on one case, all its links together
 EMAIL = Rule("email", 5, timedelta(days=1))  # requests from the public form to one email address
 POLICY = Rule("policy", 10, timedelta(days=1))  # requests from the public form for one policy number
+# Requests for a new sign-in link naming one case number, whoever sends them: a member needs
+# one or two; each right one emails the member, and each is a guess at their date of birth.
+NEW_LINK = Rule("new-link", 5, timedelta(hours=1))
+
+TRY_AGAIN = {
+    "minute": N_("Too many attempts. Please try again after %(time)s (in about a minute)."),
+    "minutes": N_("Too many attempts. Please try again after %(time)s (in about %(n)s minutes)."),
+    "hours": N_("Too many attempts. Please try again after %(time)s (in about %(n)s hours)."),
+}
 
 
 class TooManyRequests(WebError):
-    """A 429 whose page and Retry-After header say when to try again."""
+    """A 429 whose page and Retry-After header say when to try again (the time in ICT)."""
 
     def __init__(self, wait: timedelta, now: datetime | None = None) -> None:
         seconds = max(math.ceil(wait.total_seconds()), 1)
         at = (now or datetime.now(UTC)) + timedelta(seconds=seconds)
+        # Said to the minute, never before the wait is over.
+        at = (at + timedelta(seconds=59, microseconds=999_999)).replace(second=0, microsecond=0)
         minutes = math.ceil(seconds / 60)
-        span = f"{minutes} minute" + "s" * (minutes > 1)
+        span, n = ("minute", 1) if minutes == 1 else ("minutes", minutes)
         if minutes > 90:
-            span = f"{math.ceil(minutes / 60)} hours"
-        super().__init__(
-            429, f"Too many attempts. Please try again after {at:%H:%M} UTC (in about {span})."
-        )
+            span, n = "hours", math.ceil(minutes / 60)
+        # A clock time reads the same in both languages; a member's clock is on ICT.
+        super().__init__(429, TRY_AGAIN[span], time=f"{at.astimezone(ICT):%H:%M} ICT", n=n)
         self.headers = {"Retry-After": str(seconds)}
 
 

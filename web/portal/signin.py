@@ -16,9 +16,10 @@ from multidict import MultiDictProxy
 from pydantic import ValidationError
 
 from models.portal import DobForm
-from runtime.portal_links import DobOutcome, LinkCheck, LinkState
+from runtime.i18n import N_, gettext
+from runtime.portal_links import SESSION_TTL, DobOutcome, LinkCheck, LinkState
 from web.errors import WebError
-from web.portal import ratelimit
+from web.portal import new_link, ratelimit
 from web.portal.base import (
     EXPIRED_FORM,
     audit,
@@ -29,24 +30,36 @@ from web.portal.base import (
     portal_of,
     set_session_cookie,
 )
-from web.portal.pages import render
+from web.portal.dates import date_text
+from web.portal.pages import Back, render
 
 COOKIE = "smo_portal"
 
 GONE = {
-    LinkState.USED: "This sign-in link has been used already. Ask us for a new one.",
-    LinkState.EXPIRED: "This sign-in link has expired. Ask us for a new one.",
-    LinkState.LOCKED: "This sign-in link is locked after too many wrong dates of birth."
-    " Ask us for a new one.",
+    LinkState.USED: N_("This sign-in link has been used already. You can ask for a new one by email."),
+    LinkState.EXPIRED: N_("This sign-in link has expired. You can ask for a new one by email."),
+    LinkState.LOCKED: N_(
+        "This sign-in link is locked after too many wrong dates of birth. You can ask for a new one by email."
+    ),
 }
+UNKNOWN = N_("This sign-in link is not valid. Use the link from your latest email.")
+EXPIRED = N_("This form has expired. Open your sign-in link again.")
+SIGNED_OUT = N_("You are signed out.")
+SIGNED_OUT_TITLE = N_("Signed out")
+
 
 def _dob_from(form: MultiDictProxy[Any]) -> date:
-    return DobForm.model_validate({"date_of_birth": form_text(form, "date_of_birth")}).date_of_birth
+    return DobForm.model_validate({"date_of_birth": date_text(form, "date_of_birth")}).date_of_birth
+
+
+def _page(request: web.Request, code: int = 200, /, **context: Any) -> web.Response:
+    """The sign-in form, with how long a session lasts and the desk's contact."""
+    hours = int(SESSION_TTL.total_seconds() // 3600)
+    return render("signin.html", code, desk=portal_of(request).desk, session_hours=hours, **context)
 
 
 async def _open_link(request: web.Request) -> tuple[str, LinkCheck]:
-    unknown = "This sign-in link is not valid. Use the link from your latest email."
-    token, check = await open_link(request, portal_of(request).links.check, "signin", unknown)
+    token, check = await open_link(request, portal_of(request).links.check, "signin", UNKNOWN)
     if check.state is not LinkState.OPEN:
         raise WebError(410, GONE[check.state])
     return token, check
@@ -61,7 +74,7 @@ async def sign_in_form(request: web.Request) -> web.StreamResponse:
     # Opening the link spends nothing: mail scanners fetch links, only the form's POST counts.
     token, check = await _open_link(request)
     csrf = portal_of(request).links.csrf_token("signin:" + token)
-    return render("signin.html", csrf=csrf, attempts_left=check.attempts_left, wrong=False)
+    return _page(request, csrf=csrf, attempts_left=check.attempts_left)
 
 
 @routes.post("/signin/{token}")
@@ -70,13 +83,12 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     token, opened = await _open_link(request)
     left = opened.attempts_left
     form = await request.post()
-    expired = "This form has expired. Open your sign-in link again."
-    check_csrf(portal, "signin:" + token, form_text(form, "csrf"), expired)
+    check_csrf(portal, "signin:" + token, form_text(form, "csrf"), EXPIRED)
     csrf = portal.links.csrf_token("signin:" + token)
     try:
         dob = _dob_from(form)
     except ValidationError:
-        return render("signin.html", 422, csrf=csrf, attempts_left=left, wrong=False, invalid=True)
+        return _page(request, 422, csrf=csrf, attempts_left=left, invalid=True)
     # Dates of birth tried on one case, whichever of its links they come through.
     await limit(request, ratelimit.CASE, f"signin:{opened.case_id}")
     outcome, check = await asyncio.to_thread(portal.links.redeem, token, dob)
@@ -84,7 +96,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     if outcome is DobOutcome.WRONG:
         left_text = f"{check.attempts_left} left"
         await audit(portal, actor, "portal.sign_in", "wrong-dob", check.case_id, left_text)
-        return render("signin.html", 401, csrf=csrf, attempts_left=check.attempts_left, wrong=True)
+        return _page(request, 401, csrf=csrf, attempts_left=check.attempts_left, wrong=True)
     if outcome is DobOutcome.LOCKED:
         await audit(portal, actor, "portal.sign_in", "locked", check.case_id)
         raise WebError(410, GONE[LinkState.LOCKED])
@@ -115,5 +127,7 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/signed-out")
-async def signed_out(_request: web.Request) -> web.StreamResponse:
-    return render("error.html", 200, message="You are signed out.", title="Signed out")
+async def signed_out(request: web.Request) -> web.StreamResponse:
+    back = Back(new_link.PATH, gettext(new_link.OFFER))
+    title, message = gettext(SIGNED_OUT_TITLE), gettext(SIGNED_OUT)
+    return render("error.html", 200, message=message, title=title, back=back, desk=portal_of(request).desk)

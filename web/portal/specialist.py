@@ -1,9 +1,10 @@
-"""A specialist's assignment page, reached from the records email: records, report, questions, decline.
+"""A specialist's assignment page, reached from the records email: the case, records, report, decline.
 
 The link is signed and bound to the case, the assignment number and its specialist. It
 works only while that assignment is the case's active one: a reassignment or the case's
 end (the roster and the case DB mark the assignment released) makes it answer 410.
 Every action is the same workflow update the API sends, audited as `specialist:<id>`.
+The page shows the case as the specialist needs it (web.portal.case_sheet), in English.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from security.links import Right
 from web.errors import WebError
 from web.links import ASK_THE_DESK, CASE_ID, right_gone
 from web.portal.base import Portal, act, audit, check_csrf, download, parse_form, portal_of
+from web.portal.case_sheet import read_sheet
+from web.portal.english import english
 from web.portal.pages import render
 from web.uploads import PAGES, MultipartForm
 from workflows.smo_case import SmoCaseWorkflow
@@ -34,6 +37,7 @@ from workflows.smo_case import SmoCaseWorkflow
 ASSIGNMENT_NO = re.compile(r"[0-9]{1,5}")
 EXPIRY = re.compile(r"[0-9]{1,11}")
 ENDED = "This assignment has ended (the case was reassigned or closed). Thank you."
+
 
 @dataclass(frozen=True, slots=True)
 class Visit:
@@ -98,13 +102,21 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/assignments/{case_id}/{n}/{exp}/{sig}")
+@english
 async def page(request: web.Request) -> web.StreamResponse:
     visit = await _visit(request)
-    records = await asyncio.to_thread(_records, visit.portal, visit.who.case_id)
+    records, sheet = await asyncio.gather(
+        asyncio.to_thread(_records, visit.portal, visit.who.case_id),
+        read_sheet(visit.portal, visit.status, visit.specialist_id, datetime.now(UTC)),
+    )
+    # The treating doctor's plan is what the opinion answers: the page lists it apart, first.
+    plan = RecordType.TREATMENT_PLAN.value
     return render(
         "assignment.html",
         visit=visit,
-        records=records,
+        sheet=sheet,
+        plans=[r for r in records if r.record_type == plan],
+        records=[r for r in records if r.record_type != plan],
         reasons=list(InfoReason),
         done=request.query.get("done", ""),
         paused=visit.status.sla.state.value == "PAUSED",
@@ -113,6 +125,7 @@ async def page(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/assignments/{case_id}/{n}/{exp}/{sig}/records/{doc_id}")
+@english
 async def download_record(request: web.Request) -> web.StreamResponse:
     """One record, while the assignment's right holds (the same check as the emailed links').
 
@@ -143,6 +156,7 @@ async def download_record(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/assignments/{case_id}/{n}/{exp}/{sig}/report")
+@english
 async def submit_report(request: web.Request) -> web.StreamResponse:
     visit = await _visit(request)
     form = await MultipartForm.of(request, PAGES)
@@ -171,6 +185,7 @@ async def _form(request: web.Request, model: type[BaseModel]) -> tuple[Visit, Ba
 
 
 @routes.post("/assignments/{case_id}/{n}/{exp}/{sig}/info")
+@english
 async def request_info(request: web.Request) -> web.StreamResponse:
     visit, form = await _form(request, InfoForm)
     assert isinstance(form, InfoForm)
@@ -180,6 +195,7 @@ async def request_info(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/assignments/{case_id}/{n}/{exp}/{sig}/decline")
+@english
 async def decline(request: web.Request) -> web.StreamResponse:
     visit, form = await _form(request, DeclineForm)
     assert isinstance(form, DeclineForm)

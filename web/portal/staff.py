@@ -3,6 +3,7 @@
 Coordinators and supervisors sign in once with their personal API token (the form posts
 it; it never goes into a URL), which starts a portal session as `staff:<user>`. The page
 shows the case as `status` does, only for a case in the user's programs (others are 404).
+Staff pages are in English, and every time on them is the desk's (ICT), labelled as such.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from models.case import CASE_ID_PATTERN
 from models.users import ApiUser
 from web.errors import WebError
 from web.portal.base import FormNonce, audit, portal_of, rate_limit, set_session_cookie
+from web.portal.english import english
 from web.portal.pages import render
 from web.tokens import TokenStore
 
@@ -30,11 +32,13 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/staff/signin")
+@english
 async def sign_in_form(request: web.Request) -> web.StreamResponse:
     return NONCE.render(request, "staff_signin.html", case=request.query.get("case", ""))
 
 
 @routes.post("/staff/signin")
+@english
 async def sign_in(request: web.Request) -> web.StreamResponse:
     rate_limit(request)
     portal = portal_of(request)
@@ -57,6 +61,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/staff/cases/{case_id}")
+@english
 async def case_page(request: web.Request) -> web.StreamResponse:
     portal = portal_of(request)
     case_id = request.match_info["case_id"]
@@ -84,5 +89,6 @@ async def case_page(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/staff")
+@english
 async def home(_request: web.Request) -> web.StreamResponse:
     return render("error.html", 200, title="Staff", message="Open a case from the Temporal Web UI.")

@@ -3,7 +3,7 @@ opinion (billed), and closing. Charges are queued intents: the update answers at
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -14,6 +14,8 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.case.effects import EffectsMixin
 from workflows.case.options import expect, wait
+
+BOOKED = "consult booked"
 
 
 class ConsultStage(EffectsMixin):
@@ -79,6 +81,29 @@ class ConsultStage(EffectsMixin):
         c = self.s.consults
         return c.close_requested or c.third_opinion is not ThirdOpinion.NONE
 
+    # ---- what `status` shows of bookings --------------------------------------------------
+
+    def _check_booking(self) -> None:
+        """The rules a booking keeps, its slot aside: the validator's, and `status`'s `consult_open`."""
+        self._require_stage(Stage.REPORT_DELIVERED, Stage.CONSULT)
+        if self.s.consults.pending:
+            raise ValueError("a consult is already booked; complete it first")
+        if self._moving_on():
+            raise ValueError("the case is moving on; no more bookings")
+        if self.s.charging:
+            raise ValueError("the last charge is still being taken; book once it has gone through")
+
+    def _booking_open(self) -> bool:
+        try:
+            self._check_booking()
+        except ValueError:
+            return False
+        return True
+
+    def _booked_at(self) -> datetime | None:
+        """The pending consult's time (a booking from before the case kept it shows none)."""
+        return self.s.consults.slot if self.s.consults.pending else None
+
     # ---- updates ------------------------------------------------------------------------
 
     @workflow.update
@@ -89,7 +114,9 @@ class ConsultStage(EffectsMixin):
         consults.booked, consults.pending = n, True
         if self.s.stage is not Stage.CONSULT:
             self._enter(Stage.CONSULT)
-        self._note("consult booked", f"#{n} {'free' if free else 'billed'} by {req.by}")
+        kind = "free" if free else "billed"
+        consults.slot = req.slot
+        self._note(BOOKED, f"#{n} {kind} by {req.by}")
         group = f"consult:{n}"
         if not free:
             self._queue_charge(group, "consult", f"consult:{n}", terms.consult_price_cents)
@@ -102,20 +129,14 @@ class ConsultStage(EffectsMixin):
     @book_consult.validator
     def _validate_book(self, req: BookConsult) -> None:
         expect(req, BookConsult)
-        self._require_stage(Stage.REPORT_DELIVERED, Stage.CONSULT)
-        if self.s.consults.pending:
-            raise ValueError("a consult is already booked; complete it first")
-        if self._moving_on():
-            raise ValueError("the case is moving on; no more bookings")
-        if self.s.charging:
-            raise ValueError("the last charge is still being taken; book once it has gone through")
+        self._check_booking()
         if req.slot <= workflow.now():
             raise ValueError("the consult slot must be in the future")
 
     @workflow.update
     def complete_consult(self, req: CompleteConsult) -> UpdateAck:
         consults = self.s.consults
-        consults.pending = False
+        consults.pending, consults.slot = False, None
         consults.completed += 1
         self._note("consult completed", f"#{consults.completed} by {req.by}")
         return self._ack()

@@ -1,0 +1,317 @@
+"""A document keeps its own name and type, sealed in the store; a name is never a path.
+
+The names here are what a member's phone or a doctor's scanner sends, and what an attacker
+sends instead: path characters (plain and %-escaped), control and hidden characters, overlong
+names, and names made to break the download's Content-Disposition header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import quote
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.multipart import content_disposition_filename, parse_content_disposition
+
+from models.case import RecordType
+from runtime.documents import OCTET_STREAM, DocumentStore, media_type_for
+from runtime.web import attachment
+from security.keys import KeyRing
+from tests.test_document_download import started
+from web.errors import WebError
+from web.uploads import PAGES, MultipartForm, file_name_problem, kept_name
+
+KHMER = "លទ្ធផល\u200bឈាម.pdf"  # "blood result", with the zero-width space Khmer writes between words
+OFFERED = [RecordType.LAB_RESULT, RecordType.IMAGING]
+
+ORDINARY = [
+    "biopsy..v2.pdf",
+    "scan (1).PDF",
+    "CT 2024-03-01.dcm",
+    KHMER,
+    "résumé.docx",
+    ".hidden.pdf",
+    'the "final" report.pdf',
+    "a;b.pdf",
+    "100% done.txt",
+    "x" * 255,
+]
+PATHS = [
+    ".",
+    "..",
+    "../../etc/passwd",
+    "..\\windows.pdf",
+    "..hidden.pdf",
+    "a/b.pdf",
+    "a\\b.pdf",
+    "/etc/passwd",
+    "%2e%2e",
+    "%2E%2E%2Fetc%2Fpasswd",
+    "a%2fb.pdf",
+    "a%5Cb.pdf",
+    "a%252fb.pdf",  # escaped twice
+    "nul\x00.pdf",
+    "a%00b.pdf",
+]
+HIDDEN = [
+    "tab\t.pdf",
+    "line\r\nbreak.pdf",
+    "a%0d%0aSet-Cookie: x=1.pdf",
+    "esc\x1b[31m.pdf",
+    "del\x7f.pdf",
+    "next\x85line.pdf",
+    "gpj.\u202eexe",  # right-to-left override: shows as "exe.jpg"
+    "\ufeffbom.pdf",
+    "para\u2029graph.pdf",
+    "undecodable\udcff.pdf",
+]
+
+
+@pytest.mark.parametrize("name", ORDINARY)
+def test_an_ordinary_name_is_accepted(name: str) -> None:
+    assert file_name_problem(name) is None
+
+
+@pytest.mark.parametrize("name", PATHS + HIDDEN + ["x" * 256, quote("ឯ" * 256)])
+def test_a_path_a_hidden_character_or_an_overlong_name_is_refused_without_quoting_it(name: str) -> None:
+    problem = file_name_problem(name)
+    assert problem is not None and "file name" in problem
+    assert len(name) < 3 or name not in problem
+
+
+def test_a_name_escaped_by_its_sender_is_kept_as_its_computer_called_it() -> None:
+    assert kept_name(quote(KHMER, safe="")) == KHMER  # how aiohttp's FormData sends every name
+    assert kept_name("a%22b%22.pdf") == 'a"b".pdf'  # how a browser sends a quote
+    assert kept_name("100% done.txt") == "100% done.txt"
+    assert kept_name("raw%ff.pdf") == "raw%ff.pdf"  # not UTF-8: kept as sent
+    assert file_name_problem(quote("ឯ" * 255, safe="")) is None  # counted in characters, not escapes
+
+
+@pytest.mark.parametrize(
+    ("name", "media_type"),
+    [
+        ("a.pdf", "application/pdf"),
+        ("A.JPG", "image/jpeg"),
+        ("a.jpeg", "image/jpeg"),
+        ("a.png", "image/png"),
+        ("a.gif", "image/gif"),
+        ("a.tif", "image/tiff"),
+        ("a.heic", "image/heic"),
+        ("ct.dcm", "application/dicom"),
+        ("a.txt", "text/plain"),
+        ("a.doc", "application/msword"),
+        ("a.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        ("a.rtf", "application/rtf"),
+        ("scans.zip", "application/zip"),
+        ("page.html", OCTET_STREAM),
+        ("image.svg", OCTET_STREAM),
+        ("run.js", OCTET_STREAM),
+        ("setup.exe", OCTET_STREAM),
+        ("README", OCTET_STREAM),
+        (".pdf", OCTET_STREAM),
+    ],
+)
+def test_the_media_type_comes_from_an_allow_list_by_extension(name: str, media_type: str) -> None:
+    assert media_type_for(name) == media_type
+
+
+def _parsed(header: str) -> tuple[str | None, dict[str, str], str | None]:
+    """The header as a client reads it (aiohttp's parser), and the name it saves under (RFC 6266)."""
+    disposition, params = parse_content_disposition(header)
+    return disposition, params, content_disposition_filename(params)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        KHMER,
+        "biopsy..v2.pdf",
+        'a"b.pdf',
+        'x"; filename="evil.exe',
+        "a; filename*=UTF-8''evil.exe",
+        "a\r\nSet-Cookie: x=1.pdf",
+        "a\\b.pdf",
+        "résumé 50%.pdf",
+    ],
+)
+def test_the_header_carries_the_name_whole_and_nothing_else(name: str) -> None:
+    header = attachment(name, "KH-1-3d7bd946aa01")
+    assert "\r" not in header and "\n" not in header and header.isascii()
+    disposition, params, read = _parsed(header)
+    assert disposition == "attachment"
+    assert set(params) == {"filename", "filename*"}
+    assert params["filename*"] == name and read == name
+    plain = params["filename"]
+    assert plain and not any(ch in plain for ch in '"\\;%/')
+
+
+def test_a_name_with_too_little_ascii_falls_back_to_ours_with_its_extension() -> None:
+    header = attachment(KHMER, "KH-1-3d7bd946aa01")
+    assert header.startswith('attachment; filename="KH-1-3d7bd946aa01.pdf"; ')
+    assert attachment("ឯកសារ", "KH-1-report.pdf").startswith('attachment; filename="KH-1-report.pdf"')
+    assert attachment("résumé.pdf", "x").startswith('attachment; filename="resume.pdf"')
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DocumentStore:
+    return DocumentStore(tmp_path / "store", KeyRing.parse(KeyRing.generate_spec("k1")))
+
+
+def on_disk(store: DocumentStore) -> list[bytes]:
+    return [p.read_bytes() for p in store.root.rglob("*") if p.is_file()]
+
+
+def test_the_name_is_sealed_beside_the_document_and_never_readable_on_disk(store: DocumentStore) -> None:
+    name = "Sokha Chan - biopsy ឈាម.pdf"
+    doc = store.put(io.BytesIO(b"%PDF synthetic record"), name)
+    meta = store.describe(doc.doc_id)
+    assert meta is not None and (meta.name, meta.media_type) == (name, "application/pdf")
+    raw = b"\n".join(on_disk(store))
+    for spelling in (name, "Sokha", "ឈាម", quote(name), name.upper()):
+        for encoding in ("utf-8", "utf-16-le"):
+            assert spelling.encode(encoding) not in raw, spelling
+    store.delete(doc.doc_id)
+    assert on_disk(store) == [] and store.describe(doc.doc_id) is None
+
+
+def test_the_same_bytes_keep_the_name_they_came_with_first(store: DocumentStore) -> None:
+    first = store.put_bytes(b"the same scan")
+    assert store.describe(first.doc_id) is None  # a document without a name has none
+    named = store.put(io.BytesIO(b"another scan"), "scan.png")
+    again = store.put(io.BytesIO(b"another scan"), "renamed.pdf")
+    assert not again.created
+    meta = store.describe(named.doc_id)
+    assert meta is not None and meta.name == "scan.png"
+
+
+def test_a_sealed_name_moved_or_broken_names_nothing(store: DocumentStore) -> None:
+    a = store.put(io.BytesIO(b"record a"), "a.pdf")
+    b = store.put(io.BytesIO(b"record b"), "b.pdf")
+    store.meta_path(b.doc_id).write_bytes(store.meta_path(a.doc_id).read_bytes())
+    assert store.describe(b.doc_id) is None
+    sealed = bytearray(store.meta_path(a.doc_id).read_bytes())
+    sealed[-1] ^= 1
+    store.meta_path(a.doc_id).write_bytes(bytes(sealed))
+    assert store.describe(a.doc_id) is None
+
+
+async def test_an_upload_received_from_the_network_keeps_its_name(store: DocumentStore) -> None:
+    chunks = iter([b"first half, ", b"second half", b""])
+
+    async def read() -> bytes:
+        await asyncio.sleep(0)
+        return next(chunks)
+
+    doc = await store.receive(read, client="10.0.0.1", name=KHMER)
+    meta = store.describe(doc.doc_id)
+    assert meta is not None and meta.name == KHMER
+
+
+# ---- a form's files, each with its own type (MultipartForm.store_typed_files) ------------------
+
+
+@pytest.fixture
+async def form_site(store: DocumentStore) -> AsyncIterator[tuple[str, list[str]]]:
+    """`/typed` stores a form's typed files and answers `doc_id type` lines (or the refusal)."""
+    answers: list[str] = []
+
+    async def typed(request: web.Request) -> web.Response:
+        form = await MultipartForm.of(request, PAGES)
+        await form.field("csrf")
+        try:
+            stored = await form.store_typed_files(
+                store, OFFERED, most=2, too_many="too many", least=1, too_few="too few"
+            )
+        except WebError as refused:
+            answers.append(refused.message)
+            return web.Response(status=refused.status, text=refused.message)
+        return web.Response(text="\n".join(f"{doc.doc_id} {kind.value}" for doc, kind in stored))
+
+    app = web.Application()
+    app.router.add_post("/typed", typed)
+    runner, base = await started(app)
+    try:
+        yield f"{base}/typed", answers
+    finally:
+        await runner.cleanup()
+
+
+Part = tuple[str, str, bytes | None]  # field name, value or file name, the file's bytes
+
+
+def raw_form(*parts: Part) -> tuple[bytes, dict[str, str]]:
+    """A multipart body written as a browser writes it: file names in raw UTF-8."""
+    boundary = "typedfiles"
+    body = f'--{boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\nx\r\n'.encode()
+    for name, value, content in parts:
+        if content is None:
+            body += (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            )
+        else:
+            head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{value}"\r\n'
+            body += (head + "Content-Type: application/octet-stream\r\n\r\n").encode() + content + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+async def post(url: str, *parts: Part) -> tuple[int, str]:
+    body, headers = raw_form(*parts)
+    async with aiohttp.ClientSession() as http, http.post(url, data=body, headers=headers) as resp:
+        return resp.status, await resp.text()
+
+
+def typed(kind: str, name: str, content: bytes) -> list[Part]:
+    return [("record_type", kind, None), ("file", name, content)]
+
+
+async def test_each_file_is_stored_with_the_type_sent_before_it(
+    form_site: tuple[str, list[str]], store: DocumentStore
+) -> None:
+    url, _ = form_site
+    status, text = await post(
+        url,
+        *typed("lab_result", KHMER, b"blood count"),
+        *typed("imaging", "", b""),  # a row the member left empty: skipped, its type unchecked
+        *typed("imaging", "biopsy..v2.png", b"a picture"),
+    )
+    assert status == 200, text
+    pairs = [line.split() for line in text.splitlines()]
+    assert [kind for _, kind in pairs] == ["lab_result", "imaging"]
+    names = [meta.name for meta in map(store.describe, [doc for doc, _ in pairs]) if meta]
+    assert names == [KHMER, "biopsy..v2.png"]
+
+
+@pytest.mark.parametrize(
+    ("parts", "words"),
+    [
+        ([("file", "a.pdf", b"no type before it")], PAGES.record_type),
+        ([*typed("lab_result", "a.pdf", b"one"), ("record_type", "imaging", None)], PAGES.incomplete),
+        ([("record_type", "imaging", None), *typed("lab_result", "a.pdf", b"x")], PAGES.incomplete),
+        (typed("smo_report", "a.pdf", b"not the member's to send"), PAGES.record_type),
+        (typed("lab_result\r\nX: y", "a.pdf", b"x"), PAGES.record_type),
+        ([*typed("lab_result", "a.pdf", b"fine"), *typed("imaging", "../b.png", b"x")], PAGES.file_name),
+        ([*typed("lab_result", "a.pdf", b"fine"), *typed("imaging", "b.png", b"")], PAGES.empty),
+        ([*typed("lab_result", "a", b"1"), *typed("imaging", "b", b"2"), *typed("imaging", "c", b"3")],
+         "too many"),
+        ([("note", "what is this", None)], PAGES.incomplete),
+        ([], "too few"),
+    ],
+    ids=[
+        "file-first", "type-without-file", "two-types", "not-offered", "header-in-type", "path",
+        "empty", "cap", "other-field", "nothing",
+    ],
+)  # fmt: skip
+async def test_a_refused_typed_form_keeps_nothing(
+    form_site: tuple[str, list[str]], store: DocumentStore, parts: list[Part], words: str
+) -> None:
+    url, answers = form_site
+    status, text = await post(url, *parts)
+    assert status == 422, text
+    assert answers == [words]
+    assert on_disk(store) == []

@@ -1,0 +1,92 @@
+"""What the specialist reads about the case: the question, the member, the due date in their zone.
+
+The assignment page shows the diagnosis as the request wrote it and its ICD-10 code, the
+member's age and sex, and the report's due date in the specialist's own zone (the roster's
+`timezone`; the tz database applies DST, so Texas reads CDT in summer and CST in winter),
+with the desk's time (ICT) beside it. The member's name appears only where the program
+requires it (`Program.specialist_sees_name`). The treating doctor's plan is a document:
+the page lists it beside the other records (web.portal.specialist).
+
+The intake sheet is PHI: it is read from the encrypted store on the server for this one page,
+and nothing of it goes into a URL, a log or the case's history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlmodel import Session
+
+from models.case import CaseStatus
+from models.db import Specialist
+from models.intake import PatientIntake
+from runtime import i18n, words
+from runtime.i18n import ICT, Language
+from web.portal.base import Portal
+
+NOT_GIVEN = "not given"  # a sheet from before the member's sex was asked
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSheet:
+    diagnosis: str
+    icd10: str
+    age: int
+    sex: str
+    patient_name: str | None  # None unless the program requires the specialist to see it
+    due: str  # in the specialist's zone; "" while the report clock has not started
+    due_at_desk: str  # the same instant in ICT, as the desk and the member read it
+
+
+def age_on(born: date, today: date) -> int:
+    """Whole years from `born` to `today` (a birthday not yet reached this year does not count)."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def zone_of(name: str) -> ZoneInfo:
+    """The roster's zone for a specialist; the desk's if the roster names none the tz database
+    knows, so that the time shown still names the zone it is in."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ICT
+
+
+def case_sheet(
+    intake: PatientIntake, *, sees_name: bool, zone: ZoneInfo, due_at: datetime | None, now: datetime
+) -> CaseSheet:
+    """The page's facts, in English, with the member's age on the specialist's own today."""
+    return CaseSheet(
+        diagnosis=intake.diagnosis_text,
+        icd10=intake.icd10,
+        age=age_on(intake.date_of_birth, now.astimezone(zone).date()),
+        sex=words.sex(intake.sex, Language.EN) if intake.sex is not None else NOT_GIVEN,
+        patient_name=intake.patient_name if sees_name else None,
+        due=i18n.when(due_at, Language.EN, zone),
+        due_at_desk=i18n.when(due_at, Language.EN, ICT),
+    )
+
+
+async def read_sheet(portal: Portal, status: CaseStatus, specialist_id: str, now: datetime) -> CaseSheet:
+    """The sheet for one specialist's page: the member's details and the specialist's zone."""
+    backends = portal.backends
+
+    def zone_name() -> str:
+        with Session(backends.engine) as session:
+            row = session.get(Specialist, specialist_id)
+            return row.timezone if row is not None else ICT.key
+
+    intake, zone = await asyncio.gather(
+        asyncio.to_thread(backends.store.load_intake, status.intake_doc_id), asyncio.to_thread(zone_name)
+    )
+    program = backends.programs.get(status.program)
+    return case_sheet(
+        intake,
+        sees_name=program is not None and program.specialist_sees_name,
+        zone=zone_of(zone),
+        due_at=status.sla.due_at,
+        now=now,
+    )
