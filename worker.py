@@ -120,6 +120,7 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
         portal=PortalLinks.from_settings(s.engine, s.settings)
         if s.settings.hash_key.get_secret_value()
         else None,
+        programs=s.programs,
     )
     billing = BillingActivities(s.ledger)
     calendar = CalendarActivities(s.calendars)

@@ -2,7 +2,13 @@
 
 `<kind>.txt` holds a `subject` block and a `body` block of plain text; `parts/portal.txt` the
 paragraphs that carry a portal link into a body. They are Jinja2 files, not Python strings,
-so that they can be translated (Babel's extractor, `jinja2.ext.i18n`).
+so that they can be translated: every sentence is a `{% trans %}` block, extracted by Babel
+into the catalog (runtime/i18n.py). A template that serves several audiences branches on
+`audience` (`models.notices.Audience`) where they must read different things.
+
+Each line of a file is a line of the mail: a sentence's block ends on its own line, so the
+environment keeps the line break after a tag (no `trim_blocks`), and a tag that stands on a
+line of its own says so with `-%}`.
 
 Subjects carry no PHI: mail subjects end up in logs and notification previews.
 """
@@ -42,8 +48,6 @@ def _environment(language: Language) -> Environment:
         loader=FileSystemLoader(TEMPLATES),
         autoescape=False,  # text/plain: nothing to escape, and the values go out as they are
         undefined=_Placeholder,
-        # `{% block body %}` ends its line: the body begins on the next one.
-        trim_blocks=True,
         # The files change with a release, not while a worker runs: no stat of the file per notice.
         auto_reload=False,
     )
@@ -60,7 +64,7 @@ def _block(template: Template, name: str, context: Context) -> str:
 
 
 def render_notice(
-    kind: NoticeKind, values: Mapping[str, str], language: Language = Language.EN
+    kind: NoticeKind, values: Mapping[str, object], language: Language = Language.EN
 ) -> tuple[str, str]:
     """The subject and the body of a notice of this kind in `language`, filled in with `values`."""
     template = _envs[language].get_template(f"{kind.value}.txt")

@@ -2,7 +2,9 @@
 
 The workflow names a notice (kind + id + references); this activity resolves the
 recipients and fills in the PHI (the customer's name and address) from the encrypted
-intake sheet, so none of it passes through history. The words are in the templates
+intake sheet, so none of it passes through history. Each recipient reads the notice in their
+own language and zone (`activities.notice_values`): the member in their case's language (the
+intake sheet's `language`), everyone else in English. The words are in the templates
 (`activities.notice_templates`), the SMTP session in `runtime.mail`.
 
 Idempotency: the `emails` table remembers each notice id and `email_deliveries` each
@@ -15,13 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
 from email.utils import formatdate, parseaddr
-from enum import StrEnum
 from typing import Protocol
 
 import aiosmtplib
@@ -32,11 +34,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.notice_templates import render_notice, render_portal_text
+from activities.notice_values import Reader, template_values, zone_of
 from activities.storage import DocumentNotFound, DocumentStore
 from models.db import EmailDelivery, EmailRow, Specialist, table, utcnow
 from models.intake import PatientIntake
-from models.notices import Notice, NoticeKind, NoticeResult
+from models.notices import Audience, Notice, NoticeKind, NoticeResult
+from models.program import Program
+from models.vocabulary import Language, language_of
 from runtime import metrics
+from runtime.i18n import when
 from runtime.mail import SmtpMailer, permanent
 from security.links import LinkSigner, Right
 from security.redaction import register_phi
@@ -44,18 +50,7 @@ from security.redaction import register_phi
 log = structlog.get_logger(__name__)
 
 
-class Audience(StrEnum):
-    """Who a notice is addressed to: the member, the case's specialist, or the SMO team.
-
-    Not a user's role (`models.users.Role`): the value names the recipient in the delivery
-    records (`email_deliveries.role`) and in each message's Message-ID.
-    """
-
-    CUSTOMER = "customer"
-    SPECIALIST = "specialist"
-    COORDINATOR = "coordinator"
-    SUPERVISOR = "supervisor"
-
+__all__ = ["RECIPIENTS", "Audience", "EmailActivities", "MailConfig", "PortalMail", "message_id_for"]
 
 RECIPIENTS: dict[NoticeKind, tuple[Audience, ...]] = {
     NoticeKind.CASE_OPENED: (Audience.CUSTOMER,),
@@ -78,18 +73,21 @@ RECIPIENTS: dict[NoticeKind, tuple[Audience, ...]] = {
     NoticeKind.ATTENTION: (Audience.SUPERVISOR,),
     NoticeKind.PORTAL_LINK: (Audience.CUSTOMER,),
     NoticeKind.CONFIRM_REQUEST: (Audience.CUSTOMER,),
+    NoticeKind.RECORDS_COMPLETE: (Audience.CUSTOMER,),
+    NoticeKind.SPECIALIST_ASSIGNED: (Audience.CUSTOMER,),
 }
 
 # The member's notices that carry a fresh single-use sign-in link to the portal.
-SIGN_IN_KINDS = frozenset({NoticeKind.CASE_OPENED, NoticeKind.PORTAL_LINK})
+SIGN_IN_KINDS = frozenset({NoticeKind.CASE_OPENED, NoticeKind.PORTAL_LINK, NoticeKind.REPORT_DELIVERED})
 # The member's notices whose link is minted as the message is sent (a row written per link).
 MINTING_KINDS = SIGN_IN_KINDS | {NoticeKind.CONFIRM_REQUEST}
 
 
 class PortalMail(Protocol):
-    """The portal's links: a member's single-use sign-in, a specialist's assignment page."""
+    """The portal's links: a member's single-use sign-in (opening the portal in their
+    language), a specialist's assignment page."""
 
-    def sign_in_url(self, case_id: str, dob: date) -> tuple[str, datetime]: ...
+    def sign_in_url(self, case_id: str, dob: date, language: Language) -> tuple[str, datetime]: ...
 
     def assignment_url(self, case_id: str, assignment_no: int, specialist_id: str) -> str: ...
 
@@ -117,7 +115,7 @@ _DELIVERY = select(_DELIVERIES.c.role).where(
     _DELIVERIES.c.notice_id == bindparam("notice_id"), _DELIVERIES.c.role == bindparam("role")
 )
 _NEW_DELIVERY = insert(_DELIVERIES)
-_SPECIALIST_ADDRESS = select(_SPECIALISTS.c.email, _SPECIALISTS.c.name).where(
+_SPECIALIST_ADDRESS = select(_SPECIALISTS.c.email, _SPECIALISTS.c.name, _SPECIALISTS.c.timezone).where(
     _SPECIALISTS.c.specialist_id == bindparam("specialist_id")
 )
 
@@ -128,7 +126,7 @@ class _Begun:
 
     sent_at: datetime | None = None
     delivered: set[str] = field(default_factory=set)
-    specialist: tuple[str, str] | None = None  # email, name
+    specialist: tuple[str, str, str] | None = None  # email, name, time zone
     intake: PatientIntake | None = None
 
 
@@ -149,7 +147,8 @@ def message_id_for(notice_id: str) -> str:
 
 
 class EmailActivities:
-    """`send_notice`, with its case DB, SMTP client, document store and link signers injected."""
+    """`send_notice`, with its case DB, SMTP client, document store, link signers and the
+    programs (their words to the member, their consult terms) injected."""
 
     def __init__(
         self,
@@ -159,9 +158,11 @@ class EmailActivities:
         signer: LinkSigner,
         config: MailConfig,
         portal: PortalMail | None = None,
+        programs: Mapping[str, Program] | None = None,
     ) -> None:
         self.engine = engine
         self.portal = portal
+        self.programs = programs or {}
         self.mailer = mailer
         self.store = store
         self.signer = signer
@@ -195,7 +196,7 @@ class EmailActivities:
             specialist = None
             if notice.specialist_id is not None:
                 found = conn.execute(_SPECIALIST_ADDRESS, {"specialist_id": notice.specialist_id}).first()
-                specialist = (found.email, found.name) if found is not None else None
+                specialist = (found.email, found.name, found.timezone) if found is not None else None
         intake = None
         if notice.intake_doc_id:
             try:
@@ -219,15 +220,18 @@ class EmailActivities:
             if sent_at is not None:
                 conn.execute(_NOTICE_SENT, {"this_notice": notice_id, "at": sent_at})
 
-    def _portal_text(self, notice: Notice, audience: Audience, intake: PatientIntake | None) -> str:
+    def _portal_text(self, notice: Notice, reader: Reader, intake: PatientIntake | None) -> str:
+        audience = reader.audience
         if self.portal is None:
             return ""
         if audience is Audience.CUSTOMER and notice.kind is NoticeKind.CONFIRM_REQUEST:
             # The whole paragraph is the template's: the link is the one value in the message.
             return self.portal.confirmation_url(notice.case_id)[0]
         if audience is Audience.CUSTOMER and intake is not None and notice.kind in SIGN_IN_KINDS:
-            url, until = self.portal.sign_in_url(notice.case_id, intake.date_of_birth)
-            return render_portal_text("sign_in", url=url, until=until.strftime("%Y-%m-%d %H:%M UTC"))
+            # The link opens the portal in the member's language; it expires at a time in their zone.
+            lang = reader.language
+            url, until = self.portal.sign_in_url(notice.case_id, intake.date_of_birth, lang)
+            return render_portal_text("sign_in", lang, url=url, until=when(until, lang, reader.zone))
         to_specialist = audience is Audience.SPECIALIST and notice.kind is NoticeKind.RECORDS_TO_SPECIALIST
         if to_specialist and notice.specialist_id and (n := assignment_no_of(notice)) is not None:
             url = self.portal.assignment_url(notice.case_id, n, notice.specialist_id)
@@ -255,30 +259,39 @@ class EmailActivities:
         sign = self.signer.sign
         return "\n".join(f"  {sign(notice.case_id, d, right, expires)}" for d in notice.link_doc_ids)
 
-    def _values(self, notice: Notice, audience: Audience, name: str, portal: str) -> dict[str, str]:
-        """What the templates fill in: the notice's own params over these defaults."""
+    def _values(self, notice: Notice, reader: Reader, portal: str) -> dict[str, object]:
+        """What the templates fill in for this reader (`activities.notice_values`)."""
         now = datetime.now(UTC)
-        return {
-            "case_id": notice.case_id,
-            "name": name,
-            "due": notice.due_at.strftime("%Y-%m-%d %H:%M %Z") if notice.due_at else "",
-            "links": self._links(notice, audience, now),
-            "expires": (now + self.config.link_ttl).strftime("%Y-%m-%d %H:%M UTC"),
-            "records": "",
-            "item": "",
-            "n": "",
-            "slot": "",
-            "amount": "",
-            "reference": "",
-            "notice": "",
-            "portal": portal,
-        } | notice.params
+        program = self.programs.get(notice.program) if notice.program else None
+        links = self._links(notice, reader.audience, now)
+        expires = now + self.config.link_ttl
+        return template_values(notice, reader, program, links=links, expires=expires, portal=portal)
 
-    def _render(self, notice: Notice, audience: Audience, name: str, portal: str = "") -> tuple[str, str]:
+    def _render(self, notice: Notice, reader: Reader, portal: str = "") -> tuple[str, str]:
         """Subject and body for one recipient (a kind's one template serves every audience)."""
-        return render_notice(notice.kind, self._values(notice, audience, name, portal))
+        return render_notice(notice.kind, self._values(notice, reader, portal), reader.language)
 
-    def _message(self, to: str, subject: str, body: str, notice: Notice, message_id: str) -> Message:
+    def _reader(self, audience: Audience, begun: _Begun) -> tuple[str, Reader] | None:
+        """The address and the reader of one audience; None when the case has nobody there."""
+        if audience is Audience.CUSTOMER:
+            intake = begun.intake
+            if intake is None:
+                return None
+            # The member reads in their case's language, with times in ICT (the programs' zone).
+            return str(intake.email), Reader(audience, intake.patient_name, language_of(intake.language))
+        if audience is Audience.SPECIALIST:
+            if begun.specialist is None:
+                return None
+            to, name, zone = begun.specialist
+            return to, Reader(audience, name, zone=zone_of(zone))
+        # The desk reads English, with times in ICT like every staff surface.
+        if audience is Audience.COORDINATOR:
+            return self.config.coordinator, Reader(audience, "coordinator")
+        return self.config.supervisor, Reader(audience, "supervisor")
+
+    def _message(
+        self, to: str, subject: str, body: str, notice: Notice, message_id: str, language: Language
+    ) -> Message:
         # The compat32 Message: the default policy's header objects parse every value again
         # and cost several times more; what goes on the wire is the same MIME.
         msg = Message()
@@ -289,6 +302,7 @@ class EmailActivities:
         msg["X-SMO-Notice-Id"] = notice.notice_id
         msg["X-SMO-Case-Id"] = notice.case_id
         msg["Date"] = formatdate(localtime=False)
+        msg["Content-Language"] = language.value
         msg.set_payload(body, _UTF8_QP)
         return msg
 
@@ -305,30 +319,22 @@ class EmailActivities:
         sent_at = datetime.now(UTC)
         pending = [r for r in RECIPIENTS[notice.kind] if r.value not in begun.delivered]
         for i, audience in enumerate(pending):
-            if audience is Audience.CUSTOMER:
-                if intake is None:
-                    continue
-                to, name = str(intake.email), intake.patient_name
-            elif audience is Audience.SPECIALIST:
-                if begun.specialist is None:
-                    continue
-                to, name = begun.specialist
-            elif audience is Audience.COORDINATOR:
-                to, name = self.config.coordinator, "coordinator"
-            else:
-                to, name = self.config.supervisor, "supervisor"
+            addressed = self._reader(audience, begun)
+            if addressed is None:
+                continue
+            to, reader = addressed
             # A fresh link on every attempt: a retry must not resend a token already spent.
             if audience is Audience.CUSTOMER and notice.kind in MINTING_KINDS:
                 # Off the event loop: minting the link writes its row.
-                portal = await asyncio.to_thread(self._portal_text, notice, audience, intake)
+                portal = await asyncio.to_thread(self._portal_text, notice, reader, intake)
             else:
-                portal = self._portal_text(notice, audience, intake)
-            subject, body = self._render(notice, audience, name, portal)
+                portal = self._portal_text(notice, reader, intake)
+            subject, body = self._render(notice, reader, portal)
             # One Message-ID per notice and audience: a resend is the same message.
             message_id = message_id_for(f"{notice.notice_id}/{audience.value}")
             try:
                 await self.mailer.send(
-                    self._message(to, subject, body, notice, message_id),
+                    self._message(to, subject, body, notice, message_id, reader.language),
                     sender=self._sender,
                     recipients=[to],
                 )

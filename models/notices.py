@@ -1,7 +1,9 @@
 """What the case asks the mail activity to send: a notice kind, an idempotent id, references.
 
 The workflow names a notice; the email activity resolves recipients and fills in the PHI
-from the encrypted store, so nothing here carries a name or an address.
+from the encrypted store, so nothing here carries a name or an address. Nor any sentence:
+params carry codes (record types, rules, a reason) that the activity names in each reader's
+language.
 """
 
 from __future__ import annotations
@@ -10,6 +12,19 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
+
+
+class Audience(StrEnum):
+    """Who a notice is addressed to: the member, the case's specialist, or the SMO team.
+
+    Not a user's role (`models.users.Role`): the value names the recipient in the delivery
+    records (`email_deliveries.role`) and in each message's Message-ID.
+    """
+
+    CUSTOMER = "customer"
+    SPECIALIST = "specialist"
+    COORDINATOR = "coordinator"
+    SUPERVISOR = "supervisor"
 
 
 class NoticeKind(StrEnum):
@@ -35,6 +50,10 @@ class NoticeKind(StrEnum):
     # The one message a request from the public form sends before it is confirmed: fixed words
     # and a confirmation link, nothing the form's sender wrote.
     CONFIRM_REQUEST = "confirm_request"
+    # What the member hears between opening and the report: the desk has every record it
+    # needs, and a specialist has the case (with the date the report is due).
+    RECORDS_COMPLETE = "records_complete"
+    SPECIALIST_ASSIGNED = "specialist_assigned"
 
 
 class Notice(BaseModel):
@@ -45,7 +64,11 @@ class Notice(BaseModel):
     specialist_id: str | None = None
     link_doc_ids: list[str] = []
     due_at: datetime | None = None
-    # Small, non-PHI values for the template: counts, record types, amounts, slots.
+    # The case's program: its words to the member (a refusal's reason and next step, the
+    # report's notice) and its consult terms. None on notices sent before it was named.
+    program: str | None = None
+    # Small, non-PHI values for the template: counts, codes (record types, rules, a reason, a
+    # charge), amounts, instants in ISO 8601.
     params: dict[str, str] = {}
 
 

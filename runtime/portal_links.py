@@ -28,6 +28,7 @@ from models.db import table, values_of
 from models.intake_tables import IntakeConfirmation
 from models.portal_tables import MAX_DOB_ATTEMPTS, PortalLink, PortalSession
 from models.settings import Settings
+from models.vocabulary import Language
 
 LINK_TTL = timedelta(hours=4)
 SESSION_TTL = timedelta(hours=2)
@@ -103,10 +104,11 @@ class PortalLinks:
     def from_settings(cls, engine: Engine, settings: Settings) -> PortalLinks:
         return cls(engine, settings.hash_key.get_secret_value().encode(), settings.base_url)
 
-    def sign_in_url(self, case_id: str, dob: date) -> tuple[str, datetime]:
-        """What the member's email carries: the portal's sign-in address with a new token."""
+    def sign_in_url(self, case_id: str, dob: date, language: Language = Language.EN) -> tuple[str, datetime]:
+        """What the member's email carries: the portal's sign-in address with a new token, and
+        the member's language (`?lang=`), so the page opens in the language of the email."""
         token, expires = self.mint(case_id, dob)
-        return f"{self.base_url}/portal/signin/{token}", expires
+        return f"{self.base_url}/portal/signin/{token}?lang={language.value}", expires
 
     def dob_hash(self, case_id: str, dob: date) -> str:
         material = f"portal-dob|{case_id}|{dob.isoformat()}".encode()

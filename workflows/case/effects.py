@@ -10,6 +10,7 @@ fixed when the intent is queued, so a charge happens once however often it is re
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
 from temporalio import workflow
@@ -31,6 +32,10 @@ from workflows.case.options import (
 
 T = TypeVar("T")
 
+# The patch that brought the member the notices between opening and the report (records
+# complete, a specialist assigned): runs recorded before it replay without them.
+MEMBER_NOTICES = "member-notices"
+
 
 class EffectsMixin(CaseCore):
     def _notice(
@@ -50,6 +55,7 @@ class EffectsMixin(CaseCore):
             specialist_id=self.specialist_id,
             link_doc_ids=link_doc_ids or [],
             due_at=clock.due_at if clock else None,
+            program=self._inp.program,
             params=params or {},
         )
 
@@ -63,6 +69,12 @@ class EffectsMixin(CaseCore):
     ) -> NoticeResult | None:
         """Send a notice now; a permanent refusal is recorded for a person to fix, not retried."""
         return await self._send(self._notice(kind, suffix, link_doc_ids=link_doc_ids, params=params))
+
+    @staticmethod
+    async def _delivered(sending: Awaitable[object]) -> datetime:
+        """When a notice being sent was through: a late delivery restarts a clock."""
+        await sending
+        return workflow.now()
 
     async def _send(self, notice: Notice) -> NoticeResult | None:
         try:
@@ -137,7 +149,8 @@ class EffectsMixin(CaseCore):
         self.s.charges += 1
         self._note("charged", f"{req.kind} {amount}")
         self._settle_booking(req.kind)
-        params = {"amount": amount, "item": req.kind.replace("_", " "), "reference": str(result.charge_id)}
+        # The charge's kind, which the receipt names in the member's language.
+        params = {"amount": amount, "charge": req.kind, "reference": str(result.charge_id)}
         await self._notify(NoticeKind.RECEIPT, suffix, params=params)
         return True
 

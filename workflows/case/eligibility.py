@@ -56,9 +56,13 @@ class EligibilityStage(EffectsMixin):
             return True
         self.s.override_window_open = True
         self._enter(Stage.INELIGIBLE, "refused", codes)
-        await self._notify(
-            NoticeKind.INELIGIBLE, "1", params={"item": "; ".join(r.text for r in decision.reasons)}
-        )
+        # The desk reads the rules' texts; the member, each rule's words in their language
+        # (the program's, found by the rules' codes).
+        params = {
+            "item": "; ".join(r.text for r in decision.reasons),
+            "rules": ",".join(r.code for r in decision.reasons),
+        }
+        await self._notify(NoticeKind.INELIGIBLE, "1", params=params)
         if inp.self_service:
             # A request from the public form ends with its answer: nobody waits on an override
             # (the desk opens a case itself to override), and its documents are removed.

@@ -1,7 +1,8 @@
 """Records: the checklist, reminders and lapse, and the updates that add to it.
 
 Adding documents checks them against the store (a local activity) under the case's lock;
-a notice it causes is queued, so the update answers without waiting for mail.
+a notice it causes is queued, so the update answers without waiting for mail. The member is
+told when the records are complete (queued too: the case goes on to the specialist meanwhile).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from models.notices import NoticeKind
     from models.storage import CheckDocuments
 
-from workflows.case.effects import EffectsMixin
+from workflows.case.effects import MEMBER_NOTICES, EffectsMixin
 from workflows.case.options import DB, expect, refused_on_business_error, wait
 
 LATE_STAGES = {Stage.ASSIGNING_SPECIALIST, Stage.UNDER_REVIEW, Stage.REPORT_DELIVERED, Stage.CONSULT}
@@ -30,7 +31,9 @@ LATE_STAGES = {Stage.ASSIGNING_SPECIALIST, Stage.UNDER_REVIEW, Stage.REPORT_DELI
 
 class RecordsStage(EffectsMixin):
     def _records_text(self) -> str:
-        return ", ".join(m.replace("_", " ") for m in self._missing()) or "nothing more"
+        """The record types still missing, as codes (`biopsy_report,imaging`): the notice names
+        them in the member's language."""
+        return ",".join(self._missing())
 
     async def _gather_records(self) -> bool:
         """True when the records are complete, False when the case lapsed without them."""
@@ -45,6 +48,9 @@ class RecordsStage(EffectsMixin):
             )
             self._check_cancel()
             if records.complete:
+                if workflow.patched(MEMBER_NOTICES):
+                    notice = self._notice(NoticeKind.RECORDS_COMPLETE, "1")
+                    self._queue_notice(notice.notice_id, notice)
                 return True
             if woke:
                 # A member uploading one file at a time: a fresh run keeps the history short.

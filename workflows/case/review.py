@@ -8,6 +8,7 @@ decline, reassignment, cancel) its SLA facts go to the case DB through `record_s
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -30,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from models.roster import AssignmentResult, AssignRequest
     from models.sla import CalendarChange, SlaRoundRecord
 
-from workflows.case.effects import EffectsMixin
+from workflows.case.effects import MEMBER_NOTICES, EffectsMixin
 from workflows.case.options import (
     DB,
     DELIVERY_SLACK,
@@ -55,12 +56,24 @@ class ReviewStage(EffectsMixin):
 
         `previous_outcome` ("declined" or "reassigned") closes the last assignment on the roster.
         """
+        await self._fresh_run_for_round(previous_outcome)
         self._enter(Stage.ASSIGNING_SPECIALIST, publish=False)
         assignment = self.s.next_assignment or await self._auto_assign(previous_outcome)
         self.s.next_assignment = None
         self.s.round = ReviewRound(
             assignment_no=assignment.assignment_no, specialist_id=assignment.specialist_id
         )
+
+    async def _fresh_run_for_round(self, previous_outcome: str) -> None:
+        """After a long run a round starts a fresh one, once what the case queued has gone out (a
+        third opinion may follow consults that left the run no idle moment). Not after a decline:
+        the fresh run would take it for a reassignment."""
+        info, budget = workflow.info(), self._inp.history_budget
+        long = info.get_current_history_length() >= budget or info.is_continue_as_new_suggested()
+        if previous_outcome != "reassigned" or not long or not workflow.patched(MEMBER_NOTICES):
+            return
+        await workflow.wait_condition(lambda: not self.s.intents and workflow.all_handlers_finished())
+        await self._continue_as_new()
 
     async def _run_round(self) -> str | None:
         """The current round to its end: None when the report arrived, else how it ended."""
@@ -172,10 +185,17 @@ class ReviewStage(EffectsMixin):
         review.started = True
         self._note("records sent to specialist", self._due_text())
         self._publish()
-        await self._notify(
-            NoticeKind.RECORDS_TO_SPECIALIST, f"{review.assignment_no}", link_doc_ids=self._record_doc_ids()
-        )
-        if workflow.now() - sent_from > DELIVERY_SLACK:
+        n, docs = review.assignment_no, self._record_doc_ids()
+        records = self._delivered(self._notify(NoticeKind.RECORDS_TO_SPECIALIST, f"{n}", link_doc_ids=docs))
+        if workflow.patched(MEMBER_NOTICES):
+            # Beside the specialist's email, the member's: a specialist has the case, due when
+            # the specialist's email says (one workflow task sends both, and hears back from both).
+            member = self._send(self._notice(NoticeKind.SPECIALIST_ASSIGNED, f"{n}"))
+            delivered_at, _ = await asyncio.gather(records, member)
+        else:
+            delivered_at = await records
+        # Late is the specialist's email alone: the member's does not move the clock.
+        if delivered_at - sent_from > DELIVERY_SLACK:
             await sla.restart(workflow.now())
             self._note("records delivered late: clock restarted", self._due_text())
             self._publish()
@@ -189,7 +209,7 @@ class ReviewStage(EffectsMixin):
         self._note("clock stopped: more information requested", request.reason.value)
         self._publish()
         await self._notify(
-            NoticeKind.INFO_REQUESTED, str(review.info_rounds), params={"item": request.reason.value}
+            NoticeKind.INFO_REQUESTED, str(review.info_rounds), params={"reason": request.reason.value}
         )
         await workflow.wait_condition(lambda: review.info_supplied is not None or self._round_event(review))
         self._check_cancel()
@@ -241,8 +261,9 @@ class ReviewStage(EffectsMixin):
             new_text = self._due_text().removeprefix("due ")
             self._note("SLA deadline moved", f"{old_text} → {new_text} ({change.decree})")
             self._publish()
+            # The old deadline as an instant: each reader sees it in their own zone.
             notice = self._notice(
-                NoticeKind.SLA_MOVED, "", params={"old": old_text, "decree": change.decree}
+                NoticeKind.SLA_MOVED, "", params={"old": moved[0].isoformat(), "decree": change.decree}
             ).model_copy(update={"notice_id": f"{self._inp.case_id}:sla-moved:{sla.moves}"})
             self._queue_notice(notice.notice_id, notice)
 
