@@ -31,6 +31,8 @@ class PortalLink(SQLModel, table=True):
     used_at: datetime | None = None
     failed_attempts: int = 0
     locked_at: datetime | None = None
+    # The language of the email that carried it: the sign-in page opens in it.
+    language: str | None = Column(default=None, max_length=8)
 
 
 class PortalSession(SQLModel, table=True):

@@ -67,6 +67,7 @@ class LinkCheck:
     state: LinkState
     case_id: str | None = None
     attempts_left: int = 0
+    language: Language | None = None  # a sign-in link's, from the email that carried it
 
 
 def _ended(row: PortalLink | IntakeConfirmation, now: datetime | None) -> LinkCheck | None:
@@ -107,7 +108,7 @@ class PortalLinks:
     def sign_in_url(self, case_id: str, dob: date, language: Language = Language.EN) -> tuple[str, datetime]:
         """What the member's email carries: the portal's sign-in address with a new token, and
         the member's language (`?lang=`), so the page opens in the language of the email."""
-        token, expires = self.mint(case_id, dob)
+        token, expires = self.mint(case_id, dob, language=language)
         return f"{self.base_url}/portal/signin/{token}?lang={language.value}", expires
 
     def dob_hash(self, case_id: str, dob: date) -> str:
@@ -134,7 +135,9 @@ class PortalLinks:
 
     # ---- links --------------------------------------------------------------------------
 
-    def mint(self, case_id: str, dob: date, now: datetime | None = None) -> tuple[str, datetime]:
+    def mint(
+        self, case_id: str, dob: date, now: datetime | None = None, language: Language | None = None
+    ) -> tuple[str, datetime]:
         """A new sign-in token for the case (shown once, in the email) and when it expires."""
         now = now or datetime.now(UTC)
         token = secrets.token_urlsafe(32)
@@ -145,6 +148,7 @@ class PortalLinks:
             dob_hash=self.dob_hash(case_id, dob),
             created_at=now,
             expires_at=expires,
+            language=language.value if language else None,
         )
         with self.engine.begin() as conn:  # Core: the worker mints one with every member notice
             conn.execute(insert(table(PortalLink)), values_of(link))
@@ -164,7 +168,8 @@ class PortalLinks:
         if link.locked_at is not None:
             return LinkCheck(LinkState.LOCKED, link.case_id)
         left = MAX_DOB_ATTEMPTS - link.failed_attempts
-        return _ended(link, now) or LinkCheck(LinkState.OPEN, link.case_id, left)
+        language = Language(link.language) if link.language in {lang.value for lang in Language} else None
+        return _ended(link, now) or LinkCheck(LinkState.OPEN, link.case_id, left, language)
 
     def redeem(self, token: str, dob: date, now: datetime | None = None) -> tuple[DobOutcome, LinkCheck]:
         """Compare the date of birth; on a match the link is spent (single use)."""

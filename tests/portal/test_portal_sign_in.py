@@ -168,3 +168,18 @@ async def test_sign_in_rotates_the_session_and_a_session_expires(site: Site) -> 
         http.cookie_jar.update_cookies({"smo_portal": new_sid})
         async with http.get(site.url + "/portal/cases/PORTAL-8") as resp:
             assert resp.status == 401
+
+
+async def test_a_khmer_member_s_sign_in_page_opens_in_khmer_with_or_without_the_link_s_lang(site: Site) -> None:
+    await site.open_case("PORTAL-KM", language="km")
+    link = await site.sign_in_link("PORTAL-KM")
+    bare = link.split("?", 1)[0]  # a mail client that drops the query still opens it in Khmer
+    async with jar() as http:
+        for url in (link, bare):
+            async with http.get(url) as resp:
+                html = await resp.text()
+            assert resp.status == 200 and '<html lang="km">' in html, url
+            assert sum("\u1780" <= ch <= "\u17ff" for ch in html) >= 30
+        # The reader's own choice wins over the email's language.
+        async with http.get(bare + "?lang=en") as resp:
+            assert '<html lang="en">' in await resp.text()

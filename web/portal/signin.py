@@ -16,6 +16,7 @@ from multidict import MultiDictProxy
 from pydantic import ValidationError
 
 from models.portal import DobForm
+from runtime import i18n
 from runtime.i18n import N_, gettext
 from runtime.portal_links import SESSION_TTL, DobOutcome, LinkCheck, LinkState
 from web.errors import WebError
@@ -31,6 +32,7 @@ from web.portal.base import (
     set_session_cookie,
 )
 from web.portal.dates import date_text
+from web.portal.language import chosen
 from web.portal.pages import Back, render
 
 COOKIE = "smo_portal"
@@ -62,6 +64,9 @@ async def _open_link(request: web.Request) -> tuple[str, LinkCheck]:
     token, check = await open_link(request, portal_of(request).links.check, "signin", UNKNOWN)
     if check.state is not LinkState.OPEN:
         raise WebError(410, GONE[check.state])
+    if check.language is not None and chosen(request) is None:
+        # The language of the email that carried the link, unless the reader picked one here.
+        i18n.use(check.language)
     return token, check
 
 

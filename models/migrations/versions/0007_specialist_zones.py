@@ -1,4 +1,5 @@
-"""Each specialist's time zone, so that dates reach them in their own zone.
+"""Each specialist's time zone, so that dates reach them in their own zone; each sign-in
+link's language, so that its page opens in the language of its email.
 
 Revision ID: 0007
 Revises: 0006
@@ -24,8 +25,13 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("timezone", sa.String(length=64), nullable=False, server_default="America/Chicago")
         )
+    # A sign-in link remembers the language of the email that carried it.
+    with op.batch_alter_table("portal_links") as batch:
+        batch.add_column(sa.Column("language", sa.String(length=8), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("portal_links") as batch:
+        batch.drop_column("language")
     with op.batch_alter_table("specialists") as batch:
         batch.drop_column("timezone")
