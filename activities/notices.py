@@ -91,7 +91,7 @@ class PortalMail(Protocol):
 
     def assignment_url(self, case_id: str, assignment_no: int, specialist_id: str) -> str: ...
 
-    def confirmation_url(self, case_id: str) -> tuple[str, datetime]: ...
+    def confirmation_url(self, case_id: str, language: Language = Language.EN) -> tuple[str, datetime]: ...
 
 
 class MailConfig(BaseModel):
@@ -226,7 +226,7 @@ class EmailActivities:
             return ""
         if audience is Audience.CUSTOMER and notice.kind is NoticeKind.CONFIRM_REQUEST:
             # The whole paragraph is the template's: the link is the one value in the message.
-            return self.portal.confirmation_url(notice.case_id)[0]
+            return self.portal.confirmation_url(notice.case_id, reader.language)[0]
         if audience is Audience.CUSTOMER and intake is not None and notice.kind in SIGN_IN_KINDS:
             # The link opens the portal in the member's language; it expires at a time in their zone.
             lang = reader.language
@@ -238,15 +238,17 @@ class EmailActivities:
             return render_portal_text("assignment", url=url)
         return ""
 
-    def _links(self, notice: Notice, audience: Audience, now: datetime) -> str:
+    def _links(self, notice: Notice, reader: Reader, now: datetime) -> str:
         """One signed link per document, each naming the recipient's own right to it.
 
         The member's right is to the case's report; a specialist's is their assignment, so a
         reassignment, a withdrawn consent or the case's end closes the link (`web.links`).
         Nobody else is sent a document link.
         """
-        right = None
+        right, audience, language = None, reader.audience, ""
         if audience is Audience.CUSTOMER:
+            # Outside the signature: the page a dead link shows is in the member's language.
+            language = f"&lang={reader.language.value}"
             right = Right.member()
         elif audience is Audience.SPECIALIST and notice.specialist_id:
             n = assignment_no_of(notice)
@@ -256,14 +258,14 @@ class EmailActivities:
                 log.warning("notice.links_without_right", notice=notice.notice_id, audience=audience.value)
             return ""
         expires = now + self.config.link_ttl
-        sign = self.signer.sign
-        return "\n".join(f"  {sign(notice.case_id, d, right, expires)}" for d in notice.link_doc_ids)
+        links = [self.signer.sign(notice.case_id, d, right, expires) for d in notice.link_doc_ids]
+        return "\n".join(f"  {link}{language}" for link in links)
 
     def _values(self, notice: Notice, reader: Reader, portal: str) -> dict[str, object]:
         """What the templates fill in for this reader (`activities.notice_values`)."""
         now = datetime.now(UTC)
         program = self.programs.get(notice.program) if notice.program else None
-        links = self._links(notice, reader.audience, now)
+        links = self._links(notice, reader, now)
         expires = now + self.config.link_ttl
         return template_values(notice, reader, program, links=links, expires=expires, portal=portal)
 

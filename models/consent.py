@@ -15,6 +15,18 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from models.vocabulary import N_
 
 CONSENT_VERSION = "2026-12-01"
+
+
+def consent_version(language: str) -> str:
+    """The version a member agrees to in the portal: the text's date and the language it was
+    read in (`2026-12-01/km`), so the record says which words were accepted. A change to the
+    text or to its Khmer in the catalog is a new CONSENT_VERSION."""
+    return f"{CONSENT_VERSION}/{language}"
+
+
+def is_current(version: str) -> bool:
+    """The current text, in English or Khmer (or as the desk's attestations name it, bare)."""
+    return version in {CONSENT_VERSION, consent_version("en"), consent_version("km")}
 # One sentence for the catalog: its Khmer is the text a Khmer-speaking member agrees to.
 CONSENT_TEXT = N_(
     "I agree that my medical records and the details of my request may be sent from Cambodia"

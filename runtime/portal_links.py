@@ -200,8 +200,11 @@ class PortalLinks:
 
     # ---- a request's confirmation link ----------------------------------------------------
 
-    def confirmation_url(self, case_id: str, now: datetime | None = None) -> tuple[str, datetime]:
-        """What a request's confirmation email carries: a new single-use token, good for a day."""
+    def confirmation_url(
+        self, case_id: str, language: Language = Language.EN, now: datetime | None = None
+    ) -> tuple[str, datetime]:
+        """What a request's confirmation email carries: a new single-use token, good for a day,
+        and the language of the form (`?lang=`), so even its refusal pages speak it."""
         now = now or datetime.now(UTC)
         token = secrets.token_urlsafe(32)
         expires = now + CONFIRMATION_WINDOW
@@ -210,7 +213,7 @@ class PortalLinks:
         )
         with self.engine.begin() as conn:
             conn.execute(insert(table(IntakeConfirmation)), values_of(row))
-        return f"{self.base_url}/portal/confirm/{token}", expires
+        return f"{self.base_url}/portal/confirm/{token}?lang={language.value}", expires
 
     def check_confirmation(self, token: str, now: datetime | None = None) -> LinkCheck:
         """The link's state and its case; it confirms that case and nothing else."""

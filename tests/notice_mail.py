@@ -32,5 +32,6 @@ class FixedPortal:
     def assignment_url(self, case_id: str, assignment_no: int, specialist_id: str) -> str:
         return f"https://smo.example/portal/assignments/{case_id}/{assignment_no}/{specialist_id}"
 
-    def confirmation_url(self, case_id: str) -> tuple[str, datetime]:
-        return f"https://smo.example/portal/confirm/{case_id}", datetime(2026, 12, 1, tzinfo=UTC)
+    def confirmation_url(self, case_id: str, language: Language = Language.EN) -> tuple[str, datetime]:
+        url = f"https://smo.example/portal/confirm/{case_id}?lang={language.value}"
+        return url, datetime(2026, 12, 1, tzinfo=UTC)

@@ -26,6 +26,10 @@ def _catalog(path: Path) -> Catalog:
         return read_po(fp)
 
 
+def _forms(string: object) -> list[object]:
+    return list(string) if isinstance(string, tuple) else [string]
+
+
 def _extracted() -> set[str]:
     """The message ids the sources hold now, extracted as `make messages` does (babel.cfg)."""
     with (ROOT / "babel.cfg").open() as cfg:
@@ -43,7 +47,7 @@ def test_there_is_a_khmer_catalog() -> None:
 def test_every_message_is_translated_and_none_is_fuzzy(path: Path) -> None:
     catalog = _catalog(path)
     # A plural message's string is a tuple, one form per plural: each must be there.
-    untranslated = [m.id for m in catalog if m.id and not all(m.string if m.pluralizable else [m.string])]
+    untranslated = [m.id for m in catalog if m.id and not all(_forms(m.string))]
     fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
     assert not untranslated, f"{len(untranslated)} untranslated in {path.name}: {untranslated[:5]}"
     assert not fuzzy, f"{len(fuzzy)} fuzzy in {path.name}: {fuzzy[:5]}"

@@ -90,8 +90,14 @@ async def test_withdrawn_consent_stops_the_specialist_downloading_records(site: 
         csrf = await csrf_of(http, page)
         resp = await http.post(page + "/consent", data={"csrf": csrf, "version": "1999-01-01"})
         assert resp.status == 409  # not the current consent text
-        resp = await http.post(page + "/consent", data={"csrf": csrf, "version": "2026-12-01"})
+        # The page's own version names the language the text was read in.
+        async with http.get(page) as shown:
+            version = re.search(r'name="version" value="([^"]+)"', await shown.text())
+        assert version is not None and version.group(1) == "2026-12-01/en"
+        resp = await http.post(page + "/consent", data={"csrf": csrf, "version": version.group(1)})
         assert resp.status == 200 and "consent is recorded" in await resp.text()
+        _, status = await site.api("GET", "/api/v1/cases/CONSENT-2")
+        assert status["consent"]["version"] == "2026-12-01/en"
         link = await site.assignment_link("CONSENT-2")
         async with aiohttp.ClientSession() as desk:
             async with desk.get(link) as got:

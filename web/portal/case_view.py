@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from models.case import CaseStatus, RecordType, SlaState, Stage
-from models.consent import CONSENT_TEXT, CONSENT_VERSION
+from models.consent import CONSENT_TEXT, consent_version
+from runtime import i18n
 from runtime.i18n import N_, gettext
 from runtime.portal_links import SESSION_TTL
 from runtime.words import record_types
@@ -83,7 +84,7 @@ def case_context(status: CaseStatus, *, email: str = "", phone: str = "", done: 
         "can_upload": accepting and room != 0,
         "record_types": record_choices(status),
         "consent_text": gettext(CONSENT_TEXT),
-        "consent_version": CONSENT_VERSION,
+        "consent_version": consent_version(i18n.current().value),
         "email": email,
         "phone": phone,
         "session_hours": int(SESSION_TTL.total_seconds() // 3600),

@@ -13,7 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from models.case import DocumentRef, RecordType, Stage, UpdateAck
-    from models.consent import CONSENT_VERSION, ConsentMethod, GiveConsent, WithdrawConsent
+    from models.consent import CONSENT_VERSION, ConsentMethod, GiveConsent, WithdrawConsent, is_current
 
 from workflows.case.core import CaseCore
 
@@ -58,7 +58,7 @@ class ConsentStage(CaseCore):
             raise ValueError(f"the case is {self.s.stage.value}")
         if self.s.consent.given:
             raise ValueError("the case already holds the member's consent")
-        if req.method is ConsentMethod.PORTAL and req.version != CONSENT_VERSION:
+        if req.method is ConsentMethod.PORTAL and not is_current(req.version):
             raise ValueError(f"that consent text is not the current one ({CONSENT_VERSION})")
         if req.method is ConsentMethod.SIGNED_FORM and req.form_doc_id is None:
             raise ValueError("a coordinator's attestation needs the signed form")
