@@ -6,11 +6,13 @@ ciphertext (security/envelope.py). Workflow history only ever sees the id, the r
 and the size. Every way a document comes in ends here: the web edge's uploads, the case
 service's files and the member's details sheet.
 
-What a document was called when it came in, and its media type, are kept beside it in
-`meta/ab/<sha256>`, sealed with the same keys: a file name can hold a patient's name, so it
-is never on disk in clear, nor in the workflow, the case DB, a log or a URL. A download is
-named from it (runtime/web.py); a document stored without a name (a details sheet, one
-stored before names were kept) has none.
+What a document was called when it came in, its media type and the case it came for are
+kept beside it in `meta/ab/<sha256>`, sealed with the same keys: a file name can hold a
+patient's name, so it is never on disk in clear, nor in the workflow, the case DB, a log or a
+URL. The same bytes may come again for another case (ids are the content's): the name is
+sealed once, by the upload that stored the document, and is that case's alone; a download is
+named from it only for that case (runtime/web.py). A document stored without a name (a
+details sheet, one stored before names were kept) has none.
 
 Encrypting, decrypting and writing run on the store's own threads (`DocumentIO`), never on
 the event loop's default pool that every other request needs. An upload is pushed in chunk by
@@ -73,6 +75,8 @@ MEDIA_TYPES = {
     "zip": "application/zip",
 }
 _SERVED_TYPES = frozenset(MEDIA_TYPES.values())
+# The extension a download served without its own name is given: the first one of its type.
+_EXTENSIONS = {kind: extension for extension, kind in reversed(MEDIA_TYPES.items())}
 # A sealed name is a few hundred bytes: anything much larger was not written by this store.
 _META_BYTES = 64 << 10
 
@@ -100,6 +104,9 @@ class DocumentMeta(BaseModel):
     doc_id: str  # sealed with the name: a sealed name moved beside another document is ignored
     name: str
     media_type: str
+    # The case the document came for: its name is shown to that case only. None (a name sealed
+    # before cases were, or a file stored for no case) matches no case.
+    case_id: str | None = None
 
 
 def media_type_for(name: str) -> str:
@@ -111,6 +118,11 @@ def media_type_for(name: str) -> str:
 def served_type(media_type: str) -> str:
     """A stored media type, if the allow-list still has it; else bytes."""
     return media_type if media_type in _SERVED_TYPES else OCTET_STREAM
+
+
+def extension_for(media_type: str) -> str:
+    """The extension (without its dot) a file of this served type is saved with; "" for bytes."""
+    return _EXTENSIONS.get(media_type, "")
 
 
 @dataclass
@@ -151,13 +163,15 @@ class DocumentWriter:
 
     Only ciphertext reaches the disk, in a private temporary file that `commit` moves to the
     document's place and `abort` (or a failed commit) removes. `name` is what the sender
-    called the file: sealed beside a document this writer creates (the same bytes stored
-    already keep the name they came with, so a refused upload never renames a document).
+    called the file and `case_id` the case it came for: sealed beside a document this writer
+    creates. The same bytes stored already (by this case or another) keep the name and the case
+    they came with: an upload never renames a document, nor gives one case's name to another.
     """
 
-    def __init__(self, store: DocumentStore, name: str | None = None) -> None:
+    def __init__(self, store: DocumentStore, name: str | None = None, case_id: str | None = None) -> None:
         self.store = store
         self.name = name or None
+        self.case_id = case_id
         fd, spool = tempfile.mkstemp(dir=store.root / "tmp")
         self.tmp = Path(spool)
         self.file = os.fdopen(fd, "wb")
@@ -180,14 +194,23 @@ class DocumentWriter:
             final.parent.mkdir(exist_ok=True)
             if final.exists():
                 return StoredDocument(doc_id=result.sha256, size=result.size, created=False)
+            sealed = False
             if self.name is not None:
                 # The name first: a document in place is never without the name it came with.
-                kind = media_type_for(self.name)
-                self.store.seal_meta(DocumentMeta(doc_id=result.sha256, name=self.name, media_type=kind))
+                # The same bytes on their way in for another case at this moment seal theirs
+                # first or find this one sealed: either way each case sees only its own name.
+                meta = DocumentMeta(
+                    doc_id=result.sha256,
+                    name=self.name,
+                    media_type=media_type_for(self.name),
+                    case_id=self.case_id,
+                )
+                sealed = self.store.seal_meta(meta)
             try:
                 os.replace(self.tmp, final)
             except BaseException:
-                self.store.meta_path(result.sha256).unlink(missing_ok=True)
+                if sealed:
+                    self.store.meta_path(result.sha256).unlink(missing_ok=True)
                 raise
             return StoredDocument(doc_id=result.sha256, size=result.size, created=True)
         finally:
@@ -218,8 +241,12 @@ class DocumentStore:
     def meta_path(self, doc_id: str) -> Path:
         return self.root / "meta" / doc_id[:2] / self.path_for(doc_id).name
 
-    def seal_meta(self, meta: DocumentMeta) -> None:
-        """Write a document's name and type, encrypted, in place (atomically: whole or not at all)."""
+    def seal_meta(self, meta: DocumentMeta) -> bool:
+        """Write a document's name and type, encrypted, where none is sealed yet: whether it was.
+
+        Atomic (whole or not at all) and never over another: a sealed name stays the one its
+        document came with, whoever stores the same bytes later.
+        """
         path = self.meta_path(meta.doc_id)
         fd, spool = tempfile.mkstemp(dir=self.root / "tmp")
         tmp = Path(spool)
@@ -231,7 +258,11 @@ class DocumentStore:
                 file.flush()
                 os.fsync(file.fileno())
             path.parent.mkdir(exist_ok=True)
-            os.replace(tmp, path)
+            try:
+                os.link(tmp, path)  # unlike a rename, fails where a name is sealed already
+            except FileExistsError:
+                return False
+            return True
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -252,8 +283,8 @@ class DocumentStore:
             return None
         return meta if meta.doc_id == doc_id else None
 
-    def put(self, src: BinaryIO, name: str | None = None) -> StoredDocument:
-        writer = DocumentWriter(self, name)
+    def put(self, src: BinaryIO, name: str | None = None, case_id: str | None = None) -> StoredDocument:
+        writer = DocumentWriter(self, name, case_id)
         try:
             for block in iter(partial(src.read, DEFAULT_CHUNK_SIZE), b""):
                 writer.write(block)
@@ -262,16 +293,22 @@ class DocumentStore:
             writer.abort()
 
     async def receive(
-        self, read: Callable[[], Awaitable[bytes]], *, client: str, name: str | None = None
+        self,
+        read: Callable[[], Awaitable[bytes]],
+        *,
+        client: str,
+        name: str | None = None,
+        case_id: str | None = None,
     ) -> StoredDocument:
         """Store what `read` returns until it returns b"" (an upload, read from the network).
 
         `read` is awaited on the event loop, so the wait for the next chunk holds no thread;
         only encrypting and writing a batch of DEFAULT_CHUNK_SIZE run in the pool, under the
         client's share. What was received is removed again if the upload fails or stops.
-        `name` is the file's own name, as the edge checked it (web/uploads.py).
+        `name` is the file's own name, as the edge checked it (web/uploads.py), and `case_id`
+        the case it came for.
         """
-        writer = await self.io.run(client, DocumentWriter, self, name)
+        writer = await self.io.run(client, DocumentWriter, self, name, case_id)
         try:
             batch: list[bytes] = []
             batched = 0
@@ -287,9 +324,9 @@ class DocumentStore:
         finally:
             writer.abort()
 
-    def put_file(self, path: Path) -> StoredDocument:
+    def put_file(self, path: Path, case_id: str | None = None) -> StoredDocument:
         with path.open("rb") as src:
-            return self.put(src, path.name)
+            return self.put(src, path.name, case_id)
 
     def put_bytes(self, data: bytes) -> StoredDocument:
         return self.put(io.BytesIO(data))

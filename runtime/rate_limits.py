@@ -23,9 +23,11 @@ from models.db import table, upsert_insert
 from models.intake_tables import RateCounter
 
 _COUNTERS = table(RateCounter)
+_KEY_LENGTH = 80  # RateCounter.key
 # Counters whose window ended longer ago than this are removed now and then.
 _KEEP = timedelta(days=2)
 _PRUNE_EVERY = 300.0  # seconds, per process
+_DIGEST = 48  # hex characters of a key's hash, after its scope and a colon
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,12 @@ class Rule:
     limit: int
     window: timedelta
 
+    def __post_init__(self) -> None:
+        # A key longer than its column fails on PostgreSQL only: say so where the rule is made.
+        longest = _KEY_LENGTH - _DIGEST - 1
+        if not 0 < len(self.scope) <= longest:
+            raise ValueError(f"a rate rule's scope is 1 to {longest} characters: {self.scope!r}")
+
 
 class SharedCounters:
     def __init__(self, engine: Engine, key: bytes) -> None:
@@ -45,7 +53,7 @@ class SharedCounters:
 
     def key_for(self, rule: Rule, subject: str) -> str:
         digest = hmac.new(self.key, f"rate|{rule.scope}|{subject}".encode(), hashlib.sha256).hexdigest()
-        return f"{rule.scope}:{digest[:48]}"
+        return f"{rule.scope}:{digest[:_DIGEST]}"
 
     def hit(self, rule: Rule, subject: str, now: datetime | None = None) -> timedelta | None:
         """Count one hit; None while within the limit, else how long until the window ends."""

@@ -4,8 +4,9 @@
 - `/codec/...`: decrypts payloads for the Temporal Web UI, only with a valid token, audited.
 - `stream_document` is how every download leaves the store: the emailed document links
   (`/reports/...`, mounted by `web.links`, which checks each link's right on the live case)
-  and the portal's downloads. A download carries the document's own name and media type
-  (runtime/documents.py), always as an attachment: saved, never shown or run in the browser.
+  and the portal's downloads. A download carries the document's media type and, for the
+  case the document came for only, its own name (runtime/documents.py), always as an
+  attachment: saved, never shown or run in the browser.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy import Engine
 
 from runtime.clients import client_of
 from runtime.db import audit_off_loop
-from runtime.documents import DocumentStore, media_type_for, served_type
+from runtime.documents import DocumentMeta, DocumentStore, extension_for, media_type_for, served_type
 from security.codec import EncryptionCodec
 from security.codec_server import AuditRecord, build_codec_app
 from security.envelope import IntegrityError
@@ -47,6 +48,28 @@ def attachment(name: str, fallback: str) -> str:
         plain = ours if ours.lower().endswith(suffix.lower()) else ours + suffix
     encoded = quote(name, safe=_ATTR_CHARS)
     return f"attachment; filename=\"{plain or 'document'}\"; filename*=UTF-8''{encoded}"
+
+
+def download_name(
+    meta: DocumentMeta | None, fallback: str, *, case_id: str, stored_name: bool = True
+) -> tuple[str, str]:
+    """The name and media type a download for `case_id` is saved under.
+
+    The name the document came with, only for the case it came for (the same bytes sent for
+    another case carry the first sender's name, which may be a patient's) and only where the
+    reader may see it (`stored_name`); else `fallback`, the caller's, with the extension of
+    the stored type (a type names no one). A document stored without a name: `fallback`, and
+    the type its extension implies.
+    """
+    if meta is None:
+        return fallback, media_type_for(fallback)
+    media_type = served_type(meta.media_type)
+    if stored_name and meta.case_id == case_id:
+        return meta.name, media_type
+    extension = extension_for(media_type)
+    if not extension or media_type_for(fallback) == media_type:
+        return fallback, media_type
+    return f"{fallback}.{extension}", media_type
 
 
 def _plain(text: str) -> str:
@@ -88,14 +111,17 @@ async def stream_document(
     doc_id: str,
     filename: str,
     *,
+    case_id: str,
+    stored_name: bool = True,
     headers: Mapping[str, str] | None = None,
     outcome: Callable[[str], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
     """Decrypt and stream one stored document: the one way a document leaves the store over HTTP.
 
     The emailed document links, the member's report and the specialist's records all come here.
-    The download is named as the document came in, with the media type of that name; a
-    document stored without a name is named `filename`, the caller's.
+    `case_id` is the case the request is for: the download is named as the document came in
+    when it came for that case and `stored_name` allows it, else `filename`, the caller's
+    (`download_name`); its media type is the stored one.
     `outcome` hears "served" before the end of the body, so a download that completed is
     always on record; "aborted" when the client went away part-way (it may hold some of the
     bytes, so that is on record too); or "integrity-error" when the bytes do not match their
@@ -104,8 +130,7 @@ async def stream_document(
     chunks: Iterator[bytes] = store.open(doc_id)
     client = client_of(request)
     meta = await store.io.run(client, store.describe, doc_id)
-    name = meta.name if meta is not None else filename
-    media_type = served_type(meta.media_type) if meta is not None else media_type_for(filename)
+    name, media_type = download_name(meta, filename, case_id=case_id, stored_name=stored_name)
     response = web.StreamResponse(
         headers={
             "Content-Type": media_type,

@@ -5,7 +5,8 @@ the update is refused, a document this call added is removed again, so a refusal
 nothing stored; after a timeout (or Ctrl-C) the update may still be applied, so the
 documents stay. The web edge streams its uploads in (web/uploads.py); files on this
 machine (the demo's, the tests') come in through `store_files`. Either way a document keeps
-the name it came with, sealed in the store beside it, and never in the claim check.
+the name it came with and the case it came for, sealed in the store beside it, and never in
+the claim check: its downloads carry that name for that case only.
 """
 
 from __future__ import annotations
@@ -57,13 +58,17 @@ async def claim(
 
 
 async def store_files(
-    store: DocumentStore, files: Sequence[Path], record_type: RecordType
+    store: DocumentStore, files: Sequence[Path], record_type: RecordType, *, case_id: str | None = None
 ) -> list[tuple[DocumentRef, StoredDocument]]:
+    """Files on this machine into the store, for `case_id`: the case their names are shown to.
+
+    Without a case, a file's name is shown to none (its downloads carry the caller's name).
+    """
     out = []
     for path in files:
         if not path.is_file():
             raise UserError(f"{path}: no such file")
-        stored = await asyncio.to_thread(store.put_file, path)
+        stored = await asyncio.to_thread(store.put_file, path, case_id)
         out.append((refs([stored], record_type)[0], stored))
     return out
 
@@ -77,7 +82,7 @@ async def add_records(
     by: str,
 ) -> UpdateAck:
     await ensure_running(client, case_id)
-    stored = await store_files(store, files, record_type)
+    stored = await store_files(store, files, record_type, case_id=case_id)
     arg = AddRecords(documents=[ref for ref, _ in stored], by=by)
     return await claim(
         store,

@@ -99,7 +99,7 @@ async def run_demo(
     # form first, as `smo consent record` does.
     form = folder / "signed-consent.txt"
     form.write_text("Patient: Sokha Chan\nI agree that my medical records may be sent abroad.\n")
-    signed = await service.store_files(store, [form], RecordType.CONSENT)
+    signed = await service.store_files(store, [form], RecordType.CONSENT, case_id=case.case_id)
     await service.attest_consent(client, case.case_id, signed[0][0], by)
     say("consent to send records abroad attested with the signed form")
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by=by))
@@ -113,7 +113,7 @@ async def run_demo(
         "Second opinion for Sokha Chan: the diagnosis of invasive ductal carcinoma is confirmed;"
         " the proposed adjuvant plan is appropriate.\n"
     )
-    written = await service.store_files(store, [report], RecordType.SMO_REPORT)
+    written = await service.store_files(store, [report], RecordType.SMO_REPORT, case_id=case.case_id)
     assert review.specialist_id is not None
     await handle.execute_update(
         SmoCaseWorkflow.submit_report,

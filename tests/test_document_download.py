@@ -1,5 +1,6 @@
 """Every download is on record (served in full, or aborted by a client that went away part-way),
-and is saved under the document's own name and media type, never shown in the browser."""
+and is saved with the document's media type, never shown in the browser: under its own name for
+the case it came for (and a reader allowed to see it), else under the caller's name."""
 
 from __future__ import annotations
 
@@ -18,19 +19,30 @@ from runtime.web import stream_document
 from security.keys import KeyRing
 from tests.polling import holds
 
+CASE = "KH-1"
+
 
 async def serve(
-    tmp_path: Path, size: int, name: str | None = None, fallback: str = "record.pdf"
+    tmp_path: Path,
+    size: int,
+    name: str | None = None,
+    fallback: str = "record.pdf",
+    *,
+    came_for: str | None = CASE,
+    stored_name: bool = True,
 ) -> tuple[web.AppRunner, str, list[str]]:
+    """A document stored for the case `came_for`, served for the case CASE."""
     store = DocumentStore(tmp_path, KeyRing.parse(KeyRing.generate_spec("k1")))
-    doc = store.put(io.BytesIO(os.urandom(size)), name)
+    doc = store.put(io.BytesIO(os.urandom(size)), name, came_for)
     outcomes: list[str] = []
 
     async def record(outcome: str) -> None:
         outcomes.append(outcome)
 
     async def download(request: web.Request) -> web.StreamResponse:
-        return await stream_document(request, store, doc.doc_id, fallback, outcome=record)
+        return await stream_document(
+            request, store, doc.doc_id, fallback, case_id=CASE, stored_name=stored_name, outcome=record
+        )
 
     app = web.Application()
     app.router.add_get("/doc", download)
@@ -76,6 +88,27 @@ async def test_a_download_cut_off_part_way_is_recorded_as_aborted(tmp_path: Path
         await runner.cleanup()
 
 
+async def saved(
+    tmp_path: Path, name: str | None, fallback: str, came_for: str | None = CASE, stored_name: bool = True
+) -> tuple[str | None, str]:
+    """The name a browser saves the download under (RFC 6266), and its media type."""
+    runner, url, outcomes = await serve(
+        tmp_path, 1000, name, fallback, came_for=came_for, stored_name=stored_name
+    )
+    try:
+        async with aiohttp.ClientSession() as http, http.get(url) as resp:
+            assert len(await resp.read()) == 1000
+            headers = resp.headers
+    finally:
+        await runner.cleanup()
+    disposition, params = parse_content_disposition(headers["Content-Disposition"])
+    assert disposition == "attachment"  # never inline: saved, not shown or run
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Control"] == "no-store"
+    assert outcomes == ["served"]
+    return content_disposition_filename(params), headers["Content-Type"]
+
+
 @pytest.mark.parametrize(
     ("name", "fallback", "saved_as", "media_type"),
     [
@@ -91,17 +124,41 @@ async def test_a_download_cut_off_part_way_is_recorded_as_aborted(tmp_path: Path
 async def test_a_download_is_saved_under_its_own_name_and_type(
     tmp_path: Path, name: str | None, fallback: str, saved_as: str, media_type: str
 ) -> None:
-    runner, url, outcomes = await serve(tmp_path, 1000, name, fallback)
-    try:
-        async with aiohttp.ClientSession() as http, http.get(url) as resp:
-            assert len(await resp.read()) == 1000
-            headers = resp.headers
-    finally:
-        await runner.cleanup()
-    disposition, params = parse_content_disposition(headers["Content-Disposition"])
-    assert disposition == "attachment"  # never inline: saved, not shown or run
-    assert content_disposition_filename(params) == saved_as
-    assert headers["Content-Type"] == media_type
-    assert headers["X-Content-Type-Options"] == "nosniff"
-    assert headers["Cache-Control"] == "no-store"
-    assert outcomes == ["served"]
+    assert await saved(tmp_path, name, fallback) == (saved_as, media_type)
+
+
+OTHER_CASES_NAME = "Sokha Chan - biopsy.pdf"
+
+
+OURS = "KH-1-3d7bd946"
+
+
+@pytest.mark.parametrize(
+    ("name", "fallback", "came_for", "stored_name", "saved_as", "media_type"),
+    [
+        # The same bytes came first for another case: the name is that case's member's.
+        (OTHER_CASES_NAME, OURS, "KH-2", True, f"{OURS}.pdf", "application/pdf"),
+        ("ស្កេន.JPG", OURS, "KH-2", True, f"{OURS}.jpg", "image/jpeg"),
+        ("ct.dcm", OURS, "KH-2", True, f"{OURS}.dcm", "application/dicom"),
+        ("a.TIFF", OURS, "KH-2", True, f"{OURS}.tif", "image/tiff"),
+        # A type not served as such adds no extension; a fallback with the right one keeps it.
+        ("page.html", OURS, "KH-2", True, OURS, "application/octet-stream"),
+        (OTHER_CASES_NAME, "KH-1-report-3d7.pdf", "KH-2", True, "KH-1-report-3d7.pdf", "application/pdf"),
+        # Sealed before names were sealed with their case: it matches no case.
+        (OTHER_CASES_NAME, OURS, None, True, f"{OURS}.pdf", "application/pdf"),
+        # The case's own upload, to a reader who may not see what the member named it.
+        (OTHER_CASES_NAME, OURS, CASE, False, f"{OURS}.pdf", "application/pdf"),
+        ("scan.png", OURS, CASE, False, f"{OURS}.png", "image/png"),
+    ],
+    ids=["other-case", "jpg", "dcm", "tiff", "bytes", "has-extension", "no-case", "hidden", "hidden-png"],
+)
+async def test_a_name_not_the_readers_to_see_is_ours_with_the_stored_types_extension(
+    tmp_path: Path,
+    name: str,
+    fallback: str,
+    came_for: str | None,
+    stored_name: bool,
+    saved_as: str,
+    media_type: str,
+) -> None:
+    assert await saved(tmp_path, name, fallback, came_for, stored_name) == (saved_as, media_type)

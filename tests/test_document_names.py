@@ -1,4 +1,5 @@
-"""A document keeps its own name and type, sealed in the store; a name is never a path.
+"""A document keeps its own name and type, sealed in the store with the case it came for; a name
+is never a path, and never another case's.
 
 The names here are what a member's phone or a doctor's scanner sends, and what an attacker
 sends instead: path characters (plain and %-escaped), control and hidden characters, overlong
@@ -19,8 +20,8 @@ from aiohttp import web
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 
 from models.case import RecordType
-from runtime.documents import OCTET_STREAM, DocumentStore, media_type_for
-from runtime.web import attachment
+from runtime.documents import OCTET_STREAM, DocumentMeta, DocumentStore, media_type_for
+from runtime.web import attachment, stream_document
 from security.keys import KeyRing
 from tests.test_document_download import started
 from web.errors import WebError
@@ -168,9 +169,10 @@ def on_disk(store: DocumentStore) -> list[bytes]:
 
 def test_the_name_is_sealed_beside_the_document_and_never_readable_on_disk(store: DocumentStore) -> None:
     name = "Sokha Chan - biopsy ឈាម.pdf"
-    doc = store.put(io.BytesIO(b"%PDF synthetic record"), name)
+    doc = store.put(io.BytesIO(b"%PDF synthetic record"), name, "KH-1")
     meta = store.describe(doc.doc_id)
-    assert meta is not None and (meta.name, meta.media_type) == (name, "application/pdf")
+    assert meta is not None
+    assert (meta.name, meta.media_type, meta.case_id) == (name, "application/pdf", "KH-1")
     raw = b"\n".join(on_disk(store))
     for spelling in (name, "Sokha", "ឈាម", quote(name), name.upper()):
         for encoding in ("utf-8", "utf-16-le"):
@@ -179,14 +181,55 @@ def test_the_name_is_sealed_beside_the_document_and_never_readable_on_disk(store
     assert on_disk(store) == [] and store.describe(doc.doc_id) is None
 
 
-def test_the_same_bytes_keep_the_name_they_came_with_first(store: DocumentStore) -> None:
+async def saved_for(store: DocumentStore, doc_id: str, case_id: str) -> tuple[str | None, str]:
+    """The name and type a download of `doc_id` for `case_id` is saved under (fallback: ours)."""
+
+    async def download(request: web.Request) -> web.StreamResponse:
+        return await stream_document(request, store, doc_id, f"{case_id}-{doc_id[:12]}", case_id=case_id)
+
+    app = web.Application()
+    app.router.add_get("/doc", download)
+    runner, base = await started(app)
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"{base}/doc") as resp:
+            assert resp.status == 200
+            await resp.read()
+            _, params = parse_content_disposition(resp.headers["Content-Disposition"])
+            return content_disposition_filename(params), resp.headers["Content-Type"]
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_same_bytes_in_a_second_case_download_under_that_cases_name_never_the_firsts(
+    store: DocumentStore,
+) -> None:
+    scan = b"%PDF the same scan, sent by two members"
+    first = store.put(io.BytesIO(scan), "Sokha Chan - biopsy.pdf", "KH-1")
+    again = store.put(io.BytesIO(scan), "Dara Keo - biopsy.png", "KH-2")
+    assert again.doc_id == first.doc_id and not again.created
+    # The sealed name stays the first case's: the second upload renames nothing.
+    meta = store.describe(first.doc_id)
+    assert meta is not None and (meta.name, meta.case_id) == ("Sokha Chan - biopsy.pdf", "KH-1")
+    doc = first.doc_id
+    assert await saved_for(store, doc, "KH-2") == (f"KH-2-{doc[:12]}.pdf", "application/pdf")
+    assert await saved_for(store, doc, "KH-1") == ("Sokha Chan - biopsy.pdf", "application/pdf")
+
+
+def test_a_document_stored_without_a_name_is_given_none_later(store: DocumentStore) -> None:
     first = store.put_bytes(b"the same scan")
     assert store.describe(first.doc_id) is None  # a document without a name has none
-    named = store.put(io.BytesIO(b"another scan"), "scan.png")
-    again = store.put(io.BytesIO(b"another scan"), "renamed.pdf")
-    assert not again.created
-    meta = store.describe(named.doc_id)
-    assert meta is not None and meta.name == "scan.png"
+    again = store.put(io.BytesIO(b"the same scan"), "Sokha Chan.pdf", "KH-1")
+    assert not again.created and store.describe(first.doc_id) is None
+
+
+def test_a_sealed_name_is_never_sealed_over(store: DocumentStore) -> None:
+    """The same bytes on their way in for two cases at once: the name sealed first stays."""
+    doc = store.put(io.BytesIO(b"record"), "a.pdf", "KH-1")
+    other = DocumentMeta(doc_id=doc.doc_id, name="b.png", media_type="image/png", case_id="KH-2")
+    assert not store.seal_meta(other)
+    meta = store.describe(doc.doc_id)
+    assert meta is not None and (meta.name, meta.case_id) == ("a.pdf", "KH-1")
+    assert not any((store.root / "tmp").iterdir())
 
 
 def test_a_sealed_name_moved_or_broken_names_nothing(store: DocumentStore) -> None:
@@ -207,9 +250,9 @@ async def test_an_upload_received_from_the_network_keeps_its_name(store: Documen
         await asyncio.sleep(0)
         return next(chunks)
 
-    doc = await store.receive(read, client="10.0.0.1", name=KHMER)
+    doc = await store.receive(read, client="10.0.0.1", name=KHMER, case_id="KH-1")
     meta = store.describe(doc.doc_id)
-    assert meta is not None and meta.name == KHMER
+    assert meta is not None and (meta.name, meta.case_id) == (KHMER, "KH-1")
 
 
 # ---- a form's files, each with its own type (MultipartForm.store_typed_files) ------------------
@@ -225,7 +268,7 @@ async def form_site(store: DocumentStore) -> AsyncIterator[tuple[str, list[str]]
         await form.field("csrf")
         try:
             stored = await form.store_typed_files(
-                store, OFFERED, most=2, too_many="too many", least=1, too_few="too few"
+                store, OFFERED, case_id="KH-1", most=2, too_many="too many", least=1, too_few="too few"
             )
         except WebError as refused:
             answers.append(refused.message)
@@ -283,8 +326,8 @@ async def test_each_file_is_stored_with_the_type_sent_before_it(
     assert status == 200, text
     pairs = [line.split() for line in text.splitlines()]
     assert [kind for _, kind in pairs] == ["lab_result", "imaging"]
-    names = [meta.name for meta in map(store.describe, [doc for doc, _ in pairs]) if meta]
-    assert names == [KHMER, "biopsy..v2.png"]
+    names = [(meta.name, meta.case_id) for meta in map(store.describe, [doc for doc, _ in pairs]) if meta]
+    assert names == [(KHMER, "KH-1"), ("biopsy..v2.png", "KH-1")]
 
 
 @pytest.mark.parametrize(

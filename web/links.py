@@ -17,8 +17,10 @@ again that the right still holds on the live case. Order of the checks:
 
 Every download and every refusal is on the audit trail (actor `link`, action
 `document.download`, the outcome, the right; never a name or a diagnosis). A document is
-saved under the name it came with (runtime/web.py); the refusal pages are in English for a
-specialist's link and in the reader's language (`?lang=`, else the browser's) for the member's.
+saved under the name it came with for this case (runtime/web.py), except by a specialist
+where the case's program hides the member's name (`Program.specialist_sees_name`): a file's
+name may hold it. The refusal pages are in English for a specialist's link and in the
+reader's language (`?lang=`, else the browser's) for the member's.
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ class _Facts:
     record_type: str | None
     case_ended: bool
     assignment: Assignment | None
+    program: str | None  # the case's, None for a case the DB does not hold
 
 
 def _facts(engine: Engine, case_id: str, doc_id: str | None, right: Right) -> _Facts:
@@ -122,7 +125,15 @@ def _facts(engine: Engine, case_id: str, doc_id: str | None, right: Right) -> _F
                 )
             ).first()
     ended = case is not None and (case.closed_at is not None or Stage(case.stage).terminal)
-    return _Facts(doc.record_type if doc else None, ended, assignment)
+    program = case.program if case is not None else None
+    return _Facts(doc.record_type if doc else None, ended, assignment, program)
+
+
+def specialist_sees_names(backends: Backends, program: str | None) -> bool:
+    """Whether a specialist may see what the member named their files: only where the case's
+    program requires the member's name (an unknown program hides it)."""
+    known = backends.programs.get(program) if program is not None else None
+    return known is not None and known.specialist_sees_name
 
 
 async def right_gone(
@@ -180,8 +191,9 @@ class DocumentLinks:
     backends: Backends
     signer: LinkSigner
 
-    async def _check(self, request: web.Request, case_id: str, doc_id: str) -> Right:
-        """The link's right once every check has passed; `Refused` says which failed."""
+    async def _check(self, request: web.Request, case_id: str, doc_id: str) -> tuple[Right, _Facts]:
+        """The link's right (and what the case DB says) once every check has passed; `Refused`
+        says which failed."""
         query = request.query
         right: Right | None = None
         try:
@@ -209,7 +221,7 @@ class DocumentLinks:
             why = await _assignment_gone(self.backends, case_id, right, facts, None)
             if why is not None:
                 raise gone(right, f"{right}: {why}")
-        return right
+        return right, facts
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         i18n.use(_language(request))
@@ -228,7 +240,7 @@ class DocumentLinks:
             )
 
         try:
-            right = await self._check(request, case_id, doc_id)
+            right, facts = await self._check(request, case_id, doc_id)
         except Refused as refused:
             await audit(refused.outcome, refused.why)
             return render("error.html", refused.status, title=refused.title, message=refused.message)
@@ -237,9 +249,15 @@ class DocumentLinks:
             # A served document is named on the trail (the first 12 hex of its sha256).
             await audit(outcome, f"{doc_id[:12]} for {right}")
 
-        # The document's own name when it came with one; this one for those that did not.
+        # The document's own name when it came with one for this case and the holder may see
+        # it; this one (with the stored type's extension) otherwise.
         filename = f"{case_id}-{doc_id[:12]}"
-        return await stream_document(request, self.backends.store, doc_id, filename, outcome=served)
+        member = right.holder is RightHolder.MEMBER
+        named = member or specialist_sees_names(self.backends, facts.program)
+        store = self.backends.store
+        return await stream_document(
+            request, store, doc_id, filename, case_id=case_id, stored_name=named, outcome=served
+        )
 
 
 def add_document_links(app: web.Application, backends: Backends, signer: LinkSigner) -> None:

@@ -14,7 +14,8 @@ not offer, a field longer than a form's field. A refusal is a `WebError` in the 
 words (`Wording`), and removes what the upload had stored.
 
 A file's own name passes the same checks and is then kept with it, encrypted in the store
-(runtime/documents.py), so that its download is called what the sender called it.
+(runtime/documents.py), with the case it came for, so that its download for that case is
+called what the sender called it.
 """
 
 from __future__ import annotations
@@ -160,6 +161,7 @@ class MultipartForm:
         self,
         store: DocumentStore,
         *,
+        case_id: str,
         most: int | None = None,
         too_many: str = "",
         least: int = 0,
@@ -169,9 +171,11 @@ class MultipartForm:
 
         For a form whose files are all of one kind (its type, if any, is a field read before).
         Every check on a part comes before a byte of it is stored, so a refused document
-        leaves nothing behind.
+        leaves nothing behind. `case_id` is the case the files are for: their names are its own.
         """
-        pairs = await self._store(store, None, most=most, too_many=too_many, least=least, too_few=too_few)
+        pairs = await self._store(
+            store, None, case_id, most=most, too_many=too_many, least=least, too_few=too_few
+        )
         return [doc for doc, _ in pairs]
 
     async def store_typed_files(
@@ -179,6 +183,7 @@ class MultipartForm:
         store: DocumentStore,
         offered: Collection[RecordType],
         *,
+        case_id: str,
         most: int | None = None,
         too_many: str = "",
         least: int = 0,
@@ -199,13 +204,16 @@ class MultipartForm:
         file name, an empty file, `most` and `least`, counted in files).
         Returns each stored document with its type, in the form's order.
         """
-        pairs = await self._store(store, offered, most=most, too_many=too_many, least=least, too_few=too_few)
+        pairs = await self._store(
+            store, offered, case_id, most=most, too_many=too_many, least=least, too_few=too_few
+        )
         return [(doc, kind) for doc, kind in pairs if kind is not None]
 
     async def _store(
         self,
         store: DocumentStore,
         offered: Collection[RecordType] | None,
+        case_id: str,
         *,
         most: int | None,
         too_many: str,
@@ -237,7 +245,8 @@ class MultipartForm:
                     raise WebError(422, too_many)
                 name = kept_name(part.filename) if part.filename else None
                 read = partial(part.read_chunk, CHUNK)
-                stored.append((await store.receive(read, client=self.client, name=name), kind))
+                doc = await store.receive(read, client=self.client, name=name, case_id=case_id)
+                stored.append((doc, kind))
                 if stored[-1][0].size == 0:  # an empty part is no record (and the schema says so)
                     raise WebError(422, self.wording.empty)
             if unclaimed:

@@ -40,7 +40,7 @@ CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 FORM = re.compile(r'name="form" value="([0-9A-Za-z_-]+)"')
 ANSWER = re.compile(r"Your request (SMO-\d{6}-[0-9A-F]{10})")
 ITEMS = re.compile(r"<li>(.*?)</li>")
-CONFIRM = re.compile(r"https?://\S+/portal/confirm/[A-Za-z0-9_-]{43}")
+CONFIRM = re.compile(r"https?://\S+/portal/confirm/[A-Za-z0-9_-]{43}(?:\?lang=[a-z]{2})?")
 # A document on the form: its record type, its file's name and its content.
 Document = tuple[str, str, bytes]
 # The form's fields in the order the page sends them (web.portal.intake.FIELDS); its documents

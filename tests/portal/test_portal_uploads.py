@@ -1,8 +1,11 @@
 """A member's uploads: the program's cap, file names, a 2 GB file in bounded memory, no PHI leaks,
-and every download saved under the name and type its document came with."""
+and every download saved with the type its document came with, under the name it came with for
+that case's member (never another case's), and for its specialist only where the program shows
+them the member's name."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -12,6 +15,7 @@ import aiohttp
 import pytest
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 
+from runtime.documents import extension_for
 from tests.portal.conftest import MEMBER, Site
 from tests.portal.test_link_rights import links_of
 from tests.portal.test_portal_sign_in import jar, sign_in
@@ -180,11 +184,31 @@ async def saved_as(http: aiohttp.ClientSession, url: str) -> tuple[str | None, s
         return content_disposition_filename(params), resp.headers["Content-Type"]
 
 
+def doc_of(url: str) -> str:
+    return url.split("?")[0][-64:]
+
+
+def ours(case_id: str, url: str, width: int, media_type: str) -> str:
+    """The name of ours a download of `url` is saved under: the case, the document's id cut to
+    `width` (the emailed link's 12, the page's 8), the stored type's extension."""
+    return f"{case_id}-{doc_of(url)[:width]}.{extension_for(media_type)}"
+
+
 async def test_records_and_the_report_download_under_the_names_they_came_with(
-    site: Site, caplog: pytest.LogCaptureFixture
+    site: Site, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.DEBUG)
     case = "NAMES-1"
+    # Another case's desk sent these bytes first, named after its member.
+    shared, other_name = b"%PDF-1.4 synthetic shared scan", "Dara Keo - scan.pdf"
+    await site.open_case("NAMES-0", program="assist-america")
+    form = aiohttp.FormData()
+    form.add_field("file", shared, filename=other_name)
+    code, body = await site.api("POST", "/api/v1/cases/NAMES-0/records?record_type=lab_result", data=form)
+    assert code == 200, body
+    shared_id = hashlib.sha256(shared).hexdigest()
+    sealed = site.services.store.describe(shared_id)
+    assert sealed is not None and (sealed.name, sealed.case_id) == (other_name, "NAMES-0")
     http, csrf = await signed_in(site, case, program="assist-america")
     await site.attest_consent(case)
     async with http:
@@ -198,18 +222,34 @@ async def test_records_and_the_report_download_under_the_names_they_came_with(
         raw, headers = by_hand(csrf, KHMER_SCAN, b"synthetic plan", "treatment_plan")
         resp = await http.post(page + "/records", data=raw, headers=headers, allow_redirects=False)
         assert resp.status == 303, await resp.text()
+        # The bytes the other case sent first, under this member's own name.
+        form = upload_form(csrf, {"my scan.pdf": shared})
+        resp = await http.post(page + "/records", data=form, allow_redirects=False)
+        assert resp.status == 303, await resp.text()
         code, body = await site.api("POST", f"/api/v1/cases/{case}/records/complete", json={})
         assert code == 200, body
 
-        # The specialist's emailed record links, and the same record from their assignment page.
-        records = {await saved_as(http, link) for link in await links_of(site, case, **{"for": "assignment"})}
-        assert {("biopsy..v2.pdf", "application/pdf"), (KHMER_SCAN, "image/png")} <= records
-        assignment = await site.assignment_link(case)
-        async with http.get(assignment) as got:
+        # The specialist's emailed record links, and the same records from their assignment
+        # page: the program hides the member's name, so no name the member gave either.
+        links = await links_of(site, case, **{"for": "assignment"})
+        async with http.get(await site.assignment_link(case)) as got:
             on_page = re.findall(r'href="([^"]*/records/[0-9a-f]{64})"', await got.text())
-        assert {("biopsy..v2.pdf", "application/pdf"), (KHMER_SCAN, "image/png")} <= {
-            await saved_as(http, site.url + href) for href in on_page
-        }
+        hrefs = [site.url + href for href in on_page]
+        assert {doc_of(u) for u in links} == {doc_of(u) for u in hrefs} and len(links) == 3
+        for urls, width in [(links, 12), (hrefs, 8)]:
+            for url in urls:
+                name, kind = await saved_as(http, url)
+                assert name == ours(case, url, width, kind), (name, kind)
+                assert kind == ("image/png" if name.endswith(".png") else "application/pdf")
+        # A program whose specialists see the member's name shows them the names of this case's
+        # uploads; the bytes another case sent first still carry none of that case's.
+        named = site.services.programs["assist-america"].model_copy(update={"specialist_sees_name": True})
+        monkeypatch.setitem(site.services.programs, "assist-america", named)
+        for urls, width in [(links, 12), (hrefs, 8)]:
+            shown = {await saved_as(http, url): url for url in urls}
+            assert {("biopsy..v2.pdf", "application/pdf"), (KHMER_SCAN, "image/png")} <= set(shown)
+            (url,) = [u for u in urls if doc_of(u) == shared_id]
+            assert await saved_as(http, url) == (ours(case, url, width, "application/pdf"), "application/pdf")
 
         # The report: the member's emailed link and their case page's download.
         _, status = await site.api("GET", f"/api/v1/cases/{case}")
@@ -227,6 +267,6 @@ async def test_records_and_the_report_download_under_the_names_they_came_with(
     # The names are in no log line and in no file of the store in clear.
     logs = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("mail"))
     raw_store = b"".join(p.read_bytes() for p in stored_files(site))
-    for name in ("biopsy..v2", KHMER_SCAN, REPORT_NAME):
+    for name in ("biopsy..v2", KHMER_SCAN, REPORT_NAME, other_name):
         assert name not in logs, name
         assert name.encode() not in raw_store, name

@@ -3,26 +3,41 @@ runs several web processes.
 
 Per address there is only a coarse flood guard; what is limited is each sign-in link, each
 case, each email address and each policy number, counted in the case DB that every process
-shares. A member who meets a limit is told when to try again.
+shares. A member who meets a limit is told when to try again. The work a page does after
+answering is bounded too: past the bound it is dropped, not queued. (The new sign-in link's
+own limits: tests/portal/test_case_page_new_link.py.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import secrets
 import socket
+from datetime import timedelta
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
+from sqlalchemy import create_engine
+from sqlmodel.sql.sqltypes import AutoString
 from temporalio.client import Client
 
+from models.db import table
+from models.intake_tables import RateCounter
 from runtime.clients import client_address, trusted_networks
+from runtime.portal_links import PortalLinks
+from runtime.rate_limits import Rule, SharedCounters
+from tests.polling import eventually
 from tests.portal.conftest import Site
 from tests.portal.test_portal_intake import request_opinion
 from tests.portal.test_portal_sign_in import jar, sign_in
-from web.portal import ratelimit
+from web.backends import Backends
+from web.portal import base, ratelimit
+from web.portal.base import Portal
 from web.server import service_app
+from worker import Services
 
 
 async def test_a_thousand_requests_from_one_address_do_not_lock_out_a_member_signing_in_with_their_own_link(
@@ -123,3 +138,53 @@ def test_x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() -> None:
     assert client_address(from_peer("192.0.2.1", "not-an-address"), trusted_networks("192.0.2.1")) == (
         "192.0.2.1"
     )
+
+
+def test_every_rules_key_fits_the_counters_column() -> None:
+    column = table(RateCounter).c.key.type
+    assert isinstance(column, AutoString) and column.length is not None
+    counters = SharedCounters(create_engine("sqlite://"), b"k")
+    rules = [v for v in vars(ratelimit).values() if isinstance(v, Rule)]
+    assert ratelimit.NEW_LINK_MAIL in rules
+    for rule in [*rules, Rule("s" * 31, 1, timedelta(hours=1))]:
+        assert len(counters.key_for(rule, "subject")) <= column.length, rule
+    for scope in ("", "s" * 32):
+        with pytest.raises(ValueError, match="scope"):
+            Rule(scope, 1, timedelta(hours=1))
+
+
+async def test_work_past_the_in_flight_bound_is_dropped_not_queued(services: Services) -> None:
+    async def no_client() -> Client:
+        raise AssertionError("the work after answering here needs no Temporal client")
+
+    backends = Backends(
+        settings=services.settings,
+        engine=services.engine,
+        store=services.store,
+        programs=services.programs,
+        connect=no_client,
+    )
+    portal = Portal(backends=backends, links=PortalLinks.from_settings(services.engine, services.settings))
+    release = asyncio.Event()
+    ran = 0
+
+    async def work() -> None:
+        nonlocal ran
+        await release.wait()
+        ran += 1
+
+    assert all(portal.later(work()) for _ in range(base.IN_FLIGHT))
+    extra = work()
+    assert portal.later(extra) is False
+    assert inspect.getcoroutinestate(extra) == inspect.CORO_CLOSED  # never started, never awaited
+    release.set()
+
+    async def running() -> int:
+        return len(portal.tasks)
+
+    await eventually(running, lambda n: n == 0)
+    assert ran == base.IN_FLIGHT
+    # Room again once the work is done.
+    assert portal.later(work())
+    await portal.finish()
+    assert ran == base.IN_FLIGHT + 1

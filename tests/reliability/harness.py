@@ -608,7 +608,7 @@ class CaseDriver:
 
     async def add_record(self, record_type: RecordType) -> None:
         path = self.record_file(record_type)
-        stored = await ops.store_files(self.store, [path], record_type)
+        stored = await ops.store_files(self.store, [path], record_type, case_id=self.case_id)
         ref = stored[0][0]
         await self.update(f"add-{record_type.value}", SmoCaseWorkflow.add_record,
                           AddRecords(documents=[ref], by=self.by))
@@ -622,7 +622,7 @@ class CaseDriver:
         """The desk attests the member's signed consent form, as `smo consent record` does."""
         path = self.folder / "signed-consent.txt"
         path.write_text(f"{self.intake.patient_name} agrees to send the records abroad ({self.case_id}).\n")
-        form = (await ops.store_files(self.store, [path], RecordType.CONSENT))[0][0]
+        form = (await ops.store_files(self.store, [path], RecordType.CONSENT, case_id=self.case_id))[0][0]
         consent = GiveConsent.signed_form(form.doc_id, form.size, self.by)
         await self.update("consent", SmoCaseWorkflow.give_consent, consent)
 

@@ -107,6 +107,7 @@ async def with_files(
         form = await MultipartForm.of(call.request, API)
         stored = await form.store_files(
             store,
+            case_id=call.case_id,
             most=upload.max_files,
             too_many=f"at most {upload.max_files} files per call",
             least=upload.min_files,

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from runtime.i18n import N_, gettext
+from runtime.portal_links import Holder
 from web.errors import WebError
 from web.portal import intake, member, new_link, signin, specialist, staff
 from web.portal.base import PORTAL, Portal, portal_of
@@ -43,18 +44,17 @@ TO_FORM = N_("Back to the request form")
 _NOT_MEMBERS = ("/portal/assignments/", "/portal/staff")
 
 
-async def back_for(request: web.Request) -> Back | None:
+async def back_for(request: web.Request, status: int) -> Back | None:
     """Where an error page leads a member back to: their case while they are signed in, the
-    request form they were sending, else the page that emails them a new sign-in link."""
+    request form they were sending, else the page that emails them a new sign-in link.
+
+    A 429 and a request that matched no page are answered without a session lookup: they are
+    what a flood is made of, and their refusal must stay cheap, not a query in the case DB."""
     if request.path.startswith(_NOT_MEMBERS):
         return None
     portal = portal_of(request)
-    sid = request.cookies.get(signin.COOKIE, "")
-    try:
-        who = await asyncio.to_thread(portal.links.session, sid) if sid else None
-    except Exception as exc:  # the case DB is the fault being shown: the page still answers
-        _log.warning("portal error page: no session check (%s)", type(exc).__name__)
-        who = None
+    routed = request.match_info.http_exception is None
+    who = await _signed_in(request) if status != 429 and routed else None
     if who is not None:
         return Back(f"/portal/cases/{quote(who.case_id)}", gettext(TO_CASE))
     name = request.match_info.get("program", "")
@@ -64,11 +64,21 @@ async def back_for(request: web.Request) -> Back | None:
     return Back(new_link.PATH, gettext(new_link.OFFER))
 
 
+async def _signed_in(request: web.Request) -> Holder | None:
+    sid = request.cookies.get(signin.COOKIE, "")
+    if not sid:
+        return None
+    try:
+        return await asyncio.to_thread(portal_of(request).links.session, sid)
+    except Exception as exc:  # the case DB is the fault being shown: the page still answers
+        _log.warning("portal error page: no session check (%s)", type(exc).__name__)
+        return None
+
+
 async def error_page(request: web.Request, status: int, message: str) -> web.Response:
     """A refusal's page: `message` (already in the reader's words), the way back, the desk."""
-    return render(
-        "error.html", status, message=message, back=await back_for(request), desk=portal_of(request).desk
-    )
+    back = await back_for(request, status)
+    return render("error.html", status, message=message, back=back, desk=portal_of(request).desk)
 
 
 @web.middleware

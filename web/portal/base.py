@@ -44,6 +44,9 @@ T = TypeVar("T")
 EXPIRED_FORM = N_("This form has expired. Reload the page and try again.")
 LATE = N_("Your case did not answer in time. Please reload the page to check.")
 CHECK_FORM = N_("Please check the form and try again.")
+# Pieces of work after the answer (`Portal.later`) running at once in one web process. Each
+# is a few lookups and an update; far more than a desk's members ask for at one time.
+IN_FLIGHT = 32
 
 _log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ class Portal:
     flood: SlidingWindow = field(init=False)
     counters: SharedCounters = field(init=False)
     # Work a page does after it has answered (`later`), held until done: a task nobody holds
-    # may be collected before it runs to its end.
+    # may be collected before it runs to its end. At most `IN_FLIGHT` at once.
     tasks: set[asyncio.Task[None]] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
@@ -79,11 +82,19 @@ class Portal:
         settings = self.backends.settings
         return Desk(settings.desk_email, settings.desk_phone)
 
-    def later(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run `work` once the page has answered, so how long it takes tells the sender nothing."""
+    def later(self, work: Coroutine[Any, Any, None]) -> bool:
+        """Run `work` once the page has answered, so how long it takes tells the sender nothing.
+
+        False when `IN_FLIGHT` pieces of work are running already: `work` is dropped, not queued
+        (a flood of requests must not grow without bound), and the page answers as it would.
+        """
+        if len(self.tasks) >= IN_FLIGHT:
+            work.close()  # never started: closed, so it is not reported as never awaited
+            return False
         task = asyncio.get_running_loop().create_task(work)
         self.tasks.add(task)
         task.add_done_callback(self._done)
+        return True
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
@@ -218,14 +229,28 @@ def audit(
 
 
 async def download(
-    request: web.Request, portal: Portal, who: Holder, action: str, doc_id: str, filename: str
+    request: web.Request,
+    portal: Portal,
+    who: Holder,
+    action: str,
+    doc_id: str,
+    filename: str,
+    *,
+    stored_name: bool = True,
 ) -> web.StreamResponse:
-    """Serve one of the case's documents to `who`, audited as `action`: served, or aborted part-way."""
+    """Serve one of the case's documents to `who`, audited as `action`: served, or aborted part-way.
+
+    Named as it came in only when it came for `who`'s case and `stored_name` allows it (a
+    specialist sees no name the member gave, unless the program says so); else `filename`.
+    """
 
     async def outcome(what: str) -> None:
         await audit(portal, who.actor, action, what, who.case_id, doc_id[:12])
 
-    return await stream_document(request, portal.backends.store, doc_id, filename, outcome=outcome)
+    store = portal.backends.store
+    return await stream_document(
+        request, store, doc_id, filename, case_id=who.case_id, stored_name=stored_name, outcome=outcome
+    )
 
 
 @contextmanager

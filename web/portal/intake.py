@@ -215,7 +215,11 @@ async def submit(request: web.Request) -> web.StreamResponse:
         await limit(request, ratelimit.POLICY, intake.policy_number.strip().upper())
         cap = program.records.document_cap
         typed = await form.store_typed_files(
-            portal.backends.store, MEMBER_RECORD_TYPES, most=cap, too_many=gettext(TOO_MANY, cap=cap)
+            portal.backends.store,
+            MEMBER_RECORD_TYPES,
+            case_id=case_id,
+            most=cap,
+            too_many=gettext(TOO_MANY, cap=cap),
         )
     stored = [doc for doc, _ in typed]
     try:
@@ -292,7 +296,9 @@ async def confirm(request: web.Request) -> web.StreamResponse:
     desc = await service.describe(client, who.case_id)
     if desc is None or desc.status != WorkflowExecutionStatus.RUNNING:
         raise WebError(410, ENDED)  # unconfirmed for a day, or cancelled
-    await act(portal, who, SmoCaseWorkflow.confirm_request, ConfirmRequest(by=who.actor), "request.confirm")
+    confirm = ConfirmRequest(by=who.actor)
+    # A refusal is the case's own English: the member reads the plain sentence in their language.
+    await act(portal, who, SmoCaseWorkflow.confirm_request, confirm, "request.confirm", refused=ENDED)
     await asyncio.to_thread(portal.links.spend_confirmation, token)
     status = await service.settled_or_current(client, who.case_id, 30.0)
     await _members_language(request, status.intake_doc_id)

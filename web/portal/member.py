@@ -239,6 +239,7 @@ async def upload_records(request: web.Request) -> web.StreamResponse:
     cap, has = records.cap, records.documents
     stored = await form.store_files(
         visit.portal.backends.store,
+        case_id=visit.case_id,
         most=None if cap is None else max(cap - has, 0),
         too_many=gettext(TOO_MANY, cap=cap, has=has),
         least=1,

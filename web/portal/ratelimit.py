@@ -8,9 +8,14 @@ client's address is the one the edge names (`runtime.clients`: behind a proxy na
 
 What protects a member is counted per thing attacked, in the case DB that every `smo web`
 process shares (`runtime.rate_limits`): each sign-in or confirmation link, each case's
-sign-ins, the request form's email address and policy number, and the case number a new
-sign-in link is asked for. A refusal is a 429 page that says when to try again (in ICT, the
-members' clock), with Retry-After.
+sign-ins, the request form's email address and policy number. A refusal is a 429 page that
+says when to try again (in ICT, the members' clock), with Retry-After.
+
+A new sign-in link is the exception: the case number is in every email's subject, so a limit
+counted per case number would let anyone keep its member on a 429. Its askers are limited
+instead, per client address and per address and case: a member asks once or twice, so the
+members behind one carrier address meet these only if many of them ask in the same hour. The
+emails per case are capped once the date of birth has matched, silently (web.portal.new_link).
 """
 
 from __future__ import annotations
@@ -29,9 +34,14 @@ LINK = Rule("link", 30, timedelta(minutes=5))  # one sign-in or confirmation lin
 CASE = Rule("case", 30, timedelta(hours=1))  # sign-in attempts on one case, all its links together
 EMAIL = Rule("email", 5, timedelta(days=1))  # requests from the public form to one email address
 POLICY = Rule("policy", 10, timedelta(days=1))  # requests from the public form for one policy number
-# Requests for a new sign-in link naming one case number, whoever sends them: a member needs
-# one or two; each right one emails the member, and each is a guess at their date of birth.
-NEW_LINK = Rule("new-link", 5, timedelta(hours=1))
+# Requests for a new sign-in link from one client address, whatever case they name; and from
+# one address naming one case. A member needs one or two.
+NEW_LINK_FROM = Rule("new-link-addr", 10, timedelta(hours=1))
+NEW_LINK_CASE = Rule("new-link-addr-case", 5, timedelta(hours=1))
+# Emails a case sends for them, once the date of birth has matched: past it, a request is
+# dropped without a word (the answer is the same), so whoever knows the number and the date
+# cannot fill the member's mailbox. The desk's `smo portal link` is not counted.
+NEW_LINK_MAIL = Rule("new-link-mail", 3, timedelta(days=1))
 
 TRY_AGAIN = {
     "minute": N_("Too many attempts. Please try again after %(time)s (in about a minute)."),

@@ -26,7 +26,7 @@ from models.vocabulary import InfoReason
 from runtime.portal_links import Holder
 from security.links import Right
 from web.errors import WebError
-from web.links import ASK_THE_DESK, CASE_ID, right_gone
+from web.links import ASK_THE_DESK, CASE_ID, right_gone, specialist_sees_names
 from web.portal.base import Portal, act, audit, check_csrf, download, parse_form, portal_of
 from web.portal.case_sheet import read_sheet
 from web.portal.english import english
@@ -152,7 +152,9 @@ async def download_record(request: web.Request) -> web.StreamResponse:
         await audit(portal, visit.who.actor, action, "right-gone", case_id, why)
         raise WebError(410, f"This assignment no longer opens the records: {why}. {ASK_THE_DESK}")
     filename = f"{case_id}-{doc_id[:8]}"
-    return await download(request, portal, visit.who, action, doc_id, filename)
+    # What the member named a file may hold their name: shown only where the program says so.
+    named = specialist_sees_names(portal.backends, visit.status.program)
+    return await download(request, portal, visit.who, action, doc_id, filename, stored_name=named)
 
 
 @routes.post("/assignments/{case_id}/{n}/{exp}/{sig}/report")
@@ -163,6 +165,7 @@ async def submit_report(request: web.Request) -> web.StreamResponse:
     visit.check_csrf(await form.field("csrf"))
     stored = await form.store_files(
         visit.portal.backends.store,
+        case_id=visit.who.case_id,
         most=1,
         too_many="Upload the report as one file.",
         least=1,
