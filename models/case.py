@@ -173,6 +173,8 @@ class ProgramTerms(Frozen):
     consult_window_days: int = Field(ge=1, default=30)
     override_window_days: int = Field(ge=1, default=14)
     report_notice: str = ""  # e.g. the program's no-reimbursement statement
+    consult_length_minutes: int = Field(ge=15, default=30)
+    consult_notice_working_days: int = Field(ge=0, default=1)
 
 
 class CaseInput(Frozen):
@@ -295,6 +297,9 @@ class CaseStatus(Frozen):
     # and the booked one's time while it is pending (None for a booking from before it was kept).
     consult_open: bool = False
     consult_at: datetime | None = None
+    consult_length_minutes: int = 30
+    consult_notice_working_days: int = 1
+    calendars: list[str] = ["KH", "US"]
 
 
 class CaseResult(Frozen):

@@ -90,6 +90,10 @@ class Specialist(SQLModel, table=True):
     active: bool = True
     # Where the specialist reads the time: an IANA zone, so DST is the tz database's to apply.
     timezone: str = Field(default="America/Chicago", max_length=64)
+    # Consult hours per weekday in that zone ({"mon": ["06:00-08:00", …], …}) and the dates
+    # away ([{"from": "2026-12-24", "to": "2026-12-27"}]), as JSON (calendars.consult_slots).
+    consult_hours: str = Field(default="{}", max_length=2000)
+    time_off: str = Field(default="[]", max_length=2000)
 
 
 class Assignment(SQLModel, table=True):
@@ -103,6 +107,20 @@ class Assignment(SQLModel, table=True):
     status: str = Field(default="active", max_length=16)
     assigned_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None
+
+
+class ConsultHold(SQLModel, table=True):
+    """A specialist's booked consult slot, held while the consult is pending: the unique key
+    lets one of two bookings racing for the same slot win (the other is told "taken")."""
+
+    __tablename__ = "consult_holds"
+    __table_args__ = (UniqueConstraint("specialist_id", "start"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    specialist_id: str = Field(index=True, max_length=40)
+    start: datetime  # UTC
+    case_id: str = Field(index=True, max_length=64)
+    held_at: datetime = Field(default_factory=utcnow)
 
 
 class SpecialistLoad(SQLModel, table=True):

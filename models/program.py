@@ -147,6 +147,8 @@ class Program(Frozen):
             consult_window_days=self.consults.window_days,
             override_window_days=self.override_window_days,
             report_notice=(self.no_reimbursement_notice.text if self.no_reimbursement_notice.enabled else ""),
+            consult_length_minutes=self.consults.length_minutes,
+            consult_notice_working_days=self.consults.notice_working_days,
         )
 
 

@@ -86,6 +86,9 @@ class ConsultsConfig(Frozen):
     price_cents: int = Field(ge=0)
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
     window_days: int = Field(default=30, ge=1)
+    # Slots start on the hour or half hour; the notice is counted in working days.
+    length_minutes: int = Field(default=30, ge=15, le=120, multiple_of=15)
+    notice_working_days: int = Field(default=1, ge=0, le=10)
 
 
 class ThirdOpinionConfig(Frozen):

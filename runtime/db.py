@@ -9,6 +9,7 @@ default (SQLite in SMO_HOME with no DATABASE_URL), which upgrades itself so that
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -24,6 +25,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, event, insert, inspect
 from sqlmodel import Session, SQLModel, create_engine, select
 
+from calendars import consult_slots
 from models import db as tables
 from models import portal_tables as _portal  # noqa: F401  (the portal tables belong to it too)
 from models import users as _users  # noqa: F401  (api_users belongs to the same schema)
@@ -70,7 +72,7 @@ def seed(engine: Engine, settings: Settings) -> None:
     policies = _load_yaml(settings.policies_file) or []
     with Session(engine) as session:
         for raw in specialists:
-            specialist = tables.Specialist.model_validate(raw)
+            specialist = tables.Specialist.model_validate(_availability(raw))
             _check_zone(specialist)
             _upsert(session, specialist)
         for raw in policies:
@@ -88,6 +90,28 @@ def _check_zone(specialist: tables.Specialist) -> None:
         ZoneInfo(specialist.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"specialist {specialist.specialist_id}: unknown time zone") from None
+
+
+def _availability(raw: Any) -> Any:
+    """The roster's consult hours and time off checked and stored as JSON text; a bad entry
+    fails at start-up naming the specialist."""
+    if not isinstance(raw, dict):
+        return raw
+    raw = dict(raw)
+    who = raw.get("specialist_id", "?")
+    try:
+        week = consult_slots.parse_week(raw.get("consult_hours"))
+        away = consult_slots.parse_time_off(raw.get("time_off"))
+    except ValueError as exc:
+        raise ValueError(f"specialist {who}: {exc}") from None
+    raw["consult_hours"] = json.dumps(
+        {
+            consult_slots.WEEKDAYS[d]: [consult_slots.format_span(s) for s in spans]
+            for d, spans in week.items()
+        }
+    )
+    raw["time_off"] = json.dumps([{"from": a.isoformat(), "to": b.isoformat()} for a, b in away])
+    return raw
 
 
 def _upsert(session: Session, row: SQLModel) -> None:
@@ -134,6 +158,8 @@ def _legacy_revision(conn: Connection) -> str | None:
         return None
     if "sla_rounds" not in tables_present:
         return "0001"
+    if "consult_holds" in tables_present:
+        return "0008"  # the consult hours, time off and held slots
     if "timezone" in {c["name"] for c in inspect(conn).get_columns("specialists")}:
         return "0007"  # the specialists' time zones
     if "rate_counters" in tables_present:  # 0006: confirmation links, the portal's counters

@@ -199,4 +199,13 @@ class SmoCaseWorkflow(
             consent=s.consent,
             consult_open=self._booking_open(),
             consult_at=self._booked_at(),
+            **(
+                {
+                    "consult_length_minutes": terms.consult_length_minutes,
+                    "consult_notice_working_days": terms.consult_notice_working_days,
+                    "calendars": list(terms.calendars),
+                }
+                if terms is not None
+                else {}
+            ),
         )
