@@ -190,19 +190,22 @@ class SlotRule:
     # ---- the rules -----------------------------------------------------------------------
 
     def reasons(self, slot: dt.datetime) -> list[str]:
-        """Every rule `slot` breaks, in the order they are named (empty: it fits)."""
+        """The rules `slot` breaks, in the order they are named (empty: it fits); before or after
+        the window, only that."""
         if slot.tzinfo is None or slot.utcoffset() is None:
             return [NO_OFFSET]
-        start = slot.astimezone(dt.UTC)
-        end = start + self.length
         earliest, latest = self.bounds()
-        out: list[str] = []
-        if start.second or start.microsecond or start.minute % 30:
-            out.append(NOT_ON_GRID)
+        try:
+            start = slot.astimezone(dt.UTC)
+        except OverflowError:  # the first or last representable day, shifted past the calendar
+            return [TOO_SOON if slot.year == dt.MINYEAR else TOO_FAR]
+        out = [NOT_ON_GRID] if start.second or start.microsecond or start.minute % 30 else []
+        # Outside the window nothing else is asked (nor can a far date reach a holiday table).
         if start < earliest:
-            out.append(TOO_SOON)
-        if end > latest:
-            out.append(TOO_FAR)
+            return [*out, TOO_SOON]
+        if start > latest - self.length:
+            return [*out, TOO_FAR]
+        end = start + self.length
         if not self.specialist.fits(start, end):
             out.append(SPECIALIST_HOURS)
         if not self.member.fits(start, end):

@@ -124,6 +124,23 @@ class BookConsultBody(Body):
     slot: AwareDatetime
 
 
+class ConsultSlot(BaseModel):
+    """A consult slot, its start and end in the member's zone with their UTC offsets."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    specialist_local: str  # "Mon 14 Dec 2026 18:00 CST"
+    member_local: str  # "Tue 15 Dec 2026 07:00 ICT"
+    reason: str | None = None  # a near-miss's one broken rule
+
+
+class ConsultSlots(BaseModel):
+    case_id: str
+    specialist_id: str
+    slots: list[ConsultSlot]
+    near_misses: list[ConsultSlot] = []  # when no slot fits: the nearest that break one rule
+
+
 class ReasonBody(Body):
     reason: ReasonText
 

@@ -104,6 +104,9 @@ def test_each_refusal_names_the_first_rule_it_breaks() -> None:
     assert r.check(at("2026-12-15T08:30+07:00")) is None
     assert r.check(at("2027-06-01T08:00+07:00")) == cs.TOO_FAR
     assert r.check(at("2026-12-07T08:00+07:00")) == cs.TOO_SOON  # in the past
+    assert r.check(at("9999-12-31T23:59:59+14:00")) == cs.NOT_ON_GRID
+    assert r.reasons(at("9999-12-31T23:30:00+00:00")) == [cs.TOO_FAR]
+    assert r.check(at("0001-01-01T00:00:00+14:00")) == cs.TOO_SOON
     proposed = [p.start for p in r.proposals()]
     assert at("2026-12-15T08:00+07:00") not in proposed and at("2026-12-15T08:30+07:00") in proposed
     assert all(r.check(p) is None for p in proposed)

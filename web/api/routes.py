@@ -14,6 +14,7 @@ from models.api import (
     BookConsultBody,
     CaseList,
     CompleteRecordsBody,
+    ConsultSlots,
     DeclineBody,
     DetailsChange,
     Empty,
@@ -46,7 +47,7 @@ from web.api.cases import (
     send_portal_link,
     update_details,
 )
-from web.api.consults import book_consult, complete_consult, third_opinion
+from web.api.consults import book_consult, complete_consult, consult_slots, third_opinion
 from web.api.records import RecordsQuery, add_records, complete_records, record_consent
 from web.api.review import (
     ReportQuery,
@@ -134,6 +135,14 @@ ROUTES: list[Route] = [
         COORDINATORS,
         query=ReportQuery,
         upload=Upload(1, 1),
+    ),
+    Route(
+        "GET",
+        f"{C}/consults/slots",
+        consult_slots,
+        "The consult slots that fit both sides for the next 10 working days",
+        ConsultSlots,
+        COORDINATORS,
     ),
     Route(
         "POST",
