@@ -149,6 +149,10 @@ async def test_two_cases_racing_for_one_specialist_slot_one_wins_the_other_is_to
     loser = "RACE-2" if winner == "RACE-1" else "RACE-1"
     _, again, _ = await live_api.call("GET", f"/api/v1/cases/{loser}/consults/slots", token)
     assert slot not in {s["start"] for s in again["slots"]}
+    code, body, _ = await live_api.call(
+        "POST", f"/api/v1/cases/{winner}/consults", token, json={"slot": slot}
+    )
+    assert code == 409 and "already booked" in body["error"], body
     assert (await live_api.call("POST", f"/api/v1/cases/{winner}/consults/complete", token, json={}))[
         0
     ] == 200

@@ -89,7 +89,10 @@ async def consult_slots(call: Call) -> ConsultSlots:
 async def book_consult(call: Call) -> ActionResult:
     b: BookConsultBody = call.body
     call.check_running()
-    _, specialist_id, rule = await _rule(call)
+    status, specialist_id, rule = await _rule(call)
+    arg = BookConsult(slot=b.slot, by=call.who.name)
+    if not status.consult_open:  # the case refuses it in its own words (409), nothing is held
+        return await update(call, SmoCaseWorkflow.book_consult, arg, "consult.book")
     reason = rule.check(b.slot)
     engine = call.backends.engine
     if reason is None and not await asyncio.to_thread(
@@ -99,7 +102,6 @@ async def book_consult(call: Call) -> ActionResult:
     if reason is not None:
         await call.audit("consult.book", "refused", f"{b.slot.isoformat()}: {reason}")
         raise WebError(422, f"the slot {b.slot.isoformat()} is refused: {reason}")
-    arg = BookConsult(slot=b.slot, by=call.who.name)
     try:
         return await update(call, SmoCaseWorkflow.book_consult, arg, "consult.book")
     except BaseException:
