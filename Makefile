@@ -27,7 +27,7 @@ install: $(STAMP) $(CATALOGS)
 messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k gettext --no-location --sort-output \
 	  --project=smo-orchestrator -o runtime/locale/messages.pot .
-	$(BIN)/pybabel update -D messages -i runtime/locale/messages.pot -d runtime/locale --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel update -D messages -i runtime/locale/messages.pot -d runtime/locale --no-fuzzy-matching --ignore-obsolete --width 100
 
 demo: install  ## the service on the embedded default, with the demo case driven to CLOSED
 	$(BIN)/smo dev --demo

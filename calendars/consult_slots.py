@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from calendars.calendar_set import CalendarSet
+from models.vocabulary import N_
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MEMBER_ZONE = "Asia/Phnom_Penh"
@@ -26,15 +27,17 @@ MEMBER_HOURS = "08:00-21:00"  # every day, in the member's zone (a portal settin
 HORIZON_WORKING_DAYS = 10
 STEP = dt.timedelta(minutes=30)
 
-NO_OFFSET = "no UTC offset"
-NOT_ON_GRID = "not on the hour or half hour"
-TOO_SOON = "too short notice"
-TOO_FAR = "too far ahead"
-SPECIALIST_HOURS = "outside the specialist's hours"
-MEMBER_HOURS_REASON = "outside the member's hours"
-KH_HOLIDAY = "a public holiday in Cambodia"
-US_HOLIDAY = "a public holiday in the United States"
-TAKEN = "taken"
+# Why a slot is refused, in plain words: English for the API, the member's language on the
+# portal (each is in the catalog).
+NO_OFFSET = N_("no UTC offset")
+NOT_ON_GRID = N_("not on the hour or half hour")
+TOO_SOON = N_("too short notice")
+TOO_FAR = N_("too far ahead")
+SPECIALIST_HOURS = N_("outside the specialist's hours")
+MEMBER_HOURS_REASON = N_("outside the member's hours")
+KH_HOLIDAY = N_("a public holiday in Cambodia")
+US_HOLIDAY = N_("a public holiday in the United States")
+TAKEN = N_("taken")
 
 Span = tuple[dt.time, dt.time]
 _SPAN = re.compile(r"^([01]\d|2[0-3]):([03]0)-([01]\d|2[0-3]|24):([03]0)$")

@@ -1,9 +1,9 @@
 """The case service: what any edge may do to a case over a Temporal client.
 
 The API handlers, the portal, the demo and the server-side commands all come through
-here: open a case, add its documents, attest consent, list cases, ask a case's status and
-send it its updates. Nothing here knows HTTP or a terminal: each edge words the refusals
-(`service.errors`) its own way. The coordinator's CLI is a client of the API, not of this.
+here: open a case, add its documents, attest consent, list cases, ask a case's status,
+send it its updates and book its consult. Nothing here knows HTTP or a terminal: each edge
+words the refusals (`service.errors`) its own way. The coordinator's CLI is a client of the API, not of this.
 """
 
 from service.cases import (
@@ -21,6 +21,15 @@ from service.cases import (
     status,
     wait_for_stage,
 )
+from service.consults import (
+    ConsultRule,
+    SlotRefused,
+    book_consult,
+    complete_consult,
+    consult_rule,
+    consult_slots,
+    release_consults,
+)
 from service.details import change_details, current_details
 from service.documents import add_records, attest_consent, claim, discard, refs, store_files, typed_refs
 from service.errors import CaseConflict, NoCase, UserError, explain, is_refusal
@@ -30,14 +39,20 @@ from service.updates import send_update
 __all__ = [
     "RPC_TIMEOUT",
     "CaseConflict",
+    "ConsultRule",
     "NoCase",
+    "SlotRefused",
     "UserError",
     "add_records",
     "attest_consent",
+    "book_consult",
     "change_details",
     "check_program_input",
     "check_running",
     "claim",
+    "complete_consult",
+    "consult_rule",
+    "consult_slots",
     "current_details",
     "describe",
     "discard",
@@ -52,6 +67,7 @@ __all__ = [
     "parse_duration",
     "program_of",
     "refs",
+    "release_consults",
     "request_case_id",
     "send_update",
     "settled_or_current",

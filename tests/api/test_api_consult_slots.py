@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from calendars import consult_slots as cs
-from runtime.consult_holds import specialist_side
+from models.users import Role
+from runtime.consult_holds import others_booked, specialist_side
 from tests.api.conftest import LiveApi
 from tests.api.test_thin_cli import bare_env, smo
 
@@ -158,3 +159,19 @@ async def test_two_cases_racing_for_one_specialist_slot_one_wins_the_other_is_to
     ] == 200
     _, again, _ = await live_api.call("GET", f"/api/v1/cases/{loser}/consults/slots", token)
     assert slot in {s["start"] for s in again["slots"]}
+
+
+async def test_cancelling_a_case_lets_go_of_its_held_slot(live_api: LiveApi) -> None:
+    token, supervisor = live_api.token("chenda"), live_api.token("sup", Role.SUPERVISOR)
+    specialist = await delivered(live_api, token, "HELD-1")
+    _, found, _ = await live_api.call("GET", "/api/v1/cases/HELD-1/consults/slots", token)
+    slot = found["slots"][0]["start"]
+    code, body, _ = await live_api.call("POST", "/api/v1/cases/HELD-1/consults", token, json={"slot": slot})
+    assert code == 200, body
+    engine = live_api.services.engine
+    assert datetime.fromisoformat(slot) in others_booked(engine, specialist, "another case")
+    code, body, _ = await live_api.call(
+        "POST", "/api/v1/cases/HELD-1/cancel", supervisor, json={"reason": "member withdrew the request"}
+    )
+    assert code in (200, 202), body
+    assert others_booked(engine, specialist, "another case") == []

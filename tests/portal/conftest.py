@@ -66,11 +66,12 @@ class Site:
         assert code == 200, body
 
     async def ready_for_review(
-        self, case_id: str, program: str = "assist-america", *, consent: bool = True
+        self, case_id: str, program: str = "assist-america", *, consent: bool = True, **member: Any
     ) -> None:
-        """Open a case, give it its required records through the API and declare them complete;
-        with `consent` the desk attests the member's signed form first, so a specialist is assigned."""
-        await self.open_case(case_id, program=program)
+        """Open a case (the member's `member` details changed), give it its required records through
+        the API and declare them complete; with `consent` the desk attests the member's signed
+        form first, so a specialist is assigned."""
+        await self.open_case(case_id, program=program, **member)
         if consent:
             await self.attest_consent(case_id)
         _, status = await self.api("GET", f"/api/v1/cases/{case_id}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -85,7 +85,9 @@ async def test_after_the_report_the_member_books_the_telephone_consult_in_ict(si
         assert (await sign_in(http, await site.sign_in_link("CONSULT-1"))).status == 303
         page = site.url + "/portal/cases/CONSULT-1"
         csrf = await csrf_of(http, page)
-        slot = (datetime.now(ICT) + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
+        # A slot the slot rule proposes (tests/portal/test_portal_consult_slots.py: one it refuses).
+        _, found = await site.api("GET", "/api/v1/cases/CONSULT-1/consults/slots")
+        slot = datetime.fromisoformat(found["slots"][0]["start"]).astimezone(ICT)
         resp = await http.post(
             page + "/consult", data={"csrf": csrf, "slot": slot.strftime("%Y-%m-%dT%H:%M")}
         )

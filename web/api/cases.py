@@ -152,13 +152,16 @@ async def send_portal_link(call: Call) -> ActionResult:
 
 
 async def close_case(call: Call) -> ActionResult:
-    return await update(call, SmoCaseWorkflow.close, Close(by=call.who.name), "case.close")
+    result = await update(call, SmoCaseWorkflow.close, Close(by=call.who.name), "case.close")
+    await service.release_consults(call.backends.engine, call.case_id)  # a consult never held
+    return result
 
 
 async def cancel_case(call: Call) -> ActionResult:
     b: ReasonBody = call.body
     arg = Cancel(reason=b.reason, by=call.who.name)
     result = await update(call, SmoCaseWorkflow.cancel, arg, "case.cancel")
+    await service.release_consults(call.backends.engine, call.case_id)  # accepted: the case ends
     if not result.done:
         return result
     # The update answers as it takes the request, from the stage before; the case then ends.

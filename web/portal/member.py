@@ -5,7 +5,9 @@ every POST carries the session's CSRF token. Every page is in the case's languag
 the case is loaded (`Visit.case`); the language switch there changes the case's language. Each
 action is audited under `member:<case id>`. A refusal is said in plain words for what the
 member tried: the case's own words (its validators') go to the audit trail and the log, never
-to the member. Uploads stream part by part into the encrypted store (web/uploads.py); the
+to the member. A booking goes through the case service's slot rule and hold, as the API's does
+(`service.book_consult`); a refused slot is told with the rule's reason in the member's
+language. Uploads stream part by part into the encrypted store (web/uploads.py); the
 program's cap is checked before a part is stored, so a refused document leaves nothing behind.
 """
 
@@ -21,7 +23,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 import service
-from models.case import AddRecords, BookConsult, CaseStatus, Stage
+from models.case import AddRecords, CaseStatus, Stage
 from models.consent import ConsentMethod, GiveConsent, WithdrawConsent
 from models.intake import PatientIntake
 from models.portal import ConsultForm, ContactForm
@@ -82,6 +84,8 @@ CONTACT_WORDS = {
 }
 SLOT_WORDS = {"slot": N_("Please choose the day and the time for the consultation.")}
 PAST_SLOT = N_("Please choose a day and time that are still to come.")
+# A slot the slot rule refuses (`service.SlotRefused`): its reason, in the member's words.
+SLOT_REFUSED = N_("This time cannot be booked: %(reason)s. Please choose another day or time.")
 RELOAD_CONSENT = N_("Reload the page to see the consent text, then agree to it.")
 NO_DOCUMENT = N_("There is no such document.")
 TOO_MANY = N_(
@@ -286,9 +290,25 @@ async def book_consult(request: web.Request) -> web.StreamResponse:
         await _refuse(visit, "consult.book", status, _booking_refused(status))
     if slot <= datetime.now(UTC):
         raise WebError(422, PAST_SLOT)
-    arg = BookConsult(slot=slot, by=visit.who.actor)
+    backends = visit.portal.backends
     refused = REFUSED[_booking_refused(status)]
-    await act(visit.portal, visit.who, SmoCaseWorkflow.book_consult, arg, "consult.book", refused=refused)
+    try:
+        with answered("consult.book", refused):
+            ack = await service.book_consult(
+                await backends.client(),
+                backends.engine,
+                backends.settings,
+                visit.case_id,
+                slot,
+                visit.who.actor,
+                "consult.book",
+            )
+    except service.SlotRefused as exc:  # audited by the service with the rule's words
+        raise WebError(422, SLOT_REFUSED, reason=gettext(exc.reason)) from None
+    except service.CaseConflict:  # the case moved on since its page was read
+        raise WebError(409, refused) from None
+    if ack is None:
+        raise WebError(503, LATE)
     raise visit.back("consult")
 
 
