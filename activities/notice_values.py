@@ -28,7 +28,7 @@ _INFO_REASONS = {code.value: name for code, name in words.INFO_REASONS.items()}
 
 # What a template may name that a notice need not carry: empty unless the notice says more.
 _DEFAULTS = dict.fromkeys(
-    ("records", "item", "n", "slot", "amount", "reference", "notice", "decree", "old", "reason"), ""
+    ("records", "item", "n", "slot", "amount", "reference", "notice", "decree", "old", "reason", "phone"), ""
 )
 
 

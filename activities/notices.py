@@ -33,6 +33,7 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.consult_invite import consult_invite
 from activities.notice_templates import render_notice, render_portal_text
 from activities.notice_values import Reader, template_values, zone_of
 from activities.storage import DocumentNotFound, DocumentStore
@@ -261,17 +262,26 @@ class EmailActivities:
         links = [self.signer.sign(notice.case_id, d, right, expires) for d in notice.link_doc_ids]
         return "\n".join(f"  {link}{language}" for link in links)
 
-    def _values(self, notice: Notice, reader: Reader, portal: str) -> dict[str, object]:
+    def _values(self, notice: Notice, reader: Reader, portal: str, phone: str = "") -> dict[str, object]:
         """What the templates fill in for this reader (`activities.notice_values`)."""
         now = datetime.now(UTC)
         program = self.programs.get(notice.program) if notice.program else None
         links = self._links(notice, reader, now)
         expires = now + self.config.link_ttl
-        return template_values(notice, reader, program, links=links, expires=expires, portal=portal)
+        values = template_values(notice, reader, program, links=links, expires=expires, portal=portal)
+        return values | {"phone": phone} if phone else values
 
-    def _render(self, notice: Notice, reader: Reader, portal: str = "") -> tuple[str, str]:
+    def _render(self, notice: Notice, reader: Reader, portal: str = "", phone: str = "") -> tuple[str, str]:
         """Subject and body for one recipient (a kind's one template serves every audience)."""
-        return render_notice(notice.kind, self._values(notice, reader, portal), reader.language)
+        return render_notice(notice.kind, self._values(notice, reader, portal, phone), reader.language)
+
+    def _invite(self, notice: Notice, reader: Reader, to: str, phone: str, stamp: datetime) -> str | None:
+        """A booked consult's calendar invitation for this reader (`activities.consult_invite`)."""
+        if notice.kind is not NoticeKind.CONSULT_BOOKED:
+            return None
+        program = self.programs.get(notice.program) if notice.program else None
+        length = program.consults.length_minutes if program is not None else None
+        return consult_invite(notice, reader, self._sender, to, phone, length, stamp=stamp)
 
     def _reader(self, audience: Audience, begun: _Begun) -> tuple[str, Reader] | None:
         """The address and the reader of one audience; None when the case has nobody there."""
@@ -292,7 +302,14 @@ class EmailActivities:
         return self.config.supervisor, Reader(audience, "supervisor")
 
     def _message(
-        self, to: str, subject: str, body: str, notice: Notice, message_id: str, language: Language
+        self,
+        to: str,
+        subject: str,
+        body: str,
+        notice: Notice,
+        message_id: str,
+        language: Language,
+        invite: str | None = None,
     ) -> Message:
         # The compat32 Message: the default policy's header objects parse every value again
         # and cost several times more; what goes on the wire is the same MIME.
@@ -305,7 +322,19 @@ class EmailActivities:
         msg["X-SMO-Case-Id"] = notice.case_id
         msg["Date"] = formatdate(localtime=False)
         msg["Content-Language"] = language.value
-        msg.set_payload(body, _UTF8_QP)
+        if invite is None:
+            msg.set_payload(body, _UTF8_QP)
+            return msg
+        # The text and the invitation as alternatives: a calendar client offers the event,
+        # any other reader shows the text, which says the same.
+        msg.set_type("multipart/alternative")
+        text, calendar = Message(), Message()
+        text.set_payload(body, _UTF8_QP)
+        calendar.set_payload(invite, _UTF8_QP)
+        calendar.set_type("text/calendar")
+        calendar.set_param("method", "REQUEST", requote=False)
+        msg.attach(text)
+        msg.attach(calendar)
         return msg
 
     @activity.defn(name="send_notice")
@@ -316,7 +345,7 @@ class EmailActivities:
             return NoticeResult(notice_id=notice.notice_id, sent_at=begun.sent_at, already_sent=True)
         intake = begun.intake
         if intake is not None:
-            register_phi(intake.patient_name, intake.diagnosis_text, str(intake.email))
+            register_phi(intake.patient_name, intake.diagnosis_text, str(intake.email), intake.phone)
 
         sent_at = datetime.now(UTC)
         pending = [r for r in RECIPIENTS[notice.kind] if r.value not in begun.delivered]
@@ -331,12 +360,16 @@ class EmailActivities:
                 portal = await asyncio.to_thread(self._portal_text, notice, reader, intake)
             else:
                 portal = self._portal_text(notice, reader, intake)
-            subject, body = self._render(notice, reader, portal)
+            # The member's number is for the specialist who calls them, and no one else.
+            to_caller = audience is Audience.SPECIALIST and notice.kind is NoticeKind.CONSULT_BOOKED
+            phone = intake.phone if to_caller and intake is not None else ""
+            subject, body = self._render(notice, reader, portal, phone)
+            invite = self._invite(notice, reader, to, phone, sent_at)
             # One Message-ID per notice and audience: a resend is the same message.
             message_id = message_id_for(f"{notice.notice_id}/{audience.value}")
             try:
                 await self.mailer.send(
-                    self._message(to, subject, body, notice, message_id, reader.language),
+                    self._message(to, subject, body, notice, message_id, reader.language, invite),
                     sender=self._sender,
                     recipients=[to],
                 )
