@@ -11,7 +11,7 @@ The DESCRIPTION says who calls whom; only the specialist's says the member's num
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from icalendar import Calendar, Event, vCalAddress
 
@@ -91,6 +91,8 @@ def consult_invite(
     calendar.add("version", "2.0")
     calendar.add("method", "REQUEST")
     calendar.add_component(event)
-    calendar.add_missing_timezones()
+    # The zone's rules around the consult (the library's default spans 1970-2038: 4 KB of
+    # past clock changes for a half-hour call).
+    calendar.add_missing_timezones(date(start.year - 1, 1, 1), date(end.year + 2, 1, 1))
     ical: bytes = calendar.to_ical()
     return ical.decode("utf-8")

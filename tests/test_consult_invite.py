@@ -97,6 +97,9 @@ async def test_both_sides_get_an_invitation_in_their_own_zone_and_only_the_speci
         assert start.astimezone(UTC) == SLOT_UTC
         assert end - start == timedelta(minutes=30)
         assert str(event["ORGANIZER"]).lower().startswith("mailto:")
+    # The specialist's zone with both its winter and summer offsets, for the years around it.
+    offsets = {c.decoded("TZOFFSETTO") for c in specialist.walk() if c.name in ("STANDARD", "DAYLIGHT")}
+    assert offsets == {timedelta(hours=-6), timedelta(hours=-5)}, offsets
     assert str(event_of(member)["ATTENDEE"]) == f"mailto:{scenario.intake().email}"
     assert str(event_of(specialist)["ATTENDEE"]) == f"mailto:{SPECIALIST_TO}"
     # The summary shows in notification previews: no name, no diagnosis.
