@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from models.notices import Audience, Notice, NoticeKind
 from models.program import Program
@@ -40,14 +40,6 @@ class Reader:
     name: str
     language: Language = Language.EN
     zone: ZoneInfo = ICT
-
-
-def zone_of(key: str | None) -> ZoneInfo:
-    """A roster's zone (IANA); ICT, the service's own, for none or one the tz database lacks."""
-    try:
-        return ZoneInfo(key) if key else ICT
-    except (ZoneInfoNotFoundError, ValueError):
-        return ICT
 
 
 def _named(code: str, names: Mapping[str, str], language: Language) -> str:

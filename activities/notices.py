@@ -35,7 +35,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.consult_invite import consult_invite
 from activities.notice_templates import render_notice, render_portal_text
-from activities.notice_values import Reader, template_values, zone_of
+from activities.notice_values import Reader, template_values
 from activities.storage import DocumentNotFound, DocumentStore
 from models.db import EmailDelivery, EmailRow, Specialist, table, utcnow
 from models.intake import PatientIntake
@@ -43,7 +43,7 @@ from models.notices import Audience, Notice, NoticeKind, NoticeResult
 from models.program import Program
 from models.vocabulary import Language, language_of
 from runtime import metrics
-from runtime.i18n import when
+from runtime.i18n import when, zone_of
 from runtime.mail import SmtpMailer, permanent
 from security.links import LinkSigner, Right
 from security.redaction import register_phi

@@ -25,7 +25,7 @@ from datetime import date, datetime
 from gettext import NullTranslations
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
 from babel.dates import format_date, format_time, get_month_names
@@ -112,6 +112,15 @@ def install(env: Environment, language: Language) -> Environment:
     env.filters["when"] = lambda value, zone=ICT: when(value, language, zone)
     env.filters["day"] = lambda value: day(value, language)
     return env
+
+
+def zone_of(key: str | None) -> ZoneInfo:
+    """A roster's zone (IANA); ICT, the service's own, for none or one the tz database lacks,
+    so that a time shown still names the zone it is in."""
+    try:
+        return ZoneInfo(key) if key else ICT
+    except (ZoneInfoNotFoundError, ValueError):
+        return ICT
 
 
 def zone_name(zone: ZoneInfo, at: datetime) -> str:

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from activities.notice_templates import TEMPLATES
-from activities.notice_values import Reader, zone_of
+from activities.notice_values import Reader
 from activities.notices import RECIPIENTS, Audience, EmailActivities
 from models.notices import Notice, NoticeKind
 from models.vocabulary import Language
-from runtime.i18n import ICT, when
+from runtime.i18n import ICT, when, zone_of
 from runtime.outbox import OutboxServer, read_outbox
 from runtime.portal_links import PortalLinks
 from tests import notice_mail, scenario

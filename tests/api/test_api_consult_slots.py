@@ -16,18 +16,20 @@ from models.users import Role
 from runtime.consult_holds import others_booked, specialist_side
 from tests.api.conftest import LiveApi
 from tests.api.test_thin_cli import bare_env, smo
+from tests.polling import eventually
 
 ICT = ZoneInfo("Asia/Phnom_Penh")
 PROGRAM = "assist-america"
 
 
 async def until(live: LiveApi, token: str, case_id: str, *stages: str) -> dict[str, Any]:
-    for _ in range(300):
-        _, status, _ = await live.call("GET", f"/api/v1/cases/{case_id}", token)
-        if status["stage"] in stages:
-            return dict(status)
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{case_id} is {status['stage']}, not {stages}")
+    async def status() -> dict[str, Any]:
+        _, body, _ = await live.call("GET", f"/api/v1/cases/{case_id}", token)
+        return dict(body)
+
+    return await eventually(
+        status, lambda s: s["stage"] in stages, what=lambda s: f"{case_id} is {s['stage']}, not {stages}"
+    )
 
 
 async def delivered(live: LiveApi, token: str, case_id: str, specialist: str | None = None) -> str:

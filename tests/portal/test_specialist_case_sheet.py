@@ -20,8 +20,8 @@ from models.db import DocumentRow
 from models.intake import PatientIntake
 from models.vocabulary import Sex
 from runtime import i18n
-from runtime.i18n import ICT, Language
-from web.portal.case_sheet import NOT_GIVEN, CaseSheet, age_on, case_sheet, zone_of
+from runtime.i18n import ICT, Language, zone_of
+from web.portal.case_sheet import NOT_GIVEN, CaseSheet, age_on, case_sheet
 from web.portal.pages import render
 
 CHICAGO = ZoneInfo("America/Chicago")

@@ -42,6 +42,12 @@ from web.portal.ratelimit import FLOOD_WINDOW, LINK, SlidingWindow, TooManyReque
 T = TypeVar("T")
 
 EXPIRED_FORM = N_("This form has expired. Reload the page and try again.")
+# A contact detail typed wrong, in plain words: the request form and the contact form keep the
+# same rules (`models.input_text`), so they say the same thing.
+CONTACT_WORDS = {
+    "email": N_("Please check the email address. It looks like name@example.com."),
+    "phone": N_("Please write the phone number with digits, for example 012 345 678 or +855 12 345 678."),
+}
 LATE = N_("Your case did not answer in time. Please reload the page to check.")
 CHECK_FORM = N_("Please check the form and try again.")
 # Pieces of work after the answer (`Portal.later`) running at once in one web process. Each

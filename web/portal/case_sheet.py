@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
@@ -24,7 +24,8 @@ from models.case import CaseStatus
 from models.db import Specialist
 from models.intake import PatientIntake
 from runtime import i18n, words
-from runtime.i18n import ICT, Language
+from runtime.i18n import ICT, Language, zone_of
+from web.links import specialist_sees_names
 from web.portal.base import Portal
 
 NOT_GIVEN = "not given"  # a sheet from before the member's sex was asked
@@ -44,15 +45,6 @@ class CaseSheet:
 def age_on(born: date, today: date) -> int:
     """Whole years from `born` to `today` (a birthday not yet reached this year does not count)."""
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-
-
-def zone_of(name: str) -> ZoneInfo:
-    """The roster's zone for a specialist; the desk's if the roster names none the tz database
-    knows, so that the time shown still names the zone it is in."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ICT
 
 
 def case_sheet(
@@ -82,10 +74,9 @@ async def read_sheet(portal: Portal, status: CaseStatus, specialist_id: str, now
     intake, zone = await asyncio.gather(
         asyncio.to_thread(backends.store.load_intake, status.intake_doc_id), asyncio.to_thread(zone_name)
     )
-    program = backends.programs.get(status.program)
     return case_sheet(
         intake,
-        sees_name=program is not None and program.specialist_sees_name,
+        sees_name=specialist_sees_names(backends, status.program),
         zone=zone_of(zone),
         due_at=status.sla.due_at,
         now=now,

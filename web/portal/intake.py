@@ -50,6 +50,8 @@ from service.documents import typed_refs
 from web.errors import WebError
 from web.portal import ratelimit
 from web.portal.base import (
+    CONTACT_WORDS,
+    EXPIRED_FORM,
     FormNonce,
     Portal,
     act,
@@ -91,7 +93,6 @@ FORM_NONCE = re.compile(r"(\d{6})-([A-Za-z0-9_-]{24})")
 SPARE_ROWS = 3
 
 NOT_ONLINE = N_("This programme does not take requests online. Please call the desk.")
-EXPIRED = N_("This form has expired. Reload the page and try again.")
 TOO_MANY = N_("You can send up to %(cap)s documents. Nothing was kept. Please send fewer.")
 SENT_BEFORE = N_(
     "This form was sent already, with other details or some time ago."
@@ -112,9 +113,7 @@ PROBLEMS: dict[str, str] = {
     "policy_number": N_("Please check the policy number."),
     "patient_name": N_("Please write the patient's full name."),
     "date_of_birth": N_("This day does not exist. Please check the day and the month of the date of birth."),
-    "email": N_("Please check the email address. It looks like name@example.com."),
-    # The contact form's words (web.portal.member), as its rule is the same.
-    "phone": N_("Please write the phone number with digits, for example 012 345 678 or +855 12 345 678."),
+    **CONTACT_WORDS,
     "diagnosis_text": N_("Please write the illness in a few words."),
     "icd10": N_("Please check the ICD-10 code, or leave it empty."),
     "sex": N_("Please choose female or male, or leave it empty."),
@@ -202,7 +201,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
     csrf = await form.field("csrf")
     nonce = FORM_NONCE.fullmatch(await form.field("form"))
     if nonce is None:
-        raise WebError(403, EXPIRED)
+        raise WebError(403, EXPIRED_FORM)
     NONCE.check(request, csrf, nonce.group(0))
     intake = _intake({name: await form.field(name) for name in FIELDS})
     case_id = service.request_case_id(portal.links.key, nonce.group(2), nonce.group(1))

@@ -33,6 +33,7 @@ from runtime.portal_links import Holder
 from web.errors import WebError
 from web.portal import language
 from web.portal.base import (
+    CONTACT_WORDS,
     LATE,
     Portal,
     act,
@@ -77,10 +78,6 @@ REFUSED = {
     "consult.book": N_("A consultation cannot be booked now. Please try again later or contact us."),
     "consent.give": N_("The consent text has changed. Reload the page, read it again and agree."),
     "consent.withdraw": N_("Your consent cannot be withdrawn now. Please contact us."),
-}
-CONTACT_WORDS = {
-    "email": N_("Please check the email address. It looks like name@example.com."),
-    "phone": N_("Please write the phone number with digits, for example 012 345 678 or +855 12 345 678."),
 }
 SLOT_WORDS = {"slot": N_("Please choose the day and the time for the consultation.")}
 PAST_SLOT = N_("Please choose a day and time that are still to come.")
