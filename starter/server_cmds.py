@@ -17,6 +17,7 @@ from models.settings import Settings
 from runtime.logging import configure_logging
 from runtime.outbox import read_outbox
 from runtime.temporal import connect
+from starter.cli_common import at_desk
 from starter.dev import DevStack, load_settings
 
 Say = Callable[..., Any]
@@ -38,7 +39,7 @@ async def _until_stopped() -> None:
 def _timeline(say: Say, status: Any) -> None:
     say(f"[bold]{status.case_id}[/]  {status.program}  [bold cyan]{status.stage.value}[/]")
     for t in status.timeline:
-        say(f"  {t.at:%Y-%m-%d %H:%M} {t.stage.value:<22} {t.event} {t.detail}", markup=False)
+        say(f"  {at_desk(t.at)} {t.stage.value:<22} {t.event} {t.detail}", markup=False)
 
 
 def _outbox(say: Say, settings: Settings, case_id: str) -> None:
