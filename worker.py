@@ -41,6 +41,7 @@ from activities.billing import BillingActivities, Ledger
 from activities.calendar import CalendarActivities
 from activities.calendar_watch import CalendarWatchActivities, watch_activities
 from activities.cases import CaseActivities
+from activities.consults import ConsultActivities
 from activities.eligibility import EligibilityActivities, SqlPolicyLookup
 from activities.notices import EmailActivities, MailConfig
 from activities.roster import RosterActivities, SpecialtyMap
@@ -138,6 +139,7 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
         calendar.sla_deadline,
         calendar.sla_elapsed,
         calendar.sla_next_close,
+        ConsultActivities(s.engine, s.calendars).consult_availability,
         *watch_activities(CalendarWatchActivities(s.calendars, s.engine)),
     ]
 

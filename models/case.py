@@ -300,6 +300,11 @@ class CaseStatus(Frozen):
     consult_length_minutes: int = 30
     consult_notice_working_days: int = 1
     calendars: list[str] = ["KH", "US"]
+    # The pending consult's number and SEQUENCE, free rebookings owed, its outcome awaited.
+    consult_number: int = 0
+    consult_sequence: int = 0
+    consult_rebook_free: int = 0
+    consult_outcome_asked: bool = False
 
 
 class CaseResult(Frozen):
@@ -351,15 +356,6 @@ class SubmitReport(Frozen):
     by: Actor
 
 
-class BookConsult(Frozen):
-    slot: AwareDatetime
-    by: Actor
-
-
-class CompleteConsult(Frozen):
-    by: Actor
-
-
 class Cancel(Frozen):
     reason: ShortText
     by: Actor
@@ -398,3 +394,7 @@ class UpdateAck(Frozen):
 
 # The carried state is built from the models above; importing it completes CaseInput.
 import models.case_state  # noqa: E402, F401
+
+# The consult's updates live with their kin; these two were always named from here.
+from models.consult import BookConsult as BookConsult  # noqa: E402
+from models.consult import CompleteConsult as CompleteConsult  # noqa: E402

@@ -79,6 +79,23 @@ class Consults(BaseModel):
     third_opinion: ThirdOpinion = ThirdOpinion.NONE
     close_requested: bool = False
     window_closes_at: datetime | None = None
+    # Consult numbers given out (each invitation's UID names one; a declined charge never
+    # takes a number back), the pending one's number and how often it moved (its SEQUENCE).
+    issued: int = 0
+    number: int = 0
+    sequence: int = 0
+    # The pending consult's moments already passed ("24h", "1h" before it; "check" after it).
+    reminded: list[str] = []
+    # Bookings owed free of charge (a cancel, the specialist absent, the member's first
+    # absence), and the bookings that used one (they count against no free consult).
+    credits: int = 0
+    rebooked: int = 0
+    member_absences: int = 0
+    outcome_asked: bool = False
+
+    def counted(self) -> int:
+        """Bookings counted against the program's free consults."""
+        return self.booked - self.rebooked
 
 
 class Intent(BaseModel):

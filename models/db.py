@@ -123,6 +123,18 @@ class ConsultHold(SQLModel, table=True):
     held_at: datetime = Field(default_factory=utcnow)
 
 
+class MemberConsultHours(SQLModel, table=True):
+    """The hours a member can take a call, in their own zone (the portal's setting); a case
+    without a row takes the default, 08:00-21:00 in Asia/Phnom_Penh."""
+
+    __tablename__ = "member_consult_hours"
+
+    case_id: str = Field(primary_key=True, max_length=64)
+    timezone: str = Field(max_length=64)
+    hours: str = Field(max_length=11)  # HH:MM-HH:MM, every day
+    changed_at: datetime = Field(default_factory=utcnow)
+
+
 class SpecialistLoad(SQLModel, table=True):
     """Each specialist's count of active assignments, changed in the same transaction as the
     assignments themselves (activities/roster.py): choosing a specialist reads one row per

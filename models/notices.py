@@ -54,6 +54,16 @@ class NoticeKind(StrEnum):
     # needs, and a specialist has the case (with the date the report is due).
     RECORDS_COMPLETE = "records_complete"
     SPECIALIST_ASSIGNED = "specialist_assigned"
+    # A booked consult's life, each to both sides unless named: moved (its invitation again,
+    # one SEQUENCE up), cancelled (a METHOD:CANCEL), reminded (24 hours and 1 hour before),
+    # asked after (did it take place: the specialist and the desk), missed (the member and a
+    # supervisor), and no slot fitting when the report went out (the desk).
+    CONSULT_RESCHEDULED = "consult_rescheduled"
+    CONSULT_CANCELLED = "consult_cancelled"
+    CONSULT_REMINDER = "consult_reminder"
+    CONSULT_CHECK = "consult_check"
+    CONSULT_MISSED = "consult_missed"
+    CONSULT_NO_SLOTS = "consult_no_slots"
 
 
 class Notice(BaseModel):
@@ -68,7 +78,10 @@ class Notice(BaseModel):
     # report's notice) and its consult terms. None on notices sent before it was named.
     program: str | None = None
     # Small, non-PHI values for the template: counts, codes (record types, rules, a reason, a
-    # charge), amounts, instants in ISO 8601.
+    # charge), amounts, instants in ISO 8601. A consult's notices carry `slot` (its start,
+    # "%Y-%m-%d %H:%M %z"), `n` (its number) and `seq` (its invitation's SEQUENCE); a reminder
+    # `before` ("24h", "1h"); a missed one `who` ("member", "specialist") and `free` ("1": the
+    # next booking is free); no slots `near` ("<ISO start>|<reason>" joined by ";").
     params: dict[str, str] = {}
 
 

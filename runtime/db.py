@@ -158,6 +158,8 @@ def _legacy_revision(conn: Connection) -> str | None:
         return None
     if "sla_rounds" not in tables_present:
         return "0001"
+    if "member_consult_hours" in tables_present:
+        return "0009"  # the members' consult hours
     if "consult_holds" in tables_present:
         return "0008"  # the consult hours, time off and held slots
     if "timezone" in {c["name"] for c in inspect(conn).get_columns("specialists")}:

@@ -1,4 +1,5 @@
-"""A case's telephone consult: the slots that fit, a booking checked and held, the hold let go.
+"""A case's telephone consult: the slots that fit, a booking checked and held, moved or
+cancelled up to the notice limit, its outcome, and the hold let go.
 
 Every edge books through here (the API, the portal): the case's status names its specialist,
 the slot rule (`calendars.consult_slots`) weighs a slot against the roster's hours, the case's
@@ -15,9 +16,11 @@ for the catalog), for each edge to word its own way.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, NoReturn
 
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -25,7 +28,8 @@ from temporalio.client import Client
 from calendars import CalendarService, CalendarSet
 from calendars import consult_slots as slot_rule
 from models.api import ConsultSlot, ConsultSlots
-from models.case import BookConsult, CaseStatus, CompleteConsult, Stage, UpdateAck
+from models.case import CaseStatus, Stage, UpdateAck
+from models.consult import BookConsult, CancelConsult, CompleteConsult, ConsultOutcome, RescheduleConsult
 from models.settings import Settings
 from runtime import consult_holds
 from runtime.db import audit_off_loop
@@ -70,19 +74,18 @@ async def consult_rule(client: Client, engine: Engine, settings: Settings, case_
     specialist_id = current.specialist_id
     if specialist_id is None:
         raise CaseConflict("the case has no specialist to consult")
-    side = await asyncio.to_thread(consult_holds.specialist_side, engine, specialist_id)
-    if side is None:
-        raise CaseConflict(f"specialist {specialist_id} is not in the roster")
-    booked = await asyncio.to_thread(consult_holds.others_booked, engine, specialist_id, case_id)
-    rule = slot_rule.SlotRule(
-        specialist=side,
-        member=slot_rule.member_side(),
-        calendars=_calendars(settings, current.calendars),
-        now=datetime.now(UTC),
+    rule = await asyncio.to_thread(
+        consult_holds.slot_rule,
+        engine,
+        _calendars(settings, current.calendars),
+        case_id=case_id,
+        specialist_id=specialist_id,
         length=timedelta(minutes=current.consult_length_minutes),
         notice_working_days=current.consult_notice_working_days,
-        booked=booked,
+        now=datetime.now(UTC),
     )
+    if rule is None:
+        raise CaseConflict(f"specialist {specialist_id} is not in the roster")
     return ConsultRule(current, specialist_id, rule)
 
 
@@ -116,6 +119,58 @@ async def consult_slots(client: Client, engine: Engine, settings: Settings, case
     )
 
 
+async def _refuse(
+    engine: Engine, case_id: str, actor: str, action: str, slot: datetime, reason: str
+) -> NoReturn:
+    detail = f"{slot.isoformat()}: {reason}"
+    await audit_off_loop(
+        engine, actor=actor, action=action, outcome="refused", case_id=case_id, detail=detail
+    )
+    raise SlotRefused(slot, reason)
+
+
+async def _held_then_sent(
+    engine: Engine,
+    found: ConsultRule,
+    slot: datetime,
+    actor: str,
+    action: str,
+    send: Callable[[], Awaitable[UpdateAck | None]],
+) -> UpdateAck | None:
+    """Check `slot` by the rule, hold it, then ask the case; the hold goes if the case refuses."""
+    case_id = found.status.case_id
+    reason = found.rule.check(slot)
+    if reason is None and not await asyncio.to_thread(
+        consult_holds.hold, engine, found.specialist_id, slot, case_id
+    ):
+        reason = slot_rule.TAKEN
+    if reason is not None:
+        await _refuse(engine, case_id, actor, action, slot, reason)
+    try:
+        return await send()
+    except BaseException:
+        await asyncio.to_thread(consult_holds.release, engine, case_id, slot)
+        raise
+
+
+def _sender(
+    client: Client,
+    engine: Engine,
+    case_id: str,
+    actor: str,
+    action: str,
+    wait: timedelta,
+    update: Any,
+    arg: Any,
+) -> Callable[[], Awaitable[UpdateAck | None]]:
+    async def send() -> UpdateAck | None:
+        return await send_update(
+            client, engine, case_id=case_id, actor=actor, action=action, update=update, arg=arg, wait=wait
+        )
+
+    return send
+
+
 async def book_consult(
     client: Client,
     engine: Engine,
@@ -135,37 +190,67 @@ async def book_consult(
     """
     found = await consult_rule(client, engine, settings, case_id)
     arg = BookConsult(slot=slot, by=actor)
-
-    async def send() -> UpdateAck | None:
-        return await send_update(
-            client,
-            engine,
-            case_id=case_id,
-            actor=actor,
-            action=action,
-            update=SmoCaseWorkflow.book_consult,
-            arg=arg,
-            wait=wait,
-        )
-
+    send = _sender(client, engine, case_id, actor, action, wait, SmoCaseWorkflow.book_consult, arg)
     if not found.status.consult_open:
         return await send()
-    reason = found.rule.check(slot)
-    if reason is None and not await asyncio.to_thread(
-        consult_holds.hold, engine, found.specialist_id, slot, case_id
-    ):
-        reason = slot_rule.TAKEN
-    if reason is not None:
-        detail = f"{slot.isoformat()}: {reason}"
-        await audit_off_loop(
-            engine, actor=actor, action=action, outcome="refused", case_id=case_id, detail=detail
-        )
-        raise SlotRefused(slot, reason)
-    try:
-        return await send()
-    except BaseException:
-        await asyncio.to_thread(consult_holds.release, engine, case_id, slot)
-        raise
+    return await _held_then_sent(engine, found, slot, actor, action, send)
+
+
+async def _booked(
+    client: Client, engine: Engine, settings: Settings, case_id: str, number: int, actor: str, action: str
+) -> tuple[ConsultRule, datetime]:
+    """The rule now and the booked consult `number`, which must still be the notice away."""
+    found = await consult_rule(client, engine, settings, case_id)
+    current = found.status
+    if not current.consult_pending or current.consult_at is None:
+        raise CaseConflict("no consult is booked")
+    if number != current.consult_number:
+        raise CaseConflict(f"consult #{number} is not the booked one (#{current.consult_number})")
+    earliest, _ = found.rule.bounds()
+    if current.consult_at < earliest:  # the notice both sides were promised
+        await _refuse(engine, case_id, actor, action, current.consult_at, slot_rule.TOO_SOON)
+    return found, current.consult_at
+
+
+async def reschedule_consult(
+    client: Client,
+    engine: Engine,
+    settings: Settings,
+    case_id: str,
+    number: int,
+    slot: datetime,
+    actor: str,
+    action: str = "consult.reschedule",
+    wait: timedelta = RPC_TIMEOUT,
+) -> UpdateAck | None:
+    """Move consult `number` to `slot`: both up to the notice limit, the new slot by the rule and
+    held; the old slot is let go once the case has moved it (its invitation, one SEQUENCE up)."""
+    found, before = await _booked(client, engine, settings, case_id, number, actor, action)
+    arg = RescheduleConsult(number=number, slot=slot, by=actor)
+    send = _sender(client, engine, case_id, actor, action, wait, SmoCaseWorkflow.reschedule_consult, arg)
+    ack = await _held_then_sent(engine, found, slot, actor, action, send)
+    if ack is not None:
+        await asyncio.to_thread(consult_holds.release, engine, case_id, before)
+    return ack
+
+
+async def cancel_consult(
+    client: Client,
+    engine: Engine,
+    settings: Settings,
+    case_id: str,
+    number: int,
+    actor: str,
+    action: str = "consult.cancel",
+    wait: timedelta = RPC_TIMEOUT,
+) -> UpdateAck | None:
+    """Cancel consult `number` up to the notice limit; the next booking is free, the slot let go."""
+    await _booked(client, engine, settings, case_id, number, actor, action)
+    arg = CancelConsult(number=number, by=actor)
+    ack = await _sender(client, engine, case_id, actor, action, wait, SmoCaseWorkflow.cancel_consult, arg)()
+    if ack is not None:
+        await release_consults(engine, case_id)
+    return ack
 
 
 async def complete_consult(
@@ -175,18 +260,11 @@ async def complete_consult(
     actor: str,
     action: str = "consult.complete",
     wait: timedelta = RPC_TIMEOUT,
+    outcome: ConsultOutcome = ConsultOutcome.DONE,
 ) -> UpdateAck | None:
-    """Mark the booked consult held; its slot is let go."""
-    ack = await send_update(
-        client,
-        engine,
-        case_id=case_id,
-        actor=actor,
-        action=action,
-        update=SmoCaseWorkflow.complete_consult,
-        arg=CompleteConsult(by=actor),
-        wait=wait,
-    )
+    """Say how the booked consult went (held, or who was absent); its slot is let go."""
+    arg = CompleteConsult(by=actor, outcome=outcome)
+    ack = await _sender(client, engine, case_id, actor, action, wait, SmoCaseWorkflow.complete_consult, arg)()
     await release_consults(engine, case_id)
     return ack
 
@@ -194,3 +272,22 @@ async def complete_consult(
 async def release_consults(engine: Engine, case_id: str) -> None:
     """Let go of every slot the case holds (its consult held, the case closed or cancelled)."""
     await asyncio.to_thread(consult_holds.release, engine, case_id)
+
+
+async def member_hours(engine: Engine, case_id: str) -> consult_holds.MemberHours:
+    """The hours the member takes calls, in their zone (their setting or the default)."""
+    return await asyncio.to_thread(consult_holds.member_hours, engine, case_id)
+
+
+async def set_member_hours(
+    engine: Engine, case_id: str, hours: consult_holds.MemberHours, actor: str
+) -> None:
+    """Keep the member's hours; `UserError` for an unknown zone or hours that are not a span."""
+    try:
+        await asyncio.to_thread(consult_holds.set_member_hours, engine, case_id, hours)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    detail = f"{hours.zone} {hours.hours}"
+    await audit_off_loop(
+        engine, actor=actor, action="consult.hours", outcome="ok", case_id=case_id, detail=detail
+    )

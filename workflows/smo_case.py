@@ -60,14 +60,19 @@ class SmoCaseWorkflow(
     async def run(self, inp: CaseInput) -> CaseResult:
         # Side effects that updates accepted are performed beside the stages, in order.
         effects = asyncio.ensure_future(self._perform_intents())
+        # A booked consult's reminders and its question afterwards, on their own timers.
+        clock = asyncio.ensure_future(self._consult_clock())
         life = asyncio.ensure_future(self._lifecycle(inp))
         try:
             await workflow.wait([life, effects], return_when=asyncio.FIRST_COMPLETED)
             if effects.done():
                 effects.result()  # the effects loop never ends by itself: a bug there fails the task
+            if clock.done():
+                clock.result()  # nor does the clock, but on a run from before it: a bug fails the task
             return await self._finish(life.result())
         finally:
             effects.cancel()
+            clock.cancel()
 
     async def _lifecycle(self, inp: CaseInput) -> Stage:
         """The case's stages; a continued run picks up at the phase it was carried in."""
@@ -170,10 +175,12 @@ class SmoCaseWorkflow(
     @workflow.query
     def status(self) -> CaseStatus:
         s, terms, clock = self.s, self.s.terms, self.clock
-        free_left = 0
+        consults, free_left = s.consults, 0
         if terms is not None:
             free_left = (
-                999 if terms.free_consults is None else max(terms.free_consults - s.consults.booked, 0)
+                999
+                if terms.free_consults is None
+                else max(terms.free_consults - consults.counted(), 0) + consults.credits
             )
         return CaseStatus(
             case_id=self._inp.case_id,
@@ -199,6 +206,10 @@ class SmoCaseWorkflow(
             consent=s.consent,
             consult_open=self._booking_open(),
             consult_at=self._booked_at(),
+            consult_number=consults.number if consults.pending else 0,
+            consult_sequence=consults.sequence if consults.pending else 0,
+            consult_rebook_free=consults.credits,
+            consult_outcome_asked=consults.outcome_asked,
             **(
                 {
                     "consult_length_minutes": terms.consult_length_minutes,

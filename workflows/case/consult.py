@@ -1,5 +1,11 @@
-"""Report delivery and the consult window: bookings (billed past the free ones), a third
-opinion (billed), and closing. Charges are queued intents: the update answers at once."""
+"""Report delivery and the consult window: bookings (billed past the free ones), their moves,
+cancels and outcomes, a third opinion (billed), and closing. Charges are queued intents: the
+update answers at once.
+
+A booking owed free of charge (a cancel, the specialist absent, the member's first absence) is
+a credit the next booking uses before the program's free consults; the slot rule itself (the
+roster's hours, the calendars, the notice) is the case service's, which can read the roster.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +14,18 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from models.case import BookConsult, Close, CompleteConsult, RequestThirdOpinion, Stage, UpdateAck
+    from models.case import Close, RequestThirdOpinion, Stage, UpdateAck
     from models.case_state import ThirdOpinion
+    from models.consult import BookConsult, CancelConsult, CompleteConsult, ConsultOutcome, RescheduleConsult
     from models.notices import NoticeKind
 
-from workflows.case.effects import EffectsMixin
+from workflows.case.consult_clock import OUTCOME_UNKNOWN, ConsultClock, slot_param
 from workflows.case.options import expect, wait
 
 BOOKED = "consult booked"
 
 
-class ConsultStage(EffectsMixin):
+class ConsultStage(ConsultClock):
     async def _deliver_report(self) -> None:
         review = self._round()
         assert review.report is not None
@@ -37,6 +44,7 @@ class ConsultStage(EffectsMixin):
         )
         self._enter(Stage.REPORT_DELIVERED, "report delivered", f"report {len(self.s.reports)}")
         self.s.consults.window_closes_at = workflow.now() + timedelta(days=terms.consult_window_days)
+        await self._check_availability()
 
     async def _consult_phase(self) -> bool:
         """True when a third opinion was requested, False when the case should close."""
@@ -109,22 +117,29 @@ class ConsultStage(EffectsMixin):
     @workflow.update
     def book_consult(self, req: BookConsult) -> UpdateAck:
         terms, consults = self.terms, self.s.consults
-        n = consults.booked + 1
-        free = terms.free_consults is None or consults.booked < terms.free_consults
-        consults.booked, consults.pending = n, True
+        # Older runs kept no numbers: their consults were numbered by the bookings.
+        n = max(consults.issued, consults.booked) + 1
+        credit = consults.credits > 0
+        free = credit or terms.free_consults is None or consults.counted() < terms.free_consults
+        if credit:
+            consults.credits -= 1
+            consults.rebooked += 1
+        consults.booked, consults.pending = consults.booked + 1, True
+        consults.issued, consults.number, consults.sequence = n, n, 0
         if self.s.stage is not Stage.CONSULT:
             self._enter(Stage.CONSULT)
         kind = "free" if free else "billed"
         consults.slot = req.slot
-        self._note(BOOKED, f"#{n} {kind} by {req.by}")
+        self._start_moments()
+        self._clear_consult_flag()
+        self._note(BOOKED, f"#{n} {kind}{' rebooking' if credit else ''} by {req.by}")
         group = f"consult:{n}"
         if not free:
             self._queue_charge(group, "consult", f"consult:{n}", terms.consult_price_cents)
-        slot = req.slot.strftime("%Y-%m-%d %H:%M %z")
         self._queue_notice(
-            group, self._notice(NoticeKind.CONSULT_BOOKED, str(n), params={"slot": slot, "n": str(n)})
+            group, self._notice(NoticeKind.CONSULT_BOOKED, str(n), params=self._consult_params())
         )
-        return self._ack("free" if free else "billed")
+        return self._ack(kind)
 
     @book_consult.validator
     def _validate_book(self, req: BookConsult) -> None:
@@ -133,20 +148,98 @@ class ConsultStage(EffectsMixin):
         if req.slot <= workflow.now():
             raise ValueError("the consult slot must be in the future")
 
+    def _check_booked(self, number: int, action: str) -> datetime:
+        """The pending consult `number` has not started: it may still be moved or cancelled."""
+        self._require_stage(Stage.CONSULT)
+        consults = self.s.consults
+        if not consults.pending or consults.slot is None:
+            raise ValueError("no consult is booked")
+        if number != consults.number:
+            raise ValueError(f"consult #{number} is not the booked one (#{consults.number})")
+        if consults.slot <= workflow.now():
+            raise ValueError(f"the consult has started; it can no longer be {action}")
+        return consults.slot
+
+    @workflow.update
+    def reschedule_consult(self, req: RescheduleConsult) -> UpdateAck:
+        consults = self.s.consults
+        before = consults.slot
+        assert before is not None
+        consults.slot, consults.sequence = req.slot, consults.sequence + 1
+        self._start_moments()
+        self._clear_consult_flag()
+        self._note("consult moved", f"#{consults.number} from {slot_param(before)} by {req.by}")
+        notice = self._notice(
+            NoticeKind.CONSULT_RESCHEDULED,
+            f"{consults.number}-{consults.sequence}",
+            params=self._consult_params(before=slot_param(before)),
+        )
+        self._queue_notice(f"consult:{consults.number}:moved", notice)
+        return self._ack(f"sequence {consults.sequence}")
+
+    @reschedule_consult.validator
+    def _validate_reschedule(self, req: RescheduleConsult) -> None:
+        expect(req, RescheduleConsult)
+        current = self._check_booked(req.number, "moved")
+        if req.slot <= workflow.now():
+            raise ValueError("the consult slot must be in the future")
+        if req.slot == current:
+            raise ValueError("the consult is booked at that time already")
+
+    @workflow.update
+    def cancel_consult(self, req: CancelConsult) -> UpdateAck:
+        consults = self.s.consults
+        # The invitation's CANCEL goes one SEQUENCE past the last REQUEST.
+        consults.sequence += 1
+        params = self._consult_params()
+        consults.pending, consults.slot = False, None
+        consults.credits += 1
+        self._clear_consult_flag()
+        self._note("consult cancelled", f"#{consults.number} by {req.by}")
+        notice = self._notice(NoticeKind.CONSULT_CANCELLED, str(consults.number), params=params)
+        self._queue_notice(f"consult:{consults.number}:cancelled", notice)
+        return self._ack("the next booking is free")
+
+    @cancel_consult.validator
+    def _validate_cancel_consult(self, req: CancelConsult) -> None:
+        expect(req, CancelConsult)
+        self._check_booked(req.number, "cancelled")
+
     @workflow.update
     def complete_consult(self, req: CompleteConsult) -> UpdateAck:
         consults = self.s.consults
-        consults.pending, consults.slot = False, None
-        consults.completed += 1
-        self._note("consult completed", f"#{consults.completed} by {req.by}")
-        return self._ack()
+        n = consults.number or consults.booked
+        params = self._consult_params() if consults.slot is not None else {"n": str(n)}
+        consults.pending, consults.slot, consults.outcome_asked = False, None, False
+        self._clear_consult_flag(OUTCOME_UNKNOWN)
+        if req.outcome is ConsultOutcome.DONE:
+            consults.completed += 1
+            self._note("consult completed", f"#{consults.completed} by {req.by}")
+            return self._ack()
+        # A specialist's absence, and a member's first absence, leave the next booking free.
+        who = "specialist" if req.outcome is ConsultOutcome.SPECIALIST_ABSENT else "member"
+        if who == "member":
+            consults.member_absences += 1
+        free = who == "specialist" or consults.member_absences == 1
+        consults.credits += int(free)
+        self._note("consult missed", f"#{n} {who} absent, by {req.by}")
+        self._set_attention(f"consult {who} absent")
+        notice = self._notice(
+            NoticeKind.CONSULT_MISSED, str(n), params={**params, "who": who, "free": str(int(free))}
+        )
+        self._queue_notice(f"consult:{n}:missed", notice)
+        return self._ack("the next booking is free" if free else "the next booking is billed")
 
     @complete_consult.validator
     def _validate_complete_consult(self, req: CompleteConsult) -> None:
         expect(req, CompleteConsult)
         self._require_stage(Stage.CONSULT)
-        if not self.s.consults.pending:
+        consults = self.s.consults
+        if not consults.pending:
             raise ValueError("no consult is booked")
+        started = consults.slot is None or consults.slot <= workflow.now()
+        if req.outcome is not ConsultOutcome.DONE and not started:
+            raise ValueError("the consult has not started yet; nobody has missed it")
 
     @workflow.update
     def request_third_opinion(self, req: RequestThirdOpinion) -> UpdateAck:

@@ -166,7 +166,7 @@ class EffectsMixin(CaseCore):
             # Not held yet: the booking goes. A consult already held stays on the record,
             # and the attention flag asks a person to settle the payment.
             consults.booked -= 1
-            consults.pending = False
+            consults.pending, consults.slot = False, None
 
     async def _reliably(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run an activity; once its retry policy is spent, escalate and try again later."""
