@@ -19,31 +19,37 @@ import asyncio
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
 from email.utils import formatdate, parseaddr
-from typing import Protocol
 
 import aiosmtplib
 import structlog
 from pydantic import BaseModel
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.consult_invite import consult_invite
-from activities.notice_templates import render_notice, render_portal_text
-from activities.notice_values import Reader, template_values
+from activities.consult_invite import calendar_part, caller_phone, consult_invite
+from activities.notice_templates import render_notice
+from activities.notice_values import (
+    MINTING_KINDS,
+    PortalMail,
+    Reader,
+    assignment_no_of,
+    portal_text,
+    template_values,
+)
 from activities.storage import DocumentNotFound, DocumentStore
-from models.db import EmailDelivery, EmailRow, Specialist, table, utcnow
+from models.db import Assignment, EmailDelivery, EmailRow, MemberConsultHours, Specialist, table, utcnow
 from models.intake import PatientIntake
 from models.notices import Audience, Notice, NoticeKind, NoticeResult
 from models.program import Program
 from models.vocabulary import Language, language_of
 from runtime import metrics
-from runtime.i18n import when, zone_of
+from runtime.i18n import zone_of
 from runtime.mail import SmtpMailer, permanent
 from security.links import LinkSigner, Right
 from security.redaction import register_phi
@@ -51,7 +57,7 @@ from security.redaction import register_phi
 log = structlog.get_logger(__name__)
 
 
-__all__ = ["RECIPIENTS", "Audience", "EmailActivities", "MailConfig", "PortalMail", "message_id_for"]
+__all__ = ["RECIPIENTS", "Audience", "EmailActivities", "MailConfig", "assignment_no_of", "message_id_for"]
 
 RECIPIENTS: dict[NoticeKind, tuple[Audience, ...]] = {
     NoticeKind.CASE_OPENED: (Audience.CUSTOMER,),
@@ -76,23 +82,14 @@ RECIPIENTS: dict[NoticeKind, tuple[Audience, ...]] = {
     NoticeKind.CONFIRM_REQUEST: (Audience.CUSTOMER,),
     NoticeKind.RECORDS_COMPLETE: (Audience.CUSTOMER,),
     NoticeKind.SPECIALIST_ASSIGNED: (Audience.CUSTOMER,),
+    NoticeKind.CONSULT_RESCHEDULED: (Audience.CUSTOMER, Audience.SPECIALIST),
+    NoticeKind.CONSULT_CANCELLED: (Audience.CUSTOMER, Audience.SPECIALIST),
+    NoticeKind.CONSULT_REMINDER: (Audience.CUSTOMER, Audience.SPECIALIST),
+    NoticeKind.CONSULT_CHECK: (Audience.SPECIALIST, Audience.COORDINATOR),
+    # The supervisor's copy is the escalation: a specialist who did not come, a member absent.
+    NoticeKind.CONSULT_MISSED: (Audience.CUSTOMER, Audience.SUPERVISOR),
+    NoticeKind.CONSULT_NO_SLOTS: (Audience.COORDINATOR,),
 }
-
-# The member's notices that carry a fresh single-use sign-in link to the portal.
-SIGN_IN_KINDS = frozenset({NoticeKind.CASE_OPENED, NoticeKind.PORTAL_LINK, NoticeKind.REPORT_DELIVERED})
-# The member's notices whose link is minted as the message is sent (a row written per link).
-MINTING_KINDS = SIGN_IN_KINDS | {NoticeKind.CONFIRM_REQUEST}
-
-
-class PortalMail(Protocol):
-    """The portal's links: a member's single-use sign-in (opening the portal in their
-    language), a specialist's assignment page."""
-
-    def sign_in_url(self, case_id: str, dob: date, language: Language) -> tuple[str, datetime]: ...
-
-    def assignment_url(self, case_id: str, assignment_no: int, specialist_id: str) -> str: ...
-
-    def confirmation_url(self, case_id: str, language: Language = Language.EN) -> tuple[str, datetime]: ...
 
 
 class MailConfig(BaseModel):
@@ -103,6 +100,7 @@ class MailConfig(BaseModel):
 
 
 _EMAILS, _DELIVERIES, _SPECIALISTS = table(EmailRow), table(EmailDelivery), table(Specialist)
+_ASSIGNMENTS, _MEMBER_HOURS = table(Assignment), table(MemberConsultHours)
 # Built once: constructing and cache-keying a statement on every call is a visible part of
 # a notice's cost.
 # (Names apart from the columns': an UPDATE keeps those for its SET clause.)
@@ -119,6 +117,12 @@ _NEW_DELIVERY = insert(_DELIVERIES)
 _SPECIALIST_ADDRESS = select(_SPECIALISTS.c.email, _SPECIALISTS.c.name, _SPECIALISTS.c.timezone).where(
     _SPECIALISTS.c.specialist_id == bindparam("specialist_id")
 )
+# The zone the member gave for their calls (none: ICT), and the specialist's active assignment.
+_MEMBER_ZONE = select(_MEMBER_HOURS.c.timezone).where(_MEMBER_HOURS.c.case_id == bindparam("case_id"))
+_ACTIVE = (_ASSIGNMENTS.c.specialist_id == bindparam("specialist_id"), _ASSIGNMENTS.c.status == "active")
+_ACTIVE_ASSIGNMENT = select(func.max(_ASSIGNMENTS.c.assignment_no)).where(
+    _ASSIGNMENTS.c.case_id == bindparam("case_id"), *_ACTIVE
+)
 
 
 @dataclass(frozen=True)
@@ -129,18 +133,13 @@ class _Begun:
     delivered: set[str] = field(default_factory=set)
     specialist: tuple[str, str, str] | None = None  # email, name, time zone
     intake: PatientIntake | None = None
+    member_zone: str | None = None  # IANA; None: ICT
+    assignment_no: int | None = None  # the specialist's page asked after a consult
 
 
 # Quoted-printable keeps a mostly-ASCII body readable on the wire, as the default policy does.
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP
-
-
-def assignment_no_of(notice: Notice) -> int | None:
-    """The assignment a specialist's notice belongs to: its id ends in the number, alone
-    (`<case>:records_to_specialist:<n>`) or with the round of information (`…:info_supplied:<n>-<k>`)."""
-    number = notice.notice_id.rsplit(":", 1)[-1].split("-", 1)[0]
-    return int(number) if number.isascii() and number.isdigit() and len(number) < 7 else None
 
 
 def message_id_for(notice_id: str) -> str:
@@ -194,10 +193,15 @@ class EmailActivities:
             else:
                 conn.execute(_ONE_MORE_ATTEMPT, {"this_notice": notice.notice_id})
                 delivered = set(conn.scalars(_DELIVERED_AUDIENCES, key))
-            specialist = None
+            specialist, assignment_no, case = None, None, {"case_id": notice.case_id}
             if notice.specialist_id is not None:
                 found = conn.execute(_SPECIALIST_ADDRESS, {"specialist_id": notice.specialist_id}).first()
                 specialist = (found.email, found.name, found.timezone) if found is not None else None
+                if notice.kind is NoticeKind.CONSULT_CHECK:
+                    ids = case | {"specialist_id": notice.specialist_id}
+                    assignment_no = conn.scalar(_ACTIVE_ASSIGNMENT, ids)
+            to_member = notice.intake_doc_id and Audience.CUSTOMER in RECIPIENTS[notice.kind]
+            member_zone = conn.scalar(_MEMBER_ZONE, case) if to_member else None
         intake = None
         if notice.intake_doc_id:
             try:
@@ -206,7 +210,13 @@ class EmailActivities:
                 raise ApplicationError(
                     "the intake sheet is missing from the store", type="IntakeMissing", non_retryable=True
                 ) from None
-        return _Begun(delivered=delivered, specialist=specialist, intake=intake)
+        return _Begun(
+            delivered=delivered,
+            specialist=specialist,
+            intake=intake,
+            member_zone=member_zone,
+            assignment_no=assignment_no,
+        )
 
     def _record(
         self, notice_id: str, audience: Audience | None, message_id: str, sent_at: datetime | None
@@ -221,23 +231,11 @@ class EmailActivities:
             if sent_at is not None:
                 conn.execute(_NOTICE_SENT, {"this_notice": notice_id, "at": sent_at})
 
-    def _portal_text(self, notice: Notice, reader: Reader, intake: PatientIntake | None) -> str:
-        audience = reader.audience
-        if self.portal is None:
-            return ""
-        if audience is Audience.CUSTOMER and notice.kind is NoticeKind.CONFIRM_REQUEST:
-            # The whole paragraph is the template's: the link is the one value in the message.
-            return self.portal.confirmation_url(notice.case_id, reader.language)[0]
-        if audience is Audience.CUSTOMER and intake is not None and notice.kind in SIGN_IN_KINDS:
-            # The link opens the portal in the member's language; it expires at a time in their zone.
-            lang = reader.language
-            url, until = self.portal.sign_in_url(notice.case_id, intake.date_of_birth, lang)
-            return render_portal_text("sign_in", lang, url=url, until=when(until, lang, reader.zone))
-        to_specialist = audience is Audience.SPECIALIST and notice.kind is NoticeKind.RECORDS_TO_SPECIALIST
-        if to_specialist and notice.specialist_id and (n := assignment_no_of(notice)) is not None:
-            url = self.portal.assignment_url(notice.case_id, n, notice.specialist_id)
-            return render_portal_text("assignment", url=url)
-        return ""
+    def _portal_text(
+        self, notice: Notice, reader: Reader, intake: PatientIntake | None, assignment_no: int | None = None
+    ) -> str:
+        """The paragraph with this reader's portal link, if any (`notice_values.portal_text`)."""
+        return portal_text(self.portal, notice, reader, intake, assignment_no)
 
     def _links(self, notice: Notice, reader: Reader, now: datetime) -> str:
         """One signed link per document, each naming the recipient's own right to it.
@@ -276,9 +274,7 @@ class EmailActivities:
         return render_notice(notice.kind, self._values(notice, reader, portal, phone), reader.language)
 
     def _invite(self, notice: Notice, reader: Reader, to: str, phone: str, stamp: datetime) -> str | None:
-        """A booked consult's calendar invitation for this reader (`activities.consult_invite`)."""
-        if notice.kind is not NoticeKind.CONSULT_BOOKED:
-            return None
+        """A consult's calendar invitation (or its cancel) for this reader (`activities.consult_invite`)."""
         program = self.programs.get(notice.program) if notice.program else None
         length = program.consults.length_minutes if program is not None else None
         return consult_invite(notice, reader, self._sender, to, phone, length, stamp=stamp)
@@ -289,8 +285,10 @@ class EmailActivities:
             intake = begun.intake
             if intake is None:
                 return None
-            # The member reads in their case's language, with times in ICT (the programs' zone).
-            return str(intake.email), Reader(audience, intake.patient_name, language_of(intake.language))
+            # The member reads in their case's language, with times in the zone they gave for
+            # their calls, else ICT (the programs' zone).
+            language, own = language_of(intake.language), zone_of(begun.member_zone)
+            return str(intake.email), Reader(audience, intake.patient_name, language, own)
         if audience is Audience.SPECIALIST:
             if begun.specialist is None:
                 return None
@@ -325,16 +323,12 @@ class EmailActivities:
         if invite is None:
             msg.set_payload(body, _UTF8_QP)
             return msg
-        # The text and the invitation as alternatives: a calendar client offers the event,
-        # any other reader shows the text, which says the same.
+        # The text and the invitation as alternatives (`consult_invite.calendar_part`).
         msg.set_type("multipart/alternative")
-        text, calendar = Message(), Message()
+        text = Message()
         text.set_payload(body, _UTF8_QP)
-        calendar.set_payload(invite, _UTF8_QP)
-        calendar.set_type("text/calendar")
-        calendar.set_param("method", "REQUEST", requote=False)
         msg.attach(text)
-        msg.attach(calendar)
+        msg.attach(calendar_part(invite, notice.kind))
         return msg
 
     @activity.defn(name="send_notice")
@@ -359,10 +353,9 @@ class EmailActivities:
                 # Off the event loop: minting the link writes its row.
                 portal = await asyncio.to_thread(self._portal_text, notice, reader, intake)
             else:
-                portal = self._portal_text(notice, reader, intake)
+                portal = self._portal_text(notice, reader, intake, begun.assignment_no)
             # The member's number is for the specialist who calls them, and no one else.
-            to_caller = audience is Audience.SPECIALIST and notice.kind is NoticeKind.CONSULT_BOOKED
-            phone = intake.phone if to_caller and intake is not None else ""
+            phone = caller_phone(notice, audience, intake.phone if intake is not None else "")
             subject, body = self._render(notice, reader, portal, phone)
             invite = self._invite(notice, reader, to, phone, sent_at)
             # One Message-ID per notice and audience: a resend is the same message.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Any, Self
+from zoneinfo import available_timezones
 
 from pydantic import (
     AfterValidator,
@@ -29,6 +30,7 @@ from models.case import (
     RecordType,
     Stage,
 )
+from models.consult import ConsultOutcome
 from models.input_text import LANGUAGE_PATTERN, NO_NUL_PATTERN, REASON_PATTERN, Email, Phone
 from models.intake import PatientIntake
 from models.vocabulary import Language
@@ -122,6 +124,99 @@ class RequestInfoBody(Body):
 
 class BookConsultBody(Body):
     slot: AwareDatetime
+
+
+class RescheduleConsultBody(BookConsultBody):
+    """The consult's new slot (the path names the consult by its number)."""
+
+
+def _digits(value: object) -> object:
+    # A path's text: digits only (pydantic would read " 1", "+1", "1_0" or "1.0" as a number).
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{1,9}", value):
+        raise ValueError("a consult number is 1 to 999, in digits")
+    return value
+
+
+class ConsultNumber(Body):
+    """The consult a call means, by the number its invitation carries: a stale page or a repeated
+    command never moves another one."""
+
+    number: Annotated[int, Field(ge=1, le=999), BeforeValidator(_digits)]
+
+
+class CompleteConsultBody(Body):
+    """How the booked consult went; a call without an outcome (or without a body) says it was held."""
+
+    outcome: ConsultOutcome = ConsultOutcome.DONE
+
+
+def _hours_after(hour: int) -> str:
+    """A pattern of the two-digit hours after `hour`, to 23: 8 gives 09|1[0-9]|2[0-3]."""
+    parts = []
+    for tens in range(3):
+        low, high = max(hour + 1, tens * 10), min(23, tens * 10 + 9)
+        if low <= high:
+            parts.append(f"{tens}{low % 10}" if low == high else f"{tens}[{low % 10}-{high % 10}]")
+    return "|".join(parts)
+
+
+def _span_pattern() -> str:
+    """HH:MM-HH:MM on the hour or half hour, the end after the start, at 24:00 at the latest: the
+    slot rule's span (calendars.consult_slots.parse_span) spelled out for the schema, whose
+    readers cannot compare two times."""
+    starts = []
+    for hour in range(24):
+        later = _hours_after(hour)
+        ends = f"(?:(?:{later}):[03]0|24:00)" if later else "24:00"
+        starts.append(f"{hour:02d}:(?:00-(?:{hour:02d}:30|{ends})|30-{ends})")
+    return "^(?:" + "|".join(starts) + ")$"
+
+
+SPAN_PATTERN = _span_pattern()
+SPAN = "HH:MM-HH:MM on the hour or half hour, the end after the start (at 24:00 at the latest)"
+# The IANA zones this machine's zone data holds, which the slot rule loads; "localtime" is the
+# server's own clock and "Factory" no one's.
+TIME_ZONES = sorted(available_timezones() - {"localtime", "Factory", "posixrules"})
+_ZONE_SET = frozenset(TIME_ZONES)
+ZONE = "not a time zone the service knows (an IANA name such as Asia/Phnom_Penh)"
+
+
+def _span(text: str) -> str:
+    if not re.fullmatch(SPAN_PATTERN, text):
+        raise ValueError(SPAN)
+    return text
+
+
+def _zone(name: str) -> str:
+    if name not in _ZONE_SET:
+        raise ValueError(ZONE)
+    return name
+
+
+class ConsultHoursBody(Body):
+    """The hours the member takes calls, every day, in their own zone (the desk sets them for
+    the member as the member's page does)."""
+
+    zone: Annotated[
+        str,
+        StringConstraints(max_length=64),
+        AfterValidator(_zone),
+        WithJsonSchema({"type": "string", "enum": TIME_ZONES}),
+    ]
+    hours: Annotated[
+        str,
+        StringConstraints(max_length=11),
+        AfterValidator(_span),
+        WithJsonSchema({"type": "string", "maxLength": 11, "pattern": SPAN_PATTERN}),
+    ]
+
+
+class ConsultHours(BaseModel):
+    """The hours the member takes calls now: their setting, or 08:00-21:00 in Asia/Phnom_Penh."""
+
+    case_id: str
+    zone: str
+    hours: str
 
 
 class ConsultSlot(BaseModel):

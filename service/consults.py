@@ -226,6 +226,8 @@ async def reschedule_consult(
     """Move consult `number` to `slot`: both up to the notice limit, the new slot by the rule and
     held; the old slot is let go once the case has moved it (its invitation, one SEQUENCE up)."""
     found, before = await _booked(client, engine, settings, case_id, number, actor, action)
+    if slot == before:  # its own hold would answer "taken"
+        raise CaseConflict("the consult is booked at that time already")
     arg = RescheduleConsult(number=number, slot=slot, by=actor)
     send = _sender(client, engine, case_id, actor, action, wait, SmoCaseWorkflow.reschedule_consult, arg)
     ack = await _held_then_sent(engine, found, slot, actor, action, send)

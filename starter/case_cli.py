@@ -293,8 +293,26 @@ def _print_status(status: dict[str, Any], timeline: bool = True) -> None:
             f"  reports: {len(status['report_doc_ids'])}; consults booked {status['consults_booked']},"
             f" held {status['consults_completed']}"
         )
+    _print_consult(status)
     if timeline:
         table = Table("at", "stage", "event", "detail")
         for t in status["timeline"]:
             table.add_row(at_desk(t["at"], seconds=True), t["stage"], t["event"], t["detail"])
         out.print(table)
+
+
+def _print_consult(status: dict[str, Any]) -> None:
+    """The booked consult at the desk's clock, the free rebookings owed and an outcome awaited.
+
+    `.get`: a server from before consults were numbered sends none of these.
+    """
+    if status.get("consult_pending"):
+        number, sequence = status.get("consult_number") or 0, status.get("consult_sequence") or 0
+        at = at_desk(status.get("consult_at")) or "time not kept"
+        line = f"  consult {f'#{number} ' if number else ''}booked: {at}"
+        line += f" (invitation sequence {sequence})" if sequence else ""
+        if status.get("consult_outcome_asked"):
+            line += f"; outcome awaited (smo consult complete {status['case_id']} --outcome ...)"
+        out.print(line, markup=False, highlight=False)
+    if status.get("consult_rebook_free"):
+        out.print(f"  free rebookings owed: {status['consult_rebook_free']}", markup=False, highlight=False)

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy import Engine
 from temporalio.client import Client
 
 import service
@@ -60,7 +61,14 @@ async def run_demo(
     *,
     program: str = "prudential-kh",
     say: Callable[[str], None] = print,
+    engine: Engine | None = None,
+    until_report: bool = False,
 ) -> CaseResult:
+    """Drive the demo case to CLOSED (or, `until_report`, leave it open with its report out).
+
+    With the case DB's `engine`, the consult is booked as a coordinator would: the first slot
+    that fits both sides, checked and held by the case service.
+    """
     if program not in DEMO_POLICIES:
         raise service.UserError(f"no demo for program {program!r}; try {', '.join(DEMO_POLICIES)}")
     by = "demo-coordinator"
@@ -121,15 +129,42 @@ async def run_demo(
     )
     await service.wait_for_stage(client, case.case_id, [Stage.REPORT_DELIVERED])
     say("report delivered to the customer")
+    if until_report:
+        say(f"case {case.case_id} stays open: try `smo consult slots {case.case_id}`")
+        return CaseResult(case_id=case.case_id, stage=Stage.REPORT_DELIVERED, reports=1, charges=0)
 
-    slot = datetime.now(UTC) + timedelta(days=2)
-    ack = await handle.execute_update(SmoCaseWorkflow.book_consult, BookConsult(slot=slot, by=by))
-    say(f"telephone consult booked ({ack.detail})")
-    await handle.execute_update(SmoCaseWorkflow.complete_consult, CompleteConsult(by=by))
+    if await _book_consult(client, engine, settings, case.case_id, by, say):
+        await handle.execute_update(SmoCaseWorkflow.complete_consult, CompleteConsult(by=by))
     await handle.execute_update(SmoCaseWorkflow.close, Close(by=by))
     result = await handle.result()
     say(f"case {result.case_id}: {result.stage.value}")
     return result
+
+
+async def _book_consult(
+    client: Client,
+    engine: Engine | None,
+    settings: Settings,
+    case_id: str,
+    by: str,
+    say: Callable[[str], None],
+) -> bool:
+    """Book the telephone consult: the first slot that fits, through the case service."""
+    if engine is None:  # a test server's skipped clock: any future time the case accepts
+        slot = datetime.now(UTC) + timedelta(days=2)
+        handle = service.handle_for(client, case_id)
+        ack = await handle.execute_update(SmoCaseWorkflow.book_consult, BookConsult(slot=slot, by=by))
+        say(f"telephone consult booked ({ack.detail})")
+        return True
+    found = await service.consult_slots(client, engine, settings, case_id)
+    if not found.slots:
+        say(f"no consult slot fits {found.specialist_id} in the next 10 working days: not booked")
+        return False
+    first = found.slots[0]
+    booked = await service.book_consult(client, engine, settings, case_id, first.start, by)
+    detail = booked.detail if booked else "accepted"
+    say(f"telephone consult booked for {first.member_local} = {first.specialist_local} ({detail})")
+    return True
 
 
 async def _wait_for_deadline(client: Client, case_id: str) -> CaseStatus:

@@ -65,7 +65,10 @@ def run_dev(*, demo: bool, program: str, say: Say) -> None:
 
                 client = await connect(settings)
                 assert stack.services is not None
-                result = await run_demo(client, settings, stack.services.store, program=program, say=say)
+                services = stack.services
+                result = await run_demo(
+                    client, settings, services.store, program=program, say=say, engine=services.engine
+                )
                 _timeline(say, await service.status(client, result.case_id))
                 _outbox(say, settings, result.case_id)
             say("Service running. Ctrl-C stops it.")
@@ -120,7 +123,8 @@ def run_web() -> None:
     )
 
 
-def run_demo_cmd(*, once: bool, program: str, say: Say) -> None:
+def run_demo_cmd(*, once: bool, program: str, say: Say, until_report: bool = False) -> None:
+    from runtime.db import make_engine
     from runtime.documents import DocumentStore
     from security.keys import KeyRing
     from starter.demo import DEMO_POLICIES, run_demo
@@ -135,14 +139,26 @@ def run_demo_cmd(*, once: bool, program: str, say: Say) -> None:
             async with DevStack(settings, ui=False, watch=False) as stack:
                 assert stack.services is not None
                 client = await connect(settings)
-                result = await run_demo(client, settings, stack.services.store, program=program, say=say)
+                services = stack.services
+                result = await run_demo(
+                    client,
+                    settings,
+                    services.store,
+                    program=program,
+                    say=say,
+                    engine=services.engine,
+                    until_report=until_report,
+                )
                 _timeline(say, await service.status(client, result.case_id))
                 _outbox(say, settings, result.case_id)
             return
         # Against a running `smo dev` on this machine: the demo needs the store and the keys.
         store = DocumentStore(settings.store_root, KeyRing.parse(settings.document_keys.get_secret_value()))
         client = await connect(settings)
-        result = await run_demo(client, settings, store, program=program, say=say)
+        engine = make_engine(settings.db_url)
+        result = await run_demo(
+            client, settings, store, program=program, say=say, engine=engine, until_report=until_report
+        )
         _timeline(say, await service.status(client, result.case_id))
 
     asyncio.run(main())

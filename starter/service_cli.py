@@ -47,11 +47,16 @@ def web_cmd() -> None:
 def demo(
     once: Annotated[bool, typer.Option(help="Start what it needs, run the case to CLOSED, stop")] = False,
     program: Annotated[str, typer.Option(help="prudential-kh or assist-america")] = "prudential-kh",
+    until: Annotated[
+        str | None, typer.Option(help="report: stop once the report is delivered, the case left open")
+    ] = None,
 ) -> None:
     """Drive the demo case (Sokha Chan, C50.912) through every stage and print its timeline."""
     from starter.server_cmds import run_demo_cmd
 
-    command(lambda: run_demo_cmd(once=once, program=program, say=out.print))
+    if until not in (None, "report"):
+        raise typer.BadParameter("the demo stops only at: report", param_hint="--until")
+    command(lambda: run_demo_cmd(once=once, program=program, say=out.print, until_report=until == "report"))
 
 
 def outbox_cmd(case_id: Annotated[str | None, typer.Argument()] = None) -> None:

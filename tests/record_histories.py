@@ -50,6 +50,7 @@ from models.case import (
     workflow_id_for,
 )
 from models.consent import CONSENT_VERSION, ConsentMethod, GiveConsent, WithdrawConsent
+from models.consult import ConsultOutcome, RescheduleConsult
 from models.settings import Settings
 from models.sla import CalendarChange
 from runtime.outbox import OutboxServer
@@ -430,6 +431,34 @@ async def prudential_member_uploads(s: Stack) -> list[str]:
     return [name]
 
 
+async def prudential_consult_moved_and_missed(s: Stack) -> list[str]:
+    """A consult reminded, moved, missed by the specialist, rebooked free, asked after, held."""
+    name = "prudential-consult-moved-and-missed"
+    handle = await _open(s, name)
+    review = await scenario.to_review(s.env, handle, s.services, "prudential-kh")
+    assert review.specialist_id
+    await _report_and_deliver(s, handle, review.specialist_id)
+    slot = await _slot(s, days=3)
+    await handle.execute_update(SmoCaseWorkflow.book_consult, BookConsult(slot=slot, by="c"))
+    await s.env.sleep(timedelta(days=2, hours=1))  # the 24-hour reminder
+    await scenario.settled(handle)
+    moved = slot + timedelta(days=1)
+    move = RescheduleConsult(number=1, slot=moved, by="c")
+    await handle.execute_update(SmoCaseWorkflow.reschedule_consult, move)
+    await s.env.sleep(moved - await s.env.get_current_time() + timedelta(minutes=10))
+    await scenario.settled(handle)
+    absent = CompleteConsult(by="c", outcome=ConsultOutcome.SPECIALIST_ABSENT)
+    await handle.execute_update(SmoCaseWorkflow.complete_consult, absent)
+    again = await _slot(s, days=2)
+    ack = await handle.execute_update(SmoCaseWorkflow.book_consult, BookConsult(slot=again, by="c"))
+    assert ack.detail == "free", ack
+    await s.env.sleep(again - await s.env.get_current_time() + timedelta(hours=3))  # asked after
+    await scenario.when(handle, lambda st: st.consult_outcome_asked and not st.pending, "the question")
+    await handle.execute_update(SmoCaseWorkflow.complete_consult, CompleteConsult(by="c"))
+    await _close(handle)
+    return [name]
+
+
 SCENARIOS: dict[str, Callable[[Stack], Awaitable[list[str]]]] = {
     fn.__name__.replace("_", "-"): fn
     for fn in (
@@ -447,6 +476,7 @@ SCENARIOS: dict[str, Callable[[Stack], Awaitable[list[str]]]] = {
         assist_america_follow_up,
         assist_america_consent,
         prudential_member_uploads,
+        prudential_consult_moved_and_missed,
     )
 }
 

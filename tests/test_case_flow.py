@@ -35,26 +35,58 @@ async def test_a_prudential_case_runs_from_intake_to_closed(
     assert any("report is ready" in s for s in subjects), subjects
 
 
-async def test_a_completed_case_history_stays_small(
-    ts_env: WorkflowEnvironment, ts_worker: Worker, services: Services
-) -> None:
-    inp = scenario.case_input(services, "KH-SIZE-1")
-    handle = await scenario.start(ts_env.client, services.settings, inp)
+async def delivered(ts_env: WorkflowEnvironment, services: Services, case_id: str) -> scenario.Handle:
+    """A prudential-kh case with its report delivered."""
+    handle = await scenario.start(ts_env.client, services.settings, scenario.case_input(services, case_id))
     review = await scenario.to_review(ts_env, handle, services, "prudential-kh")
     assert review.specialist_id
     await scenario.submit_report(handle, services, review.specialist_id)
     await scenario.until(ts_env, handle, Stage.REPORT_DELIVERED)
-    slot = (await ts_env.get_current_time()) + timedelta(days=2)
-    await handle.execute_update(SmoCaseWorkflow.book_consult, BookConsult(slot=slot, by="c"))
-    await handle.execute_update(SmoCaseWorkflow.complete_consult, CompleteConsult(by="c"))
-    await handle.execute_update(SmoCaseWorkflow.close, Close(by="c"))
-    await handle.result()
+    return handle
+
+
+async def assert_small(ts_env: WorkflowEnvironment, handle: scenario.Handle) -> None:
+    """No run of the finished case passes 120 events or 32 KB of payloads."""
     runs = await scenario.runs(ts_env.client, handle.id)
     lengths, sizes = [len(h.events) for h in runs], [scenario.payload_bytes(h) for h in runs]
     print(f"events per run: {lengths}; payload bytes per run: {sizes}")
-
     assert max(lengths) <= 120, lengths
     assert max(sizes) <= 32 * 1024, sizes
+
+
+async def test_a_completed_case_history_stays_small(
+    ts_env: WorkflowEnvironment, ts_worker: Worker, services: Services
+) -> None:
+    handle = await delivered(ts_env, services, "KH-SIZE-1")
+    slot = (await ts_env.get_current_time()) + timedelta(days=2)
+    await handle.execute_update(SmoCaseWorkflow.book_consult, BookConsult(slot=slot, by="c"))
+    await scenario.settled(handle)  # the booking's emails are out before the desk goes on
+    await handle.execute_update(SmoCaseWorkflow.complete_consult, CompleteConsult(by="c"))
+    await handle.execute_update(SmoCaseWorkflow.close, Close(by="c"))
+    await handle.result()
+    await assert_small(ts_env, handle)
+
+
+async def test_a_case_whose_consult_is_reminded_keeps_every_run_small(
+    ts_env: WorkflowEnvironment, ts_worker: Worker, services: Services
+) -> None:
+    # A consult booked three days ahead: both reminders fire before it is held. The consult
+    # phase goes on in a fresh run once its history passes its budget, at an idle moment.
+    handle = await delivered(ts_env, services, "KH-SIZE-2")
+    slot = (await ts_env.get_current_time()) + timedelta(days=3)
+    await handle.execute_update(SmoCaseWorkflow.book_consult, BookConsult(slot=slot, by="c"))
+    await ts_env.sleep(timedelta(days=3, minutes=40))
+    await scenario.settled(handle)
+    await handle.execute_update(SmoCaseWorkflow.complete_consult, CompleteConsult(by="c"))
+    await handle.execute_update(SmoCaseWorkflow.close, Close(by="c"))
+    assert (await handle.result()).stage is Stage.CLOSED
+    reminders = [
+        m
+        for m in read_outbox(services.settings.outbox_dir)
+        if "consult_reminder" in str(m["X-SMO-Notice-Id"])
+    ]
+    assert len(reminders) == 4  # 24 h and 1 h before, each to the member and the specialist
+    await assert_small(ts_env, handle)
 
 
 @pytest.mark.parametrize("program", ["prudential-kh", "assist-america"])

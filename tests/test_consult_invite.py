@@ -1,8 +1,10 @@
-"""A booked consult's email carries an iCalendar invitation to each side, parsed back here.
+"""A consult's emails carry an iCalendar invitation to each side, parsed back here.
 
 The member's and the specialist's: `METHOD:REQUEST`, the consult's one UID, SEQUENCE 0, the
 slot in the reader's own zone with its VTIMEZONE, the program's consult length, who calls
 whom; the member's number only in the specialist's. A resend is the same message and event.
+A move sends the same event one SEQUENCE up, a cancel its `METHOD:CANCEL`; reminders, the
+question after the call and a missed call carry none.
 """
 
 from __future__ import annotations
@@ -34,24 +36,32 @@ SLOT_UTC = datetime(2026, 12, 12, 2, 30, tzinfo=UTC)
 KHMER_SUMMARY = "ការពិគ្រោះជាមួយគ្រូពេទ្យជំនាញរបស់អ្នក តាមទូរស័ព្ទ"  # the glossary's words
 
 
-def booked(mail: EmailActivities, case_id: str, language: str = "en") -> Notice:
+def booked(
+    mail: EmailActivities,
+    case_id: str,
+    language: str = "en",
+    kind: NoticeKind = NoticeKind.CONSULT_BOOKED,
+    suffix: str = "1",
+    **params: str,
+) -> Notice:
+    """A consult's notice as the workflow sends it (booked, unless `kind` says otherwise)."""
     stored = mail.store.put_intake(scenario.intake(language=language))
     return Notice(
-        notice_id=f"{case_id}:consult_booked:1",
+        notice_id=f"{case_id}:{kind.value}:{suffix}",
         case_id=case_id,
-        kind=NoticeKind.CONSULT_BOOKED,
+        kind=kind,
         intake_doc_id=stored.doc_id,
         specialist_id=SPECIALIST,
         program="assist-america",
-        params={"slot": SLOT, "n": "1"},
+        params={"slot": SLOT, "n": "1"} | params,
     )
 
 
-def invite_of(msg: EmailMessage) -> tuple[Calendar, str]:
+def invite_of(msg: EmailMessage, method: str = "REQUEST") -> tuple[Calendar, str]:
     """The message's calendar part, parsed back, and its text part."""
     assert msg.get_content_type() == "multipart/alternative"
     (calendar,) = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
-    assert calendar.get_param("method") == "REQUEST" and calendar.get_content_charset() == "utf-8"
+    assert calendar.get_param("method") == method and calendar.get_content_charset() == "utf-8"
     (text,) = [p for p in msg.walk() if p.get_content_type() == "text/plain"]
     ics = calendar.get_content()
     return Calendar.from_ical(ics), str(text.get_content()) + ics
@@ -68,8 +78,10 @@ def zones_of(calendar: Calendar) -> set[str]:
 
 
 async def sent(mail: EmailActivities, outbox: OutboxServer, notice: Notice) -> dict[str, EmailMessage]:
+    """The notice's messages, by recipient (the outbox may hold earlier notices' too)."""
     await mail.send_notice(notice)
-    return {str(m["To"]): m for m in read_outbox(Path(outbox.directory))}
+    messages = read_outbox(Path(outbox.directory))
+    return {str(m["To"]): m for m in messages if m["X-SMO-Notice-Id"] == notice.notice_id}
 
 
 async def test_both_sides_get_an_invitation_in_their_own_zone_and_only_the_specialist_the_number(
@@ -140,29 +152,101 @@ async def test_a_resend_is_the_same_message_and_the_same_event(
         assert uid == str(event_of(invite_of(again[to])[0])["UID"]) == "C-INV-3-consult-1@smo-orchestrator"
 
 
-@pytest.mark.parametrize("kind", [NoticeKind.CASE_OPENED, NoticeKind.RECEIPT])
+MOVED_SLOT = "2027-03-20 09:30 +0700"  # after the US clocks moved on: 21:30 CDT the evening before
+MOVED_UTC = datetime(2027, 3, 20, 2, 30, tzinfo=UTC)
+
+
+async def test_a_move_and_a_cancel_name_the_same_event_one_sequence_up(
+    mail: EmailActivities, outbox: OutboxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    phone, member_to = scenario.intake().phone, str(scenario.intake().email)
+    first = await sent(mail, outbox, booked(mail, "C-INV-6", seq="0"))
+    moved = booked(
+        mail,
+        "C-INV-6",
+        kind=NoticeKind.CONSULT_RESCHEDULED,
+        suffix="1-1",
+        slot=MOVED_SLOT,
+        before=SLOT,
+        seq="1",
+    )
+    second = await sent(mail, outbox, moved)
+    cancelled = booked(mail, "C-INV-6", kind=NoticeKind.CONSULT_CANCELLED, slot=MOVED_SLOT, seq="2")
+    third = await sent(mail, outbox, cancelled)
+    for to, zone in ((member_to, "Asia/Phnom_Penh"), (SPECIALIST_TO, "America/Chicago")):
+        request, _ = invite_of(first[to])
+        again, again_text = invite_of(second[to])
+        cancel, cancel_text = invite_of(third[to], method="CANCEL")
+        assert (request["METHOD"], again["METHOD"], cancel["METHOD"]) == ("REQUEST", "REQUEST", "CANCEL")
+        events = [event_of(c) for c in (request, again, cancel)]
+        assert {str(e["UID"]) for e in events} == {"C-INV-6-consult-1@smo-orchestrator"}
+        assert [e["SEQUENCE"] for e in events] == [0, 1, 2]
+        assert [str(e["STATUS"]) for e in events] == ["CONFIRMED", "CONFIRMED", "CANCELLED"]
+        starts = [e.DTSTART for e in events]
+        assert all(isinstance(s, datetime) and str(s.tzinfo) == zone for s in starts)
+        assert [s.astimezone(UTC) for s in starts] == [SLOT_UTC, MOVED_UTC, MOVED_UTC]
+        assert zones_of(cancel) == {zone}
+        assert "cancelled" in cancel_text and phone not in cancel_text
+        assert (phone in again_text) is (to == SPECIALIST_TO)
+    # The specialist's copy of the move: from winter time to summer time in Texas.
+    assert str(event_of(invite_of(second[SPECIALIST_TO])[0]).DTSTART).startswith("2027-03-19 21:30")
+    assert "21:30 CDT" in invite_of(second[SPECIALIST_TO])[1]
+    assert "20:30 CST" in invite_of(second[SPECIALIST_TO])[1]
+    assert phone not in str(second[member_to]) + str(third[member_to])
+    logged = capsys.readouterr()
+    assert phone not in logged.out + logged.err
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        NoticeKind.CASE_OPENED,
+        NoticeKind.RECEIPT,
+        NoticeKind.CONSULT_REMINDER,
+        NoticeKind.CONSULT_CHECK,
+        NoticeKind.CONSULT_MISSED,
+        NoticeKind.CONSULT_NO_SLOTS,
+    ],
+)
 async def test_no_other_notice_carries_an_invitation(
     mail: EmailActivities, outbox: OutboxServer, kind: NoticeKind
 ) -> None:
-    notice = booked(mail, f"C-INV-{kind.value}").model_copy(
-        update={"kind": kind, "notice_id": f"C-INV-4:{kind.value}:1"}
-    )
-    for msg in (await sent(mail, outbox, notice)).values():
+    notice = booked(mail, "C-INV-4", kind=kind, before="1h", who="specialist", free="1")
+    messages = await sent(mail, outbox, notice)
+    assert messages
+    for msg in messages.values():
         assert msg.get_content_type() == "text/plain"
 
 
-def test_the_invitation_goes_on_the_wire_as_aiosmtplib_would_write_it(mail: EmailActivities) -> None:
+@pytest.mark.parametrize(
+    ("kind", "params", "language", "method", "sequence"),
+    [
+        (NoticeKind.CONSULT_BOOKED, {"n": "1"}, Language.KM, "REQUEST", 0),
+        (NoticeKind.CONSULT_CANCELLED, {"n": "2", "seq": "3"}, Language.EN, "CANCEL", 3),
+    ],
+)
+def test_the_invitation_goes_on_the_wire_as_aiosmtplib_would_write_it(
+    mail: EmailActivities,
+    kind: NoticeKind,
+    params: dict[str, str],
+    language: Language,
+    method: str,
+    sequence: int,
+) -> None:
     notice = Notice(
-        notice_id="C-INV-5:consult_booked:1",
-        case_id="C-INV-5",
-        kind=NoticeKind.CONSULT_BOOKED,
-        params={"slot": SLOT, "n": "1"},
+        notice_id=f"C-INV-5:{kind.value}:1", case_id="C-INV-5", kind=kind, params={"slot": SLOT} | params
     )
-    reader = Reader(Audience.CUSTOMER, "Sokha Chan", Language.KM)
+    reader = Reader(Audience.CUSTOMER, "Sokha Chan", language)
     subject, body = mail._render(notice, reader)
     invite = mail._invite(notice, reader, "member@example.org", "", datetime.now(UTC))
     assert invite is not None
     msg = mail._message("member@example.org", subject, body, notice, "<m@x>", reader.language, invite)
     assert msg.as_bytes(policy=WIRE_POLICY) == flatten_message(msg)
     (part,) = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
-    assert part["Content-Transfer-Encoding"] == "quoted-printable"
+    assert part["Content-Transfer-Encoding"] == "quoted-printable" and part.get_param("method") == method
+    event = event_of(Calendar.from_ical(invite))
+    assert str(event["UID"]) == f"C-INV-5-consult-{params['n']}@smo-orchestrator"
+    assert event["SEQUENCE"] == sequence
+    assert str(event["STATUS"]) == ("CANCELLED" if method == "CANCEL" else "CONFIRMED")
+    start = event.DTSTART
+    assert isinstance(start, datetime) and start.astimezone(UTC) == SLOT_UTC

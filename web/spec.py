@@ -47,6 +47,7 @@ class Route:
     roles: frozenset[Role] = EVERYONE
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
+    params: type[BaseModel] | None = None  # the path's parameters after the case id
     upload: Upload | None = None
     status: int = 200
     tags: tuple[str, ...] = field(default=("cases",))
@@ -138,6 +139,9 @@ def openapi(
                     "schema": dict(CASE_ID_SCHEMA),
                 }
             )
+        if r.params is not None:
+            props = r.params.model_json_schema(ref_template=REF)["properties"]
+            params += [{"name": n, "in": "path", "required": True, "schema": props[n]} for n in props]
         if r.query is not None:
             props = r.query.model_json_schema(ref_template=REF)["properties"]
             _name_programs(props, names)

@@ -32,9 +32,17 @@ async def until(live: LiveApi, token: str, case_id: str, *stages: str) -> dict[s
     )
 
 
-async def delivered(live: LiveApi, token: str, case_id: str, specialist: str | None = None) -> str:
-    """A case through records, review and the report; returns its specialist."""
-    await live.open_case(token, case_id, program=PROGRAM)
+async def delivered(
+    live: LiveApi,
+    token: str,
+    case_id: str,
+    specialist: str | None = None,
+    program: str = PROGRAM,
+    **member: Any,
+) -> str:
+    """A case through records, review and the report (the member's details as `member` changes
+    the test member's); returns its specialist."""
+    await live.open_case(token, case_id, program=program, **member)
     c = f"/api/v1/cases/{case_id}"
     form = aiohttp.FormData()
     form.add_field("file", b"%PDF-1.4 synthetic signed consent form", filename="consent.pdf")

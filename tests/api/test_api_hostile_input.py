@@ -54,7 +54,7 @@ async def test_a_json_body_nested_400_deep_is_a_422_on_every_json_endpoint_and_c
     objects = b'{"a": ' * 400 + b"1" + b"}" * 400
     for route in json_routes:
         role = Role.COORDINATOR if Role.COORDINATOR in route.roles else Role.SUPERVISOR
-        path = route.path.replace("{case_id}", "DEEP-1")
+        path = route.path.replace("{case_id}", "DEEP-1").replace("{number}", "1")
         for body in (DEEP, in_a_field, objects):
             status, answer, _ = await live_api.call(route.method, path, tokens[role], data=body, headers=JSON)
             assert status == 422, (route.path, status, answer)

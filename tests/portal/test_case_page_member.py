@@ -15,7 +15,7 @@ import aiohttp
 from models.intake import PatientIntake
 from runtime.i18n import ICT
 from tests.portal.conftest import MEMBER, Site
-from tests.portal.test_portal_sign_in import date_fields, jar, sign_in
+from tests.portal.test_portal_sign_in import jar, sign_in
 from tests.portal.test_portal_uploads import signed_in
 
 LANG = re.compile(r'<html lang="([a-z]+)">')
@@ -128,8 +128,8 @@ async def test_refusals_are_plain_words_with_a_way_back(site: Site) -> None:
         async with http.post(page + "/records", data=form) as refused:
             text = await refused.text()
             assert refused.status == 409 and "does not take documents now" in text
-        slot = (datetime.now(ICT) + timedelta(days=3)).date().isoformat()
-        booking = {"csrf": csrf, **date_fields("slot", slot), "slot_time": "09:30"}
+        slot = (datetime.now(ICT) + timedelta(days=3)).replace(hour=9, minute=30, second=0, microsecond=0)
+        booking = {"csrf": csrf, "slot": slot.isoformat()}
         async with http.post(page + "/consult", data=booking) as early:
             early_text = await early.text()
             assert early.status == 409 and "once your report is ready" in early_text

@@ -17,10 +17,13 @@ import pytest
 from models.case import CaseStatus, RecordsChecklist, RecordType, SlaState, SlaView, Stage
 from models.consent import ConsentState
 from runtime import i18n
-from runtime.i18n import Language
+from runtime.consult_holds import MemberHours
+from runtime.i18n import ICT, Language
 from web.portal.base import Desk
 from web.portal.case_view import case_context
+from web.portal.consult_view import MemberConsult, zone_choices
 from web.portal.pages import render
+from web.portal.slot_picker import days
 
 DUE = datetime(2026, 4, 14, 10, 0, tzinfo=UTC)  # 17:00 ICT
 SLOT = datetime(2026, 4, 20, 2, 30, tzinfo=UTC)  # 09:30 ICT
@@ -74,9 +77,28 @@ def delivered(**changes: Any) -> dict[str, Any]:
     return reviewed(SlaState.MET, report_doc_ids=[REPORT], consult_open=True) | changes
 
 
+def consult_of(status: CaseStatus, language: Language) -> MemberConsult | None:
+    """The consult part as web.portal.consult_view makes it, the service's proposals stood in for
+    by two slots the next morning (a booked consult far enough ahead to be moved)."""
+    if not (status.consult_pending or (status.consult_open and not status.stage.terminal)):
+        return None
+    at = status.consult_at if status.consult_pending else None
+    starts = [SLOT + timedelta(days=1), SLOT + timedelta(days=1, minutes=30)]
+    return MemberConsult(
+        MemberHours(),
+        ICT,
+        zone_choices("Asia/Phnom_Penh", SLOT),
+        at,
+        status.consult_number,
+        changeable=at is not None,
+        days=days(starts, ICT, language),
+    )
+
+
 def page(status: CaseStatus, language: Language = Language.EN) -> str:
     with i18n.using(language):
-        context = case_context(status, email="member@example.com", phone="012 345 678")
+        consult = consult_of(status, language)
+        context = case_context(status, email="member@example.com", phone="012 345 678", consult=consult)
         response = render(
             "case.html", csrf="c" * 64, desk=Desk("desk@example.org", "+855 23 000 000"), **context
         )

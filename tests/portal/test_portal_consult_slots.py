@@ -14,7 +14,7 @@ from calendars import consult_slots as cs
 from runtime import consult_holds
 from runtime.i18n import ICT
 from tests.portal.conftest import Site
-from tests.portal.test_portal_sign_in import date_fields, jar, sign_in
+from tests.portal.test_portal_sign_in import jar, sign_in
 from tests.portal.test_portal_specialist import csrf_of
 
 KM_SPECIALIST_HOURS = "ក្រៅម៉ោងធ្វើការរបស់គ្រូពេទ្យជំនាញ"
@@ -42,9 +42,8 @@ def next_sunday_3am() -> datetime:
 
 
 def booking(csrf: str, at: datetime) -> dict[str, str]:
-    """The page's form: the day in three fields and the time, in ICT."""
-    local = at.astimezone(ICT)
-    return {"csrf": csrf, **date_fields("slot", local.date().isoformat()), "slot_time": f"{local:%H:%M}"}
+    """The page's form: the chosen slot's start with its UTC offset (a radio button's value)."""
+    return {"csrf": csrf, "slot": at.astimezone(ICT).isoformat()}
 
 
 async def test_a_sunday_3am_booking_is_refused_in_plain_words_and_a_proposed_slot_is_booked_and_held(

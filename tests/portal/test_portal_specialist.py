@@ -88,9 +88,7 @@ async def test_after_the_report_the_member_books_the_telephone_consult_in_ict(si
         # A slot the slot rule proposes (tests/portal/test_portal_consult_slots.py: one it refuses).
         _, found = await site.api("GET", "/api/v1/cases/CONSULT-1/consults/slots")
         slot = datetime.fromisoformat(found["slots"][0]["start"]).astimezone(ICT)
-        resp = await http.post(
-            page + "/consult", data={"csrf": csrf, "slot": slot.strftime("%Y-%m-%dT%H:%M")}
-        )
+        resp = await http.post(page + "/consult", data={"csrf": csrf, "slot": slot.isoformat()})
         assert resp.status == 200 and "consultation is booked" in await resp.text(), await resp.text()
     _, status = await site.api("GET", "/api/v1/cases/CONSULT-1")
     assert status["consults_booked"] == 1 and status["consult_pending"]

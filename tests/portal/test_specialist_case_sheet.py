@@ -21,7 +21,7 @@ from models.intake import PatientIntake
 from models.vocabulary import Sex
 from runtime import i18n
 from runtime.i18n import ICT, Language, zone_of
-from web.portal.case_sheet import NOT_GIVEN, CaseSheet, age_on, case_sheet
+from web.portal.case_sheet import NOT_GIVEN, CaseSheet, ConsultSheet, age_on, case_sheet
 from web.portal.pages import render
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -126,3 +126,34 @@ def test_a_zone_the_tz_database_does_not_know_is_shown_as_the_desks() -> None:
     assert zone_of("Mars/Olympus_Mons") is ICT
     assert zone_of("../etc/passwd") is ICT
     assert read(zone=zone_of("Nowhere/At_All")).due.endswith("17:00 ICT")
+
+
+def consult(at: datetime | None, **kw: Any) -> ConsultSheet:
+    """The booked consult as web.portal.case_sheet.consult_sheet makes it, in Texas."""
+    values: dict[str, Any] = {
+        "number": 1,
+        "at": at,
+        "when": i18n.when(at, Language.EN, CHICAGO),
+        "at_desk": i18n.when(at, Language.EN, ICT),
+        "phone": "+855 12 345 678",
+        "started": False,
+    }
+    return ConsultSheet(**(values | kw))
+
+
+def test_the_booked_consult_reads_cst_or_cdt_with_the_phone_to_call_in_that_one_place() -> None:
+    winter = page(read(consult=consult(WINTER, changeable=True)), reviewing=False)
+    assert "Tuesday 13 January 2026, 04:00 CST" in winter and "17:00 ICT at the desk" in winter
+    assert winter.count("+855 12 345 678") == 1 and 'id="member-phone"' in winter
+    assert 'id="consult-move"' in winter and 'id="consult-cancel"' in winter
+    assert 'id="consult-outcome"' not in winter
+    summer = page(read(consult=consult(SUMMER, phone="")), reviewing=False)
+    assert "Tuesday 14 July 2026, 05:00 CDT" in summer and "ask the desk" in summer
+    assert 'id="consult-too-late"' in summer and 'id="consult-move"' not in summer
+    assert "+855" not in page(read(), reviewing=False)  # no consult: no phone number at all
+
+
+def test_once_the_consult_has_started_the_page_asks_only_how_it_went() -> None:
+    html = page(read(consult=consult(SUMMER, started=True)), reviewing=False)
+    assert 'value="done">It took place' in html and 'value="member_absent"' in html
+    assert 'id="consult-move"' not in html and 'id="consult-cancel"' not in html

@@ -13,7 +13,11 @@ from models.api import (
     AuditTrail,
     BookConsultBody,
     CaseList,
+    CompleteConsultBody,
     CompleteRecordsBody,
+    ConsultHours,
+    ConsultHoursBody,
+    ConsultNumber,
     ConsultSlots,
     DeclineBody,
     DetailsChange,
@@ -23,6 +27,7 @@ from models.api import (
     Outbox,
     ReasonBody,
     RequestInfoBody,
+    RescheduleConsultBody,
     Roster,
 )
 from models.case import CaseStatus
@@ -47,7 +52,16 @@ from web.api.cases import (
     send_portal_link,
     update_details,
 )
-from web.api.consults import book_consult, complete_consult, consult_slots, third_opinion
+from web.api.consults import (
+    book_consult,
+    cancel_consult,
+    complete_consult,
+    consult_slots,
+    member_hours,
+    reschedule_consult,
+    set_member_hours,
+    third_opinion,
+)
 from web.api.records import RecordsQuery, add_records, complete_records, record_consent
 from web.api.review import (
     ReportQuery,
@@ -155,12 +169,48 @@ ROUTES: list[Route] = [
     ),
     Route(
         "POST",
-        f"{C}/consults/complete",
-        complete_consult,
-        "Mark the booked consult held",
+        f"{C}/consults/{{number}}/reschedule",
+        reschedule_consult,
+        "Move the booked consult to another slot, up to the notice limit",
+        ActionResult,
+        COORDINATORS,
+        body=RescheduleConsultBody,
+        params=ConsultNumber,
+    ),
+    Route(
+        "POST",
+        f"{C}/consults/{{number}}/cancel",
+        cancel_consult,
+        "Cancel the booked consult, up to the notice limit (the next booking is free)",
         ActionResult,
         COORDINATORS,
         body=Empty,
+        params=ConsultNumber,
+    ),
+    Route(
+        "POST",
+        f"{C}/consults/complete",
+        complete_consult,
+        "Say how the booked consult went: held (the default) or who was absent",
+        ActionResult,
+        COORDINATORS,
+        body=CompleteConsultBody,
+    ),
+    Route(
+        "GET",
+        f"{C}/consults/hours",
+        member_hours,
+        "The hours the member takes consult calls, in their zone",
+        ConsultHours,
+    ),
+    Route(
+        "POST",
+        f"{C}/consults/hours",
+        set_member_hours,
+        "Set the hours the member takes consult calls, in their zone",
+        ConsultHours,
+        COORDINATORS,
+        body=ConsultHoursBody,
     ),
     Route(
         "POST",

@@ -21,7 +21,7 @@ from aiohttp import web
 from runtime.i18n import N_, gettext
 from runtime.portal_links import Holder
 from web.errors import WebError
-from web.portal import intake, member, new_link, signin, specialist, staff
+from web.portal import intake, member, member_consult, new_link, signin, specialist, staff
 from web.portal.base import PORTAL, Portal, portal_of
 from web.portal.language import languages
 from web.portal.malformed import malformed_requests
@@ -109,6 +109,7 @@ def portal_app(portal: Portal) -> web.Application:
     app.add_routes(signin.routes)
     app.add_routes(new_link.routes)
     app.add_routes(member.routes)
+    app.add_routes(member_consult.routes)
     app.add_routes(specialist.routes)
     app.add_routes(intake.routes)
     app.add_routes(staff.routes)

@@ -1,4 +1,5 @@
-"""What the specialist reads about the case: the question, the member, the due date in their zone.
+"""What the specialist reads about the case: the question, the member, the due date and the
+booked consult in their zone.
 
 The assignment page shows the diagnosis as the request wrote it and its ICD-10 code, the
 member's age and sex, and the report's due date in the specialist's own zone (the roster's
@@ -7,6 +8,12 @@ with the desk's time (ICT) beside it. The member's name appears only where the p
 requires it (`Program.specialist_sees_name`). The treating doctor's plan is a document:
 the page lists it beside the other records (web.portal.specialist).
 
+Once a consult is booked, the page shows it in the specialist's zone too (with the desk's
+time), and the member's phone number from the intake: the specialist calls the member, and
+this section is the one place of the page that number appears, as in their invitation email.
+While the consult is more than the notice away the page offers the slots to move it to, in
+the specialist's zone (web.portal.slot_picker); once it has started, its outcome.
+
 The intake sheet is PHI: it is read from the encrypted store on the server for this one page,
 and nothing of it goes into a URL, a log or the case's history.
 """
@@ -14,7 +21,7 @@ and nothing of it goes into a URL, a log or the case's history.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -27,8 +34,23 @@ from runtime import i18n, words
 from runtime.i18n import ICT, Language, zone_of
 from web.links import specialist_sees_names
 from web.portal.base import Portal
+from web.portal.slot_picker import Day, days, offer
 
 NOT_GIVEN = "not given"  # a sheet from before the member's sex was asked
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultSheet:
+    """The booked consult as the specialist reads it."""
+
+    number: int
+    at: datetime | None  # None: booked before the case kept its time
+    when: str  # in the specialist's zone, named as they name it (CST, CDT); "" without a time
+    at_desk: str  # the same instant in ICT
+    phone: str  # the member's phone on file, to call; "" when there is none
+    started: bool  # its outcome may be told
+    changeable: bool = False  # more than the notice away: it may be moved or cancelled here
+    days: list[Day] = field(default_factory=list)  # the slots to move it to, in the specialist's zone
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +62,7 @@ class CaseSheet:
     patient_name: str | None  # None unless the program requires the specialist to see it
     due: str  # in the specialist's zone; "" while the report clock has not started
     due_at_desk: str  # the same instant in ICT, as the desk and the member read it
+    consult: ConsultSheet | None = None  # the booked consult, while there is one
 
 
 def age_on(born: date, today: date) -> int:
@@ -48,7 +71,13 @@ def age_on(born: date, today: date) -> int:
 
 
 def case_sheet(
-    intake: PatientIntake, *, sees_name: bool, zone: ZoneInfo, due_at: datetime | None, now: datetime
+    intake: PatientIntake,
+    *,
+    sees_name: bool,
+    zone: ZoneInfo,
+    due_at: datetime | None,
+    now: datetime,
+    consult: ConsultSheet | None = None,
 ) -> CaseSheet:
     """The page's facts, in English, with the member's age on the specialist's own today."""
     return CaseSheet(
@@ -59,7 +88,29 @@ def case_sheet(
         patient_name=intake.patient_name if sees_name else None,
         due=i18n.when(due_at, Language.EN, zone),
         due_at_desk=i18n.when(due_at, Language.EN, ICT),
+        consult=consult,
     )
+
+
+async def consult_sheet(
+    portal: Portal, status: CaseStatus, zone: ZoneInfo, phone: str, now: datetime
+) -> ConsultSheet | None:
+    """The booked consult in the specialist's zone; the slots to move it to only while it may move."""
+    if not status.consult_pending:
+        return None
+    at = status.consult_at
+    sheet = ConsultSheet(
+        number=status.consult_number,
+        at=at,
+        when=i18n.when(at, Language.EN, zone),
+        at_desk=i18n.when(at, Language.EN, ICT),
+        phone=phone,
+        started=at is None or at <= now,
+    )
+    if sheet.started:
+        return sheet
+    found = await offer(portal.backends, status.case_id, at)
+    return replace(sheet, changeable=found.changeable, days=days(found.starts, zone, Language.EN))
 
 
 async def read_sheet(portal: Portal, status: CaseStatus, specialist_id: str, now: datetime) -> CaseSheet:
@@ -71,13 +122,15 @@ async def read_sheet(portal: Portal, status: CaseStatus, specialist_id: str, now
             row = session.get(Specialist, specialist_id)
             return row.timezone if row is not None else ICT.key
 
-    intake, zone = await asyncio.gather(
+    intake, zone_key = await asyncio.gather(
         asyncio.to_thread(backends.store.load_intake, status.intake_doc_id), asyncio.to_thread(zone_name)
     )
+    zone = zone_of(zone_key)
     return case_sheet(
         intake,
         sees_name=specialist_sees_names(backends, status.program),
-        zone=zone_of(zone),
+        zone=zone,
         due_at=status.sla.due_at,
         now=now,
+        consult=await consult_sheet(portal, status, zone, intake.phone, now),
     )

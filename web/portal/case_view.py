@@ -2,10 +2,11 @@
 
 Each part of the page is there only while it is true: the due date before the report (and not
 while the clock is stopped), the report and the booked consultation once they exist, the
-booking form while the case takes a booking, the upload form while it takes records (the
-workflow says so, by its validators' rules), with the documents still needed named as a
-member reads them. Sentences written here are marked for the catalog and translated in the
-page's language (`runtime.i18n.current`, set from the case before the page is built).
+slots to book while the case takes a booking (web.portal.consult_view works them out), the
+upload form while it takes records (the workflow says so, by its validators' rules), with the
+documents still needed named as a member reads them. Sentences written here are marked for the
+catalog and translated in the page's language (`runtime.i18n.current`, set from the case
+before the page is built).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from runtime import i18n
 from runtime.i18n import N_, gettext
 from runtime.portal_links import SESSION_TTL
 from runtime.words import record_types
+from web.portal.consult_view import ENDS, STARTS, MemberConsult
 from web.uploads import MEMBER_RECORD_TYPES
 
 STAGE_WORDS: dict[Stage, str] = {
@@ -34,8 +36,6 @@ STAGE_WORDS: dict[Stage, str] = {
     Stage.CANCELLED: N_("Your request was cancelled."),
 }
 
-# The times a member may ask for a consultation, in ICT: the desk's working day and evening.
-SLOT_TIMES = [f"{hour:02d}:{minute:02d}" for hour in range(7, 21) for minute in (0, 30)]
 # The SLA clock's states as the due-date line tells them (`due` in the page's context).
 _DUE = {
     SlaState.RUNNING: "due",
@@ -62,8 +62,16 @@ def record_choices(status: CaseStatus) -> list[RecordType]:
     return missing + [t for t in offered if t not in missing]
 
 
-def case_context(status: CaseStatus, *, email: str = "", phone: str = "", done: str = "") -> dict[str, Any]:
-    """The case page's context; `email` and `phone` are what is on file (the form's values)."""
+def case_context(
+    status: CaseStatus,
+    *,
+    email: str = "",
+    phone: str = "",
+    done: str = "",
+    consult: MemberConsult | None = None,
+) -> dict[str, Any]:
+    """The case page's context; `email` and `phone` are what is on file (the form's values),
+    `consult` the consult's part (web.portal.consult_view), when the page has one."""
     records, terminal = status.records, status.stage.terminal
     room = None if records.cap is None else max(records.cap - records.documents, 0)
     accepting = records.accepting and not terminal
@@ -76,9 +84,12 @@ def case_context(status: CaseStatus, *, email: str = "", phone: str = "", done: 
         "due_at": status.sla.due_at,
         "terminal": terminal,
         "booked": status.consult_pending,
-        "booked_at": status.consult_at if status.consult_pending else None,
         "can_book": status.consult_open and not terminal,
-        "slot_times": SLOT_TIMES,
+        # A booking the case owes free of charge (a cancel, a missed consult) comes first.
+        "free_booking": bool(status.free_consults_left or status.consult_rebook_free),
+        "consult": consult,
+        "hour_starts": STARTS,
+        "hour_ends": ENDS,
         "accepting": accepting,
         "room": room,
         "can_upload": accepting and room != 0,

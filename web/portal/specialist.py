@@ -5,21 +5,31 @@ works only while that assignment is the case's active one: a reassignment or the
 end (the roster and the case DB mark the assignment released) makes it answer 410.
 Every action is the same workflow update the API sends, audited as `specialist:<id>`.
 The page shows the case as the specialist needs it (web.portal.case_sheet), in English.
+
+The booked consult is moved, cancelled and told how it went through the case service, as
+from the API (`service.reschedule_consult`, `cancel_consult`, `complete_consult`), on the link's
+own case only: each form names the consult's number, so a page read before a move changes
+nothing; a move or a cancel only while the consult is more than the notice away, its outcome
+only once it has started.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, NoReturn
 
 from aiohttp import web
+from multidict import MultiDictProxy
 from pydantic import BaseModel
 from sqlmodel import Session, select
 
 import service
-from models.case import CaseStatus, Decline, RecordType, RequestInfo, Stage, SubmitReport
+from models.case import CaseStatus, Decline, RecordType, RequestInfo, Stage, SubmitReport, UpdateAck
+from models.consult import ConsultOutcome
 from models.db import Assignment, DocumentRow
 from models.portal import DeclineForm, InfoForm
 from models.vocabulary import InfoReason
@@ -27,16 +37,28 @@ from runtime.portal_links import Holder
 from security.links import Right
 from web.errors import WebError
 from web.links import ASK_THE_DESK, CASE_ID, right_gone, specialist_sees_names
-from web.portal.base import Portal, act, audit, check_csrf, download, parse_form, portal_of
+from web.portal.base import Portal, act, audit, check_csrf, download, form_text, parse_form, portal_of
 from web.portal.case_sheet import read_sheet
 from web.portal.english import english
 from web.portal.pages import render
+from web.portal.slot_picker import ConsultWords, consult_action, number_from, slot_from
 from web.uploads import PAGES, MultipartForm
 from workflows.smo_case import SmoCaseWorkflow
 
 ASSIGNMENT_NO = re.compile(r"[0-9]{1,5}")
 EXPIRY = re.compile(r"[0-9]{1,11}")
 ENDED = "This assignment has ended (the case was reassigned or closed). Thank you."
+STALE = "The consult has changed since this page was read. Reload the page."
+NOT_STARTED = "The consult has not started yet: tell how it went once it has."
+TOO_LATE = "The consult is less than the notice away and can no longer be changed here. Please ask the desk."
+UNCHOSEN = "Choose one of the times on the page."
+# The case service's refusals in the specialist's words (the case's own: its validator's).
+WORDS = ConsultWords(TOO_LATE, "This time cannot be used: %(reason)s. Choose another time.")
+# The outcomes the specialist tells: a consult held, or the member absent.
+OUTCOMES = {
+    ConsultOutcome.DONE.value: ConsultOutcome.DONE,
+    ConsultOutcome.MEMBER_ABSENT.value: ConsultOutcome.MEMBER_ABSENT,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +79,11 @@ class Visit:
 
     def check_csrf(self, presented: str) -> None:
         check_csrf(self.portal, "assignment:" + self.sig, presented)
+
+
+def _now() -> datetime:
+    """The portal's clock: whether a consult has started is the wall clock's question."""
+    return datetime.now(UTC)
 
 
 async def _visit(request: web.Request) -> Visit:
@@ -107,7 +134,7 @@ async def page(request: web.Request) -> web.StreamResponse:
     visit = await _visit(request)
     records, sheet = await asyncio.gather(
         asyncio.to_thread(_records, visit.portal, visit.who.case_id),
-        read_sheet(visit.portal, visit.status, visit.specialist_id, datetime.now(UTC)),
+        read_sheet(visit.portal, visit.status, visit.specialist_id, _now()),
     )
     # The treating doctor's plan is what the opinion answers: the page lists it apart, first.
     plan = RecordType.TREATMENT_PLAN.value
@@ -121,6 +148,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         done=request.query.get("done", ""),
         paused=visit.status.sla.state.value == "PAUSED",
         reviewing=visit.status.stage is Stage.UNDER_REVIEW,
+        desk=visit.portal.desk,
     )
 
 
@@ -207,3 +235,78 @@ async def decline(request: web.Request) -> web.StreamResponse:
     return render(
         "error.html", 200, title="Declined", message="Thank you: the case goes to another specialist."
     )
+
+
+async def _consult_form(request: web.Request, action: str) -> tuple[Visit, MultiDictProxy[Any], int]:
+    """A consult form of the link's own case: the CSRF token, then the number of the consult
+    the page showed, which must still be the booked one (a refusal is audited)."""
+    visit = await _visit(request)
+    form = await request.post()
+    visit.check_csrf(form_text(form, "csrf"))
+    number = number_from(form, STALE)
+    status = visit.status
+    if not status.consult_pending or number != status.consult_number:
+        detail = f"consult #{number}, booked #{status.consult_number if status.consult_pending else 'none'}"
+        await audit(visit.portal, visit.who.actor, action, "refused", visit.who.case_id, detail)
+        raise WebError(409, STALE)
+    return visit, form, number
+
+
+async def _ask(
+    visit: Visit, action: str, call: Awaitable[UpdateAck | None], slot: datetime | None = None
+) -> None:
+    """One consult action through the case service; a conflict it finds first is audited here."""
+
+    async def conflict(detail: str) -> NoReturn:
+        await audit(visit.portal, visit.who.actor, action, "refused", visit.who.case_id, detail)
+        raise WebError(409, STALE)
+
+    await consult_action(call, action, slot, WORDS, conflict)
+
+
+@routes.post("/assignments/{case_id}/{n}/{exp}/{sig}/consult/move")
+@english
+async def move_consult(request: web.Request) -> web.StreamResponse:
+    action = "consult.reschedule"
+    visit, form, number = await _consult_form(request, action)
+    slot = slot_from(form, UNCHOSEN)
+    case_id, actor, backends = visit.who.case_id, visit.who.actor, visit.portal.backends
+    call = service.reschedule_consult(
+        await backends.client(), backends.engine, backends.settings, case_id, number, slot, actor, action
+    )
+    await _ask(visit, action, call, slot)
+    raise web.HTTPSeeOther(f"{visit.base}?done=moved")
+
+
+@routes.post("/assignments/{case_id}/{n}/{exp}/{sig}/consult/cancel")
+@english
+async def cancel_consult(request: web.Request) -> web.StreamResponse:
+    action = "consult.cancel"
+    visit, _, number = await _consult_form(request, action)
+    case_id, actor, backends = visit.who.case_id, visit.who.actor, visit.portal.backends
+    call = service.cancel_consult(
+        await backends.client(), backends.engine, backends.settings, case_id, number, actor
+    )
+    await _ask(visit, action, call)
+    raise web.HTTPSeeOther(f"{visit.base}?done=cancelled")
+
+
+@routes.post("/assignments/{case_id}/{n}/{exp}/{sig}/consult/outcome")
+@english
+async def consult_outcome(request: web.Request) -> web.StreamResponse:
+    """How the consult went, once it has started: held, or the member absent."""
+    action = "consult.complete"
+    visit, form, _ = await _consult_form(request, action)
+    outcome = OUTCOMES.get(form_text(form, "outcome"))
+    if outcome is None:
+        raise WebError(422, "Choose one of the outcomes on the page.")
+    at = visit.status.consult_at
+    if at is not None and at > _now():
+        await audit(visit.portal, visit.who.actor, action, "refused", visit.who.case_id, "not started")
+        raise WebError(409, NOT_STARTED)
+    case_id, actor, backends = visit.who.case_id, visit.who.actor, visit.portal.backends
+    call = service.complete_consult(
+        await backends.client(), backends.engine, case_id, actor, action, outcome=outcome
+    )
+    await _ask(visit, action, call)
+    raise web.HTTPSeeOther(f"{visit.base}?done={outcome.value}")

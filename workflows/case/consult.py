@@ -19,10 +19,11 @@ with workflow.unsafe.imports_passed_through():
     from models.consult import BookConsult, CancelConsult, CompleteConsult, ConsultOutcome, RescheduleConsult
     from models.notices import NoticeKind
 
-from workflows.case.consult_clock import OUTCOME_UNKNOWN, ConsultClock, slot_param
+from workflows.case.consult_clock import CONSULT_CLOCK, OUTCOME_UNKNOWN, ConsultClock, slot_param
 from workflows.case.options import expect, wait
 
 BOOKED = "consult booked"
+CONSULT_HISTORY_BUDGET = 90
 
 
 class ConsultStage(ConsultClock):
@@ -49,6 +50,9 @@ class ConsultStage(ConsultClock):
     async def _consult_phase(self) -> bool:
         """True when a third opinion was requested, False when the case should close."""
         consults = self.s.consults
+        # Weeks of bookings, reminders and outcomes: past CONSULT_HISTORY_BUDGET events the case
+        # goes on in a fresh run at its next idle moment, so no run outgrows a completed case's.
+        budget = CONSULT_HISTORY_BUDGET if workflow.patched(CONSULT_CLOCK) else None
         while True:
             assert consults.window_closes_at is not None
             await wait(
@@ -56,14 +60,14 @@ class ConsultStage(ConsultClock):
                     consults.close_requested
                     or self.s.cancel_reason is not None
                     or consults.third_opinion is ThirdOpinion.REQUESTED
-                    or self._history_full()
+                    or self._history_full(budget)
                 ),
                 max(consults.window_closes_at - workflow.now(), timedelta(0)),
                 "consult window",
             )
             self._check_cancel()
             if (
-                self._history_full()
+                self._history_full(budget)
                 and not consults.close_requested
                 and workflow.now() < consults.window_closes_at
             ):

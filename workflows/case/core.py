@@ -140,12 +140,11 @@ class CaseCore:
 
     # ---- continue-as-new ------------------------------------------------------------------
 
-    def _history_full(self) -> bool:
+    def _history_full(self, budget: int | None = None) -> bool:
         """Time to continue as new: a long history, and nothing in flight (a wait may end on it)."""
         info = workflow.info()
-        long = (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() >= self._inp.history_budget
+        long = info.is_continue_as_new_suggested() or info.get_current_history_length() >= min(
+            self._inp.history_budget, budget or self._inp.history_budget
         )
         return long and not self.s.intents and workflow.all_handlers_finished()
 

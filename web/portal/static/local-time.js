@@ -1,5 +1,6 @@
 // After each <time data-local>, the same moment in the reader's own time zone, when their browser
-// is in another zone than Cambodia's (the page already says it in ICT), labelled with the page's
+// is in another zone than the one the page says it in (ICT, or the zone its data-offset gives in
+// minutes east of UTC, e.g. a member's own consult hours' zone), labelled with the page's
 // words for it (data-local). Written as the page writes the ICT time, in the page's language
 // (<html lang>): with the month and weekday names the page gives (<body data-months,
 // data-weekdays>), since a browser may have no Khmer of its own; failing those, with the
@@ -35,7 +36,8 @@
     var when = new Date(el.getAttribute("datetime"));
     if (isNaN(when)) { return; }
     // ICT is UTC+7 all year: a browser seven hours ahead of UTC at that moment reads the same clock.
-    if (when.getTimezoneOffset() === -420) { return; }
+    var shown = el.hasAttribute("data-offset") ? parseInt(el.getAttribute("data-offset"), 10) : 420;
+    if (when.getTimezoneOffset() === -shown) { return; }
     var local = document.createElement("span");
     local.className = "local-time";
     local.textContent = " (" + el.getAttribute("data-local") + ": " + written(when) + ", " + zone + ")";
