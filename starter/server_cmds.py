@@ -71,17 +71,20 @@ def run_dev(*, demo: bool, program: str, say: Say) -> None:
             say("Service running. Ctrl-C stops it.")
             await _until_stopped()
 
-    asyncio.run(main())
+    with _schema_checked():
+        asyncio.run(main())
 
 
 @contextlib.contextmanager
 def _schema_checked() -> Iterator[None]:
-    """A case DB behind this code's schema is an operator's mistake: one `error:` line, no traceback."""
+    """A case DB behind this code's schema, or a document store that cannot be used (unreachable,
+    wrong credentials), is an operator's mistake: one `error:` line, no traceback."""
+    from runtime.blobs import StoreError
     from runtime.db import SchemaNotAtHead
 
     try:
         yield
-    except SchemaNotAtHead as exc:
+    except (SchemaNotAtHead, StoreError) as exc:
         raise service.UserError(str(exc)) from exc
 
 
@@ -121,6 +124,7 @@ def run_web() -> None:
 
 
 def run_demo_cmd(*, once: bool, program: str, say: Say) -> None:
+    from runtime.blobs import open_blobs
     from runtime.documents import DocumentStore
     from security.keys import KeyRing
     from starter.demo import DEMO_POLICIES, run_demo
@@ -140,9 +144,14 @@ def run_demo_cmd(*, once: bool, program: str, say: Say) -> None:
                 _outbox(say, settings, result.case_id)
             return
         # Against a running `smo dev` on this machine: the demo needs the store and the keys.
-        store = DocumentStore(settings.store_root, KeyRing.parse(settings.document_keys.get_secret_value()))
-        client = await connect(settings)
-        result = await run_demo(client, settings, store, program=program, say=say)
-        _timeline(say, await service.status(client, result.case_id))
+        keys = KeyRing.parse(settings.document_keys.get_secret_value())
+        store = DocumentStore(open_blobs(settings.store_url), keys)
+        try:
+            client = await connect(settings)
+            result = await run_demo(client, settings, store, program=program, say=say)
+            _timeline(say, await service.status(client, result.case_id))
+        finally:
+            store.close()
 
-    asyncio.run(main())
+    with _schema_checked():
+        asyncio.run(main())
