@@ -80,7 +80,7 @@ _SERVED_TYPES = frozenset(MEDIA_TYPES.values())
 # The extension a download served without its own name is given: the first one of its type.
 _EXTENSIONS = {kind: extension for extension, kind in reversed(MEDIA_TYPES.items())}
 # A sealed name is a few hundred bytes: anything much larger was not written by this store.
-_META_BYTES = 64 << 10
+META_BYTES = 64 << 10
 
 # Threads for document I/O, and how many of them one client may hold at once: enough for one
 # client's upload to go at disk speed, while the others always find a free one.
@@ -270,7 +270,7 @@ class DocumentStore:
     def describe(self, doc_id: str) -> DocumentMeta | None:
         """The document's name and type as it came in, or None when it came without one."""
         try:
-            raw = self.blobs.get_small(self.meta_key(doc_id), _META_BYTES)
+            raw = self.blobs.get_small(self.meta_key(doc_id), META_BYTES)
             if raw is None:
                 return None
             meta = DocumentMeta.model_validate_json(b"".join(decrypt_stream(io.BytesIO(raw), self.keyring)))
