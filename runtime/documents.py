@@ -111,6 +111,14 @@ class DocumentMeta(BaseModel):
     case_id: str | None = None
 
 
+def _checked(doc_id: str) -> str:
+    # The id is the only part of a key that comes from outside: allow hex only (all of it: `$`
+    # alone would let a trailing newline through).
+    if not _SHA.fullmatch(doc_id):
+        raise ValueError(f"not a document id: {doc_id!r}")
+    return doc_id
+
+
 def media_type_for(name: str) -> str:
     """The media type a file of this name is served as: the allow-list's, else bytes."""
     stem, dot, extension = name.rpartition(".")
@@ -246,14 +254,10 @@ class DocumentStore:
         self.blobs.close()
 
     def key_for(self, doc_id: str) -> str:
-        # The id is the only part of a key that comes from outside: allow hex only (all of
-        # it: `$` alone would let a trailing newline through).
-        if not _SHA.fullmatch(doc_id):
-            raise ValueError(f"not a document id: {doc_id!r}")
-        return f"objects/{doc_id}"
+        return f"objects/{_checked(doc_id)}"
 
     def meta_key(self, doc_id: str) -> str:
-        return f"meta/{self.key_for(doc_id).removeprefix('objects/')}"
+        return f"meta/{_checked(doc_id)}"
 
     def seal_meta(self, meta: DocumentMeta) -> bool:
         """Write a document's name and type, encrypted, where none is sealed yet: whether it was.
