@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -51,6 +52,7 @@ class SeaweedFS:
     folder: Path
     s3_port: int
     process: subprocess.Popen[bytes]
+    ports: list[int]
 
     @property
     def endpoint(self) -> str:
@@ -94,7 +96,7 @@ class SeaweedFS:
         ]  # fmt: skip
         with (folder / "weed.log").open("wb") as log:
             process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        server = cls(folder, s3, process)
+        server = cls(folder, s3, process, ports)
         try:
             server.wait_ready()
         except BaseException:
@@ -128,14 +130,17 @@ class SeaweedFS:
             blobs.close()
 
     def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(STOP_WAIT)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(STOP_WAIT)
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(STOP_WAIT)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(STOP_WAIT)
+        # Its gRPC sockets go to the system's temporary folder, named by port, whatever it is told.
+        for port in self.ports:
+            for socket_file in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                socket_file.unlink(missing_ok=True)
 
 
 class Relay:
