@@ -50,6 +50,7 @@ from calendars import CalendarService
 from models.case import case_id_from_workflow_id
 from models.program import Program, load_programs
 from models.settings import Settings
+from runtime.blobs import open_blobs
 from runtime.db import init_db
 from runtime.documents import DocumentStore
 from runtime.logging import configure_logging
@@ -87,12 +88,15 @@ class Services:
         link_secret = settings.link_secret.get_secret_value()
         if not link_secret:
             raise RuntimeError("SMO_LINK_SECRET is not set: report links must be signed")
+        # A store that cannot be reached, or refuses the credentials, stops the start-up here.
+        store = DocumentStore(open_blobs(settings.store_url), KeyRing.parse(doc_keys))
+        store.check()
         engine = engine or init_db(settings)
         return cls(
             settings=settings,
             engine=engine,
             programs=load_programs(settings.programs_dir),
-            store=DocumentStore(settings.store_root, KeyRing.parse(doc_keys)),
+            store=store,
             mailer=SmtpMailer(settings.smtp_host, settings.smtp_port),
             ledger=Ledger(engine),
             calendars=CalendarService(settings.holiday_overrides),

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
 
     database_url: str = Field(default="", validation_alias=AliasChoices("DATABASE_URL", "SMO_DATABASE_URL"))
     storage_root: Path | None = None
+    # Where the documents are kept (runtime/blobs.py): `s3://bucket[/prefix]?endpoint=…&region=…`
+    # with the credentials in the usual AWS variables, or a directory. Unset: `storage_root`.
+    storage_url: str = ""
     programs_dir: Path = PROJECT_ROOT / "programs"
     specialists_file: Path = PROJECT_ROOT / "data" / "specialists.yaml"
     policies_file: Path = PROJECT_ROOT / "data" / "policies.yaml"
@@ -103,6 +106,10 @@ class Settings(BaseSettings):
     @property
     def store_root(self) -> Path:
         return self.storage_root or self.home / "storage"
+
+    @property
+    def store_url(self) -> str:
+        return self.storage_url or str(self.store_root)
 
     @property
     def outbox_dir(self) -> Path:

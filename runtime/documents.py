@@ -1,14 +1,16 @@
 """The document store: content-addressed files, encrypted at rest, streamed in and out.
 
 Bytes are streamed in and out (no size limit, never read whole into memory). A document's
-id is the sha256 of its plaintext; the file at `objects/ab/<sha256>` holds its envelope
-ciphertext (security/envelope.py). Workflow history only ever sees the id, the record type
-and the size. Every way a document comes in ends here: the web edge's uploads, the case
-service's files and the member's details sheet.
+id is the sha256 of its plaintext; the object `objects/<sha256>` holds its envelope
+ciphertext (security/envelope.py), in a directory on this machine (`objects/ab/<sha256>`, the
+default) or in an S3 bucket (`SMO_STORAGE_URL`): runtime/blobs.py and runtime/s3.py keep the
+bytes, this module encrypts and names them. Workflow history only ever sees the id, the
+record type and the size. Every way a document comes in ends here: the web edge's uploads,
+the case service's files and the member's details sheet.
 
 What a document was called when it came in, its media type and the case it came for are
-kept beside it in `meta/ab/<sha256>`, sealed with the same keys: a file name can hold a
-patient's name, so it is never on disk in clear, nor in the workflow, the case DB, a log or a
+kept beside it in `meta/<sha256>`, sealed with the same keys: a file name can hold a
+patient's name, so it is never stored in clear, nor in the workflow, the case DB, a log or a
 URL. The same bytes may come again for another case (ids are the content's): the name is
 sealed once, by the upload that stored the document, and is that case's alone; a download is
 named from it only for that case (runtime/web.py). A document stored without a name (a
@@ -28,18 +30,18 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from models.case import SHA256_PATTERN
 from models.intake import PatientIntake, stored_sheet
+from runtime.blobs import Blobs, LocalBlobs
 from security.envelope import DEFAULT_CHUNK_SIZE, Encryptor, IntegrityError, decrypt_stream
 from security.keys import KeyRing
 
@@ -78,7 +80,7 @@ _SERVED_TYPES = frozenset(MEDIA_TYPES.values())
 # The extension a download served without its own name is given: the first one of its type.
 _EXTENSIONS = {kind: extension for extension, kind in reversed(MEDIA_TYPES.items())}
 # A sealed name is a few hundred bytes: anything much larger was not written by this store.
-_META_BYTES = 64 << 10
+META_BYTES = 64 << 10
 
 # Threads for document I/O, and how many of them one client may hold at once: enough for one
 # client's upload to go at disk speed, while the others always find a free one.
@@ -107,6 +109,14 @@ class DocumentMeta(BaseModel):
     # The case the document came for: its name is shown to that case only. None (a name sealed
     # before cases were, or a file stored for no case) matches no case.
     case_id: str | None = None
+
+
+def _checked(doc_id: str) -> str:
+    # The id is the only part of a key that comes from outside: allow hex only (all of it: `$`
+    # alone would let a trailing newline through).
+    if not _SHA.fullmatch(doc_id):
+        raise ValueError(f"not a document id: {doc_id!r}")
+    return doc_id
 
 
 def media_type_for(name: str) -> str:
@@ -161,22 +171,22 @@ class DocumentIO:
 class DocumentWriter:
     """One document on its way in: its plaintext pushed in by `write`, then `commit`.
 
-    Only ciphertext reaches the disk, in a private temporary file that `commit` moves to the
-    document's place and `abort` (or a failed commit) removes. `name` is what the sender
-    called the file and `case_id` the case it came for: sealed beside a document this writer
-    creates. The same bytes stored already (by this case or another) keep the name and the case
-    they came with: an upload never renames a document, nor gives one case's name to another.
+    Only ciphertext leaves the writer, into a sink of the store's backend (runtime/blobs.py)
+    that `commit` places under the document's key and `abort` (or a failed commit) drops.
+    `name` is what the sender called the file and `case_id` the case it came for: sealed
+    beside a document this writer creates. The same bytes stored already (by this case or
+    another) keep the name and the case they came with: an upload never renames a document,
+    nor gives one case's name to another.
     """
 
     def __init__(self, store: DocumentStore, name: str | None = None, case_id: str | None = None) -> None:
         self.store = store
         self.name = name or None
         self.case_id = case_id
-        fd, spool = tempfile.mkstemp(dir=store.root / "tmp")
-        self.tmp = Path(spool)
-        self.file = os.fdopen(fd, "wb")
+        self.sink = store.blobs.sink()
         try:
-            self.encryptor = Encryptor(self.file, store.keyring)
+            # The encryptor only ever writes to what it is given.
+            self.encryptor = Encryptor(cast(BinaryIO, self.sink), store.keyring)
         except BaseException:
             self.abort()
             raise
@@ -187,12 +197,8 @@ class DocumentWriter:
     def commit(self) -> StoredDocument:
         try:
             result = self.encryptor.finish()
-            self.file.flush()
-            os.fsync(self.file.fileno())
-            self.file.close()
-            final = self.store.path_for(result.sha256)
-            final.parent.mkdir(exist_ok=True)
-            if final.exists():
+            key = self.store.key_for(result.sha256)
+            if self.store.blobs.exists(key):
                 return StoredDocument(doc_id=result.sha256, size=result.size, created=False)
             sealed = False
             if self.name is not None:
@@ -207,76 +213,71 @@ class DocumentWriter:
                 )
                 sealed = self.store.seal_meta(meta)
             try:
-                os.replace(self.tmp, final)
+                created = self.sink.commit(key)
             except BaseException:
                 if sealed:
-                    self.store.meta_path(result.sha256).unlink(missing_ok=True)
+                    self.store.blobs.delete(self.store.meta_key(result.sha256))
                 raise
-            return StoredDocument(doc_id=result.sha256, size=result.size, created=True)
+            # Not created: the same bytes were placed a moment ago, by a call that removes them
+            # again if its case refuses them; this one leaves them be.
+            return StoredDocument(doc_id=result.sha256, size=result.size, created=created)
         finally:
             self.abort()
 
     def abort(self) -> None:
-        self.file.close()
-        self.tmp.unlink(missing_ok=True)
+        self.sink.abort()
 
 
 class DocumentStore:
-    """Encrypted content-addressed files under one root directory."""
+    """Encrypted content-addressed files, in a directory on this machine or in an S3 bucket.
 
-    def __init__(self, root: Path, keyring: KeyRing) -> None:
-        self.root = root
+    `where` is the backend (runtime/blobs.py `open_blobs`), or a directory for the local one.
+    """
+
+    def __init__(self, where: Path | Blobs, keyring: KeyRing) -> None:
+        self.blobs: Blobs = LocalBlobs(where) if isinstance(where, Path) else where
         self.keyring = keyring
         self.io = DocumentIO()
-        for place in ("objects", "meta", "tmp"):
-            (root / place).mkdir(parents=True, exist_ok=True)
 
-    def path_for(self, doc_id: str) -> Path:
-        # The id is the only part of the path that comes from outside: allow hex only (all of
-        # it: `$` alone would let a trailing newline through).
-        if not _SHA.fullmatch(doc_id):
-            raise ValueError(f"not a document id: {doc_id!r}")
-        return self.root / "objects" / doc_id[:2] / doc_id
+    @property
+    def root(self) -> Path:
+        """The directory of a store on this machine (what tests and tools look into)."""
+        if not isinstance(self.blobs, LocalBlobs):
+            raise ValueError(f"the document store {self.blobs.url} is not a directory")
+        return self.blobs.root
 
-    def meta_path(self, doc_id: str) -> Path:
-        return self.root / "meta" / doc_id[:2] / self.path_for(doc_id).name
+    def check(self) -> None:
+        """At start-up: the store answers and takes the credentials given, else a StoreError."""
+        self.blobs.check()
+
+    def close(self) -> None:
+        self.blobs.close()
+
+    def key_for(self, doc_id: str) -> str:
+        return f"objects/{_checked(doc_id)}"
+
+    def meta_key(self, doc_id: str) -> str:
+        return f"meta/{_checked(doc_id)}"
 
     def seal_meta(self, meta: DocumentMeta) -> bool:
         """Write a document's name and type, encrypted, where none is sealed yet: whether it was.
 
-        Atomic (whole or not at all) and never over another: a sealed name stays the one its
-        document came with, whoever stores the same bytes later.
+        Whole or not at all, and never over another: a sealed name stays the one its document
+        came with, whoever stores the same bytes later.
         """
-        path = self.meta_path(meta.doc_id)
-        fd, spool = tempfile.mkstemp(dir=self.root / "tmp")
-        tmp = Path(spool)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                encryptor = Encryptor(file, self.keyring)
-                encryptor.write(meta.model_dump_json().encode())
-                encryptor.finish()
-                file.flush()
-                os.fsync(file.fileno())
-            path.parent.mkdir(exist_ok=True)
-            try:
-                os.link(tmp, path)  # unlike a rename, fails where a name is sealed already
-            except FileExistsError:
-                return False
-            return True
-        finally:
-            tmp.unlink(missing_ok=True)
+        sealed = io.BytesIO()
+        encryptor = Encryptor(sealed, self.keyring)
+        encryptor.write(meta.model_dump_json().encode())
+        encryptor.finish()
+        return self.blobs.put_new(self.meta_key(meta.doc_id), sealed.getvalue())
 
     def describe(self, doc_id: str) -> DocumentMeta | None:
         """The document's name and type as it came in, or None when it came without one."""
-        path = self.meta_path(doc_id)
         try:
-            with path.open("rb") as src:
-                if os.fstat(src.fileno()).st_size > _META_BYTES:
-                    raise IntegrityError("larger than a name")
-                sealed = b"".join(decrypt_stream(src, self.keyring))
-            meta = DocumentMeta.model_validate_json(sealed)
-        except FileNotFoundError:
-            return None
+            raw = self.blobs.get_small(self.meta_key(doc_id), META_BYTES)
+            if raw is None:
+                return None
+            meta = DocumentMeta.model_validate_json(b"".join(decrypt_stream(io.BytesIO(raw), self.keyring)))
         except (IntegrityError, ValidationError) as exc:
             # Served under the caller's name instead; what was wrong is said, never the name.
             _log.warning("document %s: its name cannot be read (%s)", doc_id[:12], type(exc).__name__)
@@ -332,14 +333,14 @@ class DocumentStore:
         return self.put(io.BytesIO(data))
 
     def exists(self, doc_id: str) -> bool:
-        return self.path_for(doc_id).exists()
+        return self.blobs.exists(self.key_for(doc_id))
 
     def open(self, doc_id: str) -> Iterator[bytes]:
         """Plaintext chunks; raises IntegrityError at the end if the sha256 does not match."""
-        path = self.path_for(doc_id)
-        if not path.exists():
+        src = self.blobs.reader(self.key_for(doc_id))
+        if src is None:
             raise DocumentNotFound(doc_id)
-        with path.open("rb") as src:
+        with src:
             yield from decrypt_stream(src, self.keyring, expected_sha256=doc_id)
 
     def read_small(self, doc_id: str, limit: int = 1 << 20) -> bytes:
@@ -351,8 +352,8 @@ class DocumentStore:
         return bytes(out)
 
     def delete(self, doc_id: str) -> None:
-        self.path_for(doc_id).unlink(missing_ok=True)
-        self.meta_path(doc_id).unlink(missing_ok=True)
+        self.blobs.delete(self.key_for(doc_id))
+        self.blobs.delete(self.meta_key(doc_id))
 
     def put_intake(self, intake: PatientIntake) -> StoredDocument:
         return self.put_bytes(intake.model_dump_json().encode())

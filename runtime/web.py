@@ -20,6 +20,7 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlalchemy import Engine
 
+from runtime.blobs import StoreError
 from runtime.clients import client_of
 from runtime.db import audit_off_loop
 from runtime.documents import DocumentMeta, DocumentStore, extension_for, media_type_for, served_type
@@ -126,10 +127,15 @@ async def stream_document(
     always on record; "aborted" when the client went away part-way (it may hold some of the
     bytes, so that is on record too); or "integrity-error" when the bytes do not match their
     id: the headers are gone by then, so the connection is cut and the client sees a failure.
+    A store that cannot be reached before the headers are sent is a 503; after, "unavailable"
+    and a cut connection, as for an integrity error.
     """
     chunks: Iterator[bytes] = store.open(doc_id)
     client = client_of(request)
-    meta = await store.io.run(client, store.describe, doc_id)
+    try:
+        meta = await store.io.run(client, store.describe, doc_id)
+    except StoreError:
+        raise web.HTTPServiceUnavailable(text="the document store is not reachable; try again") from None
     name, media_type = download_name(meta, filename, case_id=case_id, stored_name=stored_name)
     response = web.StreamResponse(
         headers={
@@ -146,9 +152,9 @@ async def stream_document(
         # Decrypted on the store's own threads, within the client's share (runtime/documents.py).
         while (chunk := await store.io.run(client, next, chunks, None)) is not None:
             await response.write(chunk)
-    except IntegrityError:
+    except (IntegrityError, StoreError) as exc:
         if outcome is not None:
-            await outcome("integrity-error")
+            await outcome("integrity-error" if isinstance(exc, IntegrityError) else "unavailable")
         if request.transport is not None:
             request.transport.close()
         return response

@@ -35,6 +35,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "eligibility": ("starter.program_cli:eligibility_app", "Check eligibility without opening a case."),
     "user": ("starter.user_cli:user_app", "API users and their personal tokens (run where the case DB is)."),
     "db": ("starter.db_cli:db_app", "The case DB's schema: upgrade it, show its revision."),
+    "storage": ("starter.storage_cli:storage_app", "The document store: move it to another backend."),
     "portal": ("starter.portal_cli:portal_app", "The member portal: sign-in links."),
     "consent": ("starter.portal_cli:consent_app", "The member's consent to send records abroad."),
 }

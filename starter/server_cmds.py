@@ -74,17 +74,20 @@ def run_dev(*, demo: bool, program: str, say: Say) -> None:
             say("Service running. Ctrl-C stops it.")
             await _until_stopped()
 
-    asyncio.run(main())
+    with _schema_checked():
+        asyncio.run(main())
 
 
 @contextlib.contextmanager
 def _schema_checked() -> Iterator[None]:
-    """A case DB behind this code's schema is an operator's mistake: one `error:` line, no traceback."""
+    """A case DB behind this code's schema, or a document store that cannot be used (unreachable,
+    wrong credentials), is an operator's mistake: one `error:` line, no traceback."""
+    from runtime.blobs import StoreError
     from runtime.db import SchemaNotAtHead
 
     try:
         yield
-    except SchemaNotAtHead as exc:
+    except (SchemaNotAtHead, StoreError) as exc:
         raise service.UserError(str(exc)) from exc
 
 
@@ -124,6 +127,7 @@ def run_web() -> None:
 
 
 def run_demo_cmd(*, once: bool, program: str, say: Say, until_report: bool = False) -> None:
+    from runtime.blobs import open_blobs
     from runtime.db import make_engine
     from runtime.documents import DocumentStore
     from security.keys import KeyRing
@@ -153,12 +157,17 @@ def run_demo_cmd(*, once: bool, program: str, say: Say, until_report: bool = Fal
                 _outbox(say, settings, result.case_id)
             return
         # Against a running `smo dev` on this machine: the demo needs the store and the keys.
-        store = DocumentStore(settings.store_root, KeyRing.parse(settings.document_keys.get_secret_value()))
-        client = await connect(settings)
-        engine = make_engine(settings.db_url)
-        result = await run_demo(
-            client, settings, store, program=program, say=say, engine=engine, until_report=until_report
-        )
-        _timeline(say, await service.status(client, result.case_id))
+        keys = KeyRing.parse(settings.document_keys.get_secret_value())
+        store = DocumentStore(open_blobs(settings.store_url), keys)
+        try:
+            client = await connect(settings)
+            engine = make_engine(settings.db_url)
+            result = await run_demo(
+                client, settings, store, program=program, say=say, engine=engine, until_report=until_report
+            )
+            _timeline(say, await service.status(client, result.case_id))
+        finally:
+            store.close()
 
-    asyncio.run(main())
+    with _schema_checked():
+        asyncio.run(main())

@@ -8,13 +8,27 @@ the top level of `smo`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from starter.api_client import Api
-from starter.cli_common import command, out
+from starter.cli_common import command, fail, out
+
+
+def _serve(run: Callable[[], None]) -> None:
+    """A server command: an operator's mistake (a case DB behind the schema, a document store
+    that cannot be reached or refuses the credentials) is one `error:` line and exit 2."""
+    try:
+        run()
+    except Exception as exc:
+        from service.errors import UserError  # the command has loaded the service by now
+
+        if not isinstance(exc, UserError):
+            raise
+        fail(str(exc))
 
 
 def dev(
@@ -24,7 +38,7 @@ def dev(
     """Run the whole service locally: dev server + Web UI, SMTP outbox, API and codec web, worker."""
     from starter.server_cmds import run_dev
 
-    command(lambda: run_dev(demo=demo, program=program, say=out.print))
+    _serve(lambda: command(lambda: run_dev(demo=demo, program=program, say=out.print)))
     out.print("stopped")
 
 
@@ -34,14 +48,14 @@ def worker_cmd(
     """Run a worker against an existing Temporal server (SMO_TEMPORAL_ADDRESS)."""
     from starter.server_cmds import run_worker
 
-    run_worker(processes)
+    _serve(lambda: run_worker(processes))
 
 
 def web_cmd() -> None:
     """Serve the API, the Web UI's codec endpoint and the signed report links (SMO_WEB_HOST/PORT)."""
     from starter.server_cmds import run_web
 
-    run_web()
+    _serve(run_web)
 
 
 def demo(
@@ -56,7 +70,10 @@ def demo(
 
     if until not in (None, "report"):
         raise typer.BadParameter("the demo stops only at: report", param_hint="--until")
-    command(lambda: run_demo_cmd(once=once, program=program, say=out.print, until_report=until == "report"))
+    stop = until == "report"
+    _serve(
+        lambda: command(lambda: run_demo_cmd(once=once, program=program, say=out.print, until_report=stop))
+    )
 
 
 def outbox_cmd(case_id: Annotated[str | None, typer.Argument()] = None) -> None:

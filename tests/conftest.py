@@ -1,10 +1,14 @@
 """Shared fixtures: every backend is a real local one (SQLite or PostgreSQL, an SMTP server,
-the encrypted store on disk, the Temporal test or dev server).
+the encrypted store on disk or in SeaweedFS's S3, the Temporal test or dev server).
 
 Every test that touches the case DB (through `services`, `db_url` or `db_engine`) runs on
 both SQLite and PostgreSQL: `pytest --db sqlite` or `--db postgresql` picks one. PostgreSQL
 is the local server (SMO_TEST_PG_URL, an admin connection that may CREATE DATABASE); each
 test gets a throwaway database cloned from a template migrated once per run, and dropped.
+
+The document-store tests (`document_store`) run on the directory and on S3: one SeaweedFS per
+run (`seaweed`, tests/seaweed.py), each test under a prefix of its own; `pytest -m s3` runs
+the S3 ones only.
 """
 
 from __future__ import annotations
@@ -28,10 +32,14 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from models.settings import Settings
+from runtime.blobs import open_blobs
 from runtime.db import make_engine, upgrade
+from runtime.documents import DocumentStore
 from runtime.outbox import OutboxServer
 from runtime.secrets import ensure_dev_secrets
 from runtime.temporal import binary, converter_for, ensure_search_attributes
+from security.keys import KeyRing
+from tests import seaweed as s3
 from worker import Services, build_worker
 
 # In CI the property tests draw the same examples every run (hypothesis' documented CI
@@ -210,6 +218,37 @@ def services(
     svc = Services.from_settings(settings)
     yield svc
     svc.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3.SeaweedFS]:
+    """One SeaweedFS (S3) for the run, and its credentials in the usual AWS variables."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ACCESS_KEY_ID", s3.ACCESS_KEY)
+        env.setenv("AWS_SECRET_ACCESS_KEY", s3.SECRET_KEY)
+        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        server = s3.SeaweedFS.start(tmp_path_factory.mktemp("seaweedfs"), [free_port() for _ in range(8)])
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """`SMO_STORAGE_URL` of an empty document store: a directory, or a prefix in SeaweedFS."""
+    if request.param == "s3":
+        server: s3.SeaweedFS = request.getfixturevalue("seaweed")
+        return server.fresh_url()
+    return str(tmp_path / "store")
+
+
+@pytest.fixture
+def document_store(store_url: str) -> Iterator[DocumentStore]:
+    store = DocumentStore(open_blobs(store_url), KeyRing.parse(KeyRing.generate_spec("k1")))
+    store.check()
+    yield store
+    store.close()
 
 
 @pytest.fixture

@@ -1,13 +1,13 @@
 """Every download is on record (served in full, or aborted by a client that went away part-way),
 and is saved with the document's media type, never shown in the browser: under its own name for
-the case it came for (and a reader allowed to see it), else under the caller's name."""
+the case it came for (and a reader allowed to see it), else under the caller's name. On each
+backend of the store: the directory and S3."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import os
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -16,14 +16,13 @@ from aiohttp.multipart import content_disposition_filename, parse_content_dispos
 
 from runtime.documents import DocumentStore
 from runtime.web import stream_document
-from security.keys import KeyRing
 from tests.polling import holds
 
 CASE = "KH-1"
 
 
 async def serve(
-    tmp_path: Path,
+    store: DocumentStore,
     size: int,
     name: str | None = None,
     fallback: str = "record.pdf",
@@ -32,7 +31,6 @@ async def serve(
     stored_name: bool = True,
 ) -> tuple[web.AppRunner, str, list[str]]:
     """A document stored for the case `came_for`, served for the case CASE."""
-    store = DocumentStore(tmp_path, KeyRing.parse(KeyRing.generate_spec("k1")))
     doc = store.put(io.BytesIO(os.urandom(size)), name, came_for)
     outcomes: list[str] = []
 
@@ -59,8 +57,8 @@ async def started(app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://{host}:{port}"
 
 
-async def test_a_complete_download_is_recorded_as_served(tmp_path: Path) -> None:
-    runner, url, outcomes = await serve(tmp_path, 300_000)
+async def test_a_complete_download_is_recorded_as_served(document_store: DocumentStore) -> None:
+    runner, url, outcomes = await serve(document_store, 300_000)
     try:
         async with aiohttp.ClientSession() as http, http.get(url) as resp:
             assert len(await resp.read()) == 300_000
@@ -69,9 +67,9 @@ async def test_a_complete_download_is_recorded_as_served(tmp_path: Path) -> None
         await runner.cleanup()
 
 
-async def test_a_download_cut_off_part_way_is_recorded_as_aborted(tmp_path: Path) -> None:
+async def test_a_download_cut_off_part_way_is_recorded_as_aborted(document_store: DocumentStore) -> None:
     # 64 MB cannot sit in the socket buffers: the server is still writing when the client leaves.
-    runner, url, outcomes = await serve(tmp_path, 64 << 20)
+    runner, url, outcomes = await serve(document_store, 64 << 20)
     try:
         reader, writer = await asyncio.open_connection(*url.split("/")[2].split(":"))
         writer.write(f"GET /doc HTTP/1.1\r\nHost: {url.split('/')[2]}\r\n\r\n".encode())
@@ -89,11 +87,15 @@ async def test_a_download_cut_off_part_way_is_recorded_as_aborted(tmp_path: Path
 
 
 async def saved(
-    tmp_path: Path, name: str | None, fallback: str, came_for: str | None = CASE, stored_name: bool = True
+    store: DocumentStore,
+    name: str | None,
+    fallback: str,
+    came_for: str | None = CASE,
+    stored_name: bool = True,
 ) -> tuple[str | None, str]:
     """The name a browser saves the download under (RFC 6266), and its media type."""
     runner, url, outcomes = await serve(
-        tmp_path, 1000, name, fallback, came_for=came_for, stored_name=stored_name
+        store, 1000, name, fallback, came_for=came_for, stored_name=stored_name
     )
     try:
         async with aiohttp.ClientSession() as http, http.get(url) as resp:
@@ -122,9 +124,9 @@ async def saved(
     ],
 )
 async def test_a_download_is_saved_under_its_own_name_and_type(
-    tmp_path: Path, name: str | None, fallback: str, saved_as: str, media_type: str
+    document_store: DocumentStore, name: str | None, fallback: str, saved_as: str, media_type: str
 ) -> None:
-    assert await saved(tmp_path, name, fallback) == (saved_as, media_type)
+    assert await saved(document_store, name, fallback) == (saved_as, media_type)
 
 
 OTHER_CASES_NAME = "Sokha Chan - biopsy.pdf"
@@ -153,7 +155,7 @@ OURS = "KH-1-3d7bd946"
     ids=["other-case", "jpg", "dcm", "tiff", "bytes", "has-extension", "no-case", "hidden", "hidden-png"],
 )
 async def test_a_name_not_the_readers_to_see_is_ours_with_the_stored_types_extension(
-    tmp_path: Path,
+    document_store: DocumentStore,
     name: str,
     fallback: str,
     came_for: str | None,
@@ -161,4 +163,4 @@ async def test_a_name_not_the_readers_to_see_is_ours_with_the_stored_types_exten
     saved_as: str,
     media_type: str,
 ) -> None:
-    assert await saved(tmp_path, name, fallback, came_for, stored_name) == (saved_as, media_type)
+    assert await saved(document_store, name, fallback, came_for, stored_name) == (saved_as, media_type)

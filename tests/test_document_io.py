@@ -1,5 +1,5 @@
 """The document store's threads: an upload waiting for the network holds none, and no client
-holds more than its share of them."""
+holds more than its share of them. On each backend: the directory and S3."""
 
 from __future__ import annotations
 
@@ -8,19 +8,12 @@ import hashlib
 import os
 import threading
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from runtime.documents import DocumentIO, DocumentStore
-from security.keys import KeyRing
 from tests.polling import holds
+from tests.stores import unfinished
 
 WAIT = 60.0  # seconds; only a stuck test reaches it
-
-
-def store_at(root: Path, io: DocumentIO) -> DocumentStore:
-    store = DocumentStore(root, KeyRing.parse(KeyRing.generate_spec("k1")))
-    store.io = io
-    return store
 
 
 def reads_of(data: bytes, size: int = 64 << 10) -> Callable[[], Awaitable[bytes]]:
@@ -33,16 +26,20 @@ def reads_of(data: bytes, size: int = 64 << 10) -> Callable[[], Awaitable[bytes]
     return read
 
 
-async def test_uploads_stalled_on_the_network_hold_no_thread(tmp_path: Path) -> None:
-    store = store_at(tmp_path, DocumentIO(workers=1, share=1))
+async def test_uploads_stalled_on_the_network_hold_no_thread(document_store: DocumentStore) -> None:
+    store = document_store
+    store.io = DocumentIO(workers=1, share=1)
     never = asyncio.Event()
+    waiting_for_bytes = 0
 
     async def stalled() -> bytes:
+        nonlocal waiting_for_bytes
+        waiting_for_bytes += 1
         await never.wait()
         return b""
 
     async def all_spooling() -> bool:
-        return len(list((tmp_path / "tmp").iterdir())) == 8
+        return waiting_for_bytes == 8
 
     waiting = [asyncio.create_task(store.receive(stalled, client=f"10.0.0.{i}")) for i in range(8)]
     await holds(all_spooling)
@@ -54,7 +51,7 @@ async def test_uploads_stalled_on_the_network_hold_no_thread(tmp_path: Path) -> 
     for task in waiting:
         task.cancel()
     await asyncio.gather(*waiting, return_exceptions=True)
-    assert not any((tmp_path / "tmp").iterdir()), "an abandoned upload left its spool file"
+    assert unfinished(store) == [], "an abandoned upload left something behind"
 
 
 async def test_one_client_holds_at_most_its_share_and_another_client_is_served_meanwhile() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import quote
 
 import aiohttp
@@ -22,7 +21,7 @@ from aiohttp.multipart import content_disposition_filename, parse_content_dispos
 from models.case import RecordType
 from runtime.documents import OCTET_STREAM, DocumentMeta, DocumentStore, media_type_for
 from runtime.web import attachment, stream_document
-from security.keys import KeyRing
+from tests.stores import raw, replace, stored_bytes, unfinished
 from tests.test_document_download import started
 from web.errors import WebError
 from web.uploads import PAGES, MultipartForm, file_name_problem, kept_name
@@ -159,26 +158,23 @@ def test_a_name_with_too_little_ascii_falls_back_to_ours_with_its_extension() ->
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> DocumentStore:
-    return DocumentStore(tmp_path / "store", KeyRing.parse(KeyRing.generate_spec("k1")))
+def store(document_store: DocumentStore) -> DocumentStore:
+    """On each backend: the directory and S3 (tests/conftest.py)."""
+    return document_store
 
 
-def on_disk(store: DocumentStore) -> list[bytes]:
-    return [p.read_bytes() for p in store.root.rglob("*") if p.is_file()]
-
-
-def test_the_name_is_sealed_beside_the_document_and_never_readable_on_disk(store: DocumentStore) -> None:
+def test_the_name_is_sealed_beside_the_document_and_never_readable_in_the_store(store: DocumentStore) -> None:
     name = "Sokha Chan - biopsy ឈាម.pdf"
     doc = store.put(io.BytesIO(b"%PDF synthetic record"), name, "KH-1")
     meta = store.describe(doc.doc_id)
     assert meta is not None
     assert (meta.name, meta.media_type, meta.case_id) == (name, "application/pdf", "KH-1")
-    raw = b"\n".join(on_disk(store))
+    everything = b"\n".join(stored_bytes(store))
     for spelling in (name, "Sokha", "ឈាម", quote(name), name.upper()):
         for encoding in ("utf-8", "utf-16-le"):
-            assert spelling.encode(encoding) not in raw, spelling
+            assert spelling.encode(encoding) not in everything, spelling
     store.delete(doc.doc_id)
-    assert on_disk(store) == [] and store.describe(doc.doc_id) is None
+    assert stored_bytes(store) == [] and store.describe(doc.doc_id) is None
 
 
 async def saved_for(store: DocumentStore, doc_id: str, case_id: str) -> tuple[str | None, str]:
@@ -229,17 +225,17 @@ def test_a_sealed_name_is_never_sealed_over(store: DocumentStore) -> None:
     assert not store.seal_meta(other)
     meta = store.describe(doc.doc_id)
     assert meta is not None and (meta.name, meta.case_id) == ("a.pdf", "KH-1")
-    assert not any((store.root / "tmp").iterdir())
+    assert unfinished(store) == []
 
 
 def test_a_sealed_name_moved_or_broken_names_nothing(store: DocumentStore) -> None:
     a = store.put(io.BytesIO(b"record a"), "a.pdf")
     b = store.put(io.BytesIO(b"record b"), "b.pdf")
-    store.meta_path(b.doc_id).write_bytes(store.meta_path(a.doc_id).read_bytes())
+    replace(store, store.meta_key(b.doc_id), raw(store, store.meta_key(a.doc_id)))
     assert store.describe(b.doc_id) is None
-    sealed = bytearray(store.meta_path(a.doc_id).read_bytes())
+    sealed = bytearray(raw(store, store.meta_key(a.doc_id)))
     sealed[-1] ^= 1
-    store.meta_path(a.doc_id).write_bytes(bytes(sealed))
+    replace(store, store.meta_key(a.doc_id), bytes(sealed))
     assert store.describe(a.doc_id) is None
 
 
@@ -357,4 +353,4 @@ async def test_a_refused_typed_form_keeps_nothing(
     status, text = await post(url, *parts)
     assert status == 422, text
     assert answers == [words]
-    assert on_disk(store) == []
+    assert stored_bytes(store) == []

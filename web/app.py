@@ -24,6 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import service
 from models.case import is_case_id
+from runtime.blobs import StoreError
 from runtime.context import request_id
 from web.api.call import Call
 from web.api.routes import ROUTES
@@ -38,6 +39,7 @@ BACKENDS: web.AppKey[Backends] = web.AppKey("api_backends", Backends)
 TOKENS: web.AppKey[TokenStore] = web.AppKey("api_tokens", TokenStore)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 NO_CASE = "no such case"
+STORE_DOWN = "the document store is not reachable; nothing was kept; try again"
 _log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -93,6 +95,10 @@ def _refusal(exc: Exception, call: Call) -> tuple[int, str] | None:
         return (409 if isinstance(exc, service.CaseConflict) else 422), str(exc)
     if isinstance(exc, ValidationError):
         return 422, validation_message(exc)
+    if isinstance(exc, StoreError):
+        # What the call was storing is not kept (runtime/documents.py); the case never saw it.
+        _log.error("document store: %s", exc)
+        return 503, STORE_DOWN
     if isinstance(exc, RPCError):
         if exc.status == RPCStatusCode.NOT_FOUND and call.case is not None:
             # The case was there a moment ago: its run has ended since (closed, cancelled...).

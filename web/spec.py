@@ -65,7 +65,7 @@ _ERRORS = {
     "413": "the body is larger than the API accepts",
     "415": "the body is not application/json",
     "422": "the input is not valid",
-    "503": "the workflow service did not answer in time; check before trying again",
+    "503": "the workflow service or the document store did not answer in time; check before trying again",
 }
 
 

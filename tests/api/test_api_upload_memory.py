@@ -39,5 +39,5 @@ async def test_a_one_gib_upload_streams_into_the_store_with_bounded_server_memor
     assert live_api.services.store.exists(doc_id)
     # Only ciphertext touched the disk, and no spool file is left behind.
     assert not any((live_api.services.store.root / "tmp").iterdir())
-    with live_api.services.store.path_for(doc_id).open("rb") as fh:
+    with (live_api.services.store.root / "objects" / doc_id[:2] / doc_id).open("rb") as fh:
         assert upload.block[:4096] not in fh.read(8 << 20)

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from runtime.blobs import StoreError
 from runtime.i18n import N_, gettext
 from runtime.portal_links import Holder
 from web.errors import WebError
@@ -32,10 +33,16 @@ _log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 FAULT = N_("Something went wrong on our side. Please try again later.")
+# The document store cannot be reached: an upload keeps nothing, a download cannot start.
+STORE_DOWN = N_(
+    "Documents cannot be stored or opened just now. If you were sending documents, they were not"
+    " kept. Please try again later."
+)
 # aiohttp's own refusals, in plain words (its reason phrases are English jargon).
 HTTP_WORDS = {
     404: N_("There is no such page. Please use the link from your email."),
     413: N_("What you sent is too large."),
+    503: STORE_DOWN,  # a download whose store did not answer (runtime/web.py)
 }
 HTTP_OTHER = N_("We could not do that. Please try again.")
 TO_CASE = N_("Back to your case")
@@ -95,6 +102,9 @@ async def pages(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise
         page = await error_page(request, exc.status, gettext(HTTP_WORDS.get(exc.status, HTTP_OTHER)))
         return page
+    except StoreError as exc:
+        _log.error("portal %s: %s", request.method, exc)
+        return await error_page(request, 503, gettext(STORE_DOWN))
     except Exception as exc:
         _log.error("portal %s failed: %s", request.method, type(exc).__name__)
         return await error_page(request, 500, gettext(FAULT))

@@ -1,0 +1,195 @@
+"""Where the document store's bytes live: a directory on this machine, or an S3 bucket.
+
+The document store (runtime/documents.py) encrypts and names; a `Blobs` keeps what it is
+given under a key and hands it back. Every key is `objects/<sha256>` (a document's envelope
+ciphertext) or `meta/<sha256>` (its sealed name), and nothing a key holds is ever written
+over: an object is created whole or not at all, and a second writer of the same key is told
+it was first-come (`commit` and `put_new` answer False). A document's key is its content's
+digest, known only once the last byte has gone in, so a `BlobSink` learns its key at `commit`.
+
+`open_blobs` picks the backend from `SMO_STORAGE_URL`: `s3://bucket[/prefix]?endpoint=…&region=…`
+(runtime/s3.py) or a directory (a path, or `file:///path`), the embedded default for `smo dev`.
+
+A store that cannot be used says which way: `StoreUnavailable` (unreachable, failing,
+too slow: try again later) or `StoreRefused` (the credentials or permissions are wrong: an
+operator's to fix). Neither message names a key or anything read from a document.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from security.envelope import IntegrityError
+
+KINDS = ("objects", "meta")
+
+
+class StoreError(Exception):
+    """The document store cannot be used now; the message says why, and where."""
+
+
+class StoreUnavailable(StoreError):
+    """The store did not answer, or answered that it is failing: try again later."""
+
+
+class StoreRefused(StoreError):
+    """The store refused the credentials or the permissions it was given."""
+
+
+class BlobSink(Protocol):
+    """One object on its way in, its key not known yet: written, then committed or aborted."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+    def commit(self, key: str) -> bool:
+        """Place what was written under `key`: False (nothing placed) when the key is taken."""
+        ...
+
+    def abort(self) -> None:
+        """Drop what was written; harmless after `commit` and when called twice."""
+        ...
+
+
+class Blobs(Protocol):
+    url: str  # where, for an operator (no secret)
+
+    def check(self) -> None:
+        """At start-up: reachable and writable with the credentials given, else a StoreError."""
+        ...
+
+    def sink(self) -> BlobSink: ...
+
+    def put_new(self, key: str, data: bytes) -> bool:
+        """Write a small object where none is: whether this call wrote it."""
+        ...
+
+    def reader(self, key: str) -> BinaryIO | None:
+        """The object's bytes as a stream (to close), or None when there is none."""
+        ...
+
+    def get_small(self, key: str, limit: int) -> bytes | None:
+        """A small object whole (IntegrityError when larger than `limit`), or None."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object; nothing happens when there is none."""
+        ...
+
+    def keys(self, kind: str) -> Iterator[str]:
+        """Every key of one kind (`objects` or `meta`), in no particular order."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_blobs(url: str) -> Blobs:
+    """The backend `url` names: `s3://…`, `file:///…` or a directory path."""
+    if url.startswith("s3://"):
+        from runtime.s3 import S3Blobs  # aiobotocore is loaded only by a store that uses it
+
+        return S3Blobs.from_url(url)
+    if url.startswith("file://"):
+        return LocalBlobs(Path(url.removeprefix("file://")))
+    if "://" in url:
+        raise StoreError(f"SMO_STORAGE_URL: unknown scheme in {url.split('://')[0]!r}; use s3:// or file://")
+    return LocalBlobs(Path(url))
+
+
+class LocalSink:
+    """Ciphertext into a private temporary file, linked into place at `commit`."""
+
+    def __init__(self, blobs: LocalBlobs) -> None:
+        self.blobs = blobs
+        fd, spool = tempfile.mkstemp(dir=blobs.root / "tmp")
+        self.tmp = Path(spool)
+        self.file = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes, /) -> int:
+        return self.file.write(data)
+
+    def commit(self, key: str) -> bool:
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            return self.blobs.place(self.tmp, key)
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class LocalBlobs:
+    """Objects under one root directory: `<root>/<kind>/<first two hex digits>/<sha256>`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.url = str(root)
+        for place in (*KINDS, "tmp"):
+            (root / place).mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, key: str) -> Path:
+        kind, name = key.split("/", 1)
+        return self.root / kind / name[:2] / name
+
+    def place(self, tmp: Path, key: str) -> bool:
+        """Link a finished temporary file in as `key`: unlike a rename, never over another."""
+        final = self.path_for(key)
+        final.parent.mkdir(exist_ok=True)
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            return False
+        return True
+
+    def check(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            raise StoreRefused(f"the document store {self.root} is not writable")
+
+    def sink(self) -> LocalSink:
+        return LocalSink(self)
+
+    def put_new(self, key: str, data: bytes) -> bool:
+        sink = self.sink()
+        try:
+            sink.write(data)
+            return sink.commit(key)
+        finally:
+            sink.abort()
+
+    def reader(self, key: str) -> BinaryIO | None:
+        try:
+            return self.path_for(key).open("rb")
+        except FileNotFoundError:
+            return None
+
+    def get_small(self, key: str, limit: int) -> bytes | None:
+        src = self.reader(key)
+        if src is None:
+            return None
+        with src:
+            if os.fstat(src.fileno()).st_size > limit:
+                raise IntegrityError(f"larger than {limit} bytes")
+            return src.read()
+
+    def exists(self, key: str) -> bool:
+        return self.path_for(key).exists()
+
+    def delete(self, key: str) -> None:
+        self.path_for(key).unlink(missing_ok=True)
+
+    def keys(self, kind: str) -> Iterator[str]:
+        for path in (self.root / kind).glob("*/*"):
+            if path.is_file():
+                yield f"{kind}/{path.name}"
+
+    def close(self) -> None:
+        return None
