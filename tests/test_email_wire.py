@@ -166,7 +166,9 @@ async def test_every_notice_the_recorded_cases_of_both_programs_sent_reads_whole
     intake = scenario.intake()
     recorded = await recorded_notices()
     assert {program for program, _ in recorded} == {"prudential-kh", "assist-america"}
-    assert all(notice.program is None for _, notice in recorded)
+    # Most were recorded before notices named their program; a later recording names it.
+    older = [notice for _, notice in recorded if notice.program is None]
+    assert {n.kind for n in older} >= {NoticeKind.CASE_OPENED, NoticeKind.REPORT_DELIVERED}
     for _, notice in recorded:
         for audience in RECIPIENTS[notice.kind]:
             for language in Language if audience is Audience.CUSTOMER else [Language.EN]:
@@ -175,7 +177,7 @@ async def test_every_notice_the_recorded_cases_of_both_programs_sent_reads_whole
                 assert not UNFILLED.search(subject + body), (notice.notice_id, subject, body)
                 assert "Sokha Chan" in body or "Dear" not in body
     # "discharge summary, treatment plan": named as the codes are ("Hospital discharge summary").
-    opened = next(n for _, n in recorded if n.kind is NoticeKind.CASE_OPENED and n.params["records"])
+    opened = next(n for n in older if n.kind is NoticeKind.CASE_OPENED and n.params["records"])
     english = opened.params["records"].split(", ")
     named = ", ".join(record_type(w.replace(" ", "_"), Language.EN) for w in english)
     _, body = mail._render(opened, Reader(Audience.CUSTOMER, "Sokha Chan"))

@@ -64,12 +64,16 @@ async def booked_case(live: LiveApi, token: str) -> tuple[str, dict[str, Any]]:
     return specialist, await unchanged(live, token, specialist)
 
 
+CONTINUED = "history continued in a new run"
+
+
 async def unchanged(live: LiveApi, token: str, specialist: str) -> dict[str, Any]:
     _, status, _ = await live.call("GET", f"/api/v1/cases/{CASE}", token)
     engine = live.services.engine
     return {
         "consult": {k: status[k] for k in CONSULT_FIELDS},
-        "timeline": len(status["timeline"]),
+        # What the case did (a fresh run of the consult phase is the case's own housekeeping).
+        "timeline": [t["event"] for t in status["timeline"] if t["event"] != CONTINUED],
         "held": sorted(others_booked(engine, specialist, "no such case")),
         "hours": member_hours(engine, CASE),
     }

@@ -699,8 +699,12 @@ class CaseDriver:
 
     async def consult_and_close(self, consults: int) -> CaseResult:
         await self.wait_for(Stage.REPORT_DELIVERED, Stage.CONSULT)
-        for n in range(1, consults + 1):
-            await self.book_consult(n)
+        # The consults already held or booked are skipped: an update's id answers a repeat only
+        # within one run, and the consult phase may have continued as new since.
+        current = await self.status()
+        for n in range(current.consults_completed + 1, consults + 1):
+            if not (current.consult_pending and n == current.consults_completed + 1):
+                await self.book_consult(n)
             await self.complete_consult(n)
         return await self.close()
 
