@@ -47,6 +47,20 @@ def weed_binary() -> str:
     return found
 
 
+def write_identities(path: Path) -> None:
+    """The S3 gateway's one identity: the tests' credentials, allowed everything."""
+    identities = {
+        "identities": [
+            {
+                "name": "smo",
+                "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+            }
+        ]
+    }
+    path.write_text(json.dumps(identities))
+
+
 @dataclass
 class SeaweedFS:
     folder: Path
@@ -74,16 +88,7 @@ class SeaweedFS:
     def start(cls, folder: Path, ports: list[int]) -> SeaweedFS:
         """`weed server` with master, volume, filer and S3 on `ports` (eight of them)."""
         master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = ports
-        identities = {
-            "identities": [
-                {
-                    "name": "smo",
-                    "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-                    "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-                }
-            ]
-        }
-        (folder / "s3.json").write_text(json.dumps(identities))
+        write_identities(folder / "s3.json")
         (folder / "data").mkdir()
         args = [
             weed_binary(), "server", f"-dir={folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",

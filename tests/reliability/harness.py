@@ -98,12 +98,16 @@ def worker_env(settings: Settings, *, temporal_address: str | None = None, **ext
 
 
 class WorkerProcess:
-    """`python worker.py`, started in its own process group so that a kill takes all of it."""
+    """`python worker.py` (or another `script` with its `args`, such as `smo web`), started in its
+    own process group so that a kill takes all of it."""
 
-    def __init__(self, env: Mapping[str, str], log_file: Path, script: Path | None = None) -> None:
+    def __init__(
+        self, env: Mapping[str, str], log_file: Path, script: Path | None = None, args: Sequence[str] = ()
+    ) -> None:
         self.env = dict(env)
         self.log_file = log_file
         self.script = script or PROJECT_ROOT / "worker.py"
+        self.args = list(args)
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.kills = 0
@@ -130,7 +134,7 @@ class WorkerProcess:
             log.write(f"---- worker start {self.starts + 1}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                [sys.executable, str(self.script)],
+                [sys.executable, str(self.script), *self.args],
                 cwd=PROJECT_ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
