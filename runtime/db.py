@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -67,21 +68,25 @@ def _load_yaml(path: Path) -> Any:
 
 
 def seed(engine: Engine, settings: Settings) -> None:
-    """Upsert the specialists roster and the policies from their data files (idempotent)."""
+    """Upsert the specialists roster and the policies from their data files (idempotent, and
+    safe when several hosts start together on a fresh database)."""
     specialists = _load_yaml(settings.specialists_file) or []
     policies = _load_yaml(settings.policies_file) or []
-    with Session(engine) as session:
-        for raw in specialists:
-            specialist = tables.Specialist.model_validate(_availability(raw))
-            _check_zone(specialist)
-            _upsert(session, specialist)
-        for raw in policies:
-            raw = dict(raw)
-            for key in ("in_force_from", "in_force_to"):
-                if isinstance(raw.get(key), str):
-                    raw[key] = date.fromisoformat(raw[key])
-            _upsert(session, tables.Policy.model_validate(raw))
-        session.commit()
+    roster = []
+    for raw in specialists:
+        specialist = tables.Specialist.model_validate(_availability(raw))
+        _check_zone(specialist)
+        roster.append(specialist)
+    cover = []
+    for raw in policies:
+        raw = dict(raw)
+        for key in ("in_force_from", "in_force_to"):
+            if isinstance(raw.get(key), str):
+                raw[key] = date.fromisoformat(raw[key])
+        cover.append(tables.Policy.model_validate(raw))
+    with engine.begin() as conn:
+        _upsert(conn, tables.Specialist, roster)
+        _upsert(conn, tables.Policy, cover)
 
 
 def _check_zone(specialist: tables.Specialist) -> None:
@@ -114,15 +119,18 @@ def _availability(raw: Any) -> Any:
     return raw
 
 
-def _upsert(session: Session, row: SQLModel) -> None:
-    """Add a seed row, or bring the stored row with its primary key up to date with it."""
-    identity = tuple(getattr(row, column.key) for column in inspect(type(row)).primary_key)
-    existing = session.get(type(row), identity)
-    if existing is None:
-        session.add(row)
+def _upsert(conn: Connection, model: type[SQLModel], rows: Sequence[SQLModel]) -> None:
+    """Insert the seed rows, or bring the stored ones with their primary keys up to date, as one
+    statement (ON CONFLICT DO UPDATE): no window between a look-up and an insert in which a
+    second host starting at the same moment inserts the same row."""
+    if not rows:
         return
-    for key, value in row.model_dump().items():
-        setattr(existing, key, value)
+    target = tables.table(model)
+    keys = [column.name for column in target.primary_key.columns]
+    values = [tables.values_of(row) for row in rows]
+    insert = tables.upsert_insert(conn)(target)
+    changes = {name: insert.excluded[name] for name in values[0] if name not in keys}
+    conn.execute(insert.on_conflict_do_update(index_elements=keys, set_=changes), values)
 
 
 class SchemaNotAtHead(RuntimeError):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import yaml
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
@@ -27,10 +28,13 @@ from runtime.db import (
     head_revision,
     init_db,
     make_engine,
+    seed,
     upgrade,
 )
 from starter.db_cli import db_app
 from tests.conftest import pg_create, pg_drop, pg_url_for
+
+SPECIALISTS = yaml.safe_load(Settings().specialists_file.read_text(encoding="utf-8"))
 
 FIRST_REVISION_TABLES = {
     "cases", "specialists", "assignments", "documents", "ledger", "emails", "email_deliveries",
@@ -112,6 +116,23 @@ def test_upgrades_started_together_on_a_fresh_database_all_end_at_head(empty_url
         with ThreadPoolExecutor(len(engines)) as pool:
             assert list(pool.map(upgrade, engines)) == [head_revision()] * len(engines)
         assert schema_diff(engines[0]) == []
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def test_hosts_seeding_a_fresh_database_together_all_start(empty_url: str) -> None:
+    # Every web and worker seeds the roster and the policies as it starts: at the same moment on
+    # a new database, none may find a row missing, insert it, and collide with another.
+    engines = [make_engine(empty_url) for _ in range(4)]
+    try:
+        upgrade(engines[0])
+        settings = Settings()
+        with ThreadPoolExecutor(len(engines)) as pool:
+            list(pool.map(lambda engine: seed(engine, settings), engines))
+        with engines[0].connect() as conn:
+            count = conn.execute(sa.text("SELECT count(*) FROM specialists")).scalar_one()
+        assert count == len(SPECIALISTS)
     finally:
         for engine in engines:
             engine.dispose()
