@@ -156,7 +156,8 @@ async def test_two_hosts_share_a_case_its_documents_survive_a_killed_worker_and_
         await b.worker.wait_polling(client)
         await quiet(handle)
         before = await started_by(client)
-        assert {who for what, who in before if what == "workflow task"} == {a.worker.identity}
+        # (A task the server records without a worker's identity is nobody's: left out, as below.)
+        assert {who for what, who in before if what == "workflow task"} - {""} == {a.worker.identity}
         a.worker.kill()
 
         # Host B finishes the case: the report through web B, the consult, the close.
