@@ -177,7 +177,7 @@ SPAN = "HH:MM-HH:MM on the hour or half hour, the end after the start (at 24:00 
 # The IANA zones this machine's zone data holds, which the slot rule loads; "localtime" is the
 # server's own clock and "Factory" no one's.
 TIME_ZONES = sorted(available_timezones() - {"localtime", "Factory", "posixrules"})
-_ZONE_SET = frozenset(TIME_ZONES)
+ZONE_SET = frozenset(TIME_ZONES)  # the API's and the portal's one list of zones
 ZONE = "not a time zone the service knows (an IANA name such as Asia/Phnom_Penh)"
 
 
@@ -188,7 +188,7 @@ def _span(text: str) -> str:
 
 
 def _zone(name: str) -> str:
-    if name not in _ZONE_SET:
+    if name not in ZONE_SET:
         raise ValueError(ZONE)
     return name
 
@@ -232,6 +232,8 @@ class ConsultSlot(BaseModel):
 class ConsultSlots(BaseModel):
     case_id: str
     specialist_id: str
+    # The earliest start the notice allows now: a booked consult before it can no longer move.
+    earliest: AwareDatetime
     slots: list[ConsultSlot]
     near_misses: list[ConsultSlot] = []  # when no slot fits: the nearest that break one rule
 

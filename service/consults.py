@@ -114,6 +114,7 @@ async def consult_slots(client: Client, engine: Engine, settings: Settings, case
     return ConsultSlots(
         case_id=case_id,
         specialist_id=found.specialist_id,
+        earliest=rule.bounds()[0],
         slots=[_slot(p, rule) for p in proposals],
         near_misses=[_slot(p, rule) for p in misses],
     )

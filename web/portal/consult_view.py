@@ -13,9 +13,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 import service
+from models.api import ZONE_SET
 from models.case import CaseStatus
 from runtime import i18n
 from runtime.consult_holds import MemberHours
@@ -62,13 +63,10 @@ LONGEST_ZONE = 64  # the column's width (models.db.MemberConsultHours.timezone)
 
 
 @functools.cache
-def known_zones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
 def known_zone(name: str) -> bool:
-    """An IANA zone the tz database knows (never a path, never one longer than the column)."""
-    return len(name) <= LONGEST_ZONE and name in known_zones()
+    """An IANA zone the service knows, as the API checks it (never a path, never one longer than
+    the column)."""
+    return len(name) <= LONGEST_ZONE and name in ZONE_SET
 
 
 @dataclass(frozen=True, slots=True)

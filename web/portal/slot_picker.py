@@ -10,7 +10,8 @@ refused by the slot rule itself, with its reason.
 
 The proposals (`service.consult_slots`) are worked out only when a page offers them (`offer`):
 to book, or to move a booked consult while it is more than the notice away, which is the slot
-rule's own notice (`service.consult_rule`), the one the service refuses a late move or cancel by.
+rule's own notice (`ConsultSlots.earliest`, from the same call), the one the service refuses a
+late move or cancel by.
 Both pages ask the service the same way (`consult_action`) and word its refusals their own.
 """
 
@@ -82,14 +83,11 @@ async def offer(backends: Backends, case_id: str, booked_at: datetime | None = N
     (its report not out, its specialist gone from the roster)."""
     client, engine, settings = await backends.client(), backends.engine, backends.settings
     try:
-        if booked_at is not None:
-            found = await service.consult_rule(client, engine, settings, case_id)
-            earliest, _ = found.rule.bounds()
-            if booked_at < earliest:
-                return Offer()
         proposed = await service.consult_slots(client, engine, settings, case_id)
     except service.CaseConflict:
         return Offer(changeable=booked_at is None)
+    if booked_at is not None and booked_at < proposed.earliest:  # inside the notice
+        return Offer()
     return Offer(True, [slot.start for slot in proposed.slots if slot.start != booked_at])
 
 
