@@ -96,7 +96,10 @@ async def status(handle: Handle, timeout: float = 60.0) -> CaseStatus:
         try:
             return await handle.query(SmoCaseWorkflow.status, rpc_timeout=timedelta(seconds=10))
         except RPCError as err:
-            if err.status is not RPCStatusCode.DEADLINE_EXCEEDED or loop.time() > deadline:
+            # A lapse shows as DEADLINE_EXCEEDED from the server or as CANCELLED ("Timeout
+            # expired") when the client's own rpc_timeout fires first.
+            lapsed = err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+            if not lapsed or loop.time() > deadline:
                 raise
 
 
