@@ -44,6 +44,7 @@ from activities.cases import CaseActivities
 from activities.consults import ConsultActivities
 from activities.eligibility import EligibilityActivities, SqlPolicyLookup
 from activities.notices import EmailActivities, MailConfig
+from activities.retention import RetentionActivities
 from activities.roster import RosterActivities, SpecialtyMap
 from activities.storage import StorageActivities
 from calendars import CalendarService
@@ -62,7 +63,9 @@ from runtime.tracing import RequestIdWorkerInterceptor
 from security.keys import KeyRing
 from security.links import LinkSigner
 from security.redaction import clear_phi
+from service.retention import ensure_purge_schedule
 from workflows.calendar_watch import CalendarWatchWorkflow, start_calendar_watch
+from workflows.retention import EraseCaseWorkflow, RetentionPurgeWorkflow
 from workflows.smo_case import SmoCaseWorkflow
 
 log = structlog.get_logger(__name__)
@@ -88,10 +91,12 @@ class Services:
         link_secret = settings.link_secret.get_secret_value()
         if not link_secret:
             raise RuntimeError("SMO_LINK_SECRET is not set: report links must be signed")
-        # A store that cannot be reached, or refuses the credentials, stops the start-up here.
-        store = DocumentStore(open_blobs(settings.store_url), KeyRing.parse(doc_keys))
-        store.check()
+        # A store that cannot be reached, or refuses the credentials, stops the start-up here,
+        # before the case DB is touched.
+        blobs = open_blobs(settings.store_url)
+        blobs.check()
         engine = engine or init_db(settings)
+        store = DocumentStore(blobs, KeyRing.parse(doc_keys), engine)
         return cls(
             settings=settings,
             engine=engine,
@@ -129,6 +134,7 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
     )
     billing = BillingActivities(s.ledger)
     calendar = CalendarActivities(s.calendars)
+    retention = RetentionActivities(s.store, s.engine, s.programs)
     return [
         cases.register_case,
         cases.record_outcome,
@@ -145,6 +151,8 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
         calendar.sla_next_close,
         ConsultActivities(s.engine, s.calendars).consult_availability,
         *watch_activities(CalendarWatchActivities(s.calendars, s.engine)),
+        retention.erase_case,
+        retention.due_for_purge,
     ]
 
 
@@ -220,7 +228,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or s.task_queue,
-        workflows=[SmoCaseWorkflow, CalendarWatchWorkflow],
+        workflows=[SmoCaseWorkflow, CalendarWatchWorkflow, EraseCaseWorkflow, RetentionPurgeWorkflow],
         activities=activities_for(services),
         interceptors=[RequestIdWorkerInterceptor(), LoggingInterceptor(), MetricsInterceptor()],
         workflow_failure_exception_types=workflow_failure_exception_types,
@@ -243,6 +251,7 @@ async def run_worker(
     client = await connect(settings, runtime=runtime_with_metrics(settings))
     worker = build_worker(client, services, processes=processes)
     await start_calendar_watch(client, settings.task_queue)
+    await ensure_purge_schedule(client, settings.task_queue)  # the daily retention purge
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

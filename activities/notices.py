@@ -205,7 +205,7 @@ class EmailActivities:
         intake = None
         if notice.intake_doc_id:
             try:
-                intake = self.store.load_intake(notice.intake_doc_id)
+                intake = self.store.load_intake(notice.case_id, notice.intake_doc_id)
             except DocumentNotFound:
                 raise ApplicationError(
                     "the intake sheet is missing from the store", type="IntakeMissing", non_retryable=True

@@ -102,10 +102,10 @@ async def one_case(client: Client, settings: Settings, store: DocumentStore, i: 
     handle = ops.handle_for(client, case.case_id)
     docs = []
     for t in case.records.required:
-        stored = store.put_bytes(f"{t.value} {i}".encode())
+        stored = store.put_bytes(f"{t.value} {i}".encode(), case.case_id)
         docs.append(DocumentRef(doc_id=stored.doc_id, record_type=t, size=stored.size))
     await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=docs, by="bench"))
-    form = store.put_bytes(f"signed consent {i}".encode())
+    form = store.put_bytes(f"signed consent {i}".encode(), case.case_id)
     consent = DocumentRef(doc_id=form.doc_id, record_type=RecordType.CONSENT, size=form.size)
     await ops.attest_consent(client, case.case_id, consent, "bench")
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="bench"))
@@ -113,7 +113,7 @@ async def one_case(client: Client, settings: Settings, store: DocumentStore, i: 
     while review.sla.due_at is None:
         await asyncio.sleep(0.05)
         review = await ops.status(client, case.case_id)
-    report = store.put_bytes(f"report {i}".encode())
+    report = store.put_bytes(f"report {i}".encode(), case.case_id)
     assert review.specialist_id
     await handle.execute_update(
         SmoCaseWorkflow.submit_report,

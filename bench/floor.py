@@ -93,7 +93,7 @@ async def measure(settings: Settings, cases: int, relay_pid: int) -> str:
     services = Services.from_settings(settings)
     (send_notice,) = [a for a in activities_for(services) if getattr(a, "__name__", "") == "send_notice"]
     # Warm up: imports, the SMTP session, statement caches.
-    warm = services.store.put_intake(stack.intake(0, "floor"))
+    warm = services.store.put_intake(stack.intake(0, "floor"), "WARM")
     await send_notice(
         Notice(notice_id="warm:1", case_id="WARM", kind=NoticeKind.CASE_CLOSED, intake_doc_id=warm.doc_id)
     )
@@ -102,9 +102,9 @@ async def measure(settings: Settings, cases: int, relay_pid: int) -> str:
     for n in range(cases):
         case_id = f"F{n:05d}"
         d0 = mine()
-        sheet = services.store.put_intake(stack.intake(n, "floor"))
+        sheet = services.store.put_intake(stack.intake(n, "floor"), case_id)
         for k in range(DOCUMENTS_PER_CASE - 1):
-            services.store.put_bytes(f"document {k} of case {n}".encode())
+            services.store.put_bytes(f"document {k} of case {n}".encode(), case_id)
         docs_cpu += mine() - d0
         due = datetime.now(UTC) + timedelta(days=14)
         for kind, suffix, to_specialist in CASE_NOTICES:

@@ -45,7 +45,7 @@ async def smo_case(st: Stack, n: int, run: str) -> str:
     handle = ops.handle_for(st.client, case_id)
     review = await handle.query(SmoCaseWorkflow.status)
     assert review.specialist_id is not None
-    report = await asyncio.to_thread(st.services.store.put_bytes, f"report of case {n}".encode())
+    report = await asyncio.to_thread(st.services.store.put_bytes, f"report of case {n}".encode(), case_id)
     doc = DocumentRef(doc_id=report.doc_id, record_type=RecordType.SMO_REPORT, size=report.size)
     await handle.execute_update(
         SmoCaseWorkflow.submit_report,

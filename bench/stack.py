@@ -102,7 +102,9 @@ def versions() -> str:
 
     server = subprocess.run(
         [shutil.which("temporal") or str(Path(sys.executable).parent / "temporal"), "--version"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.strip()
     return f"python {sys.version.split()[0]} · temporalio {temporalio.__version__} · {server}"
 
@@ -230,17 +232,26 @@ async def park(st: Stack, n: int, run: str) -> str:
     case_id = f"B{run}-{n:05d}"
     store = st.services.store
     await ops.open_case(
-        st.client, st.settings, store, program=program, intake=intake(n, run),
-        facts=EligibilityFacts(), opened_by="bench", case_id=case_id, wait=False,
+        st.client,
+        st.settings,
+        store,
+        program=program,
+        intake=intake(n, run),
+        facts=EligibilityFacts(),
+        opened_by="bench",
+        case_id=case_id,
+        wait=False,
     )
     handle = ops.handle_for(st.client, case_id)
     await settled(handle, Stage.GATHERING_RECORDS)
     docs = []
     for record_type in st.services.programs[program].records.required:
-        stored = await asyncio.to_thread(store.put_bytes, f"{record_type.value} of case {n}".encode())
+        stored = await asyncio.to_thread(
+            store.put_bytes, f"{record_type.value} of case {n}".encode(), case_id
+        )
         docs.append(DocumentRef(doc_id=stored.doc_id, record_type=record_type, size=stored.size))
     await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=docs, by="bench"))
-    form = await asyncio.to_thread(store.put_bytes, f"signed consent of case {n}".encode())
+    form = await asyncio.to_thread(store.put_bytes, f"signed consent of case {n}".encode(), case_id)
     consent = DocumentRef(doc_id=form.doc_id, record_type=RecordType.CONSENT, size=form.size)
     await ops.attest_consent(st.client, case_id, consent, "bench")
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="bench"))

@@ -29,6 +29,7 @@ from models.program_terms import (
     ThirdOpinionConfig,
 )
 from models.program_words import GENERAL_WORDS, MemberWords
+from models.retention import RetentionConfig
 
 __all__ = [
     "PRODUCT_SOURCE",
@@ -71,6 +72,9 @@ class Program(Frozen):
     specialist_sees_name: bool = False
     override_window_days: int = Field(default=14, ge=1)
     no_reimbursement_notice: NoReimbursementNotice = NoReimbursementNotice()
+    # How long a closed case's documents and member data are kept, and why: the daily purge
+    # erases them after that (models/retention.py). Required: every program states its own.
+    retention: RetentionConfig
     eligibility: Eligibility
 
     @model_validator(mode="after")

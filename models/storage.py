@@ -18,3 +18,6 @@ class RegisteredDocuments(BaseModel):
 
 class CheckDocuments(BaseModel):
     doc_ids: list[str]
+    # The case they are for; None: the calling case's own (from its workflow id, which is how
+    # the case workflow asks, so that no history of it changes).
+    case_id: str | None = None

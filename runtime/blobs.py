@@ -1,11 +1,13 @@
 """Where the document store's bytes live: a directory on this machine, or an S3 bucket.
 
 The document store (runtime/documents.py) encrypts and names; a `Blobs` keeps what it is
-given under a key and hands it back. Every key is `objects/<sha256>` (a document's envelope
-ciphertext) or `meta/<sha256>` (its sealed name), and nothing a key holds is ever written
-over: an object is created whole or not at all, and a second writer of the same key is told
-it was first-come (`commit` and `put_new` answer False). A document's key is its content's
-digest, known only once the last byte has gone in, so a `BlobSink` learns its key at `commit`.
+given under a key and hands it back. A key is `cases/<case>/objects/<name>` (a document's
+envelope ciphertext) or `cases/<case>/meta/<name>` (its sealed name), or the same without
+`cases/<case>/` for a document stored before documents were kept per case; nothing a key
+holds is ever written over: an object is created whole or not at all, and a second writer of
+the same key is told it was first-come (`commit` and `put_new` answer False). A document's
+key is named from its content's digest, known only once the last byte has gone in, so a
+`BlobSink` learns its key at `commit`.
 
 `open_blobs` picks the backend from `SMO_STORAGE_URL`: `s3://bucket[/prefix]?endpoint=…&region=…`
 (runtime/s3.py) or a directory (a path, or `file:///path`), the embedded default for `smo dev`.
@@ -25,7 +27,7 @@ from typing import BinaryIO, Protocol
 
 from security.envelope import IntegrityError
 
-KINDS = ("objects", "meta")
+KINDS = ("objects", "meta", "cases")  # the top-level folders of a store
 
 
 class StoreError(Exception):
@@ -61,7 +63,9 @@ class Blobs(Protocol):
         """At start-up: reachable and writable with the credentials given, else a StoreError."""
         ...
 
-    def sink(self) -> BlobSink: ...
+    def sink(self, scope: str = "") -> BlobSink:
+        """A new object's way in; `scope` is the prefix its key will have (parts kept beside it)."""
+        ...
 
     def put_new(self, key: str, data: bytes) -> bool:
         """Write a small object where none is: whether this call wrote it."""
@@ -81,8 +85,8 @@ class Blobs(Protocol):
         """Remove the object; nothing happens when there is none."""
         ...
 
-    def keys(self, kind: str) -> Iterator[str]:
-        """Every key of one kind (`objects` or `meta`), in no particular order."""
+    def keys(self, prefix: str) -> Iterator[str]:
+        """Every key that starts with `prefix` (`objects/`, `cases/<case>/`), in no particular order."""
         ...
 
     def close(self) -> None: ...
@@ -128,7 +132,7 @@ class LocalSink:
 
 
 class LocalBlobs:
-    """Objects under one root directory: `<root>/<kind>/<first two hex digits>/<sha256>`."""
+    """Objects under one root directory: `<root>/<folders of the key>/<first two hex digits>/<name>`."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -137,24 +141,28 @@ class LocalBlobs:
             (root / place).mkdir(parents=True, exist_ok=True)
 
     def path_for(self, key: str) -> Path:
-        kind, name = key.split("/", 1)
-        return self.root / kind / name[:2] / name
+        folders, _, name = key.rpartition("/")
+        return self.root / folders / name[:2] / name
 
     def place(self, tmp: Path, key: str) -> bool:
         """Link a finished temporary file in as `key`: unlike a rename, never over another."""
         final = self.path_for(key)
-        final.parent.mkdir(exist_ok=True)
-        try:
-            os.link(tmp, final)
-        except FileExistsError:
-            return False
-        return True
+        for _ in range(8):
+            final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                return False
+            except FileNotFoundError:
+                continue  # its folder was removed a moment ago (the last object of it deleted)
+            return True
+        raise StoreUnavailable(f"the document store {self.root} keeps losing the folder of a new object")
 
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise StoreRefused(f"the document store {self.root} is not writable")
 
-    def sink(self) -> LocalSink:
+    def sink(self, scope: str = "") -> LocalSink:
         return LocalSink(self)
 
     def put_new(self, key: str, data: bytes) -> bool:
@@ -184,12 +192,25 @@ class LocalBlobs:
         return self.path_for(key).exists()
 
     def delete(self, key: str) -> None:
-        self.path_for(key).unlink(missing_ok=True)
+        path = self.path_for(key)
+        path.unlink(missing_ok=True)
+        # An erased case leaves no folder named after it: empty folders go, up to the top ones.
+        for folder in path.parents:
+            if folder == self.root or folder.parent == self.root:
+                break
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
-    def keys(self, kind: str) -> Iterator[str]:
-        for path in (self.root / kind).glob("*/*"):
-            if path.is_file():
-                yield f"{kind}/{path.name}"
+    def keys(self, prefix: str) -> Iterator[str]:
+        folders = prefix.rpartition("/")[0]
+        for path in (self.root / folders).rglob("*"):
+            parts = path.relative_to(self.root).parts
+            if path.is_file() and len(parts) >= 3 and parts[0] != "tmp":
+                key = "/".join((*parts[:-2], parts[-1]))
+                if key.startswith(prefix):
+                    yield key
 
     def close(self) -> None:
         return None

@@ -29,6 +29,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 from calendars import consult_slots
 from models import db as tables
 from models import portal_tables as _portal  # noqa: F401  (the portal tables belong to it too)
+from models import retention_tables as _retention  # noqa: F401  (and the case keys, holds, erasures)
 from models import users as _users  # noqa: F401  (api_users belongs to the same schema)
 from models.settings import Settings
 
@@ -166,6 +167,8 @@ def _legacy_revision(conn: Connection) -> str | None:
         return None
     if "sla_rounds" not in tables_present:
         return "0001"
+    if "case_keys" in tables_present:
+        return "0010"  # per-case document keys, holds and erasures
     if "member_consult_hours" in tables_present:
         return "0009"  # the members' consult hours
     if "consult_holds" in tables_present:

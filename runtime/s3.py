@@ -245,8 +245,8 @@ class S3Blobs:
 
         self.run(reach, "checking the bucket")
 
-    def sink(self) -> S3Sink:
-        return S3Sink(self)
+    def sink(self, scope: str = "") -> S3Sink:
+        return S3Sink(self, scope)
 
     def put_new(self, key: str, data: bytes, blob: str | None = None) -> bool:
         async def put(client: S3Client) -> bool:
@@ -317,17 +317,19 @@ class S3Blobs:
 
         self.run(delete, "removing a document")
 
-    def keys(self, kind: str) -> Iterator[str]:
+    def keys(self, prefix: str) -> Iterator[str]:
         token: str | None = None
         while True:
-            page, token = self.run(partial(self._page, kind=kind, token=token), "listing the documents")
+            page, token = self.run(partial(self._page, prefix=prefix, token=token), "listing the documents")
             yield from page
             if token is None:
                 return
 
-    async def _page(self, client: S3Client, *, kind: str, token: str | None) -> tuple[list[str], str | None]:
+    async def _page(
+        self, client: S3Client, *, prefix: str, token: str | None
+    ) -> tuple[list[str], str | None]:
         more = {"ContinuationToken": token} if token else {}
-        answer = await client.list_objects_v2(Bucket=self.bucket, Prefix=self.key(f"{kind}/"), **more)  # type: ignore[arg-type]
+        answer = await client.list_objects_v2(Bucket=self.bucket, Prefix=self.key(prefix), **more)  # type: ignore[arg-type]
         keys = [item["Key"].removeprefix(self.prefix) for item in answer.get("Contents", [])]
         return keys, answer.get("NextContinuationToken") if answer.get("IsTruncated") else None
 

@@ -65,8 +65,9 @@ class S3Body(io.RawIOBase):
 class S3Sink:
     """A document's ciphertext on its way into the bucket, streamed part by part."""
 
-    def __init__(self, blobs: S3Blobs) -> None:
+    def __init__(self, blobs: S3Blobs, scope: str = "") -> None:
         self.blobs = blobs
+        self.scope = scope  # the prefix of the document's own key: its blob is kept beside it
         self.buffer = bytearray()
         self.blob = ""  # the multipart upload's key, once the first part is full
         self.upload_id = ""
@@ -93,7 +94,7 @@ class S3Sink:
     def _send(self) -> None:
         """Hand the buffer over as the next part, once the part before it has arrived."""
         if not self.upload_id:
-            self.blob = f"blobs/{uuid.uuid4().hex}"
+            self.blob = f"{self.scope}blobs/{uuid.uuid4().hex}"
             self.upload_id = self.blobs.run(self._begin, "starting an upload")
         self._sent()
         body, number, self.buffer = bytes(self.buffer), len(self.parts) + 1, bytearray()

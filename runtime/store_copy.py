@@ -2,8 +2,10 @@
 
 Each document is copied as it is stored (its envelope ciphertext, and its sealed name first, as
 the store itself writes them: a document in place is never without its name), then verified in
-the target by decrypting it whole and hashing the plaintext against its id, and its name by
-opening it. Both stores take the same keys (SMO_DOCUMENT_KEYS): nothing is decrypted on the way.
+the target by decrypting it whole (every chunk is authenticated, the last one as the last) and,
+for a document of the old shared store, hashing the plaintext against its id; its name by
+opening it. Both stores take the same keys (SMO_DOCUMENT_KEYS, and the case keys in the case
+DB): nothing is decrypted on the way.
 
 Resumable: what the target already holds is verified, not copied again, and nothing is ever
 written over, so a migration stopped anywhere (killed, the network gone) is run again to finish.
@@ -15,13 +17,16 @@ the kind of fault, never a name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import io
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
 from runtime.blobs import StoreError
+from runtime.case_keys import CaseErased
 from runtime.documents import META_BYTES, DocumentNotFound, DocumentStore
-from security.envelope import DEFAULT_CHUNK_SIZE, IntegrityError
+from security.envelope import DEFAULT_CHUNK_SIZE, IntegrityError, decrypt_stream
+from security.keys import KeyRing
 
 
 @dataclass
@@ -38,17 +43,30 @@ class Moved:
         return f"{self.seen} documents: copied {self.copied}, verified {self.verified}, failed {self.failed}"
 
 
+def document_keys(store: DocumentStore) -> Iterator[str]:
+    """Every document's key: the old shared store's, then each case's (never a large one's parts)."""
+    yield from store.blobs.keys("objects/")
+    for key in store.blobs.keys("cases/"):
+        if key.split("/")[2] == "objects":
+            yield key
+
+
+def meta_key_of(key: str) -> str:
+    folders, _, name = key.rpartition("/")
+    return f"{folders.removesuffix('objects')}meta/{name}"
+
+
 def migrate(source: DocumentStore, target: DocumentStore, say: Callable[[str], object] = print) -> Moved:
     """Copy every document of `source` that `target` lacks, and verify each one in `target`."""
     moved = Moved()
-    for key in source.blobs.keys("objects"):
-        doc_id = key.removeprefix("objects/")
+    for key in document_keys(source):
+        name = key.rpartition("/")[2]
         try:
-            moved.copied += copy_one(source, target, doc_id)
-            verify(target, doc_id, named=source.blobs.exists(source.meta_key(doc_id)))
-        except (IntegrityError, DocumentNotFound, StoreError, ValueError) as exc:
+            moved.copied += copy_one(source, target, key)
+            verify(target, key, named=source.blobs.exists(meta_key_of(key)))
+        except (IntegrityError, DocumentNotFound, CaseErased, StoreError, ValueError) as exc:
             moved.failed += 1
-            say(f"failed: {doc_id[:12]} ({type(exc).__name__})")
+            say(f"failed: {name[:12]} ({type(exc).__name__})")
             continue
         moved.verified += 1
         if moved.seen % 100 == 0:
@@ -56,17 +74,17 @@ def migrate(source: DocumentStore, target: DocumentStore, say: Callable[[str], o
     return moved
 
 
-def copy_one(source: DocumentStore, target: DocumentStore, doc_id: str) -> int:
+def copy_one(source: DocumentStore, target: DocumentStore, key: str) -> int:
     """Copy one document's name and ciphertext where the target has none: 1 when it was copied."""
-    meta_key, key = source.meta_key(doc_id), source.key_for(doc_id)
+    meta_key = meta_key_of(key)
     if not target.blobs.exists(meta_key) and (sealed := source.blobs.get_small(meta_key, META_BYTES)):
         target.blobs.put_new(meta_key, sealed)
     if target.blobs.exists(key):
         return 0
     src = source.blobs.reader(key)
     if src is None:
-        raise DocumentNotFound(doc_id)
-    sink = target.blobs.sink()
+        raise DocumentNotFound(key.rpartition("/")[2])
+    sink = target.blobs.sink(key.rpartition("objects/")[0])
     try:
         with src:
             for block in iter(partial(src.read, DEFAULT_CHUNK_SIZE), b""):
@@ -76,17 +94,40 @@ def copy_one(source: DocumentStore, target: DocumentStore, doc_id: str) -> int:
         sink.abort()
 
 
-def verify(target: DocumentStore, doc_id: str, *, named: bool) -> None:
-    """Decrypt the target's copy whole against its id, and open its name; IntegrityError otherwise.
+def ring_for(store: DocumentStore, key: str) -> KeyRing:
+    """The keys that open a stored key: its case's, or the master ring for the old shared store."""
+    if not key.startswith("cases/"):
+        return store.keyring
+    case_key = store.case_keys.for_reading(key.split("/")[1])
+    if case_key is None:
+        raise IntegrityError("its case has no key")
+    return case_key.ring
+
+
+def verify(target: DocumentStore, key: str, *, named: bool) -> None:
+    """Decrypt the target's copy whole, and open its name; IntegrityError otherwise.
 
     What fails is removed from the target, so that the next run copies it afresh.
     """
+    ring = ring_for(target, key)
+    shared_id = None if key.startswith("cases/") else key.rpartition("/")[2]
+    src = target.blobs.reader(key)
+    if src is None:
+        raise DocumentNotFound(key.rpartition("/")[2])
     try:
-        for _ in target.open(doc_id):
-            pass
+        with src:
+            for _ in decrypt_stream(src, ring, expected_sha256=shared_id):
+                pass
     except IntegrityError:
-        target.delete(doc_id)
+        target.blobs.delete(key)
         raise
-    if named and target.describe(doc_id) is None:
-        target.blobs.delete(target.meta_key(doc_id))
-        raise IntegrityError("its name cannot be read")
+    meta_key = meta_key_of(key)
+    if named:
+        raw = target.blobs.get_small(meta_key, META_BYTES)
+        try:
+            if raw is None:
+                raise IntegrityError("its name is missing")
+            b"".join(decrypt_stream(io.BytesIO(raw), ring))
+        except IntegrityError:
+            target.blobs.delete(meta_key)
+            raise

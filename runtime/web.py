@@ -21,6 +21,7 @@ from aiohttp import web
 from sqlalchemy import Engine
 
 from runtime.blobs import StoreError
+from runtime.case_keys import CaseErased
 from runtime.clients import client_of
 from runtime.db import audit_off_loop
 from runtime.documents import DocumentMeta, DocumentStore, extension_for, media_type_for, served_type
@@ -130,12 +131,14 @@ async def stream_document(
     A store that cannot be reached before the headers are sent is a 503; after, "unavailable"
     and a cut connection, as for an integrity error.
     """
-    chunks: Iterator[bytes] = store.open(doc_id)
+    chunks: Iterator[bytes] = store.open(case_id, doc_id)
     client = client_of(request)
     try:
-        meta = await store.io.run(client, store.describe, doc_id)
+        meta = await store.io.run(client, store.describe, case_id, doc_id)
     except StoreError:
         raise web.HTTPServiceUnavailable(text="the document store is not reachable; try again") from None
+    except CaseErased:
+        raise web.HTTPGone(text="the documents of this case were erased") from None
     name, media_type = download_name(meta, filename, case_id=case_id, stored_name=stored_name)
     response = web.StreamResponse(
         headers={

@@ -212,7 +212,7 @@ async def open_case(
         if current.intake_doc_id != sheet_id:
             raise CaseConflict(f"case {case_id} is already open with different details")
         return current if not wait else await _settled(client, case_id)
-    stored = await asyncio.to_thread(store.put_intake, intake)
+    stored = await asyncio.to_thread(store.put_intake, intake, case_id)
     inp = draft.model_copy(update={"intake_doc_id": stored.doc_id})
     try:
         await client.start_workflow(
@@ -238,13 +238,13 @@ async def open_case(
         # Only a definite refusal removes the sheet: after a timeout the case may have started.
         definite = isinstance(err, WorkflowAlreadyStartedError) or err.status in DEFINITE_REFUSALS
         if definite and stored.created:
-            await asyncio.to_thread(store.delete, stored.doc_id)
+            await asyncio.to_thread(store.delete, case_id, stored.doc_id)
         raise
     # Two calls that raced past the look-up above: the one that lost found the case started
     # (USE_EXISTING) and must not take it for its own when the details differ.
     current = await status(client, case_id)
     if current.intake_doc_id != stored.doc_id:
         if stored.created:
-            await asyncio.to_thread(store.delete, stored.doc_id)
+            await asyncio.to_thread(store.delete, case_id, stored.doc_id)
         raise CaseConflict(f"case {case_id} is already open with different details")
     return current if not wait else await _settled(client, case_id)

@@ -26,7 +26,7 @@ from workflows.smo_case import SmoCaseWorkflow
 async def current_details(client: Client, store: DocumentStore, case_id: str) -> PatientIntake:
     """The member's details as the case holds them now."""
     doc_id = (await status(client, case_id)).intake_doc_id
-    return await asyncio.to_thread(store.load_intake, doc_id)
+    return await asyncio.to_thread(store.load_intake, case_id, doc_id)
 
 
 async def change_details(
@@ -48,7 +48,7 @@ async def change_details(
     """
     current = await current_details(client, store, case_id)
     changed = changed_sheet(current, changes)
-    stored = await asyncio.to_thread(store.put_intake, changed)
+    stored = await asyncio.to_thread(store.put_intake, changed, case_id)
     arg = UpdateDetails(intake_doc_id=stored.doc_id, by=actor)
 
     def send() -> Any:

@@ -42,7 +42,7 @@ async def discard(store: DocumentStore, stored: Iterable[StoredDocument]) -> Non
     """Remove what this call added (a document that was there before stays)."""
     for doc in stored:
         if doc.created:
-            await asyncio.to_thread(store.delete, doc.doc_id)
+            await asyncio.to_thread(store.delete, doc.case_id, doc.doc_id)
 
 
 async def claim(
@@ -58,12 +58,9 @@ async def claim(
 
 
 async def store_files(
-    store: DocumentStore, files: Sequence[Path], record_type: RecordType, *, case_id: str | None = None
+    store: DocumentStore, files: Sequence[Path], record_type: RecordType, *, case_id: str
 ) -> list[tuple[DocumentRef, StoredDocument]]:
-    """Files on this machine into the store, for `case_id`: the case their names are shown to.
-
-    Without a case, a file's name is shown to none (its downloads carry the caller's name).
-    """
+    """Files on this machine into the store, for `case_id`: the case they belong to."""
     out = []
     for path in files:
         if not path.is_file():

@@ -13,8 +13,9 @@ import typer
 from rich.table import Table
 
 from models.vocabulary import Language, Sex, Stage
-from starter.api_client import Api
+from starter.api_client import Api, ApiRefused
 from starter.cli_common import PLAIN, UserError, at_desk, case_path, command, out, post, print_ack
+from starter.retention_cli import erased_status, print_erased, retention_lines
 
 case_app = typer.Typer(help="Open, inspect and close cases.", **PLAIN)
 
@@ -124,7 +125,19 @@ def case_status(case_id: str, as_json: Annotated[bool, typer.Option("--json")] =
     """Stage, records checklist, specialist, SLA deadline and timeline of a case."""
 
     def run() -> None:
-        status = Api().request("GET", case_path(case_id))
+        api = Api()
+        try:
+            status = api.request("GET", case_path(case_id))
+        except ApiRefused as exc:
+            # An erased case the server keeps no history of any more: what its stub says.
+            erased = erased_status(api, case_id) if exc.status == 404 else None
+            if erased is None:
+                raise
+            if as_json:
+                out.print_json(json.dumps({"case_id": case_id, "erasure": erased}))
+            else:
+                print_erased(erased)
+            return
         if as_json:
             out.print_json(json.dumps(status))
         else:
@@ -294,6 +307,8 @@ def _print_status(status: dict[str, Any], timeline: bool = True) -> None:
             f" held {status['consults_completed']}"
         )
     _print_consult(status)
+    for line in retention_lines(status):
+        out.print(f"  {line}", markup=False, highlight=False)
     if timeline:
         table = Table("at", "stage", "event", "detail")
         for t in status["timeline"]:

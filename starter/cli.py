@@ -24,6 +24,7 @@ from starter.case_cli import audit_cmd, case_app
 from starter.cli_common import PLAIN, err
 from starter.consult_cli import consult_app
 from starter.records_cli import records_app
+from starter.retention_cli import erase_cmd, hold_cmd, release_cmd
 from starter.review_cli import info_app, report_app, specialist_app
 from starter.service_cli import demo, dev, outbox_cmd, web_cmd, worker_cmd
 
@@ -75,6 +76,10 @@ app.command("web")(web_cmd)
 app.command()(demo)
 app.command("audit")(audit_cmd)
 app.command("outbox")(outbox_cmd)
+# A case's legal hold and erasure (starter/retention_cli.py) are `smo case` commands too.
+case_app.command("hold")(hold_cmd)
+case_app.command("release")(release_cmd)
+case_app.command("erase")(erase_cmd)
 app.add_typer(case_app, name="case")
 app.add_typer(records_app, name="records")
 app.add_typer(specialist_app, name="specialist")

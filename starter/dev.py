@@ -23,6 +23,7 @@ from runtime.metrics import runtime_with_metrics, stage_gauge
 from runtime.outbox import OutboxServer
 from runtime.secrets import ensure_dev_secrets
 from runtime.temporal import connect
+from service.retention import ensure_purge_schedule, set_namespace_retention
 from web.server import service_app
 from web.tokens import TokenStore
 from worker import Services, build_worker
@@ -120,12 +121,16 @@ class DevStack:
                 codec_endpoint=self.codec_endpoint if self.ui else None,
             )
             await self.server.start()
+            # Closed histories are kept as long as production keeps them (docs/retention.md),
+            # not the dev server's one day.
+            await set_namespace_retention(await connect(s))
         if self.run_worker:
             client = await connect(s, runtime=runtime_with_metrics(s))
             worker = build_worker(client, self.services)
             self._worker_task = asyncio.create_task(self._run(worker, client))
             if self.watch:
                 await start_calendar_watch(client, s.task_queue)
+                await ensure_purge_schedule(client, s.task_queue)  # the daily retention purge
         return self
 
     async def _run(self, worker: Worker, client: Client) -> None:

@@ -158,10 +158,10 @@ def run_demo_cmd(*, once: bool, program: str, say: Say, until_report: bool = Fal
             return
         # Against a running `smo dev` on this machine: the demo needs the store and the keys.
         keys = KeyRing.parse(settings.document_keys.get_secret_value())
-        store = DocumentStore(open_blobs(settings.store_url), keys)
+        engine = make_engine(settings.db_url)
+        store = DocumentStore(open_blobs(settings.store_url), keys, engine)
         try:
             client = await connect(settings)
-            engine = make_engine(settings.db_url)
             result = await run_demo(
                 client, settings, store, program=program, say=say, engine=engine, until_report=until_report
             )

@@ -19,7 +19,9 @@ from starter.cli_common import fail
 
 __all__ = ["storage_app"]
 
-storage_app = typer.Typer(help="The document store: move it to another backend.", no_args_is_help=True)
+storage_app = typer.Typer(
+    help="The document store: move it to another backend, rekey old cases.", no_args_is_help=True
+)
 
 
 @storage_app.command("migrate")
@@ -30,21 +32,25 @@ def migrate_command(
     """Copy every document to another store and verify each there; resumable."""
     from models.settings import Settings
     from runtime.blobs import StoreError, open_blobs
+    from runtime.db import make_engine
     from runtime.documents import DocumentStore
     from runtime.store_copy import migrate
     from security.keys import KeyRing
 
     if "://" not in source or source.startswith("file://"):
         folder = Path(source.removeprefix("file://"))
-        if not (folder / "objects").is_dir():
-            fail(f"--from {source}: no document store there (no objects/ folder)")
-    keys = Settings().document_keys.get_secret_value()
+        if not (folder / "objects").is_dir() and not (folder / "cases").is_dir():
+            fail(f"--from {source}: no document store there (no objects/ or cases/ folder)")
+    settings = Settings()
+    keys = settings.document_keys.get_secret_value()
     if not keys:
         fail("SMO_DOCUMENT_KEYS is not set: the documents cannot be verified without their keys")
     ring = KeyRing.parse(keys)
+    # The case keys are in the case DB, which both stores share.
+    engine = make_engine(settings.db_url)
     stores: list[DocumentStore] = []
     try:
-        stores = [DocumentStore(open_blobs(url), ring) for url in (source, target)]
+        stores = [DocumentStore(open_blobs(url), ring, engine) for url in (source, target)]
         for store in stores:
             store.check()
         moved = migrate(stores[0], stores[1], say=typer.echo)
@@ -53,9 +59,73 @@ def migrate_command(
     finally:
         for store in stores:
             store.close()
+        engine.dispose()
     typer.echo(str(moved))
     if moved.failed:
         raise typer.Exit(1)
+
+
+@storage_app.command("rekey")
+def rekey_command(
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Once no legacy case is left, remove the old shared objects.")
+    ] = False,
+) -> None:
+    """Rewrite the documents of cases from before case keys under each case's own key; resumable."""
+    import asyncio
+
+    from temporalio.client import WorkflowExecutionStatus
+
+    from models.settings import Settings
+    from runtime.blobs import StoreError, open_blobs
+    from runtime.db import make_engine
+    from runtime.documents import DocumentStore
+    from runtime.store_rekey import rekey
+    from runtime.temporal import connect
+    from security.keys import KeyRing
+    from service.cases import describe, status
+
+    settings = Settings()
+    keys = settings.document_keys.get_secret_value()
+    if not keys:
+        fail("SMO_DOCUMENT_KEYS is not set: the documents cannot be read without their keys")
+    engine = make_engine(settings.db_url)
+    store = DocumentStore(open_blobs(settings.store_url), KeyRing.parse(keys), engine)
+
+    async def main() -> str:
+        try:
+            client = await connect(settings)
+        except RuntimeError as exc:
+            fail(f"Temporal at {settings.temporal_address}: {exc}")
+        loop = asyncio.get_running_loop()
+
+        def sheet(case_id: str) -> str | None:
+            # The case's details sheet is named by the case itself (kept while its history is).
+            async def ask() -> str | None:
+                if await describe(client, case_id) is None:
+                    return None
+                return (await status(client, case_id)).intake_doc_id
+
+            return asyncio.run_coroutine_threadsafe(ask(), loop).result()
+
+        def running(case_id: str) -> bool:
+            async def ask() -> bool:
+                found = await describe(client, case_id)
+                return found is not None and found.status == WorkflowExecutionStatus.RUNNING
+
+            return asyncio.run_coroutine_threadsafe(ask(), loop).result()
+
+        done = await asyncio.to_thread(rekey, store, sheet, running, typer.echo, prune=prune)
+        return str(done)
+
+    try:
+        store.check()
+        typer.echo(asyncio.run(main()))
+    except StoreError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -244,8 +244,18 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def document_store(store_url: str) -> Iterator[DocumentStore]:
-    store = DocumentStore(open_blobs(store_url), KeyRing.parse(KeyRing.generate_spec("k1")))
+def keys_db(tmp_path: Path) -> Iterator[Engine]:
+    """A case DB of its own (SQLite, migrated) for a store's case keys."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'keys.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def document_store(store_url: str, keys_db: Engine) -> Iterator[DocumentStore]:
+    """An empty store, its case keys in a case DB of its own."""
+    store = DocumentStore(open_blobs(store_url), KeyRing.parse(KeyRing.generate_spec("k1")), keys_db)
     store.check()
     yield store
     store.close()

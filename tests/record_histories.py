@@ -234,7 +234,9 @@ async def prudential_stop_the_clock(s: Stack) -> list[str]:
     )
     await scenario.when(handle, lambda st: st.sla.state is SlaState.PAUSED, "the clock stopped")
     await s.env.sleep(timedelta(days=3))
-    imaging = scenario.upload(s.services, b"CT chest, synthetic test image", RecordType.IMAGING)
+    imaging = scenario.upload(
+        s.services, b"CT chest, synthetic test image", RecordType.IMAGING, scenario.case_of(handle)
+    )
     await handle.execute_update(SmoCaseWorkflow.supply_info, SupplyInfo(documents=[imaging], by="c"))
     await scenario.noted(handle, "clock restarted")
     await _report_and_deliver(s, handle, review.specialist_id)
@@ -374,7 +376,9 @@ async def assist_america_follow_up(s: Stack) -> list[str]:
     handle = await _open(s, follow_up, program, follow_up_of=case_id_for(original))
     review = await scenario.to_review(s.env, handle, s.services, program)
     assert review.specialist_id and review.follow_up_of == case_id_for(original)
-    late = scenario.upload(s.services, b"Lab results, synthetic, added late", RecordType.LAB_RESULT)
+    late = scenario.upload(
+        s.services, b"Lab results, synthetic, added late", RecordType.LAB_RESULT, scenario.case_of(handle)
+    )
     await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=[late], by="member"))
     await scenario.noted(handle, "records added")
     await _report_and_deliver(s, handle, review.specialist_id)
@@ -390,7 +394,7 @@ async def assist_america_consent(s: Stack) -> list[str]:
     program = "assist-america"
     handle = await _open(s, name, program)
     await scenario.until(s.env, handle, Stage.GATHERING_RECORDS)
-    docs = scenario.required_records(s.services, program)
+    docs = scenario.required_records(s.services, program, scenario.case_of(handle))
     await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=docs, by="coordinator"))
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="coordinator"))
     held = await scenario.when(handle, lambda st: st.consent.waiting, "the case waiting for consent")
@@ -413,8 +417,10 @@ async def prudential_member_uploads(s: Stack) -> list[str]:
     name = "prudential-member-uploads"
     handle = await _open(s, name, history_budget=80)
     await scenario.until(s.env, handle, Stage.GATHERING_RECORDS)
-    uploads = scenario.required_records(s.services, "prudential-kh") + [
-        scenario.upload(s.services, f"imaging, page {n}".encode(), RecordType.IMAGING) for n in range(8)
+    case_id = scenario.case_of(handle)
+    uploads = scenario.required_records(s.services, "prudential-kh", case_id) + [
+        scenario.upload(s.services, f"imaging, page {n}".encode(), RecordType.IMAGING, case_id)
+        for n in range(8)
     ]
     for doc in uploads:
         await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=[doc], by="member"))

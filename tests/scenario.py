@@ -22,6 +22,7 @@ from models.case import (
     RecordType,
     Stage,
     SubmitReport,
+    case_id_from_workflow_id,
     workflow_id_for,
 )
 from models.consent import GiveConsent
@@ -63,7 +64,7 @@ def case_input(
     **kw: Any,
 ) -> CaseInput:
     p = patient or intake(program, icd10)
-    stored = services.store.put_intake(p)
+    stored = services.store.put_intake(p, case_id)
     key = services.settings.hash_key.get_secret_value().encode()
     return CaseInput(
         case_id=case_id,
@@ -176,19 +177,28 @@ async def settled(
     return current
 
 
-def upload(services: Services, content: bytes, record_type: RecordType) -> DocumentRef:
-    stored = services.store.put_bytes(content)
+def case_of(handle: Handle) -> str:
+    """The id of the case a handle's workflow runs."""
+    return case_id_from_workflow_id(handle.id)
+
+
+def upload(services: Services, content: bytes, record_type: RecordType, case_id: str) -> DocumentRef:
+    """A file stored for the case `case_id`, as the API's upload does: what the case is sent."""
+    stored = services.store.put_bytes(content, case_id)
     return DocumentRef(doc_id=stored.doc_id, record_type=record_type, size=stored.size)
 
 
-def required_records(services: Services, program: str, tag: str = "") -> list[DocumentRef]:
+def required_records(services: Services, program: str, case_id: str, tag: str = "") -> list[DocumentRef]:
     terms = services.programs[program].terms()
-    return [upload(services, f"{PATIENT}: {t.value} {tag}".encode(), t) for t in terms.required_records]
+    content = [(f"{PATIENT}: {t.value} {tag}".encode(), t) for t in terms.required_records]
+    return [upload(services, data, record_type, case_id) for data, record_type in content]
 
 
-def signed_consent(services: Services, by: str = "coordinator") -> GiveConsent:
+def signed_consent(services: Services, case_id: str, by: str = "coordinator") -> GiveConsent:
     """A coordinator's attestation: the member's signed form stored, as `smo consent record` does."""
-    form = upload(services, f"{PATIENT}: signed consent to send records abroad".encode(), RecordType.CONSENT)
+    form = upload(
+        services, f"{PATIENT}: signed consent to send records abroad".encode(), RecordType.CONSENT, case_id
+    )
     return GiveConsent.signed_form(form.doc_id, form.size, by)
 
 
@@ -196,7 +206,7 @@ async def attest_consent(handle: Handle, services: Services, by: str = "coordina
     """Record the member's consent to the transfer unless the case already holds it."""
     if (await status(handle)).consent.given:
         return
-    await handle.execute_update(SmoCaseWorkflow.give_consent, signed_consent(services, by))
+    await handle.execute_update(SmoCaseWorkflow.give_consent, signed_consent(services, case_of(handle), by))
 
 
 async def to_review(
@@ -205,7 +215,7 @@ async def to_review(
     await until(env, handle, Stage.GATHERING_RECORDS)
     await handle.execute_update(
         SmoCaseWorkflow.add_record,
-        AddRecords(documents=required_records(services, program), by="coordinator"),
+        AddRecords(documents=required_records(services, program, case_of(handle)), by="coordinator"),
     )
     # Records go abroad only with the member's consent: the desk attests the signed form.
     await attest_consent(handle, services)
@@ -215,7 +225,7 @@ async def to_review(
 
 
 async def submit_report(handle: Handle, services: Services, specialist_id: str) -> None:
-    doc = upload(services, f"Second opinion for {PATIENT}".encode(), RecordType.SMO_REPORT)
+    doc = upload(services, f"Second opinion for {PATIENT}".encode(), RecordType.SMO_REPORT, case_of(handle))
     await handle.execute_update(
         SmoCaseWorkflow.submit_report,
         SubmitReport(document=doc, specialist_id=specialist_id, by=specialist_id),

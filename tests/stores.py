@@ -7,7 +7,7 @@ attacker with access to the disk or the bucket would, and find what an upload le
 
 from __future__ import annotations
 
-from runtime.blobs import LocalBlobs
+from runtime.blobs import Blobs, LocalBlobs
 from runtime.documents import DocumentStore
 from runtime.s3 import S3Blobs
 from runtime.s3_stream import BLOB_META
@@ -27,12 +27,22 @@ def replace(store: DocumentStore, key: str, data: bytes) -> None:
     assert store.blobs.put_new(key, data)
 
 
+# Where a store keeps things: each case's `cases/<case>/`, and the folders of the store every
+# case shared before documents were kept per case.
+TOP = ("cases/", "objects/", "meta/", "blobs/")
+
+
+def keys_of(blobs: Blobs, *folders: str) -> list[str]:
+    """Every key whose last folder is one of `folders` (`objects`, `meta`, `blobs`), in any case's
+    folder or the shared ones, sorted."""
+    return sorted(key for top in TOP for key in blobs.keys(top) if key.split("/")[-2] in folders)
+
+
 def stored_bytes(store: DocumentStore) -> list[bytes]:
     """Everything the store holds, objects, names and anything half-written."""
     if isinstance(store.blobs, LocalBlobs):
         return [p.read_bytes() for p in store.root.rglob("*") if p.is_file()]
-    found = [raw(store, key) for kind in ("objects", "meta") for key in store.blobs.keys(kind)]
-    return found + [raw(store, key) for key in store.blobs.keys("blobs")]
+    return [raw(store, key) for key in keys_of(store.blobs, "objects", "meta", "blobs")]
 
 
 def unfinished(store: DocumentStore) -> list[str]:
@@ -41,8 +51,9 @@ def unfinished(store: DocumentStore) -> list[str]:
     if isinstance(blobs, LocalBlobs):
         return [p.name for p in (blobs.root / "tmp").iterdir()]
     assert isinstance(blobs, S3Blobs)
-    held = {meta.get(BLOB_META) for key in blobs.keys("objects") if (meta := blobs.head(key))}
-    loose = [key for key in blobs.keys("blobs") if key not in held]
+    # A large document's multipart blob is kept beside it: `cases/<case>/blobs/<uuid>`.
+    held = {meta.get(BLOB_META) for key in keys_of(blobs, "objects") if (meta := blobs.head(key))}
+    loose = [key for key in keys_of(blobs, "blobs") if key not in held]
 
     async def uploads(client: object) -> list[str]:
         answer = await client.list_multipart_uploads(Bucket=blobs.bucket, Prefix=blobs.prefix)  # type: ignore[attr-defined]

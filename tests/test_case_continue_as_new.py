@@ -188,8 +188,9 @@ async def test_with_a_budget_of_80_every_run_of_a_long_case_stays_within_120_eve
     first = await scenario.start(ts_env.client, services.settings, inp)
     handle = latest(ts_env.client, case_id)
     await quiet(handle, Stage.GATHERING_RECORDS)
-    uploads = scenario.required_records(services, "prudential-kh") + [
-        scenario.upload(services, f"imaging, page {n}".encode(), RecordType.IMAGING) for n in range(8)
+    uploads = scenario.required_records(services, "prudential-kh", case_id) + [
+        scenario.upload(services, f"imaging, page {n}".encode(), RecordType.IMAGING, case_id)
+        for n in range(8)
     ]
     for n, doc in enumerate(uploads):
         await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=[doc], by="member"))
@@ -252,7 +253,7 @@ async def test_a_member_uploading_one_file_at_a_time_continues_as_new_and_the_re
     opened = await ts_env.get_current_time()  # the first reminder is due three days from here
     await ts_env.sleep(timedelta(days=2))
     for n in range(7):
-        doc = scenario.upload(services, f"imaging, page {n}".encode(), RecordType.IMAGING)
+        doc = scenario.upload(services, f"imaging, page {n}".encode(), RecordType.IMAGING, case_id)
         await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=[doc], by="member"))
         await quiet(handle, Stage.GATHERING_RECORDS)
     lengths = [len(h.events) for h in await scenario.runs(ts_env.client, first.id)]

@@ -93,8 +93,10 @@ async def test_with_smtp_down_every_update_answers_within_a_second_and_each_noti
     async with build_worker(ts_env.client, services, workflow_failure_exception_types=[Exception]):
         handle = await delivered_case(ts_env, services, "NOW-SMTP", "assist-america")
         smtp.down()
-        late = scenario.upload(services, b"a late scan", RecordType.IMAGING)
-        new_intake = services.store.put_intake(scenario.intake("assist-america", phone="+855 12 999 000"))
+        late = scenario.upload(services, b"a late scan", RecordType.IMAGING, "NOW-SMTP")
+        new_intake = services.store.put_intake(
+            scenario.intake("assist-america", phone="+855 12 999 000"), "NOW-SMTP"
+        )
         slot = (await ts_env.get_current_time()) + timedelta(days=2)
         await timed(
             handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=[late], by="c")), latencies

@@ -121,7 +121,7 @@ async def test_missing_required_records_block_completion_until_waived_with_a_rea
     await scenario.until(ts_env, handle, Stage.GATHERING_RECORDS)
     docs = [
         d
-        for d in scenario.required_records(services, "prudential-kh")
+        for d in scenario.required_records(services, "prudential-kh", "KH-WAIVE")
         if d.record_type is not RecordType.OPERATIVE_REPORT
     ]
     await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=docs, by="c"))
@@ -270,10 +270,10 @@ async def test_assist_america_refuses_the_21st_document_and_stores_nothing(
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await ops.add_records(ts_env.client, services.store, "AA-CAP", files[20:], RecordType.LAB_RESULT, "c")
     assert "up to 20 documents" in str(refused.value.cause)
-    stored = services.store.put_bytes(b"probe")  # the store still works
-    services.store.delete(stored.doc_id)
+    stored = services.store.put_bytes(b"probe", "AA-CAP")  # the store still works
+    services.store.delete("AA-CAP", stored.doc_id)
     sha = hashlib.sha256(b"lab result 20").hexdigest()
-    assert not services.store.exists(sha)
+    assert not services.store.exists("AA-CAP", sha)
     assert (await scenario.status(handle)).records.documents == 20
 
 
@@ -284,7 +284,7 @@ async def test_assist_america_accepts_late_documents_and_notifies_the_team(
         ts_env.client, services.settings, scenario.case_input(services, "AA-LATE", "assist-america")
     )
     await scenario.to_review(ts_env, handle, services, "assist-america")
-    late = scenario.upload(services, b"new scan", RecordType.IMAGING)
+    late = scenario.upload(services, b"new scan", RecordType.IMAGING, "AA-LATE")
     await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=[late], by="member"))
     await scenario.settled(handle)
     assert any("after submission" in s for s in subjects(services, "AA-LATE"))

@@ -36,7 +36,7 @@ async def requested(
 ) -> tuple[scenario.Handle, list[Any]]:
     """A case as the form opens it, with one document from the form."""
     content = f"{case_id}: discharge summary".encode()
-    form_record = scenario.upload(services, content, RecordType.DISCHARGE_SUMMARY)
+    form_record = scenario.upload(services, content, RecordType.DISCHARGE_SUMMARY, case_id)
     patient = scenario.intake("assist-america", policy_number=policy)
     inp = scenario.case_input(
         services, case_id, "assist-america", patient=patient, self_service=True, form_records=[form_record]
@@ -55,7 +55,7 @@ async def test_an_unconfirmed_request_ends_within_a_day_sends_nothing_more_and_k
     assert desc.close_time is not None
     assert desc.close_time - desc.start_time <= CONFIRMATION_WINDOW + CONFIRMATION_WINDOW / 24
     assert subjects(services, "SS-UNCONFIRMED") == [CONFIRM_SUBJECT]
-    assert not services.store.exists(record.doc_id)
+    assert not services.store.exists("SS-UNCONFIRMED", record.doc_id)
     final = await scenario.status(handle)
     assert final.timeline[-1].detail == "the request was not confirmed within 24 hours"
 
@@ -116,4 +116,4 @@ async def test_an_ineligible_request_ends_once_the_answer_is_sent(
     first, *answers = subjects(services, "SS-REFUSED")  # the member's answer, and the desk's copy
     assert first == CONFIRM_SUBJECT
     assert set(answers) == {"Second Medical Opinion request SS-REFUSED: not eligible"}
-    assert not services.store.exists(record.doc_id)
+    assert not services.store.exists("SS-REFUSED", record.doc_id)

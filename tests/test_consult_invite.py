@@ -45,7 +45,7 @@ def booked(
     **params: str,
 ) -> Notice:
     """A consult's notice as the workflow sends it (booked, unless `kind` says otherwise)."""
-    stored = mail.store.put_intake(scenario.intake(language=language))
+    stored = mail.store.put_intake(scenario.intake(language=language), case_id)
     return Notice(
         notice_id=f"{case_id}:{kind.value}:{suffix}",
         case_id=case_id,

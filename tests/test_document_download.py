@@ -8,14 +8,15 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+from collections.abc import Mapping
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 
-from runtime.documents import DocumentStore
-from runtime.web import stream_document
+from runtime.documents import DocumentMeta, DocumentNotFound, DocumentStore
+from runtime.web import download_name, stream_document
 from tests.polling import holds
 
 CASE = "KH-1"
@@ -27,11 +28,10 @@ async def serve(
     name: str | None = None,
     fallback: str = "record.pdf",
     *,
-    came_for: str | None = CASE,
     stored_name: bool = True,
 ) -> tuple[web.AppRunner, str, list[str]]:
-    """A document stored for the case `came_for`, served for the case CASE."""
-    doc = store.put(io.BytesIO(os.urandom(size)), name, came_for)
+    """A document stored for the case CASE, and served for it."""
+    doc = store.put(io.BytesIO(os.urandom(size)), CASE, name)
     outcomes: list[str] = []
 
     async def record(outcome: str) -> None:
@@ -90,19 +90,26 @@ async def saved(
     store: DocumentStore,
     name: str | None,
     fallback: str,
-    came_for: str | None = CASE,
     stored_name: bool = True,
 ) -> tuple[str | None, str]:
     """The name a browser saves the download under (RFC 6266), and its media type."""
-    runner, url, outcomes = await serve(
-        store, 1000, name, fallback, came_for=came_for, stored_name=stored_name
-    )
+    runner, url, outcomes = await serve(store, 1000, name, fallback, stored_name=stored_name)
     try:
-        async with aiohttp.ClientSession() as http, http.get(url) as resp:
-            assert len(await resp.read()) == 1000
-            headers = resp.headers
+        headers = await downloaded(url, 1000)
     finally:
         await runner.cleanup()
+    return name_and_type(headers, outcomes)
+
+
+async def downloaded(url: str, size: int) -> Mapping[str, str]:
+    """The headers of a download of `size` bytes, read to its end."""
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        assert len(await resp.read()) == size
+        return resp.headers
+
+
+def name_and_type(headers: Mapping[str, str], outcomes: list[str]) -> tuple[str | None, str]:
+    """The name a browser saves a download with these headers under, and its media type."""
     disposition, params = parse_content_disposition(headers["Content-Disposition"])
     assert disposition == "attachment"  # never inline: saved, not shown or run
     assert headers["X-Content-Type-Options"] == "nosniff"
@@ -129,38 +136,89 @@ async def test_a_download_is_saved_under_its_own_name_and_type(
     assert await saved(document_store, name, fallback) == (saved_as, media_type)
 
 
-OTHER_CASES_NAME = "Sokha Chan - biopsy.pdf"
+MEMBERS_NAME = "Sokha Chan - biopsy.pdf"
 
 
 OURS = "KH-1-3d7bd946"
 
 
 @pytest.mark.parametrize(
-    ("name", "fallback", "came_for", "stored_name", "saved_as", "media_type"),
+    ("name", "fallback", "saved_as", "media_type"),
     [
-        # The same bytes came first for another case: the name is that case's member's.
-        (OTHER_CASES_NAME, OURS, "KH-2", True, f"{OURS}.pdf", "application/pdf"),
-        ("ស្កេន.JPG", OURS, "KH-2", True, f"{OURS}.jpg", "image/jpeg"),
-        ("ct.dcm", OURS, "KH-2", True, f"{OURS}.dcm", "application/dicom"),
-        ("a.TIFF", OURS, "KH-2", True, f"{OURS}.tif", "image/tiff"),
-        # A type not served as such adds no extension; a fallback with the right one keeps it.
-        ("page.html", OURS, "KH-2", True, OURS, "application/octet-stream"),
-        (OTHER_CASES_NAME, "KH-1-report-3d7.pdf", "KH-2", True, "KH-1-report-3d7.pdf", "application/pdf"),
-        # Sealed before names were sealed with their case: it matches no case.
-        (OTHER_CASES_NAME, OURS, None, True, f"{OURS}.pdf", "application/pdf"),
         # The case's own upload, to a reader who may not see what the member named it.
-        (OTHER_CASES_NAME, OURS, CASE, False, f"{OURS}.pdf", "application/pdf"),
-        ("scan.png", OURS, CASE, False, f"{OURS}.png", "image/png"),
+        (MEMBERS_NAME, OURS, f"{OURS}.pdf", "application/pdf"),
+        ("scan.png", OURS, f"{OURS}.png", "image/png"),
+        ("ស្កេន.JPG", OURS, f"{OURS}.jpg", "image/jpeg"),
+        ("ct.dcm", OURS, f"{OURS}.dcm", "application/dicom"),
+        ("a.TIFF", OURS, f"{OURS}.tif", "image/tiff"),
+        # A type not served as such adds no extension; a fallback with the right one keeps it.
+        ("page.html", OURS, OURS, "application/octet-stream"),
+        (MEMBERS_NAME, "KH-1-report-3d7.pdf", "KH-1-report-3d7.pdf", "application/pdf"),
     ],
-    ids=["other-case", "jpg", "dcm", "tiff", "bytes", "has-extension", "no-case", "hidden", "hidden-png"],
+    ids=["hidden", "hidden-png", "jpg", "dcm", "tiff", "bytes", "has-extension"],
 )
 async def test_a_name_not_the_readers_to_see_is_ours_with_the_stored_types_extension(
-    document_store: DocumentStore,
-    name: str,
-    fallback: str,
-    came_for: str | None,
-    stored_name: bool,
-    saved_as: str,
-    media_type: str,
+    document_store: DocumentStore, name: str, fallback: str, saved_as: str, media_type: str
 ) -> None:
-    assert await saved(document_store, name, fallback, came_for, stored_name) == (saved_as, media_type)
+    assert await saved(document_store, name, fallback, stored_name=False) == (saved_as, media_type)
+
+
+@pytest.mark.parametrize(
+    "came_for",
+    # A name sealed for another case, or before names were sealed with their case (legacy
+    # shared objects): it is not this case's to show, whoever reads.
+    ["KH-2", None],
+    ids=["other-case", "no-case"],
+)
+def test_a_name_sealed_for_no_case_or_another_is_never_shown(came_for: str | None) -> None:
+    meta = DocumentMeta(doc_id="0" * 64, name=MEMBERS_NAME, media_type="image/jpeg", case_id=came_for)
+    assert download_name(meta, OURS, case_id=CASE) == (f"{OURS}.jpg", "image/jpeg")
+    assert download_name(meta, "KH-1-report.jpg", case_id=CASE) == ("KH-1-report.jpg", "image/jpeg")
+
+
+async def test_the_same_file_sent_for_two_cases_is_two_documents_each_served_for_its_own_case_only(
+    document_store: DocumentStore,
+) -> None:
+    store = document_store
+    data = os.urandom(1000)
+    theirs = store.put(io.BytesIO(data), "KH-2", MEMBERS_NAME)
+    # Stored for the other case only: for this one there is nothing to read, nor a name.
+    assert not store.exists(CASE, theirs.doc_id)
+    with pytest.raises(DocumentNotFound):
+        store.read_small(CASE, theirs.doc_id)
+    assert store.describe(CASE, theirs.doc_id) is None
+
+    ours = store.put(io.BytesIO(data), CASE, "scan.png")
+    # The same id (the plaintext's sha256), yet a document of our own, not the other's.
+    assert (ours.doc_id, ours.case_id, ours.created) == (theirs.doc_id, CASE, True)
+    assert store.read_small(CASE, ours.doc_id) == store.read_small("KH-2", theirs.doc_id) == data
+    sealed = [key for key in store.blobs.keys("cases/") if "/objects/" in key]
+    assert sorted(key.split("/")[1] for key in sealed) == [CASE, "KH-2"]
+    assert theirs.doc_id not in " ".join(sealed), "a case's object is named by its content's digest"
+
+    outcomes: list[str] = []
+
+    async def record(outcome: str) -> None:
+        outcomes.append(outcome)
+
+    async def download(request: web.Request) -> web.StreamResponse:
+        case = request.match_info["case"]
+        return await stream_document(request, store, ours.doc_id, OURS, case_id=case, outcome=record)
+
+    app = web.Application()
+    app.router.add_get("/{case}/doc", download)
+    runner, base = await started(app)
+    try:
+        ours_saved = name_and_type(await downloaded(f"{base}/{CASE}/doc", 1000), outcomes)
+        outcomes.clear()
+        theirs_saved = name_and_type(await downloaded(f"{base}/KH-2/doc", 1000), outcomes)
+    finally:
+        await runner.cleanup()
+    # Each case's download carries the name its own member sent; never the other's.
+    assert ours_saved == ("scan.png", "image/png")
+    assert theirs_saved == (MEMBERS_NAME, "application/pdf")
+
+    # Removing one case's copy leaves the other's.
+    store.delete(CASE, ours.doc_id)
+    assert not store.exists(CASE, ours.doc_id)
+    assert store.read_small("KH-2", theirs.doc_id) == data

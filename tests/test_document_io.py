@@ -9,11 +9,13 @@ import os
 import threading
 from collections.abc import Awaitable, Callable
 
-from runtime.documents import DocumentIO, DocumentStore
+from runtime.document_io import DocumentIO
+from runtime.documents import DocumentStore
 from tests.polling import holds
 from tests.stores import unfinished
 
 WAIT = 60.0  # seconds; only a stuck test reaches it
+CASE = "SMO-2026-000101"
 
 
 def reads_of(data: bytes, size: int = 64 << 10) -> Callable[[], Awaitable[bytes]]:
@@ -41,13 +43,15 @@ async def test_uploads_stalled_on_the_network_hold_no_thread(document_store: Doc
     async def all_spooling() -> bool:
         return waiting_for_bytes == 8
 
-    waiting = [asyncio.create_task(store.receive(stalled, client=f"10.0.0.{i}")) for i in range(8)]
+    waiting = [
+        asyncio.create_task(store.receive(stalled, client=f"10.0.0.{i}", case_id=CASE)) for i in range(8)
+    ]
     await holds(all_spooling)
     # Eight uploads wait for bytes that never come, and the store's only thread is free.
     data = os.urandom(3 << 20)
-    stored = await asyncio.wait_for(store.receive(reads_of(data), client="10.0.0.99"), WAIT)
+    stored = await asyncio.wait_for(store.receive(reads_of(data), client="10.0.0.99", case_id=CASE), WAIT)
     assert stored.doc_id == hashlib.sha256(data).hexdigest()
-    assert store.read_small(stored.doc_id, limit=4 << 20) == data
+    assert store.read_small(CASE, stored.doc_id, limit=4 << 20) == data
     for task in waiting:
         task.cancel()
     await asyncio.gather(*waiting, return_exceptions=True)

@@ -165,16 +165,16 @@ def store(document_store: DocumentStore) -> DocumentStore:
 
 def test_the_name_is_sealed_beside_the_document_and_never_readable_in_the_store(store: DocumentStore) -> None:
     name = "Sokha Chan - biopsy ឈាម.pdf"
-    doc = store.put(io.BytesIO(b"%PDF synthetic record"), name, "KH-1")
-    meta = store.describe(doc.doc_id)
+    doc = store.put(io.BytesIO(b"%PDF synthetic record"), "KH-1", name)
+    meta = store.describe("KH-1", doc.doc_id)
     assert meta is not None
     assert (meta.name, meta.media_type, meta.case_id) == (name, "application/pdf", "KH-1")
     everything = b"\n".join(stored_bytes(store))
     for spelling in (name, "Sokha", "ឈាម", quote(name), name.upper()):
         for encoding in ("utf-8", "utf-16-le"):
             assert spelling.encode(encoding) not in everything, spelling
-    store.delete(doc.doc_id)
-    assert stored_bytes(store) == [] and store.describe(doc.doc_id) is None
+    store.delete("KH-1", doc.doc_id)
+    assert stored_bytes(store) == [] and store.describe("KH-1", doc.doc_id) is None
 
 
 async def saved_for(store: DocumentStore, doc_id: str, case_id: str) -> tuple[str | None, str]:
@@ -196,47 +196,45 @@ async def saved_for(store: DocumentStore, doc_id: str, case_id: str) -> tuple[st
         await runner.cleanup()
 
 
-async def test_the_same_bytes_in_a_second_case_download_under_that_cases_name_never_the_firsts(
+async def test_the_same_bytes_in_a_second_case_are_its_own_document_under_its_own_name(
     store: DocumentStore,
 ) -> None:
     scan = b"%PDF the same scan, sent by two members"
-    first = store.put(io.BytesIO(scan), "Sokha Chan - biopsy.pdf", "KH-1")
-    again = store.put(io.BytesIO(scan), "Dara Keo - biopsy.png", "KH-2")
-    assert again.doc_id == first.doc_id and not again.created
-    # The sealed name stays the first case's: the second upload renames nothing.
-    meta = store.describe(first.doc_id)
-    assert meta is not None and (meta.name, meta.case_id) == ("Sokha Chan - biopsy.pdf", "KH-1")
+    first = store.put(io.BytesIO(scan), "KH-1", "Sokha Chan - biopsy.pdf")
+    again = store.put(io.BytesIO(scan), "KH-2", "Dara Keo - biopsy.png")
+    assert again.doc_id == first.doc_id and again.created  # the same id within each case, two objects
     doc = first.doc_id
-    assert await saved_for(store, doc, "KH-2") == (f"KH-2-{doc[:12]}.pdf", "application/pdf")
+    assert await saved_for(store, doc, "KH-2") == ("Dara Keo - biopsy.png", "image/png")
     assert await saved_for(store, doc, "KH-1") == ("Sokha Chan - biopsy.pdf", "application/pdf")
 
 
 def test_a_document_stored_without_a_name_is_given_none_later(store: DocumentStore) -> None:
-    first = store.put_bytes(b"the same scan")
-    assert store.describe(first.doc_id) is None  # a document without a name has none
-    again = store.put(io.BytesIO(b"the same scan"), "Sokha Chan.pdf", "KH-1")
-    assert not again.created and store.describe(first.doc_id) is None
+    first = store.put_bytes(b"the same scan", "KH-1")
+    assert store.describe("KH-1", first.doc_id) is None  # a document without a name has none
+    again = store.put(io.BytesIO(b"the same scan"), "KH-1", "Sokha Chan.pdf")
+    assert not again.created and store.describe("KH-1", first.doc_id) is None
 
 
 def test_a_sealed_name_is_never_sealed_over(store: DocumentStore) -> None:
-    """The same bytes on their way in for two cases at once: the name sealed first stays."""
-    doc = store.put(io.BytesIO(b"record"), "a.pdf", "KH-1")
-    other = DocumentMeta(doc_id=doc.doc_id, name="b.png", media_type="image/png", case_id="KH-2")
-    assert not store.seal_meta(other)
-    meta = store.describe(doc.doc_id)
+    """The same bytes on their way in twice at once for a case: the name sealed first stays."""
+    doc = store.put(io.BytesIO(b"record"), "KH-1", "a.pdf")
+    other = DocumentMeta(doc_id=doc.doc_id, name="b.png", media_type="image/png", case_id="KH-1")
+    assert not store.seal_meta(store.case_keys.for_writing("KH-1"), other)
+    meta = store.describe("KH-1", doc.doc_id)
     assert meta is not None and (meta.name, meta.case_id) == ("a.pdf", "KH-1")
     assert unfinished(store) == []
 
 
 def test_a_sealed_name_moved_or_broken_names_nothing(store: DocumentStore) -> None:
-    a = store.put(io.BytesIO(b"record a"), "a.pdf")
-    b = store.put(io.BytesIO(b"record b"), "b.pdf")
-    replace(store, store.meta_key(b.doc_id), raw(store, store.meta_key(a.doc_id)))
-    assert store.describe(b.doc_id) is None
-    sealed = bytearray(raw(store, store.meta_key(a.doc_id)))
+    a = store.put(io.BytesIO(b"record a"), "KH-1", "a.pdf")
+    b = store.put(io.BytesIO(b"record b"), "KH-1", "b.pdf")
+    key = store.case_keys.for_writing("KH-1")
+    replace(store, store.meta_key(key, b.doc_id), raw(store, store.meta_key(key, a.doc_id)))
+    assert store.describe("KH-1", b.doc_id) is None
+    sealed = bytearray(raw(store, store.meta_key(key, a.doc_id)))
     sealed[-1] ^= 1
-    replace(store, store.meta_key(a.doc_id), bytes(sealed))
-    assert store.describe(a.doc_id) is None
+    replace(store, store.meta_key(key, a.doc_id), bytes(sealed))
+    assert store.describe("KH-1", a.doc_id) is None
 
 
 async def test_an_upload_received_from_the_network_keeps_its_name(store: DocumentStore) -> None:
@@ -247,7 +245,7 @@ async def test_an_upload_received_from_the_network_keeps_its_name(store: Documen
         return next(chunks)
 
     doc = await store.receive(read, client="10.0.0.1", name=KHMER, case_id="KH-1")
-    meta = store.describe(doc.doc_id)
+    meta = store.describe("KH-1", doc.doc_id)
     assert meta is not None and (meta.name, meta.case_id) == (KHMER, "KH-1")
 
 
@@ -322,7 +320,7 @@ async def test_each_file_is_stored_with_the_type_sent_before_it(
     assert status == 200, text
     pairs = [line.split() for line in text.splitlines()]
     assert [kind for _, kind in pairs] == ["lab_result", "imaging"]
-    names = [(meta.name, meta.case_id) for meta in map(store.describe, [doc for doc, _ in pairs]) if meta]
+    names = [(meta.name, meta.case_id) for meta in (store.describe("KH-1", doc) for doc, _ in pairs) if meta]
     assert names == [(KHMER, "KH-1"), ("biopsy..v2.png", "KH-1")]
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from runtime.blobs import LocalBlobs, StoreError, StoreRefused, open_blobs
 from runtime.documents import DocumentStore
@@ -45,41 +46,42 @@ def test_a_store_url_names_its_backend(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def s3_store(seaweed: SeaweedFS) -> Iterator[DocumentStore]:
-    store = DocumentStore(open_blobs(seaweed.fresh_url()), KEYS)
+def s3_store(seaweed: SeaweedFS, keys_db: Engine) -> Iterator[DocumentStore]:
+    store = DocumentStore(open_blobs(seaweed.fresh_url()), KEYS, keys_db)
     store.check()
     yield store
     store.close()
 
 
 @pytest.mark.s3
-def test_a_large_document_is_one_object_naming_its_blob_and_the_same_bytes_again_add_nothing(
+def test_a_large_document_is_one_object_naming_its_blob_beside_it_and_the_same_bytes_again_add_nothing(
     s3_store: DocumentStore,
 ) -> None:
     data = os.urandom(PART * 2 + 12345)  # three parts
-    first = s3_store.put(io.BytesIO(data), "ct.dcm", "KH-1")
+    first = s3_store.put(io.BytesIO(data), "KH-1", "ct.dcm")
     assert first.created and first.doc_id == hashlib.sha256(data).hexdigest()
     blobs = s3_store.blobs
     assert isinstance(blobs, S3Blobs)
-    meta = blobs.head(s3_store.key_for(first.doc_id))
-    assert meta is not None and meta[BLOB_META].startswith("blobs/")
-    assert b"".join(s3_store.open(first.doc_id)) == data
-    again = s3_store.put(io.BytesIO(data), "other.dcm", "KH-2")
+    key = s3_store.key_for(s3_store.case_keys.for_writing("KH-1"), first.doc_id)
+    meta = blobs.head(key)
+    assert meta is not None and meta[BLOB_META].startswith("cases/KH-1/blobs/")
+    assert b"".join(s3_store.open("KH-1", first.doc_id)) == data
+    again = s3_store.put(io.BytesIO(data), "KH-1", "other.dcm")
     assert not again.created and again.doc_id == first.doc_id
     assert unfinished(s3_store) == []  # the second upload's parts are gone again
-    assert list(blobs.keys("blobs")) == [meta[BLOB_META]]
-    s3_store.delete(first.doc_id)
+    assert list(blobs.keys("cases/KH-1/blobs/")) == [meta[BLOB_META]]
+    s3_store.delete("KH-1", first.doc_id)
     assert stored_bytes(s3_store) == []
 
 
 @pytest.mark.s3
 def test_nothing_is_written_over(s3_store: DocumentStore) -> None:
-    doc = s3_store.put_bytes(b"the first record")
-    key = s3_store.key_for(doc.doc_id)
+    doc = s3_store.put_bytes(b"the first record", "KH-1")
+    key = s3_store.key_for(s3_store.case_keys.for_writing("KH-1"), doc.doc_id)
     before = raw(s3_store, key)
     assert not s3_store.blobs.put_new(key, b"something else")  # refused: If-None-Match
     assert raw(s3_store, key) == before
-    assert s3_store.read_small(doc.doc_id) == b"the first record"
+    assert s3_store.read_small("KH-1", doc.doc_id) == b"the first record"
 
 
 @pytest.mark.s3
@@ -120,7 +122,7 @@ async def test_a_large_upload_streams_into_the_bucket_with_flat_memory(s3_store:
 
     started = time.monotonic()
     async with PeakRss() as memory:
-        stored = await s3_store.receive(read, client="10.0.0.1", name="scan.dcm")
+        stored = await s3_store.receive(read, client="10.0.0.1", case_id="KH-1", name="scan.dcm")
     elapsed = time.monotonic() - started
     print(f"\n256 MiB into S3: {elapsed:.1f}s, RSS growth {memory.growth / 1e6:.1f} MB")
     assert stored.doc_id == digest.hexdigest() and stored.size == size
@@ -132,7 +134,7 @@ async def test_a_large_upload_streams_into_the_bucket_with_flat_memory(s3_store:
 
 @pytest.mark.s3
 def test_wrong_credentials_stop_the_service_at_start_up_with_one_error_line(
-    seaweed: SeaweedFS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seaweed: SeaweedFS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys_db: Engine
 ) -> None:
     home = tmp_path / "smo"
     ensure_dev_secrets(home)
@@ -151,7 +153,7 @@ def test_wrong_credentials_stop_the_service_at_start_up_with_one_error_line(
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert "refused the credentials" in lines[0] and "not-the-secret" not in done.stderr
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
-    store = DocumentStore(open_blobs(env["SMO_STORAGE_URL"]), KEYS)
+    store = DocumentStore(open_blobs(env["SMO_STORAGE_URL"]), KEYS, keys_db)
     try:
         with pytest.raises(StoreRefused, match="refused the credentials"):
             store.check()

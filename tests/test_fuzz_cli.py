@@ -285,8 +285,9 @@ def problems_of(argv: list[str], result: Any) -> list[str]:
 
 def _stored(record: Path) -> set[Path]:
     """The encrypted documents under SMO_HOME (the fixture's file sits next to it)."""
-    objects = record.parent / "smo" / "storage" / "objects"
-    return {p for p in objects.rglob("*") if p.is_file()} if objects.exists() else set()
+    root = record.parent / "smo" / "storage"
+    found = root.rglob("*") if root.exists() else iter(())
+    return {p for p in found if p.is_file() and p.relative_to(root).parts[0] != "tmp"}
 
 
 def outcome_of(result: Any) -> str:

@@ -23,7 +23,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -304,31 +304,49 @@ async def open_case(env: WorkflowEnvironment, services: Services, kind: Kind, n:
 
 @dataclass
 class Pools:
-    """Things that exist in the store, for payloads that look right."""
+    """Things that exist in the store for every case the fuzzer drives, for payloads that look right.
+
+    A document is stored for one case only (runtime/documents.py), under its content's sha256:
+    the same files stored for every case give the same ids, so one payload fits any of them.
+    """
 
     records: list[DocumentRef]
     reports: list[DocumentRef]
     intakes: list[str]
     roster: list[str]
     now: datetime
+    files: list[bytes]  # stored again for each case the fuzzer opens
 
     @classmethod
-    async def fill(cls, env: WorkflowEnvironment, services: Services) -> Pools:
-        store = services.store
-
-        def stored(content: bytes, record_type: RecordType) -> DocumentRef:
-            s = store.put_bytes(content)
-            return DocumentRef(doc_id=s.doc_id, record_type=record_type, size=s.size)
-
+    async def fill(cls, env: WorkflowEnvironment, services: Services, case_ids: list[str]) -> Pools:
         kinds = [t for t in RecordType if t is not RecordType.SMO_REPORT]
-        records = [stored(f"fuzz record {i}: {t.value}".encode(), t) for i in range(3) for t in kinds]
-        reports = [stored(f"fuzz second opinion {i}".encode(), RecordType.SMO_REPORT) for i in range(3)]
-        intakes = [
-            store.put_intake(scenario.intake(patient_name=f"Fuzz Member {i}")).doc_id for i in range(3)
-        ]
+        records = [(f"fuzz record {i}: {t.value}".encode(), t) for i in range(3) for t in kinds]
+        reports = [(f"fuzz second opinion {i}".encode(), RecordType.SMO_REPORT) for i in range(3)]
+        # A details sheet is stored as its JSON (DocumentStore.put_intake).
+        sheets = [scenario.intake(patient_name=f"Fuzz Member {i}").model_dump_json() for i in range(3)]
+        files = [content for content, _ in records + reports] + [sheet.encode() for sheet in sheets]
+
+        def refs(pool: Sequence[tuple[bytes, RecordType]]) -> list[DocumentRef]:
+            return [DocumentRef(doc_id=_sha(c), record_type=t, size=len(c)) for c, t in pool]
+
         roster_file = services.settings.specialists_file
         roster = [str(r["specialist_id"]) for r in yaml.safe_load(roster_file.read_text(encoding="utf-8"))]
-        return cls(records, reports, intakes, roster, await env.get_current_time())
+        intakes = [_sha(sheet.encode()) for sheet in sheets]
+        pools = cls(refs(records), refs(reports), intakes, roster, await env.get_current_time(), files)
+        for case_id in case_ids:
+            await pools.store_for(services, case_id)
+        return pools
+
+    async def store_for(self, services: Services, case_id: str) -> None:
+        """The pool's files stored for the case: its payloads name documents the case holds."""
+        for content in self.files:
+            stored = await asyncio.to_thread(services.store.put_bytes, content, case_id)
+            assert (stored.doc_id, stored.size) == (_sha(content), len(content))
+
+
+def _sha(content: bytes) -> str:
+    """A document's id: its plaintext's sha256, the same for every case it is stored for."""
+    return hashlib.sha256(content).hexdigest()
 
 
 @dataclass
@@ -341,6 +359,7 @@ class Harness:
     outcomes: Counter[str] = field(default_factory=Counter)
     examples: int = 0
     opened: int = 0
+    pools: Pools | None = None  # stored for each case opened once the pools are filled
 
     async def start(self) -> None:
         await asyncio.gather(*(self.provision(kind) for kind in KINDS))
@@ -349,7 +368,10 @@ class Harness:
         for _ in range(3):  # another specialty when one has nobody free (see the fixed scenarios)
             self.opened += 1
             try:
-                self.cases[kind.name] = await open_case(self.env, self.services, kind, self.opened)
+                case = await open_case(self.env, self.services, kind, self.opened)
+                if self.pools is not None:
+                    await self.pools.store_for(self.services, scenario.case_of(case.handle))
+                self.cases[kind.name] = case
                 return
             except AssertionError as err:
                 self.found("a fresh case did not reach its stage", f"{kind.name}: {str(err)[:300]}")
@@ -760,7 +782,8 @@ async def test_every_fuzzed_update_is_accepted_or_refused_cleanly_and_leaves_no_
     started = time.monotonic()
     h = Harness(ts_env, services)
     await h.start()
-    strategies = payloads(await Pools.fill(ts_env, services))
+    h.pools = await Pools.fill(ts_env, services, [scenario.case_of(case.handle) for case in h.cases.values()])
+    strategies = payloads(h.pools)
     loop = asyncio.get_running_loop()
 
     def run(coro: Awaitable[T]) -> T:
@@ -890,7 +913,7 @@ async def test_fixed_a_record_missing_from_storage_does_not_fail_the_case_when_t
 ) -> None:
     case = await open_case(ts_env, services, KINDS[0], 906)
     missing = DocumentRef(doc_id=hashlib.sha256(b"never stored").hexdigest(), record_type="imaging", size=9)
-    docs = [*scenario.required_records(services, "prudential-kh"), missing]
+    docs = [*scenario.required_records(services, "prudential-kh", scenario.case_of(case.handle)), missing]
     sent, _, _, problems = await _judged(case, "add_record", AddRecords(documents=docs, by="c"))
     assert not problems, problems
     if sent.refusal is None:  # accepted: completing the records must not fail the case
@@ -935,9 +958,8 @@ async def test_fixed_a_document_size_the_case_database_cannot_hold_does_not_stal
     ts_env: WorkflowEnvironment, services: Services, production_worker: Worker
 ) -> None:
     case = await open_case(ts_env, services, KINDS[0], 905)
-    docs = [
-        d.model_copy(update={"size": 2**63}) for d in scenario.required_records(services, "prudential-kh")
-    ]
+    records = scenario.required_records(services, "prudential-kh", scenario.case_of(case.handle))
+    docs = [d.model_copy(update={"size": 2**63}) for d in records]
     sent, _, _, problems = await _judged(case, "add_record", AddRecords(documents=docs, by="c"))
     assert not problems, problems
     if sent.refusal is None:  # accepted: completing the records must still lead to a review

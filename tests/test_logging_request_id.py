@@ -74,10 +74,8 @@ async def test_the_activity_log_line_carries_the_request_id_of_the_update_that_c
     await scenario.until(ts_env, handle, Stage.GATHERING_RECORDS)
 
     request_id.set("req-records-2")
-    await handle.execute_update(
-        SmoCaseWorkflow.add_record,
-        AddRecords(documents=scenario.required_records(services, "prudential-kh"), by="coordinator"),
-    )
+    records = scenario.required_records(services, "prudential-kh", inp.case_id)
+    await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=records, by="coordinator"))
     await scenario.attest_consent(handle, services)
     await handle.execute_update(SmoCaseWorkflow.mark_records_complete, CompleteRecords(by="coordinator"))
     await scenario.until(ts_env, handle, Stage.UNDER_REVIEW)

@@ -184,7 +184,7 @@ async def test_a_khmer_member_s_email_says_its_language_and_its_link_opens_the_p
     mail: EmailActivities, outbox: OutboxServer
 ) -> None:
     assert isinstance(mail.portal, PortalLinks)  # the worker's own links, minted in the case DB
-    stored = mail.store.put_intake(scenario.intake(language="km"))
+    stored = mail.store.put_intake(scenario.intake(language="km"), "C-KM-1")
     opened = Notice(
         notice_id="C-KM-1:case_opened:1",
         case_id="C-KM-1",

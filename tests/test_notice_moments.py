@@ -58,7 +58,7 @@ async def test_a_khmer_member_hears_of_complete_records_the_specialist_and_the_d
     assert opened["Content-Language"] == "km" and "?lang=km" in body_of(opened)
 
     # Records added, consent given: nothing said until the desk declares the records complete.
-    records = scenario.required_records(services, "prudential-kh")
+    records = scenario.required_records(services, "prudential-kh", "KH-MOMENTS-1")
     await handle.execute_update(SmoCaseWorkflow.add_record, AddRecords(documents=records, by="coordinator"))
     await scenario.attest_consent(handle, services)
     await scenario.settled(handle)

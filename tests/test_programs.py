@@ -36,6 +36,7 @@ MINIMAL: dict[str, Any] = {
     "sla": {"working_days": 10},
     "records": {"required": ["discharge_summary"]},
     "consults": {"price_cents": 100},
+    "retention": {"years_after_close": 10, "reason": "Kept ten years after close."},
     "eligibility": {
         "rules": [
             {"code": "policy", "check": "policy_in_force", "source": "product", "text": "In force."},

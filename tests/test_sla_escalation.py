@@ -132,7 +132,7 @@ async def test_stop_the_clock_keeps_every_working_day_used_and_restarts_with_the
     assert idle.sla.state is SlaState.PAUSED
     assert not any(t.event.startswith("SLA") for t in idle.timeline)
 
-    extra = scenario.upload(services, b"additional pathology slides", RecordType.OTHER)
+    extra = scenario.upload(services, b"additional pathology slides", RecordType.OTHER, "SLA-STOP")
     await handle.execute_update(SmoCaseWorkflow.supply_info, SupplyInfo(documents=[extra], by="coordinator"))
     restarted, running = await event(handle, "clock restarted")
     sent, _ = await event(handle, "records sent to specialist")

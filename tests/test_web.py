@@ -56,7 +56,7 @@ async def portal(services: Services) -> AsyncIterator[str]:
 
 
 def registered_report(services: Services, case_id: str) -> str:
-    stored = services.store.put_bytes(REPORT)
+    stored = services.store.put_bytes(REPORT, case_id)
     with Session(services.engine) as session:
         session.add(
             DocumentRow(case_id=case_id, doc_id=stored.doc_id, record_type="smo_report", size=stored.size)
@@ -105,10 +105,14 @@ async def test_an_expired_link_is_refused(portal: str, services: Services) -> No
 
 
 async def test_a_link_for_a_document_not_on_the_case_finds_nothing(portal: str, services: Services) -> None:
-    stored = services.store.put_bytes(b"someone else's record")
-    url = services.signer.sign("WEB-4", stored.doc_id, MEMBER, datetime.now(UTC) + timedelta(hours=1))
-    async with aiohttp.ClientSession() as http, http.get(local(url, portal)) as resp:
-        assert resp.status == 404
+    # Stored for the case yet never registered on it, or stored for another case only.
+    unregistered = services.store.put_bytes(b"a record the case never took", "WEB-4")
+    elsewhere = services.store.put_bytes(b"someone else's record", "WEB-ELSE")
+    async with aiohttp.ClientSession() as http:
+        for stored in (unregistered, elsewhere):
+            url = services.signer.sign("WEB-4", stored.doc_id, MEMBER, datetime.now(UTC) + timedelta(hours=1))
+            async with http.get(local(url, portal)) as resp:
+                assert resp.status == 404
 
 
 async def test_codec_endpoint_decodes_for_a_token_and_audits_every_request(

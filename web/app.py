@@ -25,7 +25,9 @@ from temporalio.service import RPCError, RPCStatusCode
 import service
 from models.case import is_case_id
 from runtime.blobs import StoreError
+from runtime.case_keys import CaseErased
 from runtime.context import request_id
+from service.retention import program_on_file
 from web.api.call import Call
 from web.api.routes import ROUTES
 from web.backends import Backends
@@ -95,6 +97,8 @@ def _refusal(exc: Exception, call: Call) -> tuple[int, str] | None:
         return (409 if isinstance(exc, service.CaseConflict) else 422), str(exc)
     if isinstance(exc, ValidationError):
         return 422, validation_message(exc)
+    if isinstance(exc, CaseErased):
+        return 410, "the documents of this case were erased"
     if isinstance(exc, StoreError):
         # What the call was storing is not kept (runtime/documents.py); the case never saw it.
         _log.error("document store: %s", exc)
@@ -153,8 +157,12 @@ def endpoint(route: Route) -> Handler:
                     raise WebError(404, NO_CASE)
                 call.case_id = case_id
                 call.case = await service.describe(await backends.client(), case_id)
+                found, program = call.case is not None, service.program_of(call.case) if call.case else None
+                if not found and route.after_history:
+                    program = await asyncio.to_thread(program_on_file, backends.engine, case_id)
+                    found = program is not None
                 # Out of scope answers exactly as missing does, so ids cannot be probed.
-                if call.case is None or not call.who.may_see(service.program_of(call.case)):
+                if not found or not call.who.may_see(program):
                     raise WebError(404, NO_CASE)
             if route.query is not None:
                 raw_query = {k: v for k, v in request.query.items()}

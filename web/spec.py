@@ -51,6 +51,9 @@ class Route:
     upload: Upload | None = None
     status: int = 200
     tags: tuple[str, ...] = field(default=("cases",))
+    # Answers for a case whose workflow history the server no longer keeps (namespace retention):
+    # the case DB still has it, or its erasure's stub, and its program scopes it.
+    after_history: bool = False
 
     @property
     def operation_id(self) -> str:

@@ -30,8 +30,9 @@ def multipart(*parts: tuple[bytes, bytes], boundary: str = "b0undary") -> tuple[
 
 
 def stored(live_api: LiveApi) -> set[Path]:
-    objects = live_api.services.store.root / "objects"
-    return {p for p in objects.rglob("*") if p.is_file()}
+    """Every document and name in the store (each case's under `cases/`), not the spool."""
+    root = live_api.services.store.root
+    return {p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != "tmp"}
 
 
 async def test_a_json_body_over_the_limit_gets_413(live_api: LiveApi) -> None:

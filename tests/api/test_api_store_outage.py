@@ -18,6 +18,7 @@ from runtime.s3_stream import PART
 from tests.api.conftest import LiveApi
 from tests.polling import holds
 from tests.seaweed import Relay, SeaweedFS
+from tests.stores import keys_of
 from tests.streaming import GeneratedUpload
 from web.app import STORE_DOWN
 from worker import Services
@@ -53,7 +54,7 @@ async def test_s3_unreachable_during_an_upload_is_a_503_and_nothing_is_kept(
     await live_api.open_case(token, "S3-DOWN-1")
     # What the store holds now, read past the relay: the member's details sheet.
     direct = open_blobs(live_api.services.settings.storage_url.replace(relay.endpoint, seaweed.endpoint))
-    before = {kind: sorted(direct.keys(kind)) for kind in ("objects", "meta")}
+    before = keys_of(direct, "objects", "meta")
     upload = GeneratedUpload(SIZE, filename="ct-scan.dcm", boundary="outageboundary")
 
     async def body() -> AsyncIterator[bytes]:
@@ -80,7 +81,7 @@ async def test_s3_unreachable_during_an_upload_is_a_503_and_nothing_is_kept(
     assert status == 503, answer
     assert answer["error"] == STORE_DOWN
     try:
-        assert {kind: sorted(direct.keys(kind)) for kind in ("objects", "meta")} == before
+        assert keys_of(direct, "objects", "meta") == before
     finally:
         direct.close()
     status, case, _ = await live_api.call("GET", "/api/v1/cases/S3-DOWN-1", token)

@@ -36,8 +36,12 @@ async def test_a_one_gib_upload_streams_into_the_store_with_bounded_server_memor
     )
     assert growth < RSS_BUDGET, f"server memory grew by {growth / 1e6:.0f} MB for a 1 GiB upload"
     doc_id = upload.digest.hexdigest()
-    assert live_api.services.store.exists(doc_id)
+    store = live_api.services.store
+    assert store.exists("BULK-1", doc_id)
     # Only ciphertext touched the disk, and no spool file is left behind.
-    assert not any((live_api.services.store.root / "tmp").iterdir())
-    with (live_api.services.store.root / "objects" / doc_id[:2] / doc_id).open("rb") as fh:
+    assert not any((store.root / "tmp").iterdir())
+    key = store.case_keys.for_reading("BULK-1")
+    assert key is not None
+    name = key.object_name(doc_id)  # the case's own name for it, not its digest
+    with (store.root / "cases" / "BULK-1" / "objects" / name[:2] / name).open("rb") as fh:
         assert upload.block[:4096] not in fh.read(8 << 20)

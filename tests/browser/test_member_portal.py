@@ -56,7 +56,7 @@ async def records_and_phone(site: Site, page: Page, case_id: str, shots: Shots, 
     await expect(page.locator("#phone")).to_have_value("+855 12 345 678")
     await shots.take(page, "contact-updated")
     _, status = await site.api("GET", f"/api/v1/cases/{case_id}")
-    intake = site.services.store.load_intake(status["intake_doc_id"])
+    intake = site.services.store.load_intake(case_id, status["intake_doc_id"])
     assert isinstance(intake, PatientIntake)
     assert (intake.phone, intake.email) == ("+855 12 345 678", MEMBER["email"])
     _, trail = await site.api("GET", f"/api/v1/cases/{case_id}/audit")

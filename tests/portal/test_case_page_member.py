@@ -23,7 +23,7 @@ LANG = re.compile(r'<html lang="([a-z]+)">')
 
 async def intake_of(site: Site, case_id: str) -> PatientIntake:
     _, status = await site.api("GET", f"/api/v1/cases/{case_id}")
-    return site.services.store.load_intake(status["intake_doc_id"])
+    return site.services.store.load_intake(case_id, status["intake_doc_id"])
 
 
 async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:

@@ -29,7 +29,8 @@ async def test_records_are_accepted_while_the_validator_takes_them(
     assert (await scenario.status(strict)).records.accepting
     review = await scenario.to_review(ts_env, strict, services, "prudential-kh")
     assert review.stage is Stage.UNDER_REVIEW and not review.records.accepting
-    late = AddRecords(documents=[scenario.upload(services, b"a late scan", RecordType.IMAGING)], by="member")
+    scan = scenario.upload(services, b"a late scan", RecordType.IMAGING, "TAKES-1")
+    late = AddRecords(documents=[scan], by="member")
     with pytest.raises(WorkflowUpdateFailedError):
         await strict.execute_update(SmoCaseWorkflow.add_record, late)
 
@@ -37,6 +38,8 @@ async def test_records_are_accepted_while_the_validator_takes_them(
     lenient = await scenario.start(ts_env.client, services.settings, inp)
     review = await scenario.to_review(ts_env, lenient, services, "assist-america")
     assert review.records.accepting
+    # The same scan, sent for this case: stored for it, it is the same document (its sha256).
+    assert scenario.upload(services, b"a late scan", RecordType.IMAGING, "TAKES-2") == scan
     await lenient.execute_update(SmoCaseWorkflow.add_record, late)
 
 

@@ -310,15 +310,15 @@ async def test_each_file_arrives_with_its_own_type_and_the_member_s_language_and
     assert answer.status == 200 and '<html lang="km">' in html
     _, status = await site.api("GET", f"/api/v1/cases/{case_id}")
     assert status["records"]["received"] == {"biopsy_report": 1, "discharge_summary": 1, "treatment_plan": 2}
-    intake = site.services.store.load_intake(status["intake_doc_id"])
+    intake = site.services.store.load_intake(case_id, status["intake_doc_id"])
     assert (intake.language, intake.sex, intake.phone) == ("km", Sex.FEMALE, "+855 12 345 678")
 
 
 def test_a_sheet_stored_before_the_phone_rule_still_loads_and_keeps_its_phone(services: Services) -> None:
     old = {**MEMBER, "policy_number": "AA-DEMO-0001", "phone": "012 345 678 ext 5"}
     old.pop("sex", None)  # sheets from before it was asked have none
-    stored = services.store.put_bytes(json.dumps(old).encode())
-    sheet = services.store.load_intake(stored.doc_id)
+    stored = services.store.put_bytes(json.dumps(old).encode(), "AA-OLD-1")
+    sheet = services.store.load_intake("AA-OLD-1", stored.doc_id)
     assert sheet.phone == "012 345 678 ext 5" and sheet.sex is None
     # A change of another detail keeps the phone on file; a new phone keeps the rule.
     assert changed_sheet(sheet, {"language": "km"}).phone == "012 345 678 ext 5"

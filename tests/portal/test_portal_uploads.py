@@ -132,7 +132,7 @@ async def test_a_two_gigabyte_upload_streams_into_the_store_with_server_memory_u
     growth = memory.growth
     print(f"\n2 GB portal upload: {elapsed:.1f}s, RSS growth {growth / 1e6:.1f} MB")
     assert growth < RSS_BUDGET, f"server memory grew by {growth / 1e6:.0f} MB for a 2 GB upload"
-    assert site.services.store.exists(upload.digest.hexdigest())
+    assert site.services.store.exists("BIG-1", upload.digest.hexdigest())
     assert not any((site.services.store.root / "tmp").iterdir())
 
 
@@ -199,7 +199,8 @@ async def test_records_and_the_report_download_under_the_names_they_came_with(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     case = "NAMES-1"
-    # Another case's desk sent these bytes first, named after its member.
+    # Another case's desk sent these bytes first, named after its member: a document of that
+    # case only, and the same bytes sent for this one are this case's own, under its own name.
     shared, other_name = b"%PDF-1.4 synthetic shared scan", "Dara Keo - scan.pdf"
     await site.open_case("NAMES-0", program="assist-america")
     form = aiohttp.FormData()
@@ -207,8 +208,9 @@ async def test_records_and_the_report_download_under_the_names_they_came_with(
     code, body = await site.api("POST", "/api/v1/cases/NAMES-0/records?record_type=lab_result", data=form)
     assert code == 200, body
     shared_id = hashlib.sha256(shared).hexdigest()
-    sealed = site.services.store.describe(shared_id)
+    sealed = site.services.store.describe("NAMES-0", shared_id)
     assert sealed is not None and (sealed.name, sealed.case_id) == (other_name, "NAMES-0")
+    assert not site.services.store.exists(case, shared_id)
     http, csrf = await signed_in(site, case, program="assist-america")
     await site.attest_consent(case)
     async with http:
@@ -226,6 +228,10 @@ async def test_records_and_the_report_download_under_the_names_they_came_with(
         form = upload_form(csrf, {"my scan.pdf": shared})
         resp = await http.post(page + "/records", data=form, allow_redirects=False)
         assert resp.status == 303, await resp.text()
+        ours_sealed = site.services.store.describe(case, shared_id)
+        assert ours_sealed is not None and (ours_sealed.name, ours_sealed.case_id) == ("my scan.pdf", case)
+        theirs_sealed = site.services.store.describe("NAMES-0", shared_id)
+        assert theirs_sealed is not None and theirs_sealed.name == other_name
         code, body = await site.api("POST", f"/api/v1/cases/{case}/records/complete", json={})
         assert code == 200, body
 
@@ -242,14 +248,14 @@ async def test_records_and_the_report_download_under_the_names_they_came_with(
                 assert name == ours(case, url, width, kind), (name, kind)
                 assert kind == ("image/png" if name.endswith(".png") else "application/pdf")
         # A program whose specialists see the member's name shows them the names of this case's
-        # uploads; the bytes another case sent first still carry none of that case's.
+        # uploads; the bytes another case sent first carry this member's name, never that case's.
         named = site.services.programs["assist-america"].model_copy(update={"specialist_sees_name": True})
         monkeypatch.setitem(site.services.programs, "assist-america", named)
-        for urls, width in [(links, 12), (hrefs, 8)]:
+        for urls in (links, hrefs):
             shown = {await saved_as(http, url): url for url in urls}
             assert {("biopsy..v2.pdf", "application/pdf"), (KHMER_SCAN, "image/png")} <= set(shown)
             (url,) = [u for u in urls if doc_of(u) == shared_id]
-            assert await saved_as(http, url) == (ours(case, url, width, "application/pdf"), "application/pdf")
+            assert await saved_as(http, url) == ("my scan.pdf", "application/pdf")
 
         # The report: the member's emailed link and their case page's download.
         _, status = await site.api("GET", f"/api/v1/cases/{case}")
@@ -267,6 +273,6 @@ async def test_records_and_the_report_download_under_the_names_they_came_with(
     # The names are in no log line and in no file of the store in clear.
     logs = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("mail"))
     raw_store = b"".join(p.read_bytes() for p in stored_files(site))
-    for name in ("biopsy..v2", KHMER_SCAN, REPORT_NAME, other_name):
+    for name in ("biopsy..v2", KHMER_SCAN, REPORT_NAME, other_name, "my scan.pdf"):
         assert name not in logs, name
         assert name.encode() not in raw_store, name

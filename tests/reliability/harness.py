@@ -654,7 +654,7 @@ class CaseDriver:
     async def submit_report(self, specialist_id: str) -> None:
         path = self.folder / "smo-report.txt"
         path.write_text(f"Second opinion for {self.intake.patient_name} ({self.case_id}).\n")
-        stored = await asyncio.to_thread(self.store.put_file, path)
+        stored = await asyncio.to_thread(self.store.put_file, path, self.case_id)
         doc = DocumentRef(doc_id=stored.doc_id, record_type=RecordType.SMO_REPORT, size=stored.size)
         await self.update("report", SmoCaseWorkflow.submit_report,
                           SubmitReport(document=doc, specialist_id=specialist_id, by=specialist_id))

@@ -59,12 +59,13 @@ async def test_concurrent_record_uploads_never_corrupt_the_checklist(live: Live)
     docs = [
         DocumentRef(doc_id=s.doc_id, record_type=required[i % len(required)], size=s.size)
         for i, s in enumerate(
-            live.services.store.put_bytes(f"{case.case_id} record {i}".encode()) for i in range(20)
+            live.services.store.put_bytes(f"{case.case_id} record {i}".encode(), case.case_id)
+            for i in range(20)
         )
     ]
     # 20 uploads of distinct documents, 5 that send one of those again, and 3 uploads of the
     # same new document, all at once.
-    extra = live.services.store.put_bytes(b"sent three times at once")
+    extra = live.services.store.put_bytes(b"sent three times at once", case.case_id)
     extra_ref = DocumentRef(doc_id=extra.doc_id, record_type=RecordType.IMAGING, size=extra.size)
     batches = [[d] for d in docs] + [[docs[i]] for i in (0, 5, 10, 15, 19)] + [[extra_ref]] * 3
     acks = await asyncio.gather(

@@ -194,10 +194,12 @@ async def test_two_hosts_share_a_case_its_documents_survive_a_killed_worker_and_
         documents = {closed["intake_doc_id"], *(doc_id for (doc_id,) in rows)}
         assert len(documents) == len(records) + 3  # and the consent form, the report, the details
         for doc_id in documents:
-            data = await asyncio.to_thread(shared.store.read_small, doc_id)
+            data = await asyncio.to_thread(shared.store.read_small, CASE, doc_id)
             assert data == records.get(doc_id, data)
-        stored = await asyncio.to_thread(lambda: list(shared.store.blobs.keys("objects")))
-        assert {key.rsplit("/", 1)[1] for key in stored} == documents
+        stored = await asyncio.to_thread(lambda: list(shared.store.blobs.keys(f"cases/{CASE}/objects/")))
+        case_key = await asyncio.to_thread(shared.store.case_keys.for_reading, CASE)
+        assert case_key is not None
+        assert {key.rsplit("/", 1)[1] for key in stored} == {case_key.object_name(d) for d in documents}
         assert len(await asyncio.to_thread(stored_bytes, shared.store)) == 2 * len(documents) - 1
         assert await fetch(b.url + member) == (200, REPORT)
 

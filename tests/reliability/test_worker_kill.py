@@ -38,6 +38,9 @@ async def test_worker_killed_while_checking_eligibility_opens_the_case_once(live
     # the DB lock meanwhile): a poll sent after it would be dropped too. The opening's status
     # query is sent after that pickup, so it waits at the server: had it ridden in the task,
     # the worker would have had to complete the task (dropped) before running eligibility.
+    # The case's document key is written once, when its details sheet is first stored: made
+    # beforehand, so the opening itself does not wait at the lock.
+    await asyncio.to_thread(case.store.case_keys.for_writing, case.case_id)
     live.lock.acquire()
     opening = asyncio.create_task(case.start(query_after_pickup=True))
     await wait_workflow_task_started(case.handle)
@@ -223,7 +226,7 @@ async def test_records_upload_abandoned_while_no_worker_runs_is_applied_when_a_w
     upload.cancel()
     with contextlib.suppress(BaseException):
         await upload
-    assert live.services.store.exists(hashlib.sha256(abandoned.read_bytes()).hexdigest())
+    assert live.services.store.exists(case.case_id, hashlib.sha256(abandoned.read_bytes()).hexdigest())
     live.worker.start()
 
     # They upload a revised treatment plan and the case goes on.
@@ -237,7 +240,7 @@ async def test_records_upload_abandoned_while_no_worker_runs_is_applied_when_a_w
     await case.complete_records()
     await case.under_review()
     for (doc_id,) in db_rows(live.settings, "SELECT doc_id FROM documents WHERE case_id = ?", case.case_id):
-        assert live.services.store.exists(doc_id)
+        assert live.services.store.exists(case.case_id, doc_id)
     await case.finish()
     await closed(case)
     live.assert_each_effect_once(charge_keys={f"{case.case_id}:consult:2"}, cases=[case])

@@ -12,8 +12,10 @@ import service
 from models.api import ActionResult, CaseList, DetailsChange, MemberDetails, OpenCase, ProgramName, ReasonBody
 from models.case import Cancel, CaseStatus, Close, OverrideEligibility, Stage, UpdateDetails
 from models.portal import SendPortalLink
+from models.retention import CaseView
 from service.listing import DURATION_PATTERN
 from web.api.call import Call, acknowledged, update
+from web.api.retention import with_retention
 from web.errors import WebError
 from workflows.smo_case import SmoCaseWorkflow
 
@@ -80,8 +82,8 @@ async def open_case(call: Call) -> CaseStatus:
     return status
 
 
-async def case_status(call: Call) -> CaseStatus:
-    return await service.status(await call.backends.client(), call.case_id)
+async def case_status(call: Call) -> CaseView:
+    return await with_retention(call, await service.status(await call.backends.client(), call.case_id))
 
 
 async def list_cases(call: Call) -> CaseList:
@@ -118,7 +120,7 @@ async def update_details(call: Call) -> ActionResult:
     if kept:
         current = await service.current_details(await call.backends.client(), store, call.case_id)
         intake = intake.model_copy(update={name: getattr(current, name) for name in kept})
-    stored = await asyncio.to_thread(store.put_intake, intake)
+    stored = await asyncio.to_thread(store.put_intake, intake, call.case_id)
     arg = UpdateDetails(intake_doc_id=stored.doc_id, by=call.who.name)
     # A refused update leaves no PHI behind.
     return await service.claim(

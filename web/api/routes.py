@@ -31,6 +31,7 @@ from models.api import (
     Roster,
 )
 from models.case import CaseStatus
+from models.retention import CaseView, ErasureResult, ErasureStarted, HoldState
 from web.api.admin import (
     AuditQuery,
     OutboxQuery,
@@ -63,6 +64,7 @@ from web.api.consults import (
     third_opinion,
 )
 from web.api.records import RecordsQuery, add_records, complete_records, record_consent
+from web.api.retention import case_erasure, erase_case, place_hold, release_hold
 from web.api.review import (
     ReportQuery,
     SupplyQuery,
@@ -82,8 +84,8 @@ ROUTES: list[Route] = [
         "POST", "/api/v1/cases", open_case, "Open a case", CaseStatus, COORDINATORS, body=OpenCase, status=201
     ),
     Route("GET", "/api/v1/cases", list_cases, "Cases from the visibility store", CaseList, query=ListQuery),
-    Route("GET", C, case_status, "Stage, records, specialist, SLA and timeline", CaseStatus),
-    Route("GET", f"{C}/audit", case_audit, "The case's audit trail", AuditTrail),
+    Route("GET", C, case_status, "Stage, records, specialist, SLA, timeline, hold and erasure", CaseView),
+    Route("GET", f"{C}/audit", case_audit, "The case's audit trail", AuditTrail, after_history=True),
     Route(
         "POST",
         f"{C}/records",
@@ -268,6 +270,45 @@ ROUTES: list[Route] = [
         ActionResult,
         COORDINATORS,
         upload=Upload(1, 1),
+    ),
+    Route(
+        "POST",
+        f"{C}/hold",
+        place_hold,
+        "Put the case under legal hold: the retention purge skips it, erasure is refused",
+        HoldState,
+        SUPERVISORS,
+        body=ReasonBody,
+        after_history=True,
+    ),
+    Route(
+        "POST",
+        f"{C}/hold/release",
+        release_hold,
+        "Lift the case's legal hold",
+        HoldState,
+        SUPERVISORS,
+        body=Empty,
+        after_history=True,
+    ),
+    Route(
+        "POST",
+        f"{C}/erase",
+        erase_case,
+        "Erase a closed case's documents and member data now (answers once the erasure has started)",
+        ErasureStarted,
+        SUPERVISORS,
+        body=ReasonBody,
+        status=202,
+        after_history=True,
+    ),
+    Route(
+        "GET",
+        f"{C}/erasure",
+        case_erasure,
+        "What an erased case left: dates and counts (404 until the erasure is done)",
+        ErasureResult,
+        after_history=True,
     ),
     Route(
         "GET",

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from runtime.blobs import StoreError
+from runtime.case_keys import CaseErased
 from runtime.i18n import N_, gettext
 from runtime.portal_links import Holder
 from web.errors import WebError
@@ -38,10 +39,16 @@ STORE_DOWN = N_(
     "Documents cannot be stored or opened just now. If you were sending documents, they were not"
     " kept. Please try again later."
 )
+# The case's documents were erased (on request, or when their time to be kept ended).
+ERASED = N_(
+    "The documents of this case were erased, as asked or when the time to keep them ended. The desk"
+    " can tell you more."
+)
 # aiohttp's own refusals, in plain words (its reason phrases are English jargon).
 HTTP_WORDS = {
     404: N_("There is no such page. Please use the link from your email."),
     413: N_("What you sent is too large."),
+    410: ERASED,  # a download of an erased case's document (runtime/web.py)
     503: STORE_DOWN,  # a download whose store did not answer (runtime/web.py)
 }
 HTTP_OTHER = N_("We could not do that. Please try again.")
@@ -105,6 +112,8 @@ async def pages(request: web.Request, handler: Handler) -> web.StreamResponse:
     except StoreError as exc:
         _log.error("portal %s: %s", request.method, exc)
         return await error_page(request, 503, gettext(STORE_DOWN))
+    except CaseErased:
+        return await error_page(request, 410, gettext(ERASED))
     except Exception as exc:
         _log.error("portal %s failed: %s", request.method, type(exc).__name__)
         return await error_page(request, 500, gettext(FAULT))

@@ -123,7 +123,8 @@ async def read_sheet(portal: Portal, status: CaseStatus, specialist_id: str, now
             return row.timezone if row is not None else ICT.key
 
     intake, zone_key = await asyncio.gather(
-        asyncio.to_thread(backends.store.load_intake, status.intake_doc_id), asyncio.to_thread(zone_name)
+        asyncio.to_thread(backends.store.load_intake, status.case_id, status.intake_doc_id),
+        asyncio.to_thread(zone_name),
     )
     zone = zone_of(zone_key)
     return case_sheet(

@@ -264,11 +264,12 @@ async def _open_confirmation(request: web.Request) -> tuple[str, LinkCheck]:
     return token, check
 
 
-async def _members_language(request: web.Request, intake_doc_id: str) -> None:
+async def _members_language(request: web.Request, status: CaseStatus) -> None:
     """The confirmation and the answer speak the language chosen on the form, unless the reader
     picks another with this page's switch."""
     if chosen(request) is None:
-        intake = await asyncio.to_thread(portal_of(request).backends.store.load_intake, intake_doc_id)
+        store = portal_of(request).backends.store
+        intake = await asyncio.to_thread(store.load_intake, status.case_id, status.intake_doc_id)
         i18n.use(language_of(intake.language))
 
 
@@ -279,7 +280,7 @@ async def confirm_page(request: web.Request) -> web.StreamResponse:
     portal = portal_of(request)
     assert check.case_id is not None
     status = await service.status(await portal.backends.client(), check.case_id)
-    await _members_language(request, status.intake_doc_id)
+    await _members_language(request, status)
     return render("intake_confirm.html", csrf=portal.links.csrf_token("confirm:" + token))
 
 
@@ -300,7 +301,7 @@ async def confirm(request: web.Request) -> web.StreamResponse:
     await act(portal, who, SmoCaseWorkflow.confirm_request, confirm, "request.confirm", refused=ENDED)
     await asyncio.to_thread(portal.links.spend_confirmation, token)
     status = await service.settled_or_current(client, who.case_id, 30.0)
-    await _members_language(request, status.intake_doc_id)
+    await _members_language(request, status)
     return render("intake_answer.html", 200, **_answer(portal, status))
 
 

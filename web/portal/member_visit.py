@@ -58,7 +58,9 @@ class Visit:
             status = await service.status(await self.portal.backends.client(), self.case_id)
         except service.NoCase:
             raise WebError(404, NO_CASE) from None
-        intake = await asyncio.to_thread(self.portal.backends.store.load_intake, status.intake_doc_id)
+        intake = await asyncio.to_thread(
+            self.portal.backends.store.load_intake, self.case_id, status.intake_doc_id
+        )
         wanted = chosen if chosen is not None and status.stage.terminal else None
         i18n.use(wanted or language_of(intake.language))
         return status, intake

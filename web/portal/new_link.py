@@ -83,7 +83,7 @@ async def _theirs(portal: Portal, typed: str, dob: date) -> str | None:
             await audit(portal, ACTOR, ACTION, "unknown-case")
             return None
         case_id, status = found
-        intake = await asyncio.to_thread(portal.backends.store.load_intake, status.intake_doc_id)
+        intake = await asyncio.to_thread(portal.backends.store.load_intake, case_id, status.intake_doc_id)
     except Exception as exc:
         _log.warning("a new sign-in link could not be checked: %s", type(exc).__name__)
         await audit(portal, ACTOR, ACTION, "failed", detail=type(exc).__name__)

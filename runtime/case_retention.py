@@ -1,0 +1,209 @@
+"""The case DB's side of retention: legal holds, which closed cases are due, and the erasure itself.
+
+Erasing a case here is one transaction, run once the store has destroyed the case's key and
+removed its objects (runtime/documents.py `erase_case`): the case's documents are forgotten
+and so is every row that could identify its member (their consult hours, portal links and
+sessions, public-form confirmations, held consult slots, the policy number and the keyed hash
+on the case row). What stays is what the reports and the books need, none of it PHI: the case
+row's program, stage and dates, its SLA rounds, assignments, charges, sent notices and the
+append-only audit trail, and the stub (`case_erasures`) with the counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
+
+from models import db as tables
+from models.intake_tables import IntakeConfirmation
+from models.portal_tables import PortalLink, PortalSession
+from models.retention import DueCase, ErasureResult, HoldState, HowErased
+from models.retention_tables import CaseErasureRow, CaseHoldRow, CaseKeyRow
+
+# Every table keyed by case whose rows could tell who the member is, or reach them.
+MEMBER_TABLES = (
+    tables.DocumentRow,
+    tables.MemberConsultHours,
+    tables.ConsultHold,
+    PortalLink,
+    PortalSession,
+    IntakeConfirmation,
+)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    # SQLite hands a stored instant back without its offset; every instant stored is UTC.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def case_row(engine: Engine, case_id: str) -> tables.CaseRow | None:
+    cases = tables.table(tables.CaseRow)
+    with engine.connect() as conn:
+        found = conn.execute(select(cases).where(cases.c.case_id == case_id)).mappings().first()
+    return None if found is None else tables.CaseRow.model_validate(dict(found))
+
+
+# ---- holds ------------------------------------------------------------------------------
+
+
+def _hold_state(row: CaseHoldRow | None, case_id: str, detail: str = "") -> HoldState:
+    if row is None:
+        return HoldState(case_id=case_id, held=False, detail=detail)
+    return HoldState(
+        case_id=row.case_id,
+        held=True,
+        reason=row.reason,
+        held_by=row.held_by,
+        held_at=aware(row.held_at),
+        detail=detail,
+    )
+
+
+def _hold_row(conn: Connection, case_id: str) -> CaseHoldRow | None:
+    holds = tables.table(CaseHoldRow)
+    found = conn.execute(select(holds).where(holds.c.case_id == case_id)).mappings().first()
+    return None if found is None else CaseHoldRow.model_validate(dict(found))
+
+
+def hold_of(engine: Engine, case_id: str) -> HoldState | None:
+    """The case's legal hold, or None when it has none."""
+    with engine.connect() as conn:
+        row = _hold_row(conn, case_id)
+    return None if row is None else _hold_state(row, case_id)
+
+
+def place_hold(engine: Engine, case_id: str, reason: str, by: str) -> tuple[HoldState, bool]:
+    """Put the case under legal hold; (the hold, whether this call placed it). A case held already
+    keeps the hold it has: its reason and who placed it."""
+    row = {"case_id": case_id, "reason": reason, "held_by": by, "held_at": datetime.now(UTC)}
+    with engine.begin() as conn:
+        placed = tables.insert_new(conn, CaseHoldRow, [row], ["case_id"]) == 1
+        held = _hold_row(conn, case_id)
+    detail = "held" if placed else "already held"
+    return _hold_state(held, case_id, detail), placed
+
+
+def release_hold(engine: Engine, case_id: str) -> HoldState | None:
+    """Lift the case's legal hold; the hold it had, or None when it had none."""
+    holds = tables.table(CaseHoldRow)
+    with engine.begin() as conn:
+        held = _hold_row(conn, case_id)
+        conn.execute(delete(holds).where(holds.c.case_id == case_id))
+    return None if held is None else _hold_state(held, case_id)
+
+
+# ---- erasures ---------------------------------------------------------------------------
+
+
+def _erasure(conn: Connection, case_id: str) -> ErasureResult | None:
+    erasures = tables.table(CaseErasureRow)
+    found = conn.execute(select(erasures).where(erasures.c.case_id == case_id)).mappings().first()
+    if found is None:
+        return None
+    row = dict(found)
+    for key in ("opened_at", "closed_at", "erased_at"):
+        row[key] = aware(row[key])
+    return ErasureResult.model_validate(row)
+
+
+def erasure_of(engine: Engine, case_id: str) -> ErasureResult | None:
+    """The stub the case left when it was erased, or None when it was not."""
+    with engine.connect() as conn:
+        return _erasure(conn, case_id)
+
+
+def key_destroyed(engine: Engine, case_id: str) -> bool:
+    """Whether the case's document key was destroyed: an erasure of it has begun."""
+    keys = tables.table(CaseKeyRow)
+    with engine.connect() as conn:
+        found = conn.execute(select(keys.c.destroyed_at).where(keys.c.case_id == case_id)).first()
+    return found is not None and found.destroyed_at is not None
+
+
+def forget_case(
+    engine: Engine, case: tables.CaseRow, *, how: HowErased, reason: str, by: str, objects: int
+) -> tuple[ErasureResult, bool]:
+    """The case DB's part of an erasure, in one transaction: (the stub, whether this call wrote it).
+
+    Idempotent: a case erased already is left as it is, and its stub returned. The audit event
+    is written with the stub, so the trail says the case was erased exactly when it was.
+    """
+    case_id = case.case_id
+    with engine.begin() as conn:
+        done = _erasure(conn, case_id)
+        if done is not None:
+            return done, False
+        documents = tables.table(tables.DocumentRow)
+        count = conn.execute(
+            select(func.count()).select_from(documents).where(documents.c.case_id == case_id)
+        ).scalar_one()
+        for model in MEMBER_TABLES:
+            rows = tables.table(model)
+            conn.execute(delete(rows).where(rows.c.case_id == case_id))
+        cases = tables.table(tables.CaseRow)
+        conn.execute(
+            update(cases).where(cases.c.case_id == case_id).values(policy_number="", life_assured_ref="")
+        )
+        stub = CaseErasureRow(
+            case_id=case_id,
+            how=how,
+            reason=reason,
+            erased_by=by,
+            program=case.program,
+            opened_at=case.opened_at,
+            closed_at=case.closed_at,
+            erased_at=datetime.now(UTC),
+            documents=count,
+            objects=objects,
+        )
+        wrote = tables.insert_new(conn, CaseErasureRow, [tables.values_of(stub)], ["case_id"]) == 1
+        if wrote:
+            event = tables.AuditEvent(
+                actor=by,
+                action=f"case.{how}",
+                outcome=how,
+                case_id=case_id,
+                detail=f"{count} documents, {objects} objects removed; {reason}"[:500],
+            )
+            conn.execute(insert(tables.table(tables.AuditEvent)), tables.values_of(event))
+        result = _erasure(conn, case_id)
+    assert result is not None
+    return result, wrote
+
+
+# ---- the purge's list -------------------------------------------------------------------
+
+
+def due_cases(
+    engine: Engine, cutoffs: Mapping[str, datetime], reasons: Mapping[str, str], *, after: str, limit: int
+) -> list[DueCase]:
+    """Closed cases of each program closed before its cut-off, neither held, erased nor legacy;
+    in case id order from after `after`, at most `limit`."""
+    if not cutoffs:
+        return []
+    cases = tables.table(tables.CaseRow)
+    holds = tables.table(CaseHoldRow)
+    erasures = tables.table(CaseErasureRow)
+    keys = tables.table(CaseKeyRow)
+    closed_long_ago = [
+        (cases.c.program == program) & (cases.c.closed_at < cutoff) for program, cutoff in cutoffs.items()
+    ]
+    legacy = select(keys.c.case_id).where(keys.c.legacy.is_(True), keys.c.destroyed_at.is_(None))
+    query = (
+        select(cases.c.case_id, cases.c.program)
+        .where(
+            cases.c.closed_at.is_not(None),
+            or_(*closed_long_ago),
+            cases.c.case_id > after,
+            cases.c.case_id.not_in(select(holds.c.case_id)),
+            cases.c.case_id.not_in(select(erasures.c.case_id)),
+            cases.c.case_id.not_in(legacy),
+        )
+        .order_by(cases.c.case_id)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [DueCase(case_id=r.case_id, program=r.program, reason=reasons[r.program]) for r in rows]
