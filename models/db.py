@@ -241,3 +241,6 @@ class SlaRound(SQLModel, table=True):
 # The request form's confirmation links and the portal's hit counters belong to the same schema
 # (migration 0006); importing them here puts them wherever the case DB's tables are.
 from models import intake_tables as _intake  # noqa: E402, F401
+
+# And the case keys, legal holds and erasure stubs (migration 0010).
+from models import retention_tables as _retention  # noqa: E402, F401

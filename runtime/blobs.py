@@ -20,6 +20,7 @@ operator's to fix). Neither message names a key or anything read from a document
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +88,10 @@ class Blobs(Protocol):
 
     def keys(self, prefix: str) -> Iterator[str]:
         """Every key that starts with `prefix` (`objects/`, `cases/<case>/`), in no particular order."""
+        ...
+
+    def forget(self, folder: str) -> None:
+        """Remove what is left of an emptied folder (`cases/<case>/`): not even its name stays."""
         ...
 
     def close(self) -> None: ...
@@ -211,6 +216,12 @@ class LocalBlobs:
                 key = "/".join((*parts[:-2], parts[-1]))
                 if key.startswith(prefix):
                     yield key
+
+    def forget(self, folder: str) -> None:
+        # `delete` removed each emptied folder already; one emptied some other way goes now.
+        path = self.root / folder.strip("/")
+        if path.is_dir() and path != self.root and not any(p.is_file() for p in path.rglob("*")):
+            shutil.rmtree(path)
 
     def close(self) -> None:
         return None

@@ -170,6 +170,34 @@ class CaseKeys:
         with self.engine.begin() as conn:
             conn.execute(update(keys).where(keys.c.case_id == case_id).values(legacy=False))
 
+    def rewrap(self) -> tuple[int, int]:
+        """Every live case key wrapped again under the master ring's current key (after a new key
+        is put first in SMO_DOCUMENT_KEYS): how many were rewrapped, and how many were already.
+
+        Only the case keys change, never a document: once none is wrapped by an old master key,
+        that key can leave the ring (unless legacy cases still have shared objects under it).
+        """
+        keys = table(CaseKeyRow)
+        current = self.master.current_id
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(keys.c.case_id, keys.c.wrapped).where(keys.c.wrapped.is_not(None))
+            ).all()
+        rewrapped = 0
+        for case_id, wrapped in rows:
+            if wrapped.partition(":")[0] == current:
+                continue
+            again = self._wrap(case_id, self._unwrap(case_id, wrapped))
+            with self.engine.begin() as conn:
+                # Only over the very key read: one destroyed or rewrapped meanwhile is left be.
+                done = conn.execute(
+                    update(keys)
+                    .where(keys.c.case_id == case_id, keys.c.wrapped == wrapped)
+                    .values(wrapped=again)
+                )
+            rewrapped += done.rowcount
+        return rewrapped, len(rows) - rewrapped
+
     def legacy_cases(self) -> list[str]:
         keys = table(CaseKeyRow)
         with self.engine.connect() as conn:

@@ -34,7 +34,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO, TypeVar, cast
@@ -352,11 +352,11 @@ class DocumentStore:
             self.blobs.delete(self.key_for(key, doc_id))
             self.blobs.delete(self.meta_key(key, doc_id))
 
-    def erase_case(self, case_id: str, shared: Iterable[str] = ()) -> int:
+    def erase_case(self, case_id: str) -> int:
         """Destroy the case's key, then remove every object of the case: how many documents went.
 
-        `shared` are legacy shared documents (`objects/<sha256>`) no other case holds, removed
-        too. Run again after an interruption, it finishes: the objects are found by listing.
+        Run again after an interruption, it finishes: the objects are found by listing. (A
+        legacy case's shared objects are not its alone: it is rekeyed before it is erased.)
         """
         prefix = case_prefix(case_id)
         self.case_keys.destroy(case_id)
@@ -364,11 +364,7 @@ class DocumentStore:
         for key in list(self.blobs.keys(prefix)):
             removed += key.startswith(f"{prefix}objects/")
             self.blobs.delete(key)
-        for doc_id in shared:
-            if self.blobs.exists(f"objects/{_checked(doc_id)}"):
-                removed += 1
-            self.blobs.delete(f"objects/{doc_id}")
-            self.blobs.delete(f"meta/{doc_id}")
+        self.blobs.forget(prefix)
         return removed
 
     def put_intake(self, intake: PatientIntake, case_id: str) -> StoredDocument:

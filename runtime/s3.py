@@ -317,6 +317,12 @@ class S3Blobs:
 
         self.run(delete, "removing a document")
 
+    def forget(self, folder: str) -> None:
+        # S3 has no folders, but a filer-backed store (SeaweedFS) keeps the emptied ones, named
+        # after the case; deleting the folder's own key removes it, and is nothing elsewhere.
+        for kind in ("objects/", "meta/", "blobs/", ""):
+            self.remove(f"{folder}{kind}")
+
     def keys(self, prefix: str) -> Iterator[str]:
         token: str | None = None
         while True:

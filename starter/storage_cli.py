@@ -128,5 +128,29 @@ def rekey_command(
         engine.dispose()
 
 
+@storage_app.command("rewrap")
+def rewrap_command() -> None:
+    """Wrap every case key again under the first key of SMO_DOCUMENT_KEYS (after a rotation)."""
+    from models.settings import Settings
+    from runtime.case_keys import CaseKeys
+    from runtime.db import make_engine
+    from security.envelope import IntegrityError
+    from security.keys import KeyRing
+
+    settings = Settings()
+    keys = settings.document_keys.get_secret_value()
+    if not keys:
+        fail("SMO_DOCUMENT_KEYS is not set: the case keys cannot be unwrapped without it")
+    ring = KeyRing.parse(keys)
+    engine = make_engine(settings.db_url)
+    try:
+        rewrapped, already = CaseKeys(engine, ring).rewrap()
+    except IntegrityError as exc:
+        fail(f"{exc}: keep every master key that wrapped a case key in SMO_DOCUMENT_KEYS until this is done")
+    finally:
+        engine.dispose()
+    typer.echo(f"{rewrapped} case keys rewrapped under {ring.current_id}; {already} were already")
+
+
 if __name__ == "__main__":
     storage_app()

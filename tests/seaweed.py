@@ -202,6 +202,12 @@ class Relay:
                 end.shutdown(socket.SHUT_RDWR)
             end.close()
 
+    def restore(self) -> None:
+        """Listen again on the same port, after a `cut`: the server is reachable again."""
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        self.is_cut = False
+        threading.Thread(target=self._accept, name="s3-relay", daemon=True).start()
+
 
 def _listening(port: int) -> bool:
     with socket.socket() as s:

@@ -4,16 +4,21 @@ readable or listed. On each backend: the directory and S3 (SeaweedFS)."""
 
 from __future__ import annotations
 
+import base64
 import io
+from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 
 from models.db import table
 from models.retention_tables import CaseKeyRow
-from runtime.case_keys import CaseErased
+from runtime.blobs import LocalBlobs
+from runtime.case_keys import CaseErased, CaseKeys
 from runtime.documents import DocumentNotFound, DocumentStore
+from runtime.s3 import S3Blobs
 from security.envelope import IntegrityError
+from security.keys import KeyRing
 from tests.legacy_store import legacy_document
 from tests.stores import raw
 
@@ -27,6 +32,22 @@ def store(document_store: DocumentStore) -> DocumentStore:
 
 def keys_of(store: DocumentStore, case_id: str) -> list[str]:
     return sorted(store.blobs.keys(f"cases/{case_id}/"))
+
+
+def folders_named(store: DocumentStore, case_id: str) -> list[str]:
+    """Folders named after the case: in the directory, or those a filer-backed S3 keeps."""
+    if isinstance(store.blobs, LocalBlobs):
+        return [str(p) for p in store.root.rglob(case_id)]
+    assert isinstance(store.blobs, S3Blobs)
+    blobs = store.blobs
+
+    async def listed(client: Any) -> list[str]:
+        answer = await client.list_objects_v2(Bucket=blobs.bucket, Prefix=blobs.prefix, Delimiter="/")
+        found = [p["Prefix"] for p in answer.get("CommonPrefixes", [])]
+        inner = await client.list_objects_v2(Bucket=blobs.bucket, Prefix=blobs.key("cases/"), Delimiter="/")
+        return found + [p["Prefix"] for p in inner.get("CommonPrefixes", [])]
+
+    return [p for p in blobs.run(listed, "listing folders") if case_id in p]
 
 
 def test_the_same_file_in_two_cases_is_two_objects_the_store_cannot_match(store: DocumentStore) -> None:
@@ -83,6 +104,7 @@ def test_erasing_a_case_leaves_nothing_of_it_and_nothing_more_can_be_stored_for_
     docs = [store.put(io.BytesIO(SCAN), "KH-1", "biopsy.pdf"), store.put_bytes(b"a details sheet", "KH-1")]
     assert store.erase_case("KH-1") == 2
     assert keys_of(store, "KH-1") == []
+    assert folders_named(store, "KH-1") == []  # not even the case's folder is left
     for doc in docs:
         with pytest.raises(CaseErased):
             b"".join(store.open("KH-1", doc.doc_id))
@@ -119,3 +141,27 @@ def test_a_legacy_cases_old_shared_documents_still_read_for_it_and_never_for_a_n
     with pytest.raises(DocumentNotFound):
         store.read_small("NEW-1", old)
     assert store.describe("NEW-1", old) is None
+
+
+def test_after_a_master_key_rotation_rewrap_lets_the_old_key_leave_the_ring(
+    store: DocumentStore, keys_db: Engine
+) -> None:
+    old_spec = KeyRing.generate_spec("k0")
+    old_ring = KeyRing.parse(old_spec)
+    before = DocumentStore(store.blobs, old_ring, keys_db)
+    doc = before.put_bytes(b"a record stored under the old master key", "KH-1")
+    store.case_keys.destroy("KH-GONE")  # an erased case has nothing to rewrap
+    rotated = KeyRing.parse(f"{KeyRing.generate_spec('k1')},{old_spec}")
+    assert CaseKeys(keys_db, rotated).rewrap() == (1, 0)
+    assert CaseKeys(keys_db, rotated).rewrap() == (0, 1)  # again: nothing left to do
+    new_only = KeyRing.parse(f"{KeyRing.generate_spec('k9')},{rotated_current(rotated)}")
+    after = DocumentStore(store.blobs, new_only, keys_db)
+    assert after.read_small("KH-1", doc.doc_id) == b"a record stored under the old master key"
+    with pytest.raises(IntegrityError, match="KH-1"):
+        DocumentStore(store.blobs, old_ring, keys_db).read_small("KH-1", doc.doc_id)
+
+
+def rotated_current(ring: KeyRing) -> str:
+    """The ring's current key alone, as a spec."""
+    key = base64.urlsafe_b64encode(ring.current_key).decode()
+    return f"{ring.current_id}:{key}"

@@ -183,16 +183,16 @@ def test_a_specialists_notice_names_the_assignment_its_links_carry() -> None:
     ("name", "came_for", "saved_as", "media_type"),
     [
         ("Second opinion ឯកសារ.pdf", "LINK-NAME-1", "Second opinion ឯកសារ.pdf", "application/pdf"),
-        # The same bytes came first for another case: its name is not this case's to see.
-        ("Second opinion ឯកសារ.pdf", "LINK-OTHER-1", "LINK-NAME-1-{doc}.pdf", "application/pdf"),
+        # The same bytes came for another case under a name: that copy and its name are its own.
+        ("Second opinion ឯកសារ.pdf", "LINK-OTHER-1", "LINK-NAME-1-{doc}", "application/octet-stream"),
         (None, None, "LINK-NAME-1-{doc}", "application/octet-stream"),  # stored before names were kept
     ],
 )
 async def test_the_emailed_report_link_saves_the_report_under_its_own_name(
     portal: str, services: Services, name: str | None, came_for: str | None, saved_as: str, media_type: str
 ) -> None:
-    if name is not None:  # the report as its uploader named it, for the case it came for
-        services.store.put(io.BytesIO(REPORT), name, came_for)
+    if name is not None and came_for is not None:  # the report as its uploader named it, for its case
+        services.store.put(io.BytesIO(REPORT), came_for, name)
     doc_id = registered_report(services, "LINK-NAME-1")
     url = services.signer.sign("LINK-NAME-1", doc_id, MEMBER, datetime.now(UTC) + timedelta(hours=1))
     async with aiohttp.ClientSession() as http, http.get(local(url, portal)) as resp:

@@ -82,8 +82,26 @@ def test_upgrading_from_the_first_revision_to_head_gives_exactly_the_models_sche
     assert upgrade(empty_engine) == head_revision()
     later = {"sla_rounds", "api_users", "portal_links", "portal_sessions", "specialist_loads"}
     later |= {"intake_confirmations", "rate_counters", "consult_holds", "member_consult_hours"}
+    later |= {"case_keys", "case_holds", "case_erasures"}
     assert tables(empty_engine) == FIRST_REVISION_TABLES | later
     assert schema_diff(empty_engine) == []
+
+
+def test_the_case_keys_migration_marks_every_case_of_its_time_legacy(empty_engine: Engine) -> None:
+    """Their documents may be the old shared store's: they stay readable for them (and only them)."""
+    upgrade(empty_engine, "0009")
+    with empty_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO documents (case_id, doc_id, record_type, size, registered_at)"
+                " VALUES (:c, :d, 'lab_result', 1, CURRENT_TIMESTAMP)"
+            ),
+            [{"c": "OLD-1", "d": "a" * 64}, {"c": "OLD-2", "d": "b" * 64}, {"c": "OLD-2", "d": "c" * 64}],
+        )
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT case_id, wrapped, legacy FROM case_keys ORDER BY case_id")).all()
+    assert [tuple(r) for r in rows] == [("OLD-1", None, True), ("OLD-2", None, True)]
 
 
 def test_the_specialist_loads_migration_counts_the_assignments_already_active(

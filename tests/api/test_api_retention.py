@@ -13,8 +13,6 @@ from typing import Any
 
 import aiohttp
 from sqlalchemy import func, select
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import WorkflowExecutionStatus
 from yarl import URL
 
@@ -25,7 +23,7 @@ from tests.api.conftest import LiveApi
 from tests.api.test_api_consult_slots import delivered
 from tests.api.test_thin_cli import bare_env
 from tests.polling import eventually
-from tests.retention_seed import make_legacy, objects_of
+from tests.retention_seed import make_legacy, objects_of, seed_case, years_ago
 
 SMO = str(Path(sys.executable).parent / "smo")
 WHY = {"reason": "the member asked us to erase their data (ticket 4411)"}
@@ -165,30 +163,13 @@ async def test_a_running_held_or_legacy_case_or_an_attackers_case_id_is_refused_
     assert ("case.release", "released") in actions
 
 
-async def forget_history(live: LiveApi, case_id: str) -> None:
-    """What the namespace's retention does to a closed case's history after 30 days, done now."""
-    client = live.env.client
-    await client.workflow_service.delete_workflow_execution(
-        DeleteWorkflowExecutionRequest(
-            namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=f"smo-{case_id}")
-        )
-    )
-
-    reader = live.token(f"reader-{case_id.lower()}")
-
-    async def gone() -> int:
-        return (await live.call("GET", f"/api/v1/cases/{case_id}", reader))[0]
-
-    await eventually(gone, lambda s: s == 404)
-
-
 async def test_a_closed_case_whose_history_the_server_no_longer_keeps_can_still_be_held_and_erased(
     live_api: LiveApi,
 ) -> None:
     live, store = live_api, live_api.services.store
-    coordinator, supervisor = live.token("chenda"), live.token("boss", Role.SUPERVISOR)
-    await cancelled_case(live, coordinator, supervisor, "ER-OLD-1")
-    await forget_history(live, "ER-OLD-1")
+    supervisor = live.token("boss", Role.SUPERVISOR)
+    # Closed a year ago in the case DB, with one document; the server keeps no history of it.
+    seed_case(live.services.engine, store, "ER-OLD-1", closed=years_ago(1), documents=1)
     path = "/api/v1/cases/ER-OLD-1"
     status, body, _ = await live.call("POST", f"{path}/hold", supervisor, json={"reason": "a claim dispute"})
     assert status == 200 and body["held"], body
@@ -238,13 +219,12 @@ async def test_the_cli_erases_a_case_only_once_its_id_is_typed_back_and_status_s
         )
     code, out, err = await smo(*erase, "--yes", env=bare_env(live.url, coordinator), cwd=tmp_path)
     assert code == 2 and "coordinator may not" in err, err
-    for hostile in ("../ER-CLI-1", "ER-CLI-1/../ER-CLI-1", "%2e%2e", "ER-CLI-1\n"):
-        for args in (
-            ("erase", hostile, "--reason", WHY["reason"], "--yes"),
-            ("hold", hostile, "--reason", "x y z"),
-        ):
-            code, out, err = await smo("case", *args, env=env, cwd=tmp_path)
-            assert code == 2 and err.startswith("error: no such case"), (hostile, err)
+    hostile_ids = ("../ER-CLI-1", "ER-CLI-1/../ER-CLI-1", "%2e%2e", "ER-CLI-1\n")
+    for args in [("erase", h, "--reason", WHY["reason"], "--yes") for h in hostile_ids] + [
+        ("hold", "../ER-CLI-1", "--reason", "x y z")
+    ]:
+        code, out, err = await smo("case", *args, env=env, cwd=tmp_path)
+        assert code == 2 and err.startswith("error: no such case"), (args, err)
     assert objects_of(store, "ER-CLI-1") == kept and count(live, CaseErasureRow) == 0
 
     code, out, err = await smo(*erase, env=env, cwd=tmp_path, stdin=b"ER-CLI-1\n")
@@ -259,11 +239,13 @@ async def test_the_cli_erases_a_case_only_once_its_id_is_typed_back_and_status_s
     code, out, err = await smo(*erase, "--yes", env=env, cwd=tmp_path)
     assert code == 2 and "erased already" in err, err
 
-    # Once the server keeps no history of the case (its namespace retention), the stub still answers.
-    await forget_history(live, "ER-CLI-1")
-    code, out, err = await smo("case", "status", "ER-CLI-1", env=env, cwd=tmp_path)
+    # Once the server keeps no history of a case (its namespace retention), the stub still answers.
+    seed_case(live.services.engine, store, "ER-CLI-OLD", closed=years_ago(1), documents=1)
+    assert (await live.call("POST", "/api/v1/cases/ER-CLI-OLD/erase", supervisor, json=WHY))[0] == 202
+    await erasure(live, supervisor, "ER-CLI-OLD")
+    code, out, err = await smo("case", "status", "ER-CLI-OLD", env=env, cwd=tmp_path)
     assert code == 0 and "ERASED" in out and "Erased: " in out and "1 documents removed" in out, (out, err)
-    code, out, err = await smo("case", "audit", "ER-CLI-1", env=env, cwd=tmp_path)
+    code, out, err = await smo("case", "audit", "ER-CLI-OLD", env=env, cwd=tmp_path)
     assert code == 0 and "case.erased" in out, out
     scoped = live.token("kh-only", Role.SUPERVISOR, programs=["assist-america"])
-    assert (await live.call("GET", "/api/v1/cases/ER-CLI-1/erasure", scoped))[0] == 404  # out of scope
+    assert (await live.call("GET", "/api/v1/cases/ER-CLI-OLD/erasure", scoped))[0] == 404  # out of scope

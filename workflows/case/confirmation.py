@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from models.storage import RegisterDocuments
 
 from workflows.case.effects import EffectsMixin
-from workflows.case.options import DB, business_error, expect, wait
+from workflows.case.options import STORE, business_error, expect, wait
 
 WAITING = "waiting for the member to confirm the request by email"
 EXPIRED = "the request was not confirmed within 24 hours"
@@ -50,9 +50,11 @@ class ConfirmationStage(EffectsMixin):
         docs = [d for d in self._inp.form_records if d.doc_id not in self.s.records.docs]
         if not docs:
             return
+        register = RegisterDocuments(case_id=self._inp.case_id, documents=docs)
         try:
-            await workflow.execute_local_activity(
-                "register_documents", RegisterDocuments(case_id=self._inp.case_id, documents=docs), **DB
+            # A store that does not answer: the case says so and tries again later (see _reliably).
+            await self._reliably(
+                "documents", lambda: workflow.execute_local_activity("register_documents", register, **STORE)
             )
         except (ActivityError, ApplicationError) as err:
             if business_error(err) is None:

@@ -27,7 +27,10 @@ from workflows.case.options import (
     EMAIL,
     ESCALATION_PAUSE,
     MAX_ESCALATION_PAUSE,
+    STORE_ATTENTION_PATCH,
+    STORE_DOWN,
     business_error,
+    store_outage,
 )
 
 T = TypeVar("T")
@@ -171,6 +174,7 @@ class EffectsMixin(CaseCore):
     async def _reliably(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run an activity; once its retry policy is spent, escalate and try again later."""
         rounds = 0
+        flag = f"{what} failing"
         while True:
             try:
                 result = await call()
@@ -178,12 +182,16 @@ class EffectsMixin(CaseCore):
                 if business_error(err) is not None:
                     raise
                 rounds += 1
+                # An email that fails for want of the member's details sheet is the store's
+                # fault, not the mail's: the desk is told which one to look at.
+                if store_outage(err) and workflow.patched(STORE_ATTENTION_PATCH):
+                    flag = STORE_DOWN
                 self._note("escalated", f"{what} failing after retries (round {rounds})")
-                self._set_attention(f"{what} failing")
+                self._set_attention(flag)
                 # Backing off (15 min, 30 min, 1 h ... 1 day) keeps a long outage from
                 # flooding the case's history while a supervisor sees the attention flag.
                 await workflow.sleep(min(ESCALATION_PAUSE * 2 ** (rounds - 1), MAX_ESCALATION_PAUSE))
                 continue
-            if self.s.attention == f"{what} failing":
+            if self.s.attention == flag:
                 self._set_attention(None)
             return result

@@ -64,6 +64,26 @@ async def wait(condition: Callable[[], bool], timeout: timedelta | None, summary
     return True
 
 
+# What the case's attention says while the document store does not answer its activities
+# (runtime/blobs.py: StoreUnavailable, StoreRefused), whatever they were doing with it.
+STORE_DOWN = "document store unavailable"
+STORE_ERROR_TYPES = frozenset({"StoreError", "StoreUnavailable", "StoreRefused"})
+STORE_ATTENTION_PATCH = "store-attention"
+# A document check on the case's own path: a few attempts, then the case escalates and waits.
+STORE: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=5
+    ),
+}
+
+
+def store_outage(err: BaseException) -> bool:
+    """Whether an activity failed because the document store could not be used."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return isinstance(cause, ApplicationError) and cause.type in STORE_ERROR_TYPES
+
+
 def business_error(err: BaseException) -> ApplicationError | None:
     """The business answer inside an activity failure, if that is what it is.
 
