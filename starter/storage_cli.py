@@ -11,16 +11,38 @@ Imports stay light at module level so `smo --help` loads no store.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from starter.cli_common import fail
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from models.settings import Settings
+    from security.keys import KeyRing
+
 __all__ = ["storage_app"]
 
+
+def _keys_and_case_db(why: str) -> tuple[Settings, KeyRing, Engine]:
+    """The settings, the master ring (or a stop saying `why` it is needed) and the case DB,
+    where the case keys are (and which every store of this deployment shares)."""
+    from models.settings import Settings
+    from runtime.db import make_engine
+    from security.keys import KeyRing
+
+    settings = Settings()
+    keys = settings.document_keys.get_secret_value()
+    if not keys:
+        fail(f"SMO_DOCUMENT_KEYS is not set: {why}")
+    return settings, KeyRing.parse(keys), make_engine(settings.db_url)
+
+
 storage_app = typer.Typer(
-    help="The document store: move it to another backend, rekey old cases.", no_args_is_help=True
+    help="The document store: move it to another backend, rekey old cases, rewrap case keys.",
+    no_args_is_help=True,
 )
 
 
@@ -30,24 +52,15 @@ def migrate_command(
     target: Annotated[str, typer.Option("--to", help="The store to copy them to (a URL or a directory).")],
 ) -> None:
     """Copy every document to another store and verify each there; resumable."""
-    from models.settings import Settings
     from runtime.blobs import StoreError, open_blobs
-    from runtime.db import make_engine
     from runtime.documents import DocumentStore
     from runtime.store_copy import migrate
-    from security.keys import KeyRing
 
     if "://" not in source or source.startswith("file://"):
         folder = Path(source.removeprefix("file://"))
         if not (folder / "objects").is_dir() and not (folder / "cases").is_dir():
             fail(f"--from {source}: no document store there (no objects/ or cases/ folder)")
-    settings = Settings()
-    keys = settings.document_keys.get_secret_value()
-    if not keys:
-        fail("SMO_DOCUMENT_KEYS is not set: the documents cannot be verified without their keys")
-    ring = KeyRing.parse(keys)
-    # The case keys are in the case DB, which both stores share.
-    engine = make_engine(settings.db_url)
+    _, ring, engine = _keys_and_case_db("the documents cannot be verified without their keys")
     stores: list[DocumentStore] = []
     try:
         stores = [DocumentStore(open_blobs(url), ring, engine) for url in (source, target)]
@@ -76,21 +89,14 @@ def rekey_command(
 
     from temporalio.client import WorkflowExecutionStatus
 
-    from models.settings import Settings
     from runtime.blobs import StoreError, open_blobs
-    from runtime.db import make_engine
     from runtime.documents import DocumentStore
     from runtime.store_rekey import rekey
     from runtime.temporal import connect
-    from security.keys import KeyRing
     from service.cases import describe, status
 
-    settings = Settings()
-    keys = settings.document_keys.get_secret_value()
-    if not keys:
-        fail("SMO_DOCUMENT_KEYS is not set: the documents cannot be read without their keys")
-    engine = make_engine(settings.db_url)
-    store = DocumentStore(open_blobs(settings.store_url), KeyRing.parse(keys), engine)
+    settings, ring, engine = _keys_and_case_db("the documents cannot be read without their keys")
+    store = DocumentStore(open_blobs(settings.store_url), ring, engine)
 
     async def main() -> str:
         try:
@@ -131,18 +137,10 @@ def rekey_command(
 @storage_app.command("rewrap")
 def rewrap_command() -> None:
     """Wrap every case key again under the first key of SMO_DOCUMENT_KEYS (after a rotation)."""
-    from models.settings import Settings
     from runtime.case_keys import CaseKeys
-    from runtime.db import make_engine
     from security.envelope import IntegrityError
-    from security.keys import KeyRing
 
-    settings = Settings()
-    keys = settings.document_keys.get_secret_value()
-    if not keys:
-        fail("SMO_DOCUMENT_KEYS is not set: the case keys cannot be unwrapped without it")
-    ring = KeyRing.parse(keys)
-    engine = make_engine(settings.db_url)
+    _, ring, engine = _keys_and_case_db("the case keys cannot be unwrapped without it")
     try:
         rewrapped, already = CaseKeys(engine, ring).rewrap()
     except IntegrityError as exc:

@@ -6,7 +6,7 @@ The service keeps its documents in SeaweedFS through a relay the test cuts, then
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import pytest
@@ -15,36 +15,16 @@ from temporalio.worker import Worker
 
 from models.case import Stage
 from models.notices import NoticeKind
-from models.settings import Settings
-from runtime.outbox import OutboxServer
 from tests import scenario
 from tests.polling import eventually
-from tests.seaweed import Relay, SeaweedFS
+from tests.relayed import cut_relay, relayed_services  # noqa: F401  (fixtures, used by name)
+from tests.seaweed import Relay
 from tests.test_consult_lifecycle import attention
 from tests.test_notice_moments import member_mail
 from worker import Services
 from workflows.case.options import ESCALATION_PAUSE, STORE_DOWN
 
 pytestmark = pytest.mark.s3
-
-
-@pytest.fixture
-def relay(seaweed: SeaweedFS) -> Iterator[Relay]:
-    relay = Relay(seaweed.s3_port)
-    yield relay
-    relay.cut()
-
-
-@pytest.fixture
-def services(
-    settings: Settings, outbox: OutboxServer, seaweed: SeaweedFS, relay: Relay
-) -> Iterator[Services]:
-    """The service on SQLite, its documents in SeaweedFS behind the relay."""
-    settings.storage_url = seaweed.fresh_url().replace(seaweed.endpoint, relay.endpoint)
-    svc = Services.from_settings(settings)
-    yield svc
-    svc.store.close()
-    svc.engine.dispose()
 
 
 def later(env: WorkflowEnvironment, handle: scenario.Handle) -> Callable[[], Awaitable[str | None]]:

@@ -7,44 +7,23 @@ first part has reached the bucket.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
-from models.settings import Settings
 from runtime.blobs import open_blobs
-from runtime.outbox import OutboxServer
 from runtime.s3_stream import PART
 from tests.api.conftest import LiveApi
 from tests.polling import holds
+from tests.relayed import cut_relay, relayed_services  # noqa: F401  (fixtures, used by name)
 from tests.seaweed import Relay, SeaweedFS
 from tests.stores import keys_of
 from tests.streaming import GeneratedUpload
 from web.app import STORE_DOWN
-from worker import Services
 
 pytestmark = pytest.mark.s3
 
 SIZE = 40 << 20
-
-
-@pytest.fixture
-def relay(seaweed: SeaweedFS) -> Iterator[Relay]:
-    relay = Relay(seaweed.s3_port)
-    yield relay
-    relay.cut()
-
-
-@pytest.fixture
-def services(
-    settings: Settings, outbox: OutboxServer, seaweed: SeaweedFS, relay: Relay
-) -> Iterator[Services]:
-    """The service on SQLite, its documents in SeaweedFS behind the relay."""
-    settings.storage_url = seaweed.fresh_url().replace(seaweed.endpoint, relay.endpoint)
-    svc = Services.from_settings(settings)
-    yield svc
-    svc.store.close()
-    svc.engine.dispose()
 
 
 async def test_s3_unreachable_during_an_upload_is_a_503_and_nothing_is_kept(
