@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Engine, select, update
 
-from models.db import insert_new, table, utcnow
+from models.db import DocumentRow, insert_new, table, utcnow
 from models.retention_tables import CaseKeyRow
 from security.envelope import IntegrityError
 from security.keys import KEY_BYTES, KeyRing, UnknownKeyError
@@ -115,11 +115,12 @@ class CaseKeys:
         if row is None or (row.wrapped is None and row.destroyed_at is None):
             keys = table(CaseKeyRow)
             wrapped = self._wrap(case_id, os.urandom(KEY_BYTES))
+            legacy = row is None and self._predates(case_id)
             # Whoever comes first makes the key; a second host's attempt at the same moment
             # changes nothing and reads the first one's.
             with self.engine.begin() as conn:
                 if row is None:
-                    insert_new(conn, CaseKeyRow, [{"case_id": case_id, "wrapped": wrapped, "legacy": False,
+                    insert_new(conn, CaseKeyRow, [{"case_id": case_id, "wrapped": wrapped, "legacy": legacy,
                                                    "created_at": utcnow()}], ["case_id"])  # fmt: skip
                 else:
                     conn.execute(
@@ -147,9 +148,21 @@ class CaseKeys:
             return None
         return self._key(row)
 
+    def _predates(self, case_id: str) -> bool:
+        """A case the case DB registered documents for, with no key row: opened before case keys
+        by a process of that time (during an upgrade), so as legacy as those 0010 marked."""
+        documents = table(DocumentRow)
+        with self.engine.connect() as conn:
+            return (
+                conn.scalar(select(documents.c.case_id).where(documents.c.case_id == case_id).limit(1))
+                is not None
+            )
+
     def is_legacy(self, case_id: str) -> bool:
         row = self._row(case_id)
-        return row is not None and row.legacy and row.destroyed_at is None
+        if row is None:
+            return self._predates(case_id)
+        return row.legacy and row.destroyed_at is None
 
     def destroy(self, case_id: str) -> None:
         """Forget the case's key for good (idempotent): what it wrapped can no longer be read."""
@@ -199,7 +212,8 @@ class CaseKeys:
         return rewrapped, len(rows) - rewrapped
 
     def legacy_cases(self) -> list[str]:
-        keys = table(CaseKeyRow)
+        keys, documents = table(CaseKeyRow), table(DocumentRow)
         with self.engine.connect() as conn:
             query = select(keys.c.case_id).where(keys.c.legacy.is_(True), keys.c.destroyed_at.is_(None))
-            return sorted(conn.scalars(query))
+            unkeyed = select(documents.c.case_id).where(documents.c.case_id.not_in(select(keys.c.case_id)))
+            return sorted(set(conn.scalars(query)) | set(conn.scalars(unkeyed)))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 
 from models import db as tables
 from models.intake_tables import IntakeConfirmation
@@ -30,6 +30,7 @@ MEMBER_TABLES = (
     PortalLink,
     PortalSession,
     IntakeConfirmation,
+    CaseHoldRow,  # a hold's reason is free text a person typed
 )
 
 
@@ -179,8 +180,10 @@ def forget_case(
 def due_cases(
     engine: Engine, cutoffs: Mapping[str, datetime], reasons: Mapping[str, str], *, after: str, limit: int
 ) -> list[DueCase]:
-    """Closed cases of each program closed before its cut-off, neither held, erased nor legacy;
-    in case id order from after `after`, at most `limit`."""
+    """Closed cases of each program closed before its cut-off, neither held, erased nor legacy,
+    and every erasure left half-done (its key destroyed, no stub), whatever its dates or hold:
+    its documents are unreadable already, and its member's rows must go too. In case id order
+    from after `after`, at most `limit`."""
     if not cutoffs:
         return []
     cases = tables.table(tables.CaseRow)
@@ -191,15 +194,17 @@ def due_cases(
         (cases.c.program == program) & (cases.c.closed_at < cutoff) for program, cutoff in cutoffs.items()
     ]
     legacy = select(keys.c.case_id).where(keys.c.legacy.is_(True), keys.c.destroyed_at.is_(None))
+    half_done = select(keys.c.case_id).where(keys.c.destroyed_at.is_not(None))
+    due = and_(
+        or_(*closed_long_ago), cases.c.case_id.not_in(select(holds.c.case_id)), cases.c.case_id.not_in(legacy)
+    )
     query = (
         select(cases.c.case_id, cases.c.program)
         .where(
             cases.c.closed_at.is_not(None),
-            or_(*closed_long_ago),
             cases.c.case_id > after,
-            cases.c.case_id.not_in(select(holds.c.case_id)),
             cases.c.case_id.not_in(select(erasures.c.case_id)),
-            cases.c.case_id.not_in(legacy),
+            or_(due, cases.c.case_id.in_(half_done)),
         )
         .order_by(cases.c.case_id)
         .limit(limit)

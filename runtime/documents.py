@@ -157,8 +157,9 @@ class DocumentWriter:
         self.store = store
         self.case_id = case_id
         self.name = name or None
+        prefix = case_prefix(case_id)  # checked before anything is written for it
         self.key = store.case_keys.for_writing(case_id)  # CaseErased: an erased case takes nothing
-        self.sink = store.blobs.sink(case_prefix(case_id))
+        self.sink = store.blobs.sink(prefix)
         try:
             # The encryptor only ever writes to what it is given.
             self.encryptor = Encryptor(cast(BinaryIO, self.sink), self.key.ring)

@@ -318,6 +318,16 @@ class S3Blobs:
         self.run(delete, "removing a document")
 
     def forget(self, folder: str) -> None:
+        # An upload cut off part-way is no object (a listing does not show it), but its parts
+        # are kept under the case's prefix until aborted.
+        async def abort_uploads(client: S3Client) -> None:
+            answer = await client.list_multipart_uploads(Bucket=self.bucket, Prefix=self.key(folder))
+            for upload in answer.get("Uploads", []):
+                await client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+
+        self.run(abort_uploads, "dropping unfinished uploads")
         # S3 has no folders, but a filer-backed store (SeaweedFS) keeps the emptied ones, named
         # after the case; deleting the folder's own key removes it, and is nothing elsewhere.
         for kind in ("objects/", "meta/", "blobs/", ""):

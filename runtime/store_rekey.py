@@ -7,10 +7,11 @@ details sheet the case names) through the old store, checks it against its id, w
 again under the case's key with the name it came with, and then marks the case rekeyed: from
 then on it reads only its own objects, and erasing it is real.
 
-A running case is left as it is: it may hold documents it has not registered yet. Once no
-legacy case is left, nothing can name a shared object any more, and `prune` removes them
-(asked for explicitly: a store pointed at the wrong case DB would otherwise lose them all).
-Run again after an interruption, it finishes: a document already rewritten is not written twice.
+A running case is left as it is: it may hold documents it has not registered yet. A shared
+object goes only once what it held is under its case's own key and no legacy case may still
+read it: a store pointed at the wrong case DB loses nothing (no case there registers its
+objects). Run again after an interruption, it finishes: a document already rewritten is not
+written twice.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from models.db import DocumentRow, table
+from models.retention_tables import CaseKeyRow
 from runtime.blobs import StoreError
 from runtime.documents import DocumentNotFound, DocumentStore, DocumentWriter
 from security.envelope import IntegrityError
@@ -33,13 +35,14 @@ class Rekeyed:
     missing: int = 0  # documents a case names that neither store holds
     failed: int = 0  # documents that failed their check (the case stays legacy)
     running: int = 0  # legacy cases left for a run after they close
-    pruned: int = 0  # shared objects removed once no legacy case was left
+    pruned: int = 0  # shared objects removed: rewritten, and no legacy case may read them
+    kept: int = 0  # shared objects left after a prune: no case registers them, or one still may
 
     def __str__(self) -> str:
         return (
             f"{self.cases} cases rekeyed: {self.copied} documents rewritten, {self.missing} missing, "
             f"{self.failed} failed; {self.running} running cases left for later; "
-            f"{self.pruned} shared objects removed"
+            f"{self.pruned} shared objects removed, {self.kept} kept"
         )
 
 
@@ -66,6 +69,32 @@ def rewrite(store: DocumentStore, case_id: str, doc_id: str) -> bool:
         writer.abort()
 
 
+def still_needed(store: DocumentStore, sheets: Callable[[str], str | None]) -> set[str]:
+    """The shared documents a legacy case may still read: what it registered, and its sheet."""
+    needed: set[str] = set()
+    for case_id in store.case_keys.legacy_cases():
+        sheet = sheets(case_id)
+        needed.update(registered(store, case_id), [sheet] if sheet else [])
+    return needed
+
+
+def rekeyed_ids(store: DocumentStore) -> set[str]:
+    """The documents cases no longer legacy registered: each is under its case's key now."""
+    documents, keys = table(DocumentRow), table(CaseKeyRow)
+    own = select(keys.c.case_id).where(keys.c.legacy.is_(False), keys.c.wrapped.is_not(None))
+    with store.case_keys.engine.connect() as conn:
+        return set(conn.scalars(select(documents.c.doc_id).where(documents.c.case_id.in_(own))))
+
+
+def remove_shared(store: DocumentStore, doc_ids: Iterable[str]) -> int:
+    removed = 0
+    for doc_id in doc_ids:
+        removed += store.blobs.exists(f"objects/{doc_id}")
+        store.blobs.delete(f"objects/{doc_id}")
+        store.blobs.delete(f"meta/{doc_id}")
+    return removed
+
+
 def rekey(
     store: DocumentStore,
     sheets: Callable[[str], str | None],
@@ -74,14 +103,21 @@ def rekey(
     *,
     prune: bool = False,
 ) -> Rekeyed:
-    """Rekey every legacy case; `sheets` names a case's details sheet (None: none known)."""
+    """Rekey every legacy case; `sheets` names a case's details sheet (None: none known).
+
+    The shared copies of what this run rewrote go as soon as no legacy case may still read
+    them (so an erased case leaves none behind). `prune` removes, besides, every shared object
+    that a case no longer legacy registered and no legacy case needs (left by earlier runs);
+    one no case registers (a sheet, a case this case DB does not know) is kept and counted.
+    """
     done = Rekeyed()
+    rewritten: set[str] = set()
     for case_id in store.case_keys.legacy_cases():
         if is_running(case_id):
             done.running += 1
             continue
         sheet = sheets(case_id)
-        ids: Iterable[str] = dict.fromkeys([*registered(store, case_id), *([sheet] if sheet else [])])
+        ids = list(dict.fromkeys([*registered(store, case_id), *([sheet] if sheet else [])]))
         failed = 0
         for doc_id in ids:
             try:
@@ -94,10 +130,11 @@ def rekey(
         done.failed += failed
         if failed == 0:
             store.case_keys.mark_rekeyed(case_id)
+            rewritten.update(ids)
             done.cases += 1
-    if prune and not store.case_keys.legacy_cases():
-        for kind in ("objects/", "meta/"):
-            for key in list(store.blobs.keys(kind)):
-                store.blobs.delete(key)
-                done.pruned += kind == "objects/"
+    needed = still_needed(store, sheets)
+    done.pruned += remove_shared(store, rewritten - needed)
+    if prune:
+        done.pruned += remove_shared(store, rekeyed_ids(store) - needed)
+        done.kept = sum(1 for _ in store.blobs.keys("objects/"))
     return done

@@ -117,6 +117,8 @@ def _refusal(engine: Engine, store: DocumentStore, case_id: str) -> str | None:
     case = case_retention.case_row(engine, case_id)
     if case is None or case.closed_at is None:
         return f"case {case_id} is not closed: only a closed case can be erased"
+    if case_retention.key_destroyed(engine, case_id):
+        return None  # an erasure left half-done: finish it, whatever was placed on the case since
     hold = case_retention.hold_of(engine, case_id)
     if hold is not None:
         return (

@@ -81,7 +81,11 @@ def migrate_command(
 @storage_app.command("rekey")
 def rekey_command(
     prune: Annotated[
-        bool, typer.Option("--prune", help="Once no legacy case is left, remove the old shared objects.")
+        bool,
+        typer.Option(
+            "--prune",
+            help="Also remove what earlier runs kept, once no legacy case may read it.",
+        ),
     ] = False,
 ) -> None:
     """Rewrite the documents of cases from before case keys under each case's own key; resumable."""

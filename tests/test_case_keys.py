@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from typing import Any
 
 import pytest
@@ -17,10 +18,11 @@ from runtime.blobs import LocalBlobs
 from runtime.case_keys import CaseErased, CaseKeys
 from runtime.documents import DocumentNotFound, DocumentStore
 from runtime.s3 import S3Blobs
+from runtime.s3_stream import PART
 from security.envelope import IntegrityError
 from security.keys import KeyRing
 from tests.legacy_store import legacy_document
-from tests.stores import raw
+from tests.stores import raw, unfinished
 
 SCAN = b"%PDF the same biopsy report, sent for two members"
 
@@ -165,3 +167,17 @@ def rotated_current(ring: KeyRing) -> str:
     """The ring's current key alone, as a spec."""
     key = base64.urlsafe_b64encode(ring.current_key).decode()
     return f"{ring.current_id}:{key}"
+
+
+def test_an_upload_cut_off_part_way_leaves_nothing_of_the_case_once_it_is_erased(
+    store: DocumentStore,
+) -> None:
+    """The process storing a large upload died mid-way: on S3 its parts stay until aborted."""
+    if isinstance(store.blobs, S3Blobs):
+        sink = store.blobs.sink("cases/KH-1/")
+        sink.write(os.urandom(PART + 1024))  # one part sent: a multipart upload under the case
+        assert any("cases/KH-1/" in key for key in unfinished(store))
+    store.put_bytes(b"a record", "KH-1")
+    store.erase_case("KH-1")
+    assert not [key for key in unfinished(store) if "KH-1" in key]
+    assert keys_of(store, "KH-1") == [] and folders_named(store, "KH-1") == []

@@ -67,9 +67,9 @@ async def refused(retention: RetentionActivities, case_id: str) -> ApplicationEr
 
 
 def kept(documents: int) -> dict[str, int]:
-    """A seeded case's member rows, all there."""
+    """A seeded case's member rows, all there (it is under no legal hold)."""
     return {"documents": documents, "member_consult_hours": 1, "consult_holds": 1, "portal_links": 1,
-            "portal_sessions": 1, "intake_confirmations": 1}  # fmt: skip
+            "portal_sessions": 1, "intake_confirmations": 1, "case_holds": 0}  # fmt: skip
 
 
 def key_row(services: Services, case_id: str) -> CaseKeyRow:
@@ -151,7 +151,8 @@ async def test_a_case_open_unknown_held_or_legacy_is_refused_for_good_and_keeps_
     for case_id in ("OPEN-1", "HELD-1", "LEGACY-1"):
         assert len(objects_of(store, case_id)) == 2
         assert case_row(engine, case_id).policy_number == POLICY
-        assert member_rows(engine, case_id) == kept(documents=2)
+        held_rows = {"case_holds": int(case_id == "HELD-1")}
+        assert member_rows(engine, case_id) == kept(documents=2) | held_rows
         assert audit_actions(engine, case_id) == []
     assert store.read_small("LEGACY-1", legacy.doc_ids[1]).startswith(b"LEGACY-1 record 1")
 
@@ -188,11 +189,16 @@ async def test_the_purge_list_holds_only_closed_cases_past_their_programs_retent
         ("GONE-1", "prudential-kh", years_ago(11)),
         ("LEGACY-2", "prudential-kh", years_ago(11)),
         ("RETIRED-1", "no-such-program", years_ago(40)),
+        ("HALF-1", "prudential-kh", years_ago(1)),
     ]:
         seed_case(engine, store, case_id, program=program, closed=closed, documents=1)
     hold(engine, "HELD-2")
     make_legacy(engine, "LEGACY-2")
     await erase(retention, "GONE-1")
+    # An erasure on request that stopped after the key went (the store down an hour), then held:
+    # its documents are unreadable already, and its member's rows must go, so it is due at once.
+    store.case_keys.destroy("HALF-1")
+    hold(engine, "HALF-1")
 
     async def due(after: str = "", limit: int = 50) -> tuple[list[str], bool]:
         found = await ActivityEnvironment().run(
@@ -200,9 +206,9 @@ async def test_the_purge_list_holds_only_closed_cases_past_their_programs_retent
         )
         return [c.case_id for c in found.cases], found.more
 
-    assert await due() == (["DUE-A", "DUE-B", "DUE-C"], False)
+    assert await due() == (["DUE-A", "DUE-B", "DUE-C", "HALF-1"], False)
     assert await due(limit=2) == (["DUE-A", "DUE-B"], True)
-    assert await due(after="DUE-B", limit=2) == (["DUE-C"], False)
+    assert await due(after="DUE-B", limit=3) == (["DUE-C", "HALF-1"], False)
     listed = await ActivityEnvironment().run(retention.due_for_purge, PurgeDue(now=NOW))
     reasons = {c.case_id: c.reason for c in listed.cases}
     assert reasons["DUE-B"] == services.programs["assist-america"].retention.reason

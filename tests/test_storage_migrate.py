@@ -133,3 +133,19 @@ def test_a_source_that_is_no_store_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args, env=env)
     assert result.exit_code == 2
     assert "no document store there" in result.output
+
+
+def test_what_is_left_of_an_erased_case_is_not_carried_over(
+    source: DocumentStore, target: DocumentStore, store_url: str, tmp_path: Path
+) -> None:
+    """A store copied from a snapshot taken before an erasure: the case's key is gone already."""
+    kept, erased = filled(source)[2], source.put_bytes(b"a record of a case erased since", "KH-GONE")
+    copy_one(source, target, key_of(source, erased))  # a run before the erasure had copied it
+    left = key_of(source, erased)
+    source.case_keys.destroy("KH-GONE")  # the erasure's first step; the store not cleaned yet
+    result = run(source, store_url, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == (
+        "3 documents: copied 3, verified 3, failed 0; 1 left of erased cases, not copied"
+    )
+    assert not target.blobs.exists(left) and target.read_small(kept.case_id, kept.doc_id)

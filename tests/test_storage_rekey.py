@@ -44,15 +44,38 @@ def test_an_old_closed_case_is_rewritten_under_its_own_key_with_its_names(store:
     assert list(store.blobs.keys("")) == []
 
 
-def test_a_running_case_waits_and_the_shared_objects_stay_until_none_is_left(store: DocumentStore) -> None:
+def test_a_running_case_waits_and_its_shared_copy_goes_once_it_is_rekeyed(store: DocumentStore) -> None:
     running = legacy_document(store, "OLD-RUN", b"a record of a case still open")
     register(store, "OLD-RUN", running)
     done = rekey(store, sheets=lambda _: None, is_running=lambda case: case == "OLD-RUN", prune=True)
-    assert (done.cases, done.running, done.pruned) == (0, 1, 0)
+    assert (done.cases, done.running, done.pruned, done.kept) == (0, 1, 0, 1)
     assert store.read_small("OLD-RUN", running) == b"a record of a case still open"
-    closed = rekey(store, sheets=lambda _: None, is_running=lambda _: False)  # no --prune: kept
-    assert (closed.cases, closed.pruned) == (1, 0) and list(store.blobs.keys("objects/")) != []
-    assert rekey(store, sheets=lambda _: None, is_running=lambda _: False, prune=True).pruned == 1
+    closed = rekey(store, sheets=lambda _: None, is_running=lambda _: False)
+    assert (closed.cases, closed.pruned) == (1, 1) and list(store.blobs.keys("objects/")) == []
+    assert store.read_small("OLD-RUN", running) == b"a record of a case still open"
+
+
+def test_a_shared_copy_another_old_case_still_reads_stays_until_that_case_is_rekeyed_too(
+    store: DocumentStore,
+) -> None:
+    """Two members sent the same bytes before case keys: erasing one leaves the other's."""
+    scan = legacy_document(store, "OLD-A", b"the same scan, sent by two members")
+    register(store, "OLD-A", scan)
+    register(store, "OLD-B", scan)
+    done = rekey(store, sheets=lambda _: None, is_running=lambda case: case == "OLD-B")
+    assert (done.cases, done.pruned) == (1, 0)
+    store.erase_case("OLD-A")
+    assert store.read_small("OLD-B", scan) == b"the same scan, sent by two members"
+    assert rekey(store, sheets=lambda _: None, is_running=lambda _: False).pruned == 1
+    assert list(store.blobs.keys("objects/")) == [] and list(store.blobs.keys("meta/")) == []
+
+
+def test_prune_against_a_case_db_that_registers_nothing_removes_nothing(store: DocumentStore) -> None:
+    """The wrong case DB (or a fresh one) names no document: every shared object is kept."""
+    legacy_document(store, "OLD-1", b"a record only the right case DB knows")
+    store.case_keys.mark_rekeyed("OLD-1")  # as if nothing were legacy here
+    done = rekey(store, sheets=lambda _: None, is_running=lambda _: False, prune=True)
+    assert (done.pruned, done.kept) == (0, 1)
 
 
 def test_a_document_that_fails_its_check_keeps_its_case_old_and_is_not_rewritten(

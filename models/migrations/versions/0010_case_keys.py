@@ -67,6 +67,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Dropping the case keys would make every document stored since unreadable, for good.
+    count = sa.text("SELECT count(*) FROM case_keys WHERE wrapped IS NOT NULL")
+    live = op.get_bind().execute(count).scalar()
+    if live:
+        raise RuntimeError(
+            f"{live} case keys would be lost with their documents: refusing to downgrade past 0010"
+        )
     op.drop_table("case_erasures")
     op.drop_table("case_holds")
     op.drop_table("case_keys")
