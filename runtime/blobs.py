@@ -166,6 +166,14 @@ class LocalBlobs:
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise StoreRefused(f"the document store {self.root} is not writable")
+        # Case ids differ by letter case: on a disk that does not, erasing one would erase both.
+        fd, probe = tempfile.mkstemp(prefix="case-probe-", dir=self.root / "tmp")
+        os.close(fd)
+        try:
+            if Path(probe).with_name(Path(probe).name.upper()).exists():
+                raise StoreRefused(f"the document store {self.root} is on a disk that ignores letter case")
+        finally:
+            os.unlink(probe)
 
     def sink(self, scope: str = "") -> LocalSink:
         return LocalSink(self)

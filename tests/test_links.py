@@ -10,9 +10,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiohttp
 import pytest
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
+from temporalio.testing import ActivityEnvironment
 
+from activities.retention import RetentionActivities
+from models.retention import EraseCase
 from runtime.db import audit_trail
 from security.links import LinkError, LinkExpired, LinkInvalid, LinkSigner, LinkWithoutRight, Right
+from tests.retention_seed import seed_case, years_ago
 from tests.test_web import REPORT, local, portal, registered_report
 from worker import Services
 
@@ -57,9 +61,7 @@ def test_expired_link_is_refused_as_expired(signer: LinkSigner) -> None:
 
 
 def test_tampered_signature_is_invalid(signer: LinkSigner) -> None:
-    case_id, doc_id, exp, sig = _parts(
-        signer.sign("case-42", "report-7", MEMBER, NOW + timedelta(days=1))
-    )
+    case_id, doc_id, exp, sig = _parts(signer.sign("case-42", "report-7", MEMBER, NOW + timedelta(days=1)))
     forged = ("0" if sig[0] != "0" else "1") + sig[1:]
     with pytest.raises(LinkInvalid):
         signer.verify(case_id, doc_id, MEMBER, exp, forged, now=NOW)
@@ -68,9 +70,7 @@ def test_tampered_signature_is_invalid(signer: LinkSigner) -> None:
 
 
 def test_tampered_document_id_is_invalid(signer: LinkSigner) -> None:
-    case_id, _, exp, sig = _parts(
-        signer.sign("case-42", "report-7", MEMBER, NOW + timedelta(days=1))
-    )
+    case_id, _, exp, sig = _parts(signer.sign("case-42", "report-7", MEMBER, NOW + timedelta(days=1)))
     with pytest.raises(LinkInvalid):
         signer.verify(case_id, "report-8", MEMBER, exp, sig, now=NOW)
     with pytest.raises(LinkInvalid):
@@ -78,9 +78,7 @@ def test_tampered_document_id_is_invalid(signer: LinkSigner) -> None:
 
 
 def test_extended_expiry_is_invalid_not_expired(signer: LinkSigner) -> None:
-    case_id, doc_id, exp, sig = _parts(
-        signer.sign("case-42", "report-7", MEMBER, NOW - timedelta(days=1))
-    )
+    case_id, doc_id, exp, sig = _parts(signer.sign("case-42", "report-7", MEMBER, NOW - timedelta(days=1)))
     later = str(int(exp) + 86400 * 30)
     with pytest.raises(LinkInvalid):
         signer.verify(case_id, doc_id, MEMBER, later, sig, now=NOW)
@@ -90,9 +88,7 @@ def test_extended_expiry_is_invalid_not_expired(signer: LinkSigner) -> None:
 
 def test_link_from_another_secret_is_invalid(signer: LinkSigner) -> None:
     other = LinkSigner(b"o" * 32, "https://smo.example.org")
-    case_id, doc_id, exp, sig = _parts(
-        other.sign("case-42", "report-7", MEMBER, NOW + timedelta(days=1))
-    )
+    case_id, doc_id, exp, sig = _parts(other.sign("case-42", "report-7", MEMBER, NOW + timedelta(days=1)))
     with pytest.raises(LinkError):
         signer.verify(case_id, doc_id, MEMBER, exp, sig, now=NOW)
 
@@ -225,3 +221,21 @@ async def test_a_dead_link_answers_the_member_in_their_language_and_the_speciali
             async with http.get(url, headers=asked) as resp:
                 assert resp.status == 410
                 assert f'<html lang="{lang}">' in await resp.text(), (url, asked)
+
+
+async def test_a_report_link_of_an_erased_case_answers_that_its_documents_were_erased(
+    portal: str, services: Services
+) -> None:
+    """Still signed and unexpired, but the case was erased since: 410, in the member's language."""
+    seed_case(services.engine, services.store, "LINK-ERASED-1", closed=years_ago(1), documents=1)
+    doc_id = registered_report(services, "LINK-ERASED-1")
+    url = services.signer.sign("LINK-ERASED-1", doc_id, MEMBER, datetime.now(UTC) + timedelta(hours=1))
+    retention = RetentionActivities(services.store, services.engine, services.programs)
+    why = EraseCase(case_id="LINK-ERASED-1", how="erased", reason="the member asked", by="supervisor-ana")
+    await ActivityEnvironment().run(retention.erase_case, why)
+    async with aiohttp.ClientSession() as http:
+        for lang, words in (("en", "were erased"), ("km", "លុបចោល")):
+            async with http.get(local(url, portal) + f"&lang={lang}") as resp:
+                page = await resp.text()
+                assert resp.status == 410 and words in page, (lang, page[:300])
+                assert REPORT.decode(errors="ignore")[:20] not in page

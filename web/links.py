@@ -38,6 +38,7 @@ from sqlmodel import Session, select
 import service
 from models.case import CASE_ID_PATTERN, CaseStatus, RecordType, Stage
 from models.db import Assignment, CaseRow, DocumentRow
+from models.retention_tables import CaseErasureRow
 from runtime import db, i18n
 from runtime.i18n import N_, Language, gettext
 from runtime.web import stream_document
@@ -55,6 +56,11 @@ NOT_RECORDS = frozenset({RecordType.SMO_REPORT.value, RecordType.CONSENT.value})
 
 # What the holder of a dead link can do next.
 ASK_THE_DESK = N_("If you still need it, please ask the SMO desk.")
+# The case's documents were erased (on request, or when the time to keep them ended).
+ERASED = N_(
+    "The documents of this case were erased, as asked or when the time to keep them ended. The desk"
+    " can tell you more."
+)
 SIGN_IN_AGAIN = N_(
     "Sign in to your case page with the newest sign-in link we emailed you (or ask us for a new"
     " one): your report is there, with a fresh download link."
@@ -109,6 +115,7 @@ class _Facts:
 
     record_type: str | None
     case_ended: bool
+    erased: bool  # the case's documents were erased (on request, or when kept long enough)
     assignment: Assignment | None
     program: str | None  # the case's, None for a case the DB does not hold
 
@@ -117,6 +124,7 @@ def _facts(engine: Engine, case_id: str, doc_id: str | None, right: Right) -> _F
     with Session(engine) as session:
         doc = session.get(DocumentRow, (case_id, doc_id)) if doc_id is not None else None
         case = session.get(CaseRow, case_id)
+        erased = session.get(CaseErasureRow, case_id) is not None
         assignment = None
         if right.holder is RightHolder.ASSIGNMENT:
             assignment = session.exec(
@@ -126,7 +134,7 @@ def _facts(engine: Engine, case_id: str, doc_id: str | None, right: Right) -> _F
             ).first()
     ended = case is not None and (case.closed_at is not None or Stage(case.stage).terminal)
     program = case.program if case is not None else None
-    return _Facts(doc.record_type if doc else None, ended, assignment, program)
+    return _Facts(doc.record_type if doc else None, ended, erased, assignment, program)
 
 
 def specialist_sees_names(backends: Backends, program: str | None) -> bool:
@@ -214,6 +222,9 @@ class DocumentLinks:
             raise gone(None, "the link names no right (issued before links did)", "no-right") from None
         assert right is not None
         facts = await asyncio.to_thread(_facts, self.backends.engine, case_id, doc_id, right)
+        if facts.erased:
+            title, message = gettext("The documents were erased"), gettext(ERASED)
+            raise Refused(410, "erased", title, message, str(right))
         if facts.record_type is None or not covers(right, facts.record_type):
             title, message = gettext("No such document"), gettext("There is no such document.")
             raise Refused(404, "unknown-document", title, message, str(right))

@@ -23,6 +23,7 @@ from runtime.case_keys import CaseErased
 from runtime.i18n import N_, gettext
 from runtime.portal_links import Holder
 from web.errors import WebError
+from web.links import ERASED
 from web.portal import intake, member, member_consult, new_link, signin, specialist, staff
 from web.portal.base import PORTAL, Portal, portal_of
 from web.portal.language import languages
@@ -38,11 +39,6 @@ FAULT = N_("Something went wrong on our side. Please try again later.")
 STORE_DOWN = N_(
     "Documents cannot be stored or opened just now. If you were sending documents, they were not"
     " kept. Please try again later."
-)
-# The case's documents were erased (on request, or when their time to be kept ended).
-ERASED = N_(
-    "The documents of this case were erased, as asked or when the time to keep them ended. The desk"
-    " can tell you more."
 )
 # aiohttp's own refusals, in plain words (its reason phrases are English jargon).
 HTTP_WORDS = {
