@@ -58,31 +58,12 @@ class RetentionActivities:
             activity.heartbeat()
 
     def _check(self, req: EraseCase) -> CaseRow:
-        """The case, or the first rule it breaks in words a supervisor acts on."""
+        """The case, or the first rule it breaks (runtime/case_retention.py), non-retryable."""
+        refused = case_retention.erasure_refusal(self.engine, self.store.case_keys, req.case_id)
+        if refused is not None:
+            raise refusal(refused.message, refused.kind)
         case = case_retention.case_row(self.engine, req.case_id)
-        if case is None or case.closed_at is None:
-            raise refusal(
-                f"case {req.case_id} is not closed: only a closed case can be erased", "CaseNotClosed"
-            )
-        if case_retention.key_destroyed(self.engine, req.case_id):
-            # An erasure was under way (killed after the key went): what it began is finished,
-            # whatever was placed on the case since, for its documents are unreadable already.
-            return case
-        hold = case_retention.hold_of(self.engine, req.case_id)
-        if hold is not None:
-            since = f"{hold.held_at:%Y-%m-%d}" if hold.held_at else "?"
-            raise refusal(
-                # Not the hold's reason: free text has no place in a failure the history keeps.
-                f"case {req.case_id} is under legal hold since {since} (by {hold.held_by}); "
-                "release the hold first (smo case release)",
-                "CaseHeld",
-            )
-        if self.store.case_keys.is_legacy(req.case_id):
-            raise refusal(
-                f"case {req.case_id} was opened before per-case keys and may still have documents in "
-                "the shared store: run `smo storage rekey` first, then erase it",
-                "LegacyCase",
-            )
+        assert case is not None  # a case that is not there is refused as not closed
         return case
 
     def _erase(self, req: EraseCase) -> ErasureResult:

@@ -12,6 +12,7 @@ append-only audit trail, and the stub (`case_erasures`) with the counts.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
@@ -21,6 +22,7 @@ from models.intake_tables import IntakeConfirmation
 from models.portal_tables import PortalLink, PortalSession
 from models.retention import DueCase, ErasureResult, HoldState, HowErased
 from models.retention_tables import CaseErasureRow, CaseHoldRow, CaseKeyRow
+from runtime.case_keys import CaseKeys
 
 # Every table keyed by case whose rows could tell who the member is, or reach them.
 MEMBER_TABLES = (
@@ -115,12 +117,56 @@ def erasure_of(engine: Engine, case_id: str) -> ErasureResult | None:
         return _erasure(conn, case_id)
 
 
+def retention_of(engine: Engine, case_id: str) -> tuple[HoldState | None, ErasureResult | None]:
+    """The case's legal hold and its erasure's stub (either None), in one visit to the case DB:
+    every case status the API answers shows both."""
+    with engine.connect() as conn:
+        held = _hold_row(conn, case_id)
+        return (None if held is None else _hold_state(held, case_id)), _erasure(conn, case_id)
+
+
 def key_destroyed(engine: Engine, case_id: str) -> bool:
     """Whether the case's document key was destroyed: an erasure of it has begun."""
     keys = tables.table(CaseKeyRow)
     with engine.connect() as conn:
         found = conn.execute(select(keys.c.destroyed_at).where(keys.c.case_id == case_id)).first()
     return found is not None and found.destroyed_at is not None
+
+
+def when_utc(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment is not None else "an unknown time"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    kind: str  # the activity's error type: CaseNotClosed, CaseHeld, LegacyCase
+    message: str  # in words a supervisor acts on (never a hold's reason: free text)
+
+
+def erasure_refusal(engine: Engine, case_keys: CaseKeys, case_id: str) -> Refusal | None:
+    """Why the case cannot be erased now (the edge asks before it starts the erasure, the erase
+    activity again before it begins); None when it can."""
+    case = case_row(engine, case_id)
+    if case is None or case.closed_at is None:
+        return Refusal("CaseNotClosed", f"case {case_id} is not closed: only a closed case can be erased")
+    if key_destroyed(engine, case_id):
+        # An erasure was under way (stopped after the key went): what it began is finished,
+        # whatever was placed on the case since, for its documents are unreadable already.
+        return None
+    hold = hold_of(engine, case_id)
+    if hold is not None:
+        return Refusal(
+            "CaseHeld",
+            f"case {case_id} is under legal hold since {when_utc(hold.held_at)} (by {hold.held_by}); "
+            "release the hold first (smo case release)",
+        )
+    if case_keys.is_legacy(case_id):
+        return Refusal(
+            "LegacyCase",
+            f"case {case_id} was opened before per-case keys and may still have documents in the "
+            "shared store: run `smo storage rekey` first, then erase it",
+        )
+    return None
 
 
 def forget_case(

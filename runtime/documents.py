@@ -247,29 +247,37 @@ class DocumentStore:
         encryptor.finish()
         return self.blobs.put_new(self.meta_key(key, meta.doc_id), sealed.getvalue())
 
-    def _located(self, case_id: str, doc_id: str, kind: str) -> tuple[str, KeyRing] | None:
-        """Where the case's document (`objects`) or its name (`meta`) is, and the keys that open it.
-
-        The case's own object, else, for a legacy case only, the shared one of the old store.
-        """
+    def _places(self, case_id: str, doc_id: str, kind: str) -> Iterator[tuple[str, KeyRing]]:
+        """Where the case's document (`objects`) or its name (`meta`) may be, in order, with the
+        keys that open it: the case's own object, then, for a legacy case only, the shared one of
+        the old store (asked for only when the case's own is not there)."""
         _checked(doc_id)
         key = self.case_keys.for_reading(case_id)  # CaseErased once erased
         if key is not None:
-            own = self.key_for(key, doc_id) if kind == "objects" else self.meta_key(key, doc_id)
-            if self.blobs.exists(own):
-                return own, key.ring
-        if self.case_keys.is_legacy(case_id) and self.blobs.exists(f"{kind}/{doc_id}"):
-            return f"{kind}/{doc_id}", self.keyring
+            yield (self.key_for(key, doc_id) if kind == "objects" else self.meta_key(key, doc_id)), key.ring
+        if self.case_keys.is_legacy(case_id):
+            yield f"{kind}/{doc_id}", self.keyring
+
+    def _first(
+        self, case_id: str, doc_id: str, kind: str, fetch: Callable[[str], T | None]
+    ) -> tuple[T, KeyRing] | None:
+        """What `fetch` finds at the first of the places that has it (one request each, no look-up
+        before the read), and the keys that open it."""
+        for where, ring in self._places(case_id, doc_id, kind):
+            if (found := fetch(where)) is not None:
+                return found, ring
         return None
 
     def describe(self, case_id: str, doc_id: str) -> DocumentMeta | None:
         """The document's name and type as it came in, or None when it came without one."""
         try:
-            found = self._located(case_id, doc_id, "meta")
-            raw = None if found is None else self.blobs.get_small(found[0], META_BYTES)
-            if found is None or raw is None:
+            found = self._first(
+                case_id, doc_id, "meta", lambda where: self.blobs.get_small(where, META_BYTES)
+            )
+            if found is None:
                 return None
-            meta = DocumentMeta.model_validate_json(b"".join(decrypt_stream(io.BytesIO(raw), found[1])))
+            raw, ring = found
+            meta = DocumentMeta.model_validate_json(b"".join(decrypt_stream(io.BytesIO(raw), ring)))
         except (IntegrityError, ValidationError) as exc:
             # Served under the caller's name instead; what was wrong is said, never the name.
             _log.warning("document %s: its name cannot be read (%s)", doc_id[:12], type(exc).__name__)
@@ -322,18 +330,21 @@ class DocumentStore:
 
     def exists(self, case_id: str, doc_id: str) -> bool:
         try:
-            return self._located(case_id, doc_id, "objects") is not None
+            return (
+                self._first(case_id, doc_id, "objects", lambda where: self.blobs.exists(where) or None)
+                is not None
+            )
         except CaseErased:
             return False
 
     def open(self, case_id: str, doc_id: str) -> Iterator[bytes]:
         """Plaintext chunks; raises IntegrityError at the end if the sha256 does not match."""
-        found = self._located(case_id, doc_id, "objects")
-        src = None if found is None else self.blobs.reader(found[0])
-        if found is None or src is None:
+        found = self._first(case_id, doc_id, "objects", self.blobs.reader)
+        if found is None:
             raise DocumentNotFound(doc_id)
+        src, ring = found
         with src:
-            yield from decrypt_stream(src, found[1], expected_sha256=doc_id)
+            yield from decrypt_stream(src, ring, expected_sha256=doc_id)
 
     def read_small(self, case_id: str, doc_id: str, limit: int = 1 << 20) -> bytes:
         out = bytearray()

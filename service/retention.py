@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Literal
 
 from google.protobuf.duration_pb2 import Duration
@@ -67,8 +67,7 @@ NAMESPACE_RETENTION = timedelta(days=30)
 ErasureState = ErasureResult | Literal["pending", "none"]
 
 
-def _when(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment is not None else "an unknown time"
+_when = case_retention.when_utc
 
 
 # ---- legal holds --------------------------------------------------------------------------
@@ -102,8 +101,9 @@ async def release_hold(engine: Engine, *, case_id: str, by: str) -> HoldState:
     return HoldState(case_id=case_id, held=False, detail=f"released {detail}")
 
 
-async def hold_of(engine: Engine, case_id: str) -> HoldState | None:
-    return await asyncio.to_thread(case_retention.hold_of, engine, case_id)
+async def retention_of(engine: Engine, case_id: str) -> tuple[HoldState | None, ErasureResult | None]:
+    """The case's legal hold and its erasure's stub (either None)."""
+    return await asyncio.to_thread(case_retention.retention_of, engine, case_id)
 
 
 # ---- erasure ------------------------------------------------------------------------------
@@ -114,23 +114,8 @@ def _refusal(engine: Engine, store: DocumentStore, case_id: str) -> str | None:
     erased = case_retention.erasure_of(engine, case_id)
     if erased is not None:
         return f"case {case_id} was erased already, at {_when(erased.erased_at)} ({erased.how})"
-    case = case_retention.case_row(engine, case_id)
-    if case is None or case.closed_at is None:
-        return f"case {case_id} is not closed: only a closed case can be erased"
-    if case_retention.key_destroyed(engine, case_id):
-        return None  # an erasure left half-done: finish it, whatever was placed on the case since
-    hold = case_retention.hold_of(engine, case_id)
-    if hold is not None:
-        return (
-            f"case {case_id} is under legal hold since {_when(hold.held_at)} (by {hold.held_by}); "
-            "release the hold first (smo case release)"
-        )
-    if store.case_keys.is_legacy(case_id):
-        return (
-            f"case {case_id} was opened before per-case keys and may still have documents in the "
-            "shared store: run `smo storage rekey` first, then erase it"
-        )
-    return None
+    refused = case_retention.erasure_refusal(engine, store.case_keys, case_id)
+    return None if refused is None else refused.message
 
 
 async def start_erasure(

@@ -11,8 +11,11 @@ event instead of at the deadline.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+import pytest
 
 T = TypeVar("T")
 
@@ -45,12 +48,20 @@ async def eventually(
         if hopeless is not None and hopeless(value):
             raise AssertionError(what(value) if what else f"never {value!r}")
         if loop.time() > deadline:
-            raise AssertionError(
-                (what(value) if what else f"still {value!r}") + f" (after {within:.0f} s)"
-            )
+            raise AssertionError((what(value) if what else f"still {value!r}") + f" (after {within:.0f} s)")
         await asyncio.sleep(INTERVAL)
 
 
 async def holds(predicate: Callable[[], Awaitable[bool]], *, within: float = DEADLINE) -> None:
     """Wait until an async predicate is true (the page shows it, the mail arrived...)."""
     await eventually(predicate, bool, within=within, what=lambda _: "the condition never held")
+
+
+def until(probe: Callable[[], bool], *, within: float, what: Callable[[], str]) -> None:
+    """`eventually` for the code that starts servers outside an event loop (a session fixture):
+    ask `probe` until it holds; fail the test with `what()` after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not probe():
+        if time.monotonic() > deadline:
+            pytest.fail(what())
+        time.sleep(INTERVAL)

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import pytest
 
 from runtime.blobs import StoreError
 from runtime.s3 import S3Blobs
+from tests.polling import until
 
 ACCESS_KEY = "smo-test"
 SECRET_KEY = "smo-test-secret-key"
@@ -112,25 +112,30 @@ class SeaweedFS:
     def wait_ready(self) -> None:
         """Until an object can be written and read back (the volume server has joined)."""
         blobs = S3Blobs.from_url(self.url("smo-tests"))
-        deadline = time.monotonic() + READY_WITHIN
         problem = "no answer"
+
+        def ready() -> bool:
+            nonlocal problem
+            if self.process.poll() is not None:
+                pytest.fail(f"weed server exited ({self.process.returncode}):\n{self.log_tail()}")
+            if not _listening(self.s3_port):
+                return False
+            try:
+                blobs.check()
+                key = f"objects/ready-{uuid.uuid4().hex}"
+                if blobs.put_new(key, b"ready") and blobs.get_small(key, 16) == b"ready":
+                    blobs.delete(key)
+                    return True
+            except StoreError as exc:
+                problem = str(exc)
+            return False
+
         try:
-            while True:
-                if self.process.poll() is not None:
-                    pytest.fail(f"weed server exited ({self.process.returncode}):\n{self.log_tail()}")
-                if _listening(self.s3_port):
-                    try:
-                        blobs.check()
-                        key = f"objects/ready-{uuid.uuid4().hex}"
-                        if blobs.put_new(key, b"ready") and blobs.get_small(key, 16) == b"ready":
-                            blobs.delete(key)
-                            return
-                    except StoreError as exc:
-                        problem = str(exc)
-                if time.monotonic() > deadline:
-                    late = f"SeaweedFS not ready after {READY_WITHIN:.0f} s ({problem})"
-                    pytest.fail(f"{late}:\n{self.log_tail()}")
-                time.sleep(0.2)
+            until(
+                ready,
+                within=READY_WITHIN,
+                what=lambda: f"SeaweedFS not ready ({problem}):\n{self.log_tail()}",
+            )
         finally:
             blobs.close()
 

@@ -19,13 +19,13 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from tests.polling import until
 from tests.seaweed import READY_WITHIN, SeaweedFS, weed_binary, write_identities
 
 RACKS = ("r1", "r2")
@@ -87,19 +87,18 @@ class SeaweedRacks(SeaweedFS):
 
     def wait_leader(self, port: int) -> None:
         """Until the master says it leads (its Raft election takes about two seconds)."""
-        deadline = time.monotonic() + READY_WITHIN
-        while True:
+
+        def leads() -> bool:
             if self.process.poll() is not None:
                 pytest.fail(f"weed master exited ({self.process.returncode}):\n{self.log_tail()}")
             with (
                 contextlib.suppress(OSError, ValueError),
                 urllib.request.urlopen(f"http://{LOCALHOST}:{port}/cluster/status", timeout=5) as answer,
             ):
-                if json.load(answer).get("IsLeader"):
-                    return
-            if time.monotonic() > deadline:
-                pytest.fail(f"weed master leads no cluster after {READY_WITHIN:.0f} s:\n{self.log_tail()}")
-            time.sleep(0.1)
+                return bool(json.load(answer).get("IsLeader"))
+            return False
+
+        until(leads, within=READY_WITHIN, what=lambda: f"weed master leads no cluster:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 20) -> str:
         tails = []

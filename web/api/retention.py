@@ -17,9 +17,7 @@ from web.errors import WebError
 
 async def with_retention(call: Call, status: CaseStatus) -> CaseView:
     """The case's status with its legal hold and its erasure, if it has them."""
-    engine = call.backends.engine
-    hold = await retention.hold_of(engine, call.case_id)
-    erasure = await retention.erasure_of(engine, call.case_id)
+    hold, erasure = await retention.retention_of(call.backends.engine, call.case_id)
     return CaseView.model_validate({**status.model_dump(), "hold": hold, "erasure": erasure})
 
 
