@@ -40,6 +40,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.billing import BillingActivities, Ledger
 from activities.calendar import CalendarActivities
 from activities.calendar_watch import CalendarWatchActivities, watch_activities
+from activities.case_views import CaseViewActivities
 from activities.cases import CaseActivities
 from activities.consults import ConsultActivities
 from activities.eligibility import EligibilityActivities, SqlPolicyLookup
@@ -52,6 +53,7 @@ from models.case import case_id_from_workflow_id
 from models.program import Program, load_programs
 from models.settings import Settings
 from runtime.blobs import open_blobs
+from runtime.case_views import CaseViews
 from runtime.db import init_db
 from runtime.documents import DocumentStore
 from runtime.logging import configure_logging
@@ -153,6 +155,7 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
         *watch_activities(CalendarWatchActivities(s.calendars, s.engine)),
         retention.erase_case,
         retention.due_for_purge,
+        CaseViewActivities(CaseViews(s.engine)).write_case_view,
     ]
 
 
@@ -266,7 +269,9 @@ async def run_worker(
         max_cached_workflows=worker.config()["max_cached_workflows"],
     )
     # With N processes only the first counts cases by stage: N gauges would count them N times.
-    gauge = stage_gauge(client, settings) if publish_stage_counts else contextlib.nullcontext()
+    gauge = (
+        stage_gauge(client, settings, services.engine) if publish_stage_counts else contextlib.nullcontext()
+    )
     async with worker, gauge:
         await stop.wait()
         log.info("worker stopping: finishing in-flight tasks")

@@ -293,7 +293,7 @@ class ActionResult(BaseModel):
 
 
 class CaseSummary(BaseModel):
-    """One line of a case list, from the visibility store's search attributes (no PHI)."""
+    """One line of a case list, from the case read model (no PHI)."""
 
     case_id: str
     stage: str
@@ -302,6 +302,7 @@ class CaseSummary(BaseModel):
     sla_state: str
     due_at: datetime | None
     status: str
+    attention: str | None = None
 
 
 class CaseList(BaseModel):

@@ -193,17 +193,13 @@ class CaseInput(Frozen):
     # of 80 keeps every run within 120 events: the longest stretch from one idle point to
     # the next is about 30 events (tests/test_case_continue_as_new.py).
     history_budget: int = Field(default=HISTORY_BUDGET, ge=40, le=40_000)
-    # Hold the case before assignment until it holds the member's consent to the transfer:
-    # records go from the member's country to a specialist abroad (issue 14). Off only for a
-    # deployment whose programs never send records across a border (Settings.consent_required).
+    # Hold the case before assignment until the member consents to records going abroad;
+    # off only where no program sends records across a border (Settings.consent_required).
     consent_required: bool = True
-    # A request from the public form (issue 30): the case first emails one fixed confirmation
-    # link to the address the form gave and sends nothing else, to the member or the desk,
-    # until it is confirmed; unconfirmed, it ends after a day. Refused, it ends once the
-    # answer is sent (no override window). False for desk cases and recorded histories.
+    # A request from the public form: the case emails one confirmation link and sends nothing
+    # else until it is followed (unconfirmed, it ends after a day); refused, it ends once told.
     self_service: bool = False
-    # The documents the form brought: registered as records once the request is confirmed
-    # and eligible, removed again when it is not.
+    # The form's documents: registered once the request is confirmed and eligible, else removed.
     form_records: list[DocumentRef] = Field(default=[], max_length=50)
     # A continued run's state (set by the case itself when it continues as new; never by a client).
     carried: CaseState | None = None
@@ -305,6 +301,9 @@ class CaseStatus(Frozen):
     consult_sequence: int = 0
     consult_rebook_free: int = 0
     consult_outcome_asked: bool = False
+    attention: str | None = None  # what the desk is asked to look at (SmoAttention)
+    version: int = 0  # raised by every change the edges could see (the read model's)
+    opened_at: datetime | None = None  # None for a case opened before it was kept
 
 
 class CaseResult(Frozen):
@@ -390,6 +389,7 @@ class UpdateAck(Frozen):
 
     stage: Stage
     detail: str = ""
+    version: int = 0  # what the case shows once the update is in: a read after it waits for it
 
 
 # The carried state is built from the models above; importing it completes CaseInput.

@@ -139,8 +139,13 @@ class CaseState(BaseModel):
     calendar_changes: list[CalendarChange] = []
     timeline: list[TimelineEntry] = []
     timeline_dropped: int = 0
+    # When the case was opened (None in a state carried from before it was kept), and the
+    # version of what it shows: every change the edges could see raises it (the read model).
+    opened_at: datetime | None = None
+    view_version: int = 0
 
     def note(self, entry: TimelineEntry) -> None:
+        self.view_version += 1
         self.timeline.append(entry)
         if len(self.timeline) > TIMELINE_KEPT:
             drop = len(self.timeline) - TIMELINE_KEPT

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, event, insert, inspect
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from calendars import consult_slots
+from models import case_view_table as _views  # noqa: F401  (the case read model)
 from models import db as tables
 from models import portal_tables as _portal  # noqa: F401  (the portal tables belong to it too)
 from models import retention_tables as _retention  # noqa: F401  (and the case keys, holds, erasures)
@@ -167,6 +168,8 @@ def _legacy_revision(conn: Connection) -> str | None:
         return None
     if "sla_rounds" not in tables_present:
         return "0001"
+    if "case_views" in tables_present:
+        return "0011"  # the case read model
     if "case_keys" in tables_present:
         return "0010"  # per-case document keys, holds and erasures
     if "member_consult_hours" in tables_present:

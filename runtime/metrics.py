@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import MetricMeter
@@ -33,6 +34,7 @@ from models.case import Stage
 from models.program import load_programs
 from models.settings import Settings
 from models.sla import SlaRoundRecord
+from runtime.case_views import CaseViews
 from runtime.logging import core_logging
 from runtime.temporal import sdk_runtime
 
@@ -171,40 +173,36 @@ class MetricsInterceptor(Interceptor):
         return _CountFailures(next)
 
 
-# ---- cases by stage, from visibility --------------------------------------------------------
+# ---- cases by stage, from the read model ---------------------------------------------------
 
 OPEN_STAGES = [s for s in Stage if not s.terminal]
 
 
-async def publish_stage_counts(client: Client, meter: MetricMeter, programs: Iterable[str]) -> None:
-    """Set `smo_cases_by_stage{stage,program}` to the number of running cases in each.
-
-    Visibility groups by ExecutionStatus only, so each pair is its own count query (a
-    handful every refresh: the stages times the programs)."""
-    gauge = meter.create_gauge("smo_cases_by_stage", "Open cases per stage and program (visibility count)")
+def publish_stage_counts(views: CaseViews, meter: MetricMeter, programs: Iterable[str]) -> None:
+    """Set `smo_cases_by_stage{stage,program}` to the number of running cases in each: one
+    grouped count on the case read model (every pair is set, the empty ones to 0)."""
+    gauge = meter.create_gauge("smo_cases_by_stage", "Open cases per stage and program (read model)")
+    counts = views.counts()
     for program in programs:
         for stage in OPEN_STAGES:
-            found = await client.count_workflows(
-                "WorkflowType = 'SmoCase' AND ExecutionStatus = 'Running'"
-                f" AND SmoStage = '{stage.value}' AND SmoProgram = '{program}'"
-            )
-            gauge.set(found.count, {"stage": stage.value, "program": program})
+            gauge.set(counts.get((stage.value, program), 0), {"stage": stage.value, "program": program})
 
 
 @contextlib.asynccontextmanager
-async def stage_gauge(client: Client, settings: Settings) -> AsyncIterator[None]:
+async def stage_gauge(client: Client, settings: Settings, engine: Engine) -> AsyncIterator[None]:
     """While open, refresh the cases-by-stage gauge every `SMO_STAGE_GAUGE_SECONDS`."""
     if settings.metrics_port <= 0:
         yield
         return
     meter = (client.service_client.config.runtime or Runtime.default()).metric_meter
     programs = sorted(load_programs(settings.programs_dir))
+    views = CaseViews(engine)
 
     async def loop() -> None:
         while True:
             try:
-                await publish_stage_counts(client, meter, programs)
-            except Exception as err:  # visibility briefly unavailable: try again next round
+                await asyncio.to_thread(publish_stage_counts, views, meter, programs)
+            except Exception as err:  # the case DB briefly unavailable: try again next round
                 log.warning("stage counts not refreshed", error=type(err).__name__)
             await asyncio.sleep(settings.stage_gauge_seconds)
 

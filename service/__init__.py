@@ -37,12 +37,14 @@ from service.consults import (
 from service.details import change_details, current_details
 from service.documents import add_records, attest_consent, claim, discard, refs, store_files, typed_refs
 from service.errors import CaseConflict, NoCase, UserError, explain, is_refusal
-from service.listing import list_cases, list_query, parse_duration
+from service.listing import case_filter, parse_duration
 from service.updates import send_update
+from service.views import CaseFound, find_case, list_cases, read_status, wait_for_version
 
 __all__ = [
     "RPC_TIMEOUT",
     "CaseConflict",
+    "CaseFound",
     "ConsultRule",
     "NoCase",
     "SlotRefused",
@@ -51,6 +53,7 @@ __all__ = [
     "attest_consent",
     "book_consult",
     "cancel_consult",
+    "case_filter",
     "change_details",
     "check_program_input",
     "check_running",
@@ -63,15 +66,16 @@ __all__ = [
     "discard",
     "ensure_running",
     "explain",
+    "find_case",
     "handle_for",
     "is_refusal",
     "list_cases",
-    "list_query",
     "member_hours",
     "new_case_id",
     "open_case",
     "parse_duration",
     "program_of",
+    "read_status",
     "refs",
     "release_consults",
     "request_case_id",
@@ -83,4 +87,5 @@ __all__ = [
     "store_files",
     "typed_refs",
     "wait_for_stage",
+    "wait_for_version",
 ]

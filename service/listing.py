@@ -1,20 +1,17 @@
-"""The case list: a visibility query over the cases' search attributes, never their histories.
+"""The case list's filters: stage, program, overdue, due within a duration, attention, scope.
 
-Stage, program, SLA state and deadline are search attributes the case publishes (none
-carries PHI), so a list costs the visibility store one query, however many cases run.
+The list itself is one indexed query on the case read model (runtime/case_views.py), never
+a visibility search and never a case's history.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from temporalio.client import Client
-
-from models import search
-from models.api import CaseSummary
 from models.case import Stage
+from runtime.case_views import ListFilter
 from service.errors import UserError
 
 # A count (up to four digits) and a unit; ASCII only (`str.isdigit` also takes "²", which
@@ -22,7 +19,7 @@ from service.errors import UserError
 DURATION_PATTERN = r"^[0-9]{1,4}[mhdw]$"
 _DURATION = re.compile(DURATION_PATTERN)
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-# A program name as the program files spell it (models.program_fields): all the query may quote.
+# A program name as the program files spell it (models.program_fields).
 _PROGRAM = re.compile(r"[a-z][a-z0-9-]{1,39}")
 
 
@@ -34,53 +31,23 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[value[-1]]: int(value[:-1])})
 
 
-def list_query(
+def case_filter(
     *,
     stage: Stage | None = None,
     program: str | None = None,
     overdue: bool = False,
     due_within: timedelta | None = None,
-    now: datetime | None = None,
+    attention: bool = False,
     scope: Collection[str] = (),
-) -> str:
-    """The visibility query; a non-empty `scope` (a token's programs) is part of it, not a filter after."""
-    now = now or datetime.now(UTC)
-    parts = ["WorkflowType = 'SmoCase'"]
-    if stage:
-        parts.append(f"SmoStage = '{stage.value}'")
-    if program:
-        if not _PROGRAM.fullmatch(program):
-            raise UserError("the program must be a program's name, such as prudential-kh")
-        parts.append(f"SmoProgram = '{program}'")
-    if overdue:
-        parts.append(
-            "(SmoSlaState = 'BREACHED' OR (SmoStage = 'UNDER_REVIEW' AND SmoSlaState != 'PAUSED'"
-            f" AND SmoSlaDeadline < '{now.isoformat()}'))"
-        )
-    if due_within is not None:
-        parts.append(
-            "SmoStage = 'UNDER_REVIEW' AND SmoSlaState IN ('RUNNING', 'WARNING')"
-            f" AND SmoSlaDeadline <= '{(now + due_within).isoformat()}'"
-        )
-    if scope:
-        parts.append("SmoProgram IN (" + ", ".join(f"'{p}'" for p in sorted(scope)) + ")")
-    return " AND ".join(parts)
-
-
-async def list_cases(client: Client, query: str, limit: int) -> list[CaseSummary]:
-    cases = []
-    async for wf in client.list_workflows(query, limit=limit):
-        sa = wf.typed_search_attributes
-        due = sa.get(search.SLA_DEADLINE)
-        cases.append(
-            CaseSummary(
-                case_id=wf.id.removeprefix("smo-"),
-                stage=sa.get(search.STAGE) or "",
-                program=sa.get(search.PROGRAM) or "",
-                specialty=sa.get(search.SPECIALTY) or "",
-                sla_state=sa.get(search.SLA_STATE) or "",
-                due_at=due.astimezone(UTC) if due else None,
-                status=wf.status.name.lower() if wf.status else "",
-            )
-        )
-    return cases
+) -> ListFilter:
+    """The list's filters; a non-empty `scope` (a token's programs) is one of them, not a filter after."""
+    if program is not None and not _PROGRAM.fullmatch(program):
+        raise UserError("the program must be a program's name, such as prudential-kh")
+    return ListFilter(
+        stage=stage,
+        program=program,
+        overdue=overdue,
+        due_within=due_within,
+        attention=attention,
+        scope=frozenset(scope),
+    )

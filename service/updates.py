@@ -16,9 +16,11 @@ from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError, WorkflowUpdateStage
 
 from models.case import UpdateAck
+from runtime.case_views import CaseViews
 from runtime.db import audit_off_loop
 from service.cases import RPC_TIMEOUT, handle_for
 from service.errors import explain
+from service.views import wait_for_version
 
 
 async def send_update(
@@ -52,4 +54,6 @@ async def send_update(
         await record("refused", explain(exc) or type(exc).__name__)
         raise
     await record("accepted", ack.detail)
+    # What the caller reads next shows this update (the read model has its version).
+    await wait_for_version(CaseViews(engine), case_id, ack.version)
     return ack

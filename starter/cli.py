@@ -35,7 +35,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "program": ("starter.program_cli:program_app", "Inspect the configured SMO programs."),
     "eligibility": ("starter.program_cli:eligibility_app", "Check eligibility without opening a case."),
     "user": ("starter.user_cli:user_app", "API users and their personal tokens (run where the case DB is)."),
-    "db": ("starter.db_cli:db_app", "The case DB's schema: upgrade it, show its revision."),
+    "db": ("starter.db_cli:db_app", "The case DB: its schema, its revision, its read model."),
     "storage": ("starter.storage_cli:storage_app", "The document store: move it to another backend."),
     "portal": ("starter.portal_cli:portal_app", "The member portal: sign-in links."),
     "consent": ("starter.portal_cli:consent_app", "The member's consent to send records abroad."),

@@ -1,4 +1,5 @@
-"""`smo db ...`: the case DB's schema under Alembic (upgrade to head, show the revision).
+"""`smo db ...`: the case DB's schema under Alembic (upgrade to head, show the revision), and
+the case read model rebuilt from the workflows.
 
 Operated databases (DATABASE_URL) are upgraded only here, deliberately, before a release;
 the worker and web refuse to start on a schema that is not at head. Imports stay light at
@@ -80,6 +81,50 @@ def current_command() -> None:
     typer.echo(f"case DB at {_shown(settings.db_url)}: {current or 'no schema'} (code needs {head})")
     if current != head:
         raise typer.Exit(1)
+
+
+@db_app.command("rebuild-read-model")
+def rebuild_read_model_command() -> None:
+    """Rebuild the case read model from the workflows (after a restore, or on upgrading to it).
+
+    Asks every case the Temporal server keeps for its status; a case that changes meanwhile
+    keeps its own newer view. Safe to run while the service runs, and to run again.
+    """
+    import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from models.settings import Settings
+    from runtime.case_views import CaseViews
+    from runtime.db import SchemaNotAtHead, check_schema, make_engine
+    from runtime.temporal import connect
+    from service.read_model import rebuild_read_model
+
+    settings = Settings()
+    engine = make_engine(settings.db_url)
+
+    async def main() -> str:
+        try:
+            client = await connect(settings)
+        except RuntimeError as exc:
+            _fail(f"Temporal at {settings.temporal_address}: {exc}")
+        done = await rebuild_read_model(client, CaseViews(engine))
+        text = f"read model rebuilt: {done.running} running and {done.closed} closed case(s)"
+        if done.kept_newer:
+            text += f"; {done.kept_newer} had written a newer view meanwhile and kept it"
+        if done.failed:
+            _fail(f"{text}; {len(done.failed)} did not answer: {', '.join(sorted(done.failed))}")
+        return text
+
+    try:
+        check_schema(engine)
+        typer.echo(asyncio.run(main()))
+    except SchemaNotAtHead as exc:
+        _fail(str(exc))
+    except SQLAlchemyError as exc:
+        _fail(f"cannot reach the case DB at {_shown(settings.db_url)}: {str(exc).splitlines()[0]}")
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -134,7 +134,8 @@ class DevStack:
         return self
 
     async def _run(self, worker: Worker, client: Client) -> None:
-        async with worker, stage_gauge(client, self.settings):
+        assert self.services is not None
+        async with worker, stage_gauge(client, self.settings, self.services.engine):
             await self._stop_worker.wait()
 
     async def __aexit__(self, *exc: object) -> None:

@@ -156,8 +156,8 @@ def endpoint(route: Route) -> Handler:
                 if not is_case_id(case_id):
                     raise WebError(404, NO_CASE)
                 call.case_id = case_id
-                call.case = await service.describe(await backends.client(), case_id)
-                found, program = call.case is not None, service.program_of(call.case) if call.case else None
+                call.case = await backends.find_case(case_id)
+                found, program = call.case is not None, call.case.program if call.case else None
                 if not found and route.after_history:
                     program = await asyncio.to_thread(program_on_file, backends.engine, case_id)
                     found = program is not None

@@ -15,8 +15,11 @@ from pathlib import Path
 from sqlalchemy import Engine
 from temporalio.client import Client
 
+import service
+from models.case import CaseStatus
 from models.program import Program
 from models.settings import Settings
+from runtime.case_views import CaseViews
 from runtime.documents import DocumentStore
 
 
@@ -31,9 +34,21 @@ class Backends:
     update_wait: float = 10.0  # seconds an update's handler may take before the call answers 202
     _client: Client | None = None
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
+    views: CaseViews = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.views = CaseViews(self.engine)
 
     async def client(self) -> Client:
         async with self._connecting:  # the first requests share one connection
             if self._client is None:
                 self._client = await self.connect()
         return self._client
+
+    async def case_status(self, case_id: str) -> CaseStatus:
+        """The case as it shows now, from the read model (`service.NoCase` when there is none)."""
+        return await service.read_status(self.views, await self.client(), case_id)
+
+    async def find_case(self, case_id: str) -> service.CaseFound | None:
+        """The case's program and whether it runs (read model); None when there is no such case."""
+        return await service.find_case(self.views, await self.client(), case_id)

@@ -170,7 +170,7 @@ async def _assignment_gone(
         return "the assignment has ended"
     if status is None:
         try:
-            status = await service.status(await backends.client(), case_id)
+            status = await backends.case_status(case_id)
         except service.NoCase:
             return "the case has ended"
         except Exception as exc:  # the right cannot be checked: refuse, and say to try again

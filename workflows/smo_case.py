@@ -29,6 +29,7 @@ from workflows.case.options import DB, ESCALATION_PAUSE, CaseCancelled, expect
 from workflows.case.portal import PortalLinkStage
 from workflows.case.records import LATE_STAGES, RecordsStage
 from workflows.case.review import ReviewStage
+from workflows.case.view import CaseViewMixin
 from workflows.sla import SlaClock
 
 __all__ = ["ESCALATION_PAUSE", "SmoCaseWorkflow"]
@@ -51,6 +52,7 @@ class SmoCaseWorkflow(
     ReviewStage,  # the specialist and the review round, up to the report
     ConsultStage,  # report delivery and the consult window
     PortalLinkStage,
+    CaseViewMixin,  # what the case shows, written to the read model as it changes
 ):
     @workflow.init
     def __init__(self, inp: CaseInput) -> None:
@@ -58,21 +60,27 @@ class SmoCaseWorkflow(
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseResult:
+        # What the case shows goes to the read model as it changes (first: it decides the patch).
+        views = self._start_views()
         # Side effects that updates accepted are performed beside the stages, in order.
         effects = asyncio.ensure_future(self._perform_intents())
         # A booked consult's reminders and its question afterwards, on their own timers.
         clock = asyncio.ensure_future(self._consult_clock())
         life = asyncio.ensure_future(self._lifecycle(inp))
+        loops = [effects] if views is None else [effects, views]
         try:
-            await workflow.wait([life, effects], return_when=asyncio.FIRST_COMPLETED)
-            if effects.done():
-                effects.result()  # the effects loop never ends by itself: a bug there fails the task
+            await workflow.wait([life, *loops], return_when=asyncio.FIRST_COMPLETED)
+            for loop in loops:
+                if loop.done():
+                    loop.result()  # these loops never end by themselves: a bug there fails the task
             if clock.done():
                 clock.result()  # nor does the clock, but on a run from before it: a bug fails the task
             return await self._finish(life.result())
         finally:
             effects.cancel()
             clock.cancel()
+            if views is not None:
+                views.cancel()
 
     async def _lifecycle(self, inp: CaseInput) -> Stage:
         """The case's stages; a continued run picks up at the phase it was carried in."""
@@ -144,6 +152,7 @@ class SmoCaseWorkflow(
         else:
             await outcome
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._final_view()
         return CaseResult(
             case_id=self._inp.case_id, stage=stage, reports=len(self.s.reports), charges=self.s.charges
         )
@@ -210,6 +219,9 @@ class SmoCaseWorkflow(
             consult_sequence=consults.sequence if consults.pending else 0,
             consult_rebook_free=consults.credits,
             consult_outcome_asked=consults.outcome_asked,
+            attention=s.attention,
+            version=s.view_version,
+            opened_at=s.opened_at,
             **(
                 {
                     "consult_length_minutes": terms.consult_length_minutes,

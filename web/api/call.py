@@ -13,10 +13,8 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus
 
 import service
-from models import search
 from models.api import ActionResult
 from models.case import DocumentRef, RecordType, UpdateAck
 from runtime.db import audit_off_loop
@@ -37,7 +35,7 @@ class Call:
     body: Any = None
     query: Any = None
     case_id: str = ""
-    case: WorkflowExecutionDescription | None = None
+    case: service.CaseFound | None = None  # from the read model
     upload: Upload | None = None  # the route's, for a call that streams files
     status: int | None = None  # overrides the route's status (202 for an update still running)
 
@@ -56,9 +54,9 @@ class Call:
 
         The answer says how it ended (the stage it published, e.g. CANCELLED), as `GET` shows it.
         """
-        if self.case is None or self.case.status == WorkflowExecutionStatus.RUNNING:
+        if self.case is None or self.case.running:
             return
-        stage = self.case.typed_search_attributes.get(search.STAGE)
+        stage = self.case.stage
         ended = f"is {stage}" if stage else "has ended"
         raise WebError(409, f"the case {ended}; it takes no more changes")
 

@@ -28,6 +28,7 @@ class ListQuery(BaseModel):
     due_within: (
         Annotated[str, Field(max_length=20, json_schema_extra={"pattern": DURATION_PATTERN})] | None
     ) = Field(default=None, description="minutes, hours, days or weeks: 2d, 36h, 1w")
+    attention: bool = Field(default=False, description="only cases that ask the desk to look at them")
     limit: int = Field(default=100, ge=1, le=1000)
 
 
@@ -83,21 +84,22 @@ async def open_case(call: Call) -> CaseStatus:
 
 
 async def case_status(call: Call) -> CaseView:
-    return await with_retention(call, await service.status(await call.backends.client(), call.case_id))
+    return await with_retention(call, await call.backends.case_status(call.case_id))
 
 
 async def list_cases(call: Call) -> CaseList:
     q: ListQuery = call.query
     if q.program is not None:
         check_program(call, q.program, "query.program")
-    query = service.list_query(
+    where = service.case_filter(
         stage=q.stage,
         program=q.program,
         overdue=q.overdue,
         due_within=_duration(q.due_within) if q.due_within is not None else None,
+        attention=q.attention,
         scope=call.who.programs,
     )
-    return CaseList(cases=await service.list_cases(await call.backends.client(), query, q.limit))
+    return CaseList(cases=await service.list_cases(call.backends.views, where, q.limit))
 
 
 def _duration(text: str) -> timedelta:

@@ -7,6 +7,7 @@ still running), then the stub. An erasure that failed is a 409 saying why.
 
 from __future__ import annotations
 
+import service
 from models.api import ReasonBody
 from models.case import CaseStatus
 from models.retention import CaseView, ErasureResult, ErasureStarted, HoldState
@@ -43,7 +44,8 @@ async def erase_case(call: Call) -> ErasureStarted:
         case_id=call.case_id,
         reason=body.reason,
         by=call.who.name,
-        case=call.case,
+        # Whether it still runs, from the case's workflow itself: nothing is erased on a stale view.
+        case=await service.describe(await backends.client(), call.case_id),
     )
 
 

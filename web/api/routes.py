@@ -83,7 +83,7 @@ ROUTES: list[Route] = [
     Route(
         "POST", "/api/v1/cases", open_case, "Open a case", CaseStatus, COORDINATORS, body=OpenCase, status=201
     ),
-    Route("GET", "/api/v1/cases", list_cases, "Cases from the visibility store", CaseList, query=ListQuery),
+    Route("GET", "/api/v1/cases", list_cases, "Cases from the read model", CaseList, query=ListQuery),
     Route("GET", C, case_status, "Stage, records, specialist, SLA, timeline, hold and erasure", CaseView),
     Route("GET", f"{C}/audit", case_audit, "The case's audit trail", AuditTrail, after_history=True),
     Route(

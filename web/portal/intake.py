@@ -279,7 +279,7 @@ async def confirm_page(request: web.Request) -> web.StreamResponse:
     token, check = await _open_confirmation(request)
     portal = portal_of(request)
     assert check.case_id is not None
-    status = await service.status(await portal.backends.client(), check.case_id)
+    status = await portal.backends.case_status(check.case_id)
     await _members_language(request, status)
     return render("intake_confirm.html", csrf=portal.links.csrf_token("confirm:" + token))
 

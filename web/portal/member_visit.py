@@ -55,7 +55,7 @@ class Visit:
         """The case and its intake sheet; from here on the page is in the case's language
         (a finished case takes no change of language: there the reader's `chosen` one wins)."""
         try:
-            status = await service.status(await self.portal.backends.client(), self.case_id)
+            status = await self.portal.backends.case_status(self.case_id)
         except service.NoCase:
             raise WebError(404, NO_CASE) from None
         intake = await asyncio.to_thread(

@@ -66,10 +66,9 @@ def _context(portal: Portal) -> dict[str, Any]:
 
 async def _find(portal: Portal, typed: str) -> tuple[str, CaseStatus] | None:
     """The case a typed number names (as typed, else in capitals as the desk writes them)."""
-    client = await portal.backends.client()
     for case_id in dict.fromkeys([typed, typed.upper()]):
         try:
-            return case_id, await service.status(client, case_id)
+            return case_id, await portal.backends.case_status(case_id)
         except service.NoCase:
             continue
     return None

@@ -107,7 +107,7 @@ async def _visit(request: web.Request) -> Visit:
         raise WebError(410, "This link has expired. Ask the desk for a new one.")
     if assignment.status != "active":
         raise WebError(410, ENDED)
-    status = await service.status(await portal.backends.client(), case_id)
+    status = await portal.backends.case_status(case_id)
     if status.stage.terminal or status.specialist_id != assignment.specialist_id:
         raise WebError(410, ENDED)
     who = Holder(case_id=case_id, actor=f"specialist:{assignment.specialist_id}")

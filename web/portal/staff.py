@@ -80,7 +80,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     if row is None or row.revoked_at is not None:
         raise WebError(401, "Your token was revoked. Ask a supervisor for a new one.")
     try:
-        status = await service.status(await portal.backends.client(), case_id)
+        status = await portal.backends.case_status(case_id)
     except service.NoCase:
         raise WebError(404, "There is no such case.") from None
     if row.program_list and status.program not in row.program_list:

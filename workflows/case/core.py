@@ -37,6 +37,9 @@ from workflows.case.options import DB, CaseCancelled, refused_on_business_error
 from workflows.sla import SlaClock
 
 TZ_LABELS = {"Asia/Phnom_Penh": "ICT"}
+# The history budget of a run that writes the read model: with the longest stretch between
+# two idle points, every run stays within 120 events (tests/test_case_continue_as_new.py).
+VIEWS_HISTORY_BUDGET = 80
 
 
 class CaseCore:
@@ -53,6 +56,11 @@ class CaseCore:
         # Handlers that await an activity take it, so two of them never interleave; each
         # re-checks its validator's rules once it holds the lock.
         self._lock = asyncio.Lock()
+        # Whether this run writes the read model (workflows/case/view.py decides, once), the
+        # version it last wrote, and whether the run is continuing as new (no write starts then).
+        self._views_on = False
+        self._view_written = 0
+        self._continuing = False
 
     # ---- derived ------------------------------------------------------------------------
 
@@ -143,9 +151,10 @@ class CaseCore:
     def _history_full(self, budget: int | None = None) -> bool:
         """Time to continue as new: a long history, and nothing in flight (a wait may end on it)."""
         info = workflow.info()
-        long = info.is_continue_as_new_suggested() or info.get_current_history_length() >= min(
-            self._inp.history_budget, budget or self._inp.history_budget
-        )
+        limit = min(self._inp.history_budget, budget or self._inp.history_budget)
+        if self._views_on:  # each view written is an event: a run with them continues sooner
+            limit = min(limit, VIEWS_HISTORY_BUDGET)
+        long = info.is_continue_as_new_suggested() or info.get_current_history_length() >= limit
         return long and not self.s.intents and workflow.all_handlers_finished()
 
     async def _continue_as_new(self) -> None:
@@ -155,9 +164,13 @@ class CaseCore:
         the stage deals with it first and comes back here at its next idle moment.
         """
         before = self.s.model_dump_json()
-        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self.s.intents)
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and not self.s.intents and self._views_written()
+        )
         if self.s.model_dump_json() != before:
             return
+        # The new run writes the view first thing: no write starts in the task that continues.
+        self._continuing = True
         self._note("history continued in a new run", str(workflow.info().get_current_history_length()))
         workflow.continue_as_new(
             self._inp.model_copy(update={"carried": self.s}),
@@ -167,7 +180,16 @@ class CaseCore:
     # ---- timeline and stages ------------------------------------------------------------
 
     def _ack(self, detail: str = "") -> UpdateAck:
-        return UpdateAck(stage=self.s.stage, detail=detail)
+        self._changed()
+        return UpdateAck(stage=self.s.stage, detail=detail, version=self.s.view_version)
+
+    def _views_written(self) -> bool:
+        """Nothing the case shows is waiting to be written (always so on a run without views)."""
+        return not self._views_on or self._view_written == self.s.view_version
+
+    def _changed(self) -> None:
+        """What the case shows has changed: the read model is written again (workflows/case/view.py)."""
+        self.s.view_version += 1
 
     def _note(self, event: str, detail: str = "") -> None:
         self.s.note(TimelineEntry(at=workflow.now(), stage=self.s.stage, event=event, detail=detail))
@@ -211,6 +233,7 @@ class CaseCore:
 
     def _publish(self) -> None:
         """Mirror the case into search attributes (only what changed) and the UI details."""
+        self._changed()
         clock = self.clock
         values: dict[str, Any] = {
             search.STAGE.name: self.s.stage.value,

@@ -122,8 +122,10 @@ class EffectsMixin(CaseCore):
             elif intent.charge is not None and not await self._charge(intent.charge):
                 # Declined: the rest of the booking (its notice) goes with it.
                 self.s.intents = [i for i in self.s.intents[1:] if i.group != intent.group]
+                self._changed()  # `status` lists what is pending
                 continue
             self.s.intents.pop(0)
+            self._changed()
 
     async def _charge(self, req: ChargeRequest) -> bool:
         """Take the charge and send its receipt; False when the payment was declined."""
