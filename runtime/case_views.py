@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
 
@@ -28,6 +29,7 @@ from models.case_view_table import CaseViewRow
 from models.db import table, upsert_insert
 
 VIEWS = table(CaseViewRow)
+c = VIEWS.c
 _SUMMARY = (
     VIEWS.c.case_id,
     VIEWS.c.stage,
@@ -40,22 +42,25 @@ _SUMMARY = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class StoredView:
-    """A case's row: its status, and what the edges decide on before they show it."""
+    """A case's row: what the edges decide on, and its status (parsed when first asked)."""
 
-    status: CaseStatus
+    program: str
+    stage: str
     version: int
     running: bool
     by_case: bool  # written by the case itself (not by a rebuild)
+    body: str
 
+    @cached_property
+    def status(self) -> CaseStatus:
+        return CaseStatus.model_validate_json(self.body)
 
-@dataclass(frozen=True, slots=True)
-class ViewSummary:
-    program: str
-    stage: str
-    running: bool
-    by_case: bool
+    @property
+    def current(self) -> bool:
+        """Whether the view is the case as it shows now: kept by the case, or of an ended case."""
+        return self.by_case or not self.running
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,27 +117,26 @@ class CaseViews:
         return int(stored)
 
     def read(self, case_id: str) -> StoredView | None:
-        columns = (VIEWS.c.body, VIEWS.c.version, VIEWS.c.running, VIEWS.c.by_case)
+        columns = (c.program, c.stage, c.version, c.running, c.by_case, c.body)
         with self.engine.connect() as conn:
-            row = conn.execute(select(*columns).where(VIEWS.c.case_id == case_id)).first()
+            row = conn.execute(select(*columns).where(c.case_id == case_id)).first()
         if row is None:
             return None
-        status = CaseStatus.model_validate_json(row.body)
-        return StoredView(status=status, version=row.version, running=row.running, by_case=row.by_case)
+        return StoredView(
+            program=row.program,
+            stage=row.stage,
+            version=row.version,
+            running=row.running,
+            by_case=row.by_case,
+            body=row.body,
+        )
 
     def version(self, case_id: str) -> int | None:
+        """The version of the case's own view; None when the case keeps none (yet)."""
+        query = select(c.version).where(c.case_id == case_id, c.by_case.is_(True))
         with self.engine.connect() as conn:
-            found = conn.execute(select(VIEWS.c.version).where(VIEWS.c.case_id == case_id)).scalar()
+            found = conn.execute(query).scalar()
         return None if found is None else int(found)
-
-    def summary(self, case_id: str) -> ViewSummary | None:
-        """The case's program, stage and whether it runs, for an edge's checks; None: no view."""
-        columns = (VIEWS.c.program, VIEWS.c.stage, VIEWS.c.running, VIEWS.c.by_case)
-        with self.engine.connect() as conn:
-            row = conn.execute(select(*columns).where(VIEWS.c.case_id == case_id)).first()
-        if row is None:
-            return None
-        return ViewSummary(program=row.program, stage=row.stage, running=row.running, by_case=row.by_case)
 
     def list(self, where: ListFilter, limit: int, now: datetime | None = None) -> list[CaseSummary]:
         """The newest cases first (by when they were opened) that pass every filter."""

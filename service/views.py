@@ -20,7 +20,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from models import search
 from models.api import CaseSummary
 from models.case import CaseStatus
-from runtime.case_views import CaseViews, ListFilter
+from runtime.case_views import CaseViews, ListFilter, StoredView
 from service.cases import describe, program_of, status
 
 # How long a read after an update waits for the update's view, and how often it looks.
@@ -35,21 +35,26 @@ class CaseFound:
     program: str | None
     running: bool
     stage: str | None
+    view: StoredView | None = None  # the case's view, when it is current (read once per call)
 
 
-async def read_status(views: CaseViews, client: Client, case_id: str) -> CaseStatus:
-    """The case as it shows now (`NoCase` when there is no such case)."""
-    stored = await asyncio.to_thread(views.read, case_id)
-    if stored is not None and (stored.by_case or not stored.running):
+async def read_status(
+    views: CaseViews, client: Client, case_id: str, found: CaseFound | None = None
+) -> CaseStatus:
+    """The case as it shows now (`NoCase` when there is no such case); `found` may bring its view."""
+    stored = found.view if found is not None and found.view is not None else None
+    if stored is None:
+        stored = await asyncio.to_thread(views.read, case_id)
+    if stored is not None and stored.current:
         return stored.status
     return await status(client, case_id)
 
 
 async def find_case(views: CaseViews, client: Client, case_id: str) -> CaseFound | None:
     """The case's program and whether it runs; None when there is no such case."""
-    found = await asyncio.to_thread(views.summary, case_id)
-    if found is not None and (found.by_case or not found.running):
-        return CaseFound(program=found.program, running=found.running, stage=found.stage)
+    stored = await asyncio.to_thread(views.read, case_id)
+    if stored is not None and stored.current:
+        return CaseFound(program=stored.program, running=stored.running, stage=stored.stage, view=stored)
     desc = await describe(client, case_id)
     if desc is None:
         return None

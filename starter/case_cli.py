@@ -152,9 +152,12 @@ def case_list(
     program: Annotated[str | None, typer.Option()] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="SLA breached or past due")] = False,
     due_within: Annotated[str | None, typer.Option(help="Report due within e.g. 2d, 36h")] = None,
+    attention: Annotated[
+        bool, typer.Option("--attention", help="Only cases that ask the desk to look at them")
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
 ) -> None:
-    """Cases from the Temporal visibility store (what the Web UI shows too)."""
+    """Cases from the case read model, newest first (what each case last showed; never its history)."""
 
     def run() -> None:
         query = {
@@ -162,10 +165,11 @@ def case_list(
             "program": program,
             "overdue": overdue,
             "due_within": due_within,
+            "attention": attention,
             "limit": limit,
         }
         cases = Api().request("GET", "/api/v1/cases", query=query)["cases"]
-        table = Table("case", "stage", "program", "specialty", "SLA", "due", "status")
+        table = Table("case", "stage", "program", "specialty", "SLA", "due", "status", "attention")
         for c in cases:
             table.add_row(
                 c["case_id"],
@@ -175,6 +179,7 @@ def case_list(
                 c["sla_state"],
                 at_desk(c["due_at"]),
                 c["status"],
+                c.get("attention") or "",
             )
         out.print(table)
         out.print(f"{len(cases)} case(s)")

@@ -139,7 +139,9 @@ async def test_an_assist_america_case_open_for_follow_up_consults_continues_as_n
     result = await handle.result()
     assert result.stage is Stage.CLOSED
     lengths = [len(h.events) for h in await scenario.runs(ts_env.client, first.id)]
-    assert len(lengths) >= 2 and max(lengths) < BUDGET + 40, lengths
+    # From the budget to the next idle point: the first run goes from intake to the report in
+    # one stretch, each of its workflow tasks writing the case's view (one marker each).
+    assert len(lengths) >= 2 and max(lengths) < BUDGET + 45, lengths
     sent = notice_ids(services, "CAN-FOLLOW")
     assert all(n == 1 for n in sent.values())
     booked = {notice for notice, _ in sent if ":consult_booked:" in notice}

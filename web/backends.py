@@ -45,9 +45,10 @@ class Backends:
                 self._client = await self.connect()
         return self._client
 
-    async def case_status(self, case_id: str) -> CaseStatus:
-        """The case as it shows now, from the read model (`service.NoCase` when there is none)."""
-        return await service.read_status(self.views, await self.client(), case_id)
+    async def case_status(self, case_id: str, found: service.CaseFound | None = None) -> CaseStatus:
+        """The case as it shows now, from the read model (`service.NoCase` when there is none);
+        `found` is what `find_case` answered for it in this request, if it was asked."""
+        return await service.read_status(self.views, await self.client(), case_id, found)
 
     async def find_case(self, case_id: str) -> service.CaseFound | None:
         """The case's program and whether it runs (read model); None when there is no such case."""

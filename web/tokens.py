@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
+from models.db import table
 from models.users import ApiUser, Role
 
 TOKEN_PREFIX = "smo_"
@@ -115,8 +117,12 @@ class TokenStore:
         if not TOKEN_RE.fullmatch(token):
             return None
         now = now or datetime.now(UTC)
-        with Session(self.engine) as session:
-            user = session.exec(select(ApiUser).where(ApiUser.token_hash == token_hash(token))).first()
+        # Core, not the ORM: every API call asks this, and the ORM's unit of work is its cost.
+        users = table(ApiUser)
+        columns = (users.c.name, users.c.role, users.c.programs, users.c.expires_at, users.c.revoked_at)
+        with self.engine.connect() as conn:
+            user = conn.execute(sa_select(*columns).where(users.c.token_hash == token_hash(token))).first()
         if user is None or user.revoked_at is not None or _aware(user.expires_at) <= now:
             return None
-        return Principal(name=user.name, role=Role(user.role), programs=frozenset(user.program_list))
+        programs = frozenset(p for p in user.programs.split(",") if p)
+        return Principal(name=user.name, role=Role(user.role), programs=programs)

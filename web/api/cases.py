@@ -84,7 +84,7 @@ async def open_case(call: Call) -> CaseStatus:
 
 
 async def case_status(call: Call) -> CaseView:
-    return await with_retention(call, await call.backends.case_status(call.case_id))
+    return await with_retention(call, await call.backends.case_status(call.case_id, call.case))
 
 
 async def list_cases(call: Call) -> CaseList:

@@ -48,8 +48,13 @@ class CaseViewMixin(CaseCore):
             await workflow.wait_condition(lambda: not self._views_written() and not self._continuing)
             version = self.s.view_version
             view = CaseViewWrite(version=version, running=self._view_running, status=self.status())
-            await workflow.execute_local_activity("write_case_view", view, result_type=int, **DB)
+            self._view_in_flight = True
+            try:
+                await workflow.execute_local_activity("write_case_view", view, result_type=int, **DB)
+            finally:
+                self._view_in_flight = False
             self._view_written = version
+            self._view_wrote_at = workflow.info().get_current_history_length()
 
     async def _final_view(self) -> None:
         """The case is ending: its last view says it no longer runs, written before it ends."""
