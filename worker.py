@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -60,6 +58,7 @@ from runtime.logging import configure_logging
 from runtime.mail import SmtpMailer
 from runtime.metrics import MetricsInterceptor, runtime_with_metrics, stage_gauge
 from runtime.portal_links import PortalLinks
+from runtime.processes import supervise
 from runtime.temporal import connect
 from runtime.tracing import RequestIdWorkerInterceptor
 from security.keys import KeyRing
@@ -309,48 +308,13 @@ def run(settings: Settings, processes: int | None = None) -> None:
     """Run the worker until SIGINT or SIGTERM: here, or as `processes` worker processes.
 
     Workflow code and activities are CPU-bound Python, so one process uses one core. With N > 1
-    this process only supervises: it starts N workers (spawned, so no client or event loop is
-    shared across a fork), forwards SIGTERM to them, and starts again one that dies.
+    this process only supervises them (runtime/processes.py).
     """
     n = processes or settings.worker_processes
     if n == 1:
         asyncio.run(run_worker(settings))
         return
-    ctx = multiprocessing.get_context("spawn")
-    stopping = False
-
-    def start(index: int) -> multiprocessing.process.BaseProcess:
-        child = ctx.Process(target=_worker_process, args=(settings, n, index), name=f"smo-worker-{index}")
-        child.start()
-        return child
-
-    def stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        for child in children:
-            if child.is_alive() and child.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(child.pid, signal.SIGTERM)
-
-    children = [start(i) for i in range(n)]
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("worker processes started", processes=n, pids=[c.pid for c in children])
-    while True:
-        multiprocessing.connection.wait([c.sentinel for c in children], timeout=1.0)
-        if stopping:
-            break
-        for i, child in enumerate(children):
-            if not child.is_alive():
-                log.warning("worker process exited; starting it again", index=i, exitcode=child.exitcode)
-                time.sleep(1.0)  # a worker that cannot start must not spin
-                children[i] = start(i)
-    for child in children:
-        child.join(timeout=30)
-    failed = [c.exitcode for c in children if c.exitcode not in (0, -signal.SIGTERM)]
-    log.info("worker processes stopped", exitcodes=[c.exitcode for c in children])
-    if failed:
-        sys.exit(1)
+    supervise(functools.partial(_worker_process, settings, n), n, "worker")
 
 
 def main() -> None:

@@ -71,15 +71,17 @@ PROCESSES = ("server", "worker", "web", "load")
 
 
 @contextlib.asynccontextmanager
-async def web_process(st: Stack, cases: int) -> AsyncIterator[WorkerProcess]:
-    """`smo web` on the settings' port, serving the same case DB, store and Temporal server.
+async def web_process(st: Stack, cases: int, processes: int) -> AsyncIterator[WorkerProcess]:
+    """`smo web --processes N` on the settings' port, serving the same case DB, store and
+    Temporal server (N processes sharing the port, one core each).
 
     One client address signs every member in, so the portal's flood guard per address (2,000
     requests in 5 minutes by default, two a sign-in) is raised for this run alone."""
     flood = str(max(2000, 4 * cases))
     env = worker_env(st.settings, SMO_WEB_PORT=str(st.settings.web_port), SMO_PORTAL_FLOOD_LIMIT=flood)
     env["SMO_LOG_LEVEL"] = "WARNING"
-    web = WorkerProcess(env, st.settings.home / "web.log", script=SMO, args=["web"])
+    args = ["web", "--processes", str(processes)]
+    web = WorkerProcess(env, st.settings.home / "web.log", script=SMO, args=args)
     web.start()
     try:
         loop = asyncio.get_running_loop()
@@ -230,15 +232,22 @@ def machine() -> str:
 
 
 async def main(
-    cases: int, seconds: float, store: str, open_concurrency: int, seed: int, profile: Path | None
+    cases: int,
+    seconds: float,
+    store: str,
+    open_concurrency: int,
+    seed: int,
+    profile: Path | None,
+    web_processes: int,
 ) -> str:
     run = uuid.uuid4().hex[:6]
     web_port = str(free_port())
     async with (
         stack.stack(store, cases, worker_extra={"SMO_WEB_PORT": web_port}) as st,
-        web_process(st, cases) as web,
+        web_process(st, cases, web_processes) as web,
     ):
         print(st.describe())
+        print(f"web: {web_processes} process(es) on one port")
         print(f"machine: {machine()}")
         start = now()
         members = await open_cases(st, cases, run, open_concurrency)
@@ -291,6 +300,10 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=60.0, help="how long each row runs")
     parser.add_argument("--open-concurrency", type=int, default=32, help="cases opened at a time")
     parser.add_argument("--seed", type=int, default=29)
+    cores = os.cpu_count() or 1
+    parser.add_argument(
+        "--web-processes", type=int, default=cores, help=f"`smo web --processes` (default {cores}: the cores)"
+    )
     args = parser.parse_args()
     if args.cases < 1 or args.seconds <= 0:
         raise SystemExit("error: --cases and --seconds must be positive")
@@ -298,6 +311,14 @@ if __name__ == "__main__":
         args.profile.mkdir(parents=True, exist_ok=True)
     print(
         asyncio.run(
-            main(args.cases, args.seconds, args.store, args.open_concurrency, args.seed, args.profile)
+            main(
+                args.cases,
+                args.seconds,
+                args.store,
+                args.open_concurrency,
+                args.seed,
+                args.profile,
+                args.web_processes,
+            )
         )
     )

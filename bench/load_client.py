@@ -79,6 +79,19 @@ def machine_busy() -> float:
     return (sum(ticks) - idle) / CLOCK_TICKS
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """A process's CPU seconds with its children's (`smo web --processes N` supervises N)."""
+    total = cpu_seconds(pid)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:  # its parent
+            total += cpu_seconds(int(stat.parent.name))
+    return total
+
+
 @dataclass(frozen=True)
 class Reading:
     at: float
@@ -95,7 +108,7 @@ class Meter:
         self.pids = list(pids.values())
 
     def read(self) -> Reading:
-        return Reading(time.perf_counter(), tuple(cpu_seconds(p) for p in self.pids), machine_busy())
+        return Reading(time.perf_counter(), tuple(tree_cpu_seconds(p) for p in self.pids), machine_busy())
 
     def cores(self, start: Reading, end: Reading) -> list[float]:
         wall = end.at - start.at

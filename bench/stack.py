@@ -279,7 +279,7 @@ def profiled(pid: int, output: Path | None) -> Iterator[None]:
         return
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     cmd = [spy, "record", "--pid", str(pid), "--gil", "--rate", "200", "--format", "raw",
-           "--output", str(output), "--nonblocking"]  # fmt: skip
+           "--output", str(output), "--nonblocking", "--subprocesses"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
@@ -35,6 +35,8 @@ from models import users as _users  # noqa: F401  (api_users belongs to the same
 from models.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "models" / "migrations"
 
@@ -274,6 +276,19 @@ def audit(
     row = tables.AuditEvent(actor=actor, action=action, outcome=outcome, case_id=case_id, detail=detail[:500])
     with engine.begin() as conn:
         conn.execute(insert(tables.table(tables.AuditEvent)), tables.values_of(row))
+
+
+async def quick_read(engine: Engine, read: Callable[..., T], *args: Any) -> T:
+    """A short read of the case DB from a coroutine (a row by its key, a token, a page of the list).
+
+    On SQLite it runs inline: in WAL mode a reader never waits for a writer, and a read from
+    the page cache costs less than handing it to a thread and back (the reads of every API
+    call and page, docs/performance.md). On a database over the network it runs on a thread,
+    so the event loop keeps serving while it waits.
+    """
+    if engine.dialect.name == "sqlite":
+        return read(*args)
+    return await asyncio.to_thread(read, *args)
 
 
 async def audit_off_loop(

@@ -46,7 +46,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from models import search
 from models.retention import EraseCase, ErasureResult, ErasureStarted, HoldState, PurgeRequest
 from runtime import case_retention
-from runtime.db import audit_off_loop
+from runtime.db import audit_off_loop, quick_read
 from runtime.documents import DocumentStore
 from service.cases import RPC_TIMEOUT
 from service.errors import CaseConflict
@@ -103,7 +103,7 @@ async def release_hold(engine: Engine, *, case_id: str, by: str) -> HoldState:
 
 async def retention_of(engine: Engine, case_id: str) -> tuple[HoldState | None, ErasureResult | None]:
     """The case's legal hold and its erasure's stub (either None)."""
-    return await asyncio.to_thread(case_retention.retention_of, engine, case_id)
+    return await quick_read(engine, case_retention.retention_of, engine, case_id)
 
 
 # ---- erasure ------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from models import search
 from models.api import CaseSummary
 from models.case import CaseStatus
 from runtime.case_views import CaseViews, ListFilter, StoredView
+from runtime.db import quick_read
 from service.cases import describe, program_of, status
 
 # How long a read after an update waits for the update's view, and how often it looks.
@@ -44,7 +45,7 @@ async def read_status(
     """The case as it shows now (`NoCase` when there is no such case); `found` may bring its view."""
     stored = found.view if found is not None and found.view is not None else None
     if stored is None:
-        stored = await asyncio.to_thread(views.read, case_id)
+        stored = await quick_read(views.engine, views.read, case_id)
     if stored is not None and stored.current:
         return stored.status
     return await status(client, case_id)
@@ -52,7 +53,7 @@ async def read_status(
 
 async def find_case(views: CaseViews, client: Client, case_id: str) -> CaseFound | None:
     """The case's program and whether it runs; None when there is no such case."""
-    stored = await asyncio.to_thread(views.read, case_id)
+    stored = await quick_read(views.engine, views.read, case_id)
     if stored is not None and stored.current:
         return CaseFound(program=stored.program, running=stored.running, stage=stored.stage, view=stored)
     desc = await describe(client, case_id)
@@ -76,11 +77,11 @@ async def wait_for_version(views: CaseViews, case_id: str, version: int) -> None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + READ_YOUR_WRITES.total_seconds()
     while True:
-        stored = await asyncio.to_thread(views.version, case_id)
+        stored = await quick_read(views.engine, views.version, case_id)
         if stored is None or stored >= version or loop.time() >= deadline:
             return
         await asyncio.sleep(_POLL)
 
 
 async def list_cases(views: CaseViews, where: ListFilter, limit: int) -> list[CaseSummary]:
-    return await asyncio.to_thread(views.list, where, limit)
+    return await quick_read(views.engine, views.list, where, limit)

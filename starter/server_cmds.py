@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -111,18 +112,43 @@ def _run_worker(worker: Any, processes: int) -> None:
         raise service.UserError("--processes above 1 needs worker.run, which this worker does not have yet")
 
 
-def run_web() -> None:
+def run_web(processes: int = 1) -> None:
+    """Serve the web edge here, or as `processes` processes sharing its port (SO_REUSEPORT).
+
+    Every read is one row of the case DB's read model, so the web's own CPU is what bounds
+    reads: a host with more cores runs more web processes.
+    """
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    if processes == 1:
+        _serve_web(settings, 0, reuse_port=False)
+        return
+    from runtime.processes import supervise
+    from worker import Services
+
+    with _schema_checked():  # refused here, once, rather than by every process in turn
+        Services.from_settings(settings).engine.dispose()
+    supervise(functools.partial(_serve_web, settings, reuse_port=True), processes, "web")
+
+
+def _serve_web(settings: Settings, index: int, *, reuse_port: bool) -> None:
     from aiohttp import web
 
+    from runtime.devserver import _die_with_parent
     from web.server import service_app
     from worker import Services
 
-    settings = load_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    if reuse_port:
+        _die_with_parent()  # a supervisor killed by SIGKILL leaves no web process behind
+        configure_logging(settings.log_format, settings.log_level)
     with _schema_checked():
         services = Services.from_settings(settings)
     web.run_app(
-        service_app(settings, services), host=settings.web_host, port=settings.web_port, access_log=None
+        service_app(settings, services),
+        host=settings.web_host,
+        port=settings.web_port,
+        access_log=None,
+        reuse_port=reuse_port or None,
     )
 
 

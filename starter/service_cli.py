@@ -51,11 +51,15 @@ def worker_cmd(
     _serve(lambda: run_worker(processes))
 
 
-def web_cmd() -> None:
+def web_cmd(
+    processes: Annotated[
+        int, typer.Option(min=1, max=64, help="Web processes sharing the port (one core each)")
+    ] = 1,
+) -> None:
     """Serve the API, the Web UI's codec endpoint and the signed report links (SMO_WEB_HOST/PORT)."""
     from starter.server_cmds import run_web
 
-    _serve(run_web)
+    _serve(lambda: run_web(processes))
 
 
 def demo(

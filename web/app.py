@@ -27,6 +27,7 @@ from models.case import is_case_id
 from runtime.blobs import StoreError
 from runtime.case_keys import CaseErased
 from runtime.context import request_id
+from runtime.db import quick_read
 from service.retention import program_on_file
 from web.api.call import Call
 from web.api.routes import ROUTES
@@ -125,7 +126,8 @@ async def _principal(request: web.Request) -> Principal:
     scheme, _, token = header.strip().partition(" ")
     principal = None
     if scheme.lower() == "bearer" and token.strip():
-        principal = await asyncio.to_thread(request.app[TOKENS].resolve, token.strip())
+        tokens = request.app[TOKENS]
+        principal = await quick_read(tokens.engine, tokens.resolve, token.strip())
     if principal is None:
         raise WebError(401, "a valid API token is required (Authorization: Bearer smo_...)")
     return principal
