@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from sqlalchemy import Engine, insert, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from models.case import CONFIRMATION_WINDOW
@@ -264,8 +265,11 @@ class PortalLinks:
         if not TOKEN_RE.fullmatch(sid):
             return None
         now = now or datetime.now(UTC)
-        with Session(self.engine) as session:
-            row = session.get(PortalSession, sha256(sid))
+        # Core, not the ORM: every page a member opens asks this first.
+        sessions = table(PortalSession)
+        columns = (sessions.c.case_id, sessions.c.actor, sessions.c.expires_at, sessions.c.revoked_at)
+        with self.engine.connect() as conn:
+            row = conn.execute(sa_select(*columns).where(sessions.c.sid_hash == sha256(sid))).first()
         if row is None or row.revoked_at is not None or _aware(row.expires_at) <= now:
             return None
         return Holder(case_id=row.case_id, actor=row.actor)

@@ -20,6 +20,7 @@ import service
 from models.case import CaseStatus
 from models.intake import PatientIntake
 from runtime import i18n
+from runtime.db import quick_read
 from runtime.i18n import N_, Language, language_of
 from runtime.portal_links import Holder
 from web.errors import WebError
@@ -75,7 +76,7 @@ class Visit:
 async def visit_of(request: web.Request) -> Visit:
     portal = portal_of(request)
     sid = request.cookies.get(COOKIE, "")
-    who = await asyncio.to_thread(portal.links.session, sid) if sid else None
+    who = await quick_read(portal.links.engine, portal.links.session, sid) if sid else None
     if who is None:
         raise WebError(401, SIGN_IN)
     case_id = request.match_info["case_id"]

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from models.portal import DobForm
 from runtime import i18n
+from runtime.db import quick_read
 from runtime.i18n import N_, gettext
 from runtime.portal_links import SESSION_TTL, DobOutcome, LinkCheck, LinkState
 from web.errors import WebError
@@ -119,7 +120,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 async def sign_out(request: web.Request) -> web.StreamResponse:
     portal = portal_of(request)
     sid = request.cookies.get(COOKIE, "")
-    who = await asyncio.to_thread(portal.links.session, sid)
+    who = await quick_read(portal.links.engine, portal.links.session, sid)
     form = await request.post()
     if who is None:
         raise WebError(403, EXPIRED_FORM)

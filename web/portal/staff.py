@@ -17,6 +17,7 @@ from sqlmodel import Session
 import service
 from models.case import CASE_ID_PATTERN
 from models.users import ApiUser
+from runtime.db import quick_read
 from web.errors import WebError
 from web.portal.base import FormNonce, audit, portal_of, rate_limit, set_session_cookie
 from web.portal.english import english
@@ -65,7 +66,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 async def case_page(request: web.Request) -> web.StreamResponse:
     portal = portal_of(request)
     case_id = request.match_info["case_id"]
-    who = await asyncio.to_thread(portal.links.session, request.cookies.get(COOKIE, ""))
+    who = await quick_read(portal.links.engine, portal.links.session, request.cookies.get(COOKIE, ""))
     if who is None or who.case_id != "*" or not who.actor.startswith("staff:"):
         raise web.HTTPSeeOther(
             "/portal/staff/signin" + (f"?case={case_id}" if CASE_ID.fullmatch(case_id) else "")

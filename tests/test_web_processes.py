@@ -1,0 +1,60 @@
+"""`smo web --processes 2`: two web processes share one port under a supervisor, and stop with it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from models.settings import Settings
+from tests.polling import DEADLINE
+
+SMO = Path(sys.executable).parent / "smo"
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_two_web_processes_answer_on_one_port_and_stop_with_their_supervisor(
+    settings: Settings, tmp_path: Path
+) -> None:
+    log = (tmp_path / "web.log").open("wb")
+    command = [str(SMO), "web", "--processes", "2"]
+    web = subprocess.Popen(command, env=os.environ.copy(), stdout=log, stderr=log)
+    children: set[int] = set()
+    try:
+        end = time.monotonic() + DEADLINE
+        # Both processes are up and serving, each with its own pid, behind the one port.
+        while True:
+            assert web.poll() is None, (tmp_path / "web.log").read_text()
+            try:
+                with urllib.request.urlopen(f"{settings.base_url}/health", timeout=5) as answer:
+                    if answer.status == 200 and len(_children(web.pid)) == 2:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < end, "smo web --processes 2 did not come up"
+            time.sleep(0.2)
+        children = _children(web.pid)
+        for _ in range(20):
+            with urllib.request.urlopen(f"{settings.base_url}/health", timeout=5) as answer:
+                assert answer.status == 200
+    finally:
+        web.send_signal(signal.SIGTERM)
+        code = web.wait(timeout=60)
+        log.close()
+    assert code == 0, (tmp_path / "web.log").read_text()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)
