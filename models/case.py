@@ -193,14 +193,14 @@ class CaseInput(Frozen):
     # of 80 keeps every run within 120 events: the longest stretch from one idle point to
     # the next is about 30 events (tests/test_case_continue_as_new.py).
     history_budget: int = Field(default=HISTORY_BUDGET, ge=40, le=40_000)
-    # Hold the case before assignment until the member consents to records going abroad;
-    # off only where no program sends records across a border (Settings.consent_required).
+    # Hold the case until the member consents to records going abroad (Settings.consent_required).
     consent_required: bool = True
     # A request from the public form: the case emails one confirmation link and sends nothing
     # else until it is followed (unconfirmed, it ends after a day); refused, it ends once told.
     self_service: bool = False
     # The form's documents: registered once the request is confirmed and eligible, else removed.
     form_records: list[DocumentRef] = Field(default=[], max_length=50)
+    read_model: bool = True  # False only on the time-skipping test server (tests/scenario.py)
     # A continued run's state (set by the case itself when it continues as new; never by a client).
     carried: CaseState | None = None
 

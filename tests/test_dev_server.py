@@ -92,7 +92,7 @@ async def test_case_list_filters_run_on_the_read_model(settings: Settings) -> No
         # One closed prudential-kh case, one assist-america case under review.
         demo = await run_demo(client, settings, stack.services.store, say=lambda _s: None)
         closed = demo.case_id
-        inp = scenario.case_input(stack.services, "DEV-AA-REVIEW", "assist-america")
+        inp = scenario.case_input(stack.services, "DEV-AA-REVIEW", "assist-america", read_model=True)
         handle = await scenario.start(client, settings, inp)
         review = await scenario.to_review(None, handle, stack.services, "assist-america")
         reviewing, due = inp.case_id, review.sla.due_at

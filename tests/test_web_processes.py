@@ -42,7 +42,8 @@ def test_two_web_processes_answer_on_one_port_and_stop_with_their_supervisor(
             assert web.poll() is None, (tmp_path / "web.log").read_text()
             try:
                 with urllib.request.urlopen(f"{settings.base_url}/health", timeout=5) as answer:
-                    if answer.status == 200 and len(_children(web.pid)) == 2:
+                    # Two web processes (and multiprocessing's resource tracker).
+                    if answer.status == 200 and len(_children(web.pid)) >= 2:
                         break
             except OSError:
                 pass

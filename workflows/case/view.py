@@ -36,7 +36,7 @@ class CaseViewMixin(CaseCore):
 
     def _start_views(self) -> asyncio.Future[None] | None:
         """Start the writer, on a run that has the read model (its first workflow task decides)."""
-        if not workflow.patched(READ_MODEL_PATCH):
+        if not self._inp.read_model or not workflow.patched(READ_MODEL_PATCH):
             return None
         self._views_on = True
         if self.s.opened_at is None and not workflow.info().continued_run_id:
@@ -54,7 +54,6 @@ class CaseViewMixin(CaseCore):
             finally:
                 self._view_in_flight = False
             self._view_written = version
-            self._view_wrote_at = workflow.info().get_current_history_length()
 
     async def _final_view(self) -> None:
         """The case is ending: its last view says it no longer runs, written before it ends."""
