@@ -17,14 +17,23 @@ from workflows.smo_case import SmoCaseWorkflow
 
 
 async def runs_of(live: Live, case_id: str) -> list[str]:
-    """Run ids of every execution with the case's workflow id (visibility settles first)."""
+    """The first run id of every execution chain with the case's workflow id (visibility
+    settles first): a case that continued as new is still one chain."""
     query = f"WorkflowId = '{workflow_id_for(case_id)}'"
     for _ in range(100):
         runs = [w.run_id async for w in live.client.list_workflows(query)]
         if runs:
-            return runs
+            return [run for run in runs if not await _continued(live, case_id, run)]
         await asyncio.sleep(0.05)
     return []
+
+
+async def _continued(live: Live, case_id: str, run_id: str) -> bool:
+    """Whether the run is one the case continued into (not a new start)."""
+    handle = live.client.get_workflow_handle(workflow_id_for(case_id), run_id=run_id)
+    async for event in handle.fetch_history_events():
+        return bool(event.workflow_execution_started_event_attributes.continued_execution_run_id)
+    return False
 
 
 async def test_opening_the_same_case_twice_starts_one_run_and_one_case_row(live: Live) -> None:
