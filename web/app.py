@@ -13,8 +13,10 @@ import asyncio
 import json
 import logging
 import re
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -177,8 +179,10 @@ def endpoint(route: Route) -> Handler:
         except Exception as exc:
             refusal = _refusal(exc, call)
             if refusal is None:
-                # Only the type is logged: an exception's text may quote PHI.
-                _log.error("api %s %s failed: %s", route.method, route.path, type(exc).__name__)
+                # Only the type and where it was raised are logged: its text may quote PHI.
+                where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+                at = f" at {Path(where.filename).name}:{where.lineno} in {where.name}" if where else ""
+                _log.error("api %s %s failed: %s%s", route.method, route.path, type(exc).__name__, at)
                 return _json(500, "internal error; quote the request id when you report it")
             return _json(*refusal)
         return web.Response(
