@@ -276,9 +276,15 @@ async def test_a_coordinator_drives_a_case_from_the_cli(settings: Settings, tmp_
             status = json.loads(out)
         assert status["specialty"] == "cardiology" and status["sla"]["state"] == "RUNNING"
         # What a supervisor sees in the Web UI's list and detail pages.
-        handle = (await connect(settings)).get_workflow_handle("smo-CLI-1")
-        desc = await handle.describe()
-        assert await desc.static_summary() == "SMO case CLI-1 · prudential-kh"
+        # The case's first run carries the summary (a continued run starts without one).
+        client = await connect(settings)
+        handle = client.get_workflow_handle("smo-CLI-1")
+        runs = [w.run_id async for w in client.list_workflows("WorkflowId = 'smo-CLI-1'")]
+        summaries = [
+            await (await client.get_workflow_handle("smo-CLI-1", run_id=run).describe()).static_summary()
+            for run in runs
+        ]
+        assert "SMO case CLI-1 · prudential-kh" in summaries, summaries
         metadata = await handle.query("__temporal_workflow_metadata")
         details = (
             metadata.current_details if hasattr(metadata, "current_details") else metadata["currentDetails"]
