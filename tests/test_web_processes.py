@@ -6,12 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 from models.settings import Settings
-from tests.polling import DEADLINE
+from tests.polling import DEADLINE, until
 
 SMO = Path(sys.executable).parent / "smo"
 
@@ -36,19 +35,17 @@ def test_two_web_processes_answer_on_one_port_and_stop_with_their_supervisor(
     web = subprocess.Popen(command, env=os.environ.copy(), stdout=log, stderr=log)
     children: set[int] = set()
     try:
-        end = time.monotonic() + DEADLINE
-        # Both processes are up and serving, each with its own pid, behind the one port.
-        while True:
+        def serving() -> bool:
             assert web.poll() is None, (tmp_path / "web.log").read_text()
             try:
                 with urllib.request.urlopen(f"{settings.base_url}/health", timeout=5) as answer:
                     # Two web processes (and multiprocessing's resource tracker).
-                    if answer.status == 200 and len(_children(web.pid)) >= 2:
-                        break
+                    return answer.status == 200 and len(_children(web.pid)) >= 2
             except OSError:
-                pass
-            assert time.monotonic() < end, "smo web --processes 2 did not come up"
-            time.sleep(0.2)
+                return False
+
+        # Both processes are up and serving, each with its own pid, behind the one port.
+        until(serving, within=DEADLINE, what=lambda: "smo web --processes 2 did not come up")
         children = _children(web.pid)
         for _ in range(20):
             with urllib.request.urlopen(f"{settings.base_url}/health", timeout=5) as answer:
@@ -65,7 +62,8 @@ def test_two_web_processes_answer_on_one_port_and_stop_with_their_supervisor(
         except OSError:
             return False
 
-    end = time.monotonic() + DEADLINE
-    while any(alive(pid) for pid in children):
-        assert time.monotonic() < end, "a web process outlived its supervisor"
-        time.sleep(0.2)
+    until(
+        lambda: not any(alive(pid) for pid in children),
+        within=DEADLINE,
+        what=lambda: "a web process outlived its supervisor",
+    )
