@@ -247,7 +247,8 @@ class Empty(Body):
 
 
 def _spoken_code(value: object) -> object:
-    if value not in {language.value for language in Language}:
+    # A list or an object is not hashable: test the type before the set, or it raises TypeError.
+    if not isinstance(value, str) or value not in {language.value for language in Language}:
         raise ValueError(SPOKEN)
     return value
 

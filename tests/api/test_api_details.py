@@ -71,6 +71,8 @@ async def test_the_phone_or_the_email_changes_alone_and_an_empty_phone_removes_i
         ({"language": None}, "body: give at least one of language, email, phone"),
         ({"language": "fr"}, "body.language: the service speaks en and km"),
         ({"language": "km-KH"}, "body.language: the service speaks en and km"),
+        ({"language": ["km"]}, "body.language: the service speaks en and km"),
+        ({"language": {"code": "km"}}, "body.language: the service speaks en and km"),
         ({"phone": "012 345 678 ext 5"}, f"body.phone: {PHONE_RULE}"),
         ({"phone": "+855 12 345 678 <script>"}, f"body.phone: {PHONE_RULE}"),
         ({"email": "sokha.chan@example.test"}, "body.email: value is not a valid email address"),
@@ -78,7 +80,7 @@ async def test_the_phone_or_the_email_changes_alone_and_an_empty_phone_removes_i
         ({"language": "km", "by": "supervisor:root"}, "body: takes no such field"),
         (["language", "km"], "body: Input should be a valid dictionary or instance of DetailsChange"),
     ],
-    ids=["empty", "null", "french", "tag", "extension", "markup", "reserved-domain", "name", "actor", "list"],
+    ids=["empty", "null", "french", "tag", "list-language", "object-language", "extension", "markup", "reserved-domain", "name", "actor", "list"],
 )
 async def test_a_change_that_breaks_a_rule_is_a_422_that_repeats_nothing_and_stores_nothing(
     live_api: LiveApi, body: Any, error: str

@@ -301,6 +301,8 @@ AGREEMENT = [
     ("DetailsChange", {"language": None}, False),
     ("DetailsChange", {"language": "fr"}, False),
     ("DetailsChange", {"language": "km-KH"}, False),  # the change takes the code itself
+    ("DetailsChange", {"language": ["km"]}, False),  # unhashable: once a 500
+    ("DetailsChange", {"language": {}}, False),
     ("DetailsChange", {"phone": "012 345 678 ext 5"}, False),
     ("DetailsChange", {"phone": "12"}, False),
     ("DetailsChange", {"role": "supervisor"}, False),
