@@ -80,7 +80,20 @@ async def test_the_phone_or_the_email_changes_alone_and_an_empty_phone_removes_i
         ({"language": "km", "by": "supervisor:root"}, "body: takes no such field"),
         (["language", "km"], "body: Input should be a valid dictionary or instance of DetailsChange"),
     ],
-    ids=["empty", "null", "french", "tag", "list-language", "object-language", "extension", "markup", "reserved-domain", "name", "actor", "list"],
+    ids=[
+        "empty",
+        "null",
+        "french",
+        "tag",
+        "list-language",
+        "object-language",
+        "extension",
+        "markup",
+        "reserved-domain",
+        "name",
+        "actor",
+        "list",
+    ],
 )
 async def test_a_change_that_breaks_a_rule_is_a_422_that_repeats_nothing_and_stores_nothing(
     live_api: LiveApi, body: Any, error: str
