@@ -126,6 +126,7 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
             mail_from=s.settings.mail_from,
             coordinator=s.settings.coordinator_email,
             supervisor=s.settings.supervisor_email,
+            translator=s.settings.translator_email,
             link_ttl=timedelta(hours=s.settings.link_ttl_hours),
         ),
         portal=PortalLinks.from_settings(s.engine, s.settings)

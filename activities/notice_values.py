@@ -35,6 +35,7 @@ _INFO_REASONS = {code.value: name for code, name in words.INFO_REASONS.items()}
 _DEFAULTS: dict[str, object] = {
     **dict.fromkeys(("records", "item", "n", "slot", "amount", "reference", "notice", "decree", "old"), ""),
     **dict.fromkeys(("reason", "phone", "before", "who", "rebook", "price", "command"), ""),
+    **dict.fromkeys(("release", "doc", "language", "deadline"), ""),
     "near": (),  # a consult's near misses (`_near_misses`)
 }
 
@@ -72,6 +73,8 @@ class PortalMail(Protocol):
 
     def confirmation_url(self, case_id: str, language: Language = Language.EN) -> tuple[str, datetime]: ...
 
+    def task_url(self, kind: str, case_id: str, ref: str) -> str: ...
+
 
 def assignment_no_of(notice: Notice) -> int | None:
     """The assignment a specialist's notice belongs to: its id ends in the number, alone
@@ -104,6 +107,14 @@ def portal_text(
         url, until = portal.sign_in_url(notice.case_id, intake.date_of_birth, lang)
         part = "book" if notice.kind in REBOOK_KINDS else "sign_in"
         return render_portal_text(part, lang, url=url, until=when(until, lang, reader.zone))
+    # A provider's upload page for its request; a translator's page for the document.
+    if audience is Audience.PROVIDER and notice.params.get("n"):
+        url = portal.task_url("providers", notice.case_id, notice.params["n"])
+        return render_portal_text("provider", reader.language, url=url)
+    if audience is Audience.TRANSLATOR and notice.params.get("doc"):
+        return render_portal_text(
+            "translation", url=portal.task_url("translations", notice.case_id, notice.params["doc"])
+        )
     if audience is not Audience.SPECIALIST or not notice.specialist_id:
         return ""
     # The specialist's page: a records notice names its assignment; a consult's question is
@@ -206,7 +217,7 @@ def template_values(
     }
     if notice.kind in _COMMANDS:
         values["command"] = _COMMANDS[notice.kind].format(case_id=notice.case_id)
-    for instant in ("slot", "old"):
+    for instant in ("slot", "old", "deadline"):
         if params.get(instant):
             values[instant] = _moment(params[instant], reader)
     if notice.params.get("notice"):

@@ -33,6 +33,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.consult_invite import calendar_part, caller_phone, consult_invite
+from activities.notice_recipients import RECIPIENTS
 from activities.notice_templates import render_notice
 from activities.notice_values import (
     MINTING_KINDS,
@@ -47,6 +48,7 @@ from models.db import Assignment, EmailDelivery, EmailRow, MemberConsultHours, S
 from models.intake import PatientIntake
 from models.notices import Audience, Notice, NoticeKind, NoticeResult
 from models.program import Program
+from models.records import ProviderSheet
 from models.vocabulary import Language, language_of
 from runtime import metrics
 from runtime.i18n import zone_of
@@ -59,43 +61,12 @@ log = structlog.get_logger(__name__)
 
 __all__ = ["RECIPIENTS", "Audience", "EmailActivities", "MailConfig", "assignment_no_of", "message_id_for"]
 
-RECIPIENTS: dict[NoticeKind, tuple[Audience, ...]] = {
-    NoticeKind.CASE_OPENED: (Audience.CUSTOMER,),
-    NoticeKind.INELIGIBLE: (Audience.CUSTOMER, Audience.COORDINATOR),
-    NoticeKind.RECORDS_REMINDER: (Audience.CUSTOMER,),
-    NoticeKind.RECORDS_LAPSED: (Audience.CUSTOMER, Audience.COORDINATOR),
-    NoticeKind.RECORDS_TO_SPECIALIST: (Audience.SPECIALIST,),
-    NoticeKind.INFO_REQUESTED: (Audience.CUSTOMER, Audience.COORDINATOR),
-    NoticeKind.INFO_SUPPLIED: (Audience.SPECIALIST,),
-    NoticeKind.SLA_WARNING: (Audience.SPECIALIST, Audience.COORDINATOR),
-    NoticeKind.SLA_BREACH: (Audience.SUPERVISOR, Audience.COORDINATOR),
-    NoticeKind.SLA_BREACH_REMINDER: (Audience.SUPERVISOR,),
-    NoticeKind.SLA_MOVED: (Audience.SPECIALIST, Audience.COORDINATOR),
-    NoticeKind.REPORT_DELIVERED: (Audience.CUSTOMER,),
-    NoticeKind.CONSULT_BOOKED: (Audience.CUSTOMER, Audience.SPECIALIST),
-    NoticeKind.RECEIPT: (Audience.CUSTOMER,),
-    NoticeKind.CASE_CLOSED: (Audience.CUSTOMER,),
-    NoticeKind.CASE_CANCELLED: (Audience.CUSTOMER, Audience.COORDINATOR),
-    NoticeKind.TEAM_NOTIFIED: (Audience.COORDINATOR,),
-    NoticeKind.ATTENTION: (Audience.SUPERVISOR,),
-    NoticeKind.PORTAL_LINK: (Audience.CUSTOMER,),
-    NoticeKind.CONFIRM_REQUEST: (Audience.CUSTOMER,),
-    NoticeKind.RECORDS_COMPLETE: (Audience.CUSTOMER,),
-    NoticeKind.SPECIALIST_ASSIGNED: (Audience.CUSTOMER,),
-    NoticeKind.CONSULT_RESCHEDULED: (Audience.CUSTOMER, Audience.SPECIALIST),
-    NoticeKind.CONSULT_CANCELLED: (Audience.CUSTOMER, Audience.SPECIALIST),
-    NoticeKind.CONSULT_REMINDER: (Audience.CUSTOMER, Audience.SPECIALIST),
-    NoticeKind.CONSULT_CHECK: (Audience.SPECIALIST, Audience.COORDINATOR),
-    # The supervisor's copy is the escalation: a specialist who did not come, a member absent.
-    NoticeKind.CONSULT_MISSED: (Audience.CUSTOMER, Audience.SUPERVISOR),
-    NoticeKind.CONSULT_NO_SLOTS: (Audience.COORDINATOR,),
-}
-
 
 class MailConfig(BaseModel):
     mail_from: str
     coordinator: str
     supervisor: str
+    translator: str = ""  # none: the coordinator's address takes translation tasks
     link_ttl: timedelta = timedelta(hours=72)
 
 
@@ -135,6 +106,7 @@ class _Begun:
     intake: PatientIntake | None = None
     member_zone: str | None = None  # IANA; None: ICT
     assignment_no: int | None = None  # the specialist's page asked after a consult
+    provider: ProviderSheet | None = None  # a provider's notice: whom it goes to
 
 
 # Quoted-printable keeps a mostly-ASCII body readable on the wire, as the default policy does.
@@ -210,12 +182,17 @@ class EmailActivities:
                 raise ApplicationError(
                     "the intake sheet is missing from the store", type="IntakeMissing", non_retryable=True
                 ) from None
+        provider = None
+        if notice.provider_doc_id:
+            data = self.store.read_small(notice.case_id, notice.provider_doc_id)
+            provider = ProviderSheet.model_validate_json(data)
         return _Begun(
             delivered=delivered,
             specialist=specialist,
             intake=intake,
             member_zone=member_zone,
             assignment_no=assignment_no,
+            provider=provider,
         )
 
     def _record(
@@ -294,6 +271,13 @@ class EmailActivities:
                 return None
             to, name, zone = begun.specialist
             return to, Reader(audience, name, zone=zone_of(zone))
+        if audience is Audience.PROVIDER:
+            sheet = begun.provider
+            if sheet is None or sheet.email is None:
+                return None
+            return str(sheet.email), Reader(audience, sheet.name, sheet.language)
+        if audience is Audience.TRANSLATOR:
+            return self.config.translator or self.config.coordinator, Reader(audience, "translator")
         # The desk reads English, with times in ICT like every staff surface.
         if audience is Audience.COORDINATOR:
             return self.config.coordinator, Reader(audience, "coordinator")
@@ -340,6 +324,8 @@ class EmailActivities:
         intake = begun.intake
         if intake is not None:
             register_phi(intake.patient_name, intake.diagnosis_text, str(intake.email), intake.phone)
+        if begun.provider is not None:
+            register_phi(begun.provider.name, str(begun.provider.email or ""))
 
         sent_at = datetime.now(UTC)
         pending = [r for r in RECIPIENTS[notice.kind] if r.value not in begun.delivered]

@@ -105,6 +105,10 @@ class OpenCase(Body):
 
 class CompleteRecordsBody(Body):
     waive: list[RecordType] = Field(default=[], max_length=8)
+    # The completeness check's other items, as `status` lists them in `records_unmet`.
+    waive_checks: list[Annotated[str, Field(pattern=r"^(translation|recent):[0-9a-f]{12}$")]] = Field(
+        default=[], max_length=50
+    )
     waive_reason: ReasonText | None = None
 
 

@@ -8,7 +8,7 @@ store and are reached through `intake_doc_id`.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,10 +24,12 @@ from pydantic import (
 
 if TYPE_CHECKING:
     from models.case_state import CaseState
+    from models.records import Gathering
 
 # The word lists live in a pydantic-free module so that the thin CLI starts fast.
+from models.case_terms import ProgramTerms as ProgramTerms
 from models.consent import ConsentState
-from models.input_text import NO_NUL_PATTERN
+from models.input_text import NO_NUL_PATTERN, LanguageCode
 from models.vocabulary import TERMINAL_STAGES as TERMINAL_STAGES
 from models.vocabulary import InfoReason as InfoReason
 from models.vocabulary import RecordType as RecordType
@@ -121,6 +123,10 @@ class DocumentRef(Frozen):
     doc_id: Sha256
     record_type: RecordType
     size: int = Field(ge=0, le=1 << 50)  # no program caps file size; this bounds nonsense
+    # Declared at upload (`models.records`): the language, the date, and the original it translates.
+    language: LanguageCode | None = None
+    dated: date | None = None
+    translation_of: Sha256 | None = None
 
 
 class EligibilityFacts(Frozen):
@@ -149,32 +155,6 @@ class EligibilityDecision(Frozen):
     eligible: bool
     reasons: list[Reason] = []
     first_case_id: str | None = None
-
-
-class ProgramTerms(Frozen):
-    """The slice of a program's rules that the workflow needs, snapshotted at intake."""
-
-    name: str
-    sla_working_days: int = Field(ge=1)
-    calendars: list[str]
-    sla_timezone: str = "Asia/Phnom_Penh"
-    close_of_business: str = "17:00"
-    warn_ratio: float | None = 0.8
-    required_records: list[RecordType]
-    document_cap: int | None = None
-    free_consults: int | None = Field(ge=0, default=1)  # None: unlimited
-    consult_price_cents: int = Field(ge=0)
-    third_opinion_price_cents: int | None = None
-    currency: str = "USD"
-    follow_up_allowed: bool = False
-    late_documents_allowed: bool = False
-    reminder_every_days: float = Field(gt=0, default=3)
-    reminders_before_lapse: int = Field(ge=0, default=3)
-    consult_window_days: int = Field(ge=1, default=30)
-    override_window_days: int = Field(ge=1, default=14)
-    report_notice: str = ""  # e.g. the program's no-reimbursement statement
-    consult_length_minutes: int = Field(ge=15, default=30)
-    consult_notice_working_days: int = Field(ge=0, default=1)
 
 
 class CaseInput(Frozen):
@@ -304,6 +284,9 @@ class CaseStatus(Frozen):
     attention: str | None = None  # what the desk is asked to look at (SmoAttention)
     version: int = 0  # raised by every change the edges could see (the read model's)
     opened_at: datetime | None = None  # None for a case opened before it was kept
+    # Releases, requests to providers and translations, and what the completeness check lacks.
+    gathering: Gathering | None = None
+    records_unmet: list[str] = []
 
 
 class CaseResult(Frozen):
@@ -319,11 +302,14 @@ class CaseResult(Frozen):
 class AddRecords(Frozen):
     documents: list[DocumentRef] = Field(min_length=1, max_length=50)
     by: Actor
+    request_no: int | None = Field(default=None, ge=1)  # a provider's upload, to its request
 
 
 class CompleteRecords(Frozen):
     waive: list[RecordType] = []
     waive_reason: ShortText | None = None
+    # The completeness check's other items waived: `translation:<doc>`, `recent:<doc>`.
+    waive_checks: list[Annotated[str, StringConstraints(pattern=r"^(translation|recent):[0-9a-f]{12}$")]] = []
     by: Actor
 
 
@@ -393,7 +379,8 @@ class UpdateAck(Frozen):
 
 
 # The carried state is built from the models above; importing it completes CaseInput.
-import models.case_state  # noqa: E402, F401
+import models.case_state  # noqa: E402
+import models.records  # noqa: E402, F401
 
 # The consult's updates live with their kin; these two were always named from here.
 from models.consult import BookConsult as BookConsult  # noqa: E402

@@ -26,6 +26,7 @@ from models.case import (
 )
 from models.consent import ConsentState
 from models.notices import Notice
+from models.records import Gathering
 from models.roster import AssignmentResult
 from models.sla import CalendarChange
 from models.sla_clock import SlaClockRecord
@@ -45,6 +46,7 @@ class Phase(StrEnum):
 class Records(BaseModel):
     docs: dict[str, DocumentRef] = {}
     waived: list[RecordType] = []
+    waived_checks: list[str] = []  # the completeness check's items waived (models/records_check.py)
     complete: bool = False
     reminders: int = 0
     # When the next reminder is due: a continued run waits out the rest, not a fresh interval.
@@ -125,6 +127,7 @@ class CaseState(BaseModel):
     cancel_reason: str | None = None
     attention: str | None = None
     records: Records = Field(default_factory=Records)
+    gathering: Gathering = Field(default_factory=Gathering)
     assign_seq: int = 0
     excluded: list[str] = []  # specialists who declined or gave an earlier opinion
     next_assignment: AssignmentResult | None = None  # a coordinator's choice, not yet in effect

@@ -9,6 +9,7 @@ let it match before a final newline, so Python code checks with `fullmatch`).
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Annotated
 
 from pydantic import AfterValidator, EmailStr, WithJsonSchema
@@ -67,4 +68,28 @@ EMAIL_PATTERN = (
 Email = Annotated[
     EmailStr,
     WithJsonSchema({"type": "string", "format": "email", "maxLength": 254, "pattern": EMAIL_PATTERN}),
+]
+
+
+@cache
+def iso_639_1() -> frozenset[str]:
+    """The two-letter language codes (ISO 639-1), from the CLDR data Babel ships."""
+    from babel import Locale
+
+    codes = (str(code) for code in Locale("en").languages)
+    return frozenset(code for code in codes if len(code) == 2 and code.isalpha())
+
+
+def _language_code(value: str) -> str:
+    code = value.strip().lower()
+    if code not in iso_639_1():
+        raise ValueError("a document's language is its ISO 639-1 code (en, km, fr, …)")
+    return code
+
+
+# A document's language as declared at upload: its two-letter code, checked against the list.
+LanguageCode = Annotated[
+    str,
+    AfterValidator(_language_code),
+    WithJsonSchema({"type": "string", "pattern": "^[a-z]{2}$", "description": "ISO 639-1"}),
 ]

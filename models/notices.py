@@ -25,6 +25,8 @@ class Audience(StrEnum):
     SPECIALIST = "specialist"
     COORDINATOR = "coordinator"
     SUPERVISOR = "supervisor"
+    PROVIDER = "provider"  # a hospital asked for the member's records (its sheet names it)
+    TRANSLATOR = "translator"
 
 
 class NoticeKind(StrEnum):
@@ -64,6 +66,11 @@ class NoticeKind(StrEnum):
     CONSULT_CHECK = "consult_check"
     CONSULT_MISSED = "consult_missed"
     CONSULT_NO_SLOTS = "consult_no_slots"
+    # Records gathered for the member (models/records.py): a provider's request and its
+    # reminders, each with the provider's upload link; a translation task with its link.
+    RECORDS_REQUESTED = "records_requested"
+    RECORDS_REQUEST_REMINDER = "records_request_reminder"
+    TRANSLATION_REQUESTED = "translation_requested"
 
 
 class Notice(BaseModel):
@@ -73,6 +80,8 @@ class Notice(BaseModel):
     intake_doc_id: str | None = None
     specialist_id: str | None = None
     link_doc_ids: list[str] = []
+    # A provider's notice: the encrypted sheet with its name, address and language.
+    provider_doc_id: str | None = None
     due_at: datetime | None = None
     # The case's program: its words to the member (a refusal's reason and next step, the
     # report's notice) and its consult terms. None on notices sent before it was named.

@@ -153,6 +153,11 @@ class Program(Frozen):
             report_notice=(self.no_reimbursement_notice.text if self.no_reimbursement_notice.enabled else ""),
             consult_length_minutes=self.consults.length_minutes,
             consult_notice_working_days=self.consults.notice_working_days,
+            recency_days=dict(self.records.recency_days),
+            english_required=self.records.english_required,
+            chase_every_working_days=self.records.chase_every_working_days,
+            chase_times=self.records.chase_times,
+            translation_working_days=self.records.translation_working_days,
         )
 
 

@@ -63,6 +63,15 @@ class RecordsConfig(Frozen):
     # Fractions are allowed (0.5 = every 12 hours); days are calendar days, not working days.
     reminder_every_days: float = Field(default=3, gt=0)
     reminders_before_lapse: int = Field(default=3, ge=0)
+    # The completeness check (models/records_check.py): the oldest a record of a type may be,
+    # in days, and whether every document must be in English or translated into it.
+    recency_days: dict[RecordType, Annotated[int, Field(ge=1, le=3660)]] = Field(default_factory=dict)
+    english_required: bool = False
+    # Chasing a provider asked for records: every N working days (KH), M reminders, then the desk.
+    chase_every_working_days: int = Field(default=3, ge=1, le=20)
+    chase_times: int = Field(default=2, ge=0, le=10)
+    # The working days (KH) a translator has for a document.
+    translation_working_days: int = Field(default=1, ge=1, le=20)
 
     @field_validator("required")
     @classmethod

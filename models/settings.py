@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     mail_from: str = "smo-desk@example.org"
     coordinator_email: str = "coordinators@example.org"
     supervisor_email: str = "supervisors@example.org"
+    # Where translation tasks go (the translation agency's or the translator's desk address).
+    translator_email: str = "translators@example.org"
     # The desk as members reach it (SMO_DESK_EMAIL, SMO_DESK_PHONE): shown on the portal's
     # sign-in help and error pages, so that a member who cannot get in knows whom to ask.
     desk_email: str = "smo-desk@example.org"

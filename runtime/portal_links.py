@@ -134,6 +134,22 @@ class PortalLinks:
         expected = self._assignment_mac(case_id, assignment_no, specialist_id, exp)
         return _same(expected, sig)
 
+    # A provider's upload page (a request's number) and a translator's (the original's id):
+    # each link names its task, checked against the live case on every use (web/portal/tasks.py).
+
+    def _task_mac(self, kind: str, case_id: str, ref: str, exp: int) -> str:
+        material = f"portal-task|{kind}|{case_id}|{ref}|{exp}".encode()
+        return hmac.new(self.key, material, hashlib.sha256).hexdigest()
+
+    def task_url(self, kind: str, case_id: str, ref: str, now: datetime | None = None) -> str:
+        exp = int(((now or datetime.now(UTC)) + ASSIGNMENT_TTL).timestamp())
+        return (
+            f"{self.base_url}/portal/{kind}/{case_id}/{ref}/{exp}/{self._task_mac(kind, case_id, ref, exp)}"
+        )
+
+    def task_ok(self, kind: str, case_id: str, ref: str, exp: int, sig: str) -> bool:
+        return _same(self._task_mac(kind, case_id, ref, exp), sig)
+
     # ---- links --------------------------------------------------------------------------
 
     def mint(

@@ -23,7 +23,7 @@ from typer.core import TyperGroup
 from starter.case_cli import audit_cmd, case_app
 from starter.cli_common import PLAIN, err
 from starter.consult_cli import consult_app
-from starter.records_cli import records_app
+from starter.records_cli import records_app, release_app
 from starter.retention_cli import erase_cmd, hold_cmd, release_cmd
 from starter.review_cli import info_app, report_app, specialist_app
 from starter.service_cli import demo, dev, outbox_cmd, web_cmd, worker_cmd
@@ -82,6 +82,7 @@ case_app.command("release")(release_cmd)
 case_app.command("erase")(erase_cmd)
 app.add_typer(case_app, name="case")
 app.add_typer(records_app, name="records")
+app.add_typer(release_app, name="release")
 app.add_typer(specialist_app, name="specialist")
 app.add_typer(report_app, name="report")
 app.add_typer(consult_app, name="consult")

@@ -35,3 +35,6 @@ class FixedPortal:
     def confirmation_url(self, case_id: str, language: Language = Language.EN) -> tuple[str, datetime]:
         url = f"https://smo.example/portal/confirm/{case_id}?lang={language.value}"
         return url, datetime(2026, 12, 1, tzinfo=UTC)
+
+    def task_url(self, kind: str, case_id: str, ref: str) -> str:
+        return f"https://smo.example/portal/{kind}/{case_id}/{ref}"

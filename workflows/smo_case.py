@@ -27,7 +27,7 @@ from workflows.case.consult import ConsultStage
 from workflows.case.eligibility import EligibilityStage
 from workflows.case.options import DB, ESCALATION_PAUSE, CaseCancelled, expect
 from workflows.case.portal import PortalLinkStage
-from workflows.case.records import LATE_STAGES, RecordsStage
+from workflows.case.records import RecordsStage
 from workflows.case.review import ReviewStage
 from workflows.case.view import CaseViewMixin
 from workflows.sla import SlaClock
@@ -173,14 +173,6 @@ class SmoCaseWorkflow(
         if self.s.cancel_reason is not None:
             raise ValueError("the case is already being cancelled")
 
-    def _takes_records(self) -> bool:
-        """Whether `add_record` takes records now: its validator's rule, for the member's page."""
-        terms = self.s.terms
-        if terms is None:
-            return False
-        late = LATE_STAGES if terms.late_documents_allowed else set()
-        return self.s.stage in {Stage.GATHERING_RECORDS} | late
-
     @workflow.query
     def status(self) -> CaseStatus:
         s, terms, clock = self.s, self.s.terms, self.clock
@@ -222,6 +214,10 @@ class SmoCaseWorkflow(
             attention=s.attention,
             version=s.view_version,
             opened_at=s.opened_at,
+            gathering=s.gathering
+            if s.gathering.releases or s.gathering.requests or s.gathering.translations
+            else None,
+            records_unmet=self._unmet(),
             **(
                 {
                     "consult_length_minutes": terms.consult_length_minutes,

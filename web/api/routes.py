@@ -30,8 +30,10 @@ from models.api import (
     RescheduleConsultBody,
     Roster,
 )
+from models.api_records import RecordsQuery
 from models.case import CaseStatus
 from models.retention import CaseView, ErasureResult, ErasureStarted, HoldState
+from web.api import gathering
 from web.api.admin import (
     AuditQuery,
     OutboxQuery,
@@ -63,7 +65,7 @@ from web.api.consults import (
     set_member_hours,
     third_opinion,
 )
-from web.api.records import RecordsQuery, add_records, complete_records, record_consent
+from web.api.records import add_records, complete_records, record_consent
 from web.api.retention import case_erasure, erase_case, place_hold, release_hold
 from web.api.review import (
     ReportQuery,
@@ -105,6 +107,7 @@ ROUTES: list[Route] = [
         COORDINATORS,
         body=CompleteRecordsBody,
     ),
+    *gathering.ROUTES,
     Route(
         "POST",
         f"{C}/specialist",

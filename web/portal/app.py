@@ -24,7 +24,7 @@ from runtime.i18n import N_, gettext
 from runtime.portal_links import Holder
 from web.errors import WebError
 from web.links import ERASED
-from web.portal import intake, member, member_consult, new_link, signin, specialist, staff
+from web.portal import intake, member, member_consult, new_link, signin, specialist, staff, tasks
 from web.portal.base import PORTAL, Portal, portal_of
 from web.portal.language import languages
 from web.portal.malformed import malformed_requests
@@ -128,6 +128,7 @@ def portal_app(portal: Portal) -> web.Application:
     app.add_routes(specialist.routes)
     app.add_routes(intake.routes)
     app.add_routes(staff.routes)
+    app.add_routes(tasks.routes)
     app.router.add_static("/static", STATIC)
 
     async def finish(_app: web.Application) -> None:

@@ -7,7 +7,7 @@ told when the records are complete (queued too: the case goes on to the speciali
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -21,15 +21,15 @@ with workflow.unsafe.imports_passed_through():
         UpdateDetails,
     )
     from models.notices import NoticeKind
+    from models.records_check import unmet
     from models.storage import CheckDocuments
 
-from workflows.case.effects import MEMBER_NOTICES, EffectsMixin
+from workflows.case.effects import MEMBER_NOTICES
 from workflows.case.options import DB, expect, refused_on_business_error, wait
+from workflows.case.requests import LATE_STAGES, RequestsStage
 
-LATE_STAGES = {Stage.ASSIGNING_SPECIALIST, Stage.UNDER_REVIEW, Stage.REPORT_DELIVERED, Stage.CONSULT}
 
-
-class RecordsStage(EffectsMixin):
+class RecordsStage(RequestsStage):
     def _records_text(self) -> str:
         """The record types still missing, as codes (`biopsy_report,imaging`): the notice names
         them in the member's language."""
@@ -41,22 +41,33 @@ class RecordsStage(EffectsMixin):
         while True:
             if records.next_reminder_at is None:
                 records.next_reminder_at = workflow.now() + timedelta(days=terms.reminder_every_days)
+            # A provider's or a translator's deadline may come first (workflows/case/requests.py).
+            chase_at = self._next_chase()
+            until = records.next_reminder_at if chase_at is None else min(chase_at, records.next_reminder_at)
             woke = await wait(
-                lambda: records.complete or self.s.cancel_reason is not None or self._history_full(),
-                max(records.next_reminder_at - workflow.now(), timedelta(0)),
+                lambda at=chase_at: self._gathering_woke(at),  # type: ignore[misc]
+                max(until - workflow.now(), timedelta(0)),
                 "records reminder",
             )
             self._check_cancel()
             if records.complete:
+                self._end_open_requests()
                 if workflow.patched(MEMBER_NOTICES):
                     notice = self._notice(NoticeKind.RECORDS_COMPLETE, "1")
                     self._queue_notice(notice.notice_id, notice)
                 return True
             if woke:
-                # A member uploading one file at a time: a fresh run keeps the history short.
-                await self._continue_as_new()
+                if self._history_full():
+                    # A member uploading one file at a time: a fresh run keeps the history short.
+                    await self._continue_as_new()
                 continue
+            if chase_at is not None and workflow.now() >= chase_at:
+                await self._chase()
+                if workflow.now() < records.next_reminder_at:
+                    continue
             records.next_reminder_at = None
+            if self._gathering_waits():
+                continue  # the desk is gathering for the member: no reminder, no lapse meanwhile
             if records.reminders >= terms.reminders_before_lapse:
                 return False
             records.reminders += 1
@@ -67,6 +78,15 @@ class RecordsStage(EffectsMixin):
                 str(n),
                 params={"records": self._records_text(), "n": str(n)},
             )
+
+    def _gathering_woke(self, chase_at: datetime | None) -> bool:
+        """The records are in, the case is cancelled or long, or a new deadline comes sooner."""
+        return (
+            self.s.records.complete
+            or self.s.cancel_reason is not None
+            or self._history_full()
+            or self._next_chase() != chase_at
+        )
 
     # ---- updates ------------------------------------------------------------------------
 
@@ -80,6 +100,10 @@ class RecordsStage(EffectsMixin):
             await self._register(new)
             for doc in new:
                 docs[doc.doc_id] = doc
+            if req.request_no is not None:
+                self._provider_upload(req.request_no, new)
+            self._link_translations(new)
+            await self._open_translations(new)
             self._note("records added", f"{len(new)} by {req.by}")
             if late and new:
                 notice = self._notice(
@@ -99,6 +123,11 @@ class RecordsStage(EffectsMixin):
             raise ValueError(f"records are not accepted in stage {self.s.stage.value}")
         if any(d.record_type is RecordType.SMO_REPORT for d in req.documents):
             raise ValueError("an SMO report is submitted with `smo report submit`, not as a record")
+        if any(d.dated is not None and d.dated > self._today() for d in req.documents):
+            raise ValueError("a document cannot be dated in the future")
+        if req.request_no is not None:
+            self._check_provider_upload(req.request_no, req.documents)
+        self._check_translations(req.documents)
         total = len(self.s.records.docs.keys() | {d.doc_id for d in req.documents})
         if terms.document_cap is not None and total > terms.document_cap:
             raise ValueError(
@@ -109,8 +138,10 @@ class RecordsStage(EffectsMixin):
     @workflow.update
     def mark_records_complete(self, req: CompleteRecords) -> UpdateAck:
         self.s.records.waived = list(req.waive)
+        self.s.records.waived_checks = list(req.waive_checks)
         self.s.records.complete = True
-        detail = f"by {req.by}" + (f", waived {', '.join(w.value for w in req.waive)}" if req.waive else "")
+        waived = [w.value for w in req.waive] + list(req.waive_checks)
+        detail = f"by {req.by}" + (f", waived {', '.join(waived)}" if waived else "")
         self._note("records complete", detail)
         return self._ack()
 
@@ -125,11 +156,22 @@ class RecordsStage(EffectsMixin):
         not_required = [w.value for w in req.waive if w not in self.terms.required_records]
         if not_required:
             raise ValueError(f"only required record types can be waived, not {', '.join(not_required)}")
-        if req.waive and not req.waive_reason:
-            raise ValueError("waiving a required record needs a reason")
-        missing = [m for m in self._missing() if m not in {w.value for w in req.waive}]
-        if missing:
-            raise ValueError(f"records missing: {', '.join(missing)} (add them, or waive with a reason)")
+        if (req.waive or req.waive_checks) and not req.waive_reason:
+            raise ValueError("waiving a required record or a check needs a reason")
+        lacking = self._unmet()
+        not_unmet = [c for c in req.waive_checks if c not in lacking]
+        if not_unmet:
+            raise ValueError(f"nothing to waive: {', '.join(not_unmet)} is not an unmet item")
+        left = unmet(self.s.records.docs.values(), self.terms, self._today(), req.waive, req.waive_checks)
+        if left:
+            raise ValueError(f"records missing: {', '.join(left)} (add them, or waive with a reason)")
+
+    def _unmet(self) -> list[str]:
+        """The completeness check's unmet items now (models/records_check.py)."""
+        if self.s.terms is None:
+            return []
+        r = self.s.records
+        return unmet(r.docs.values(), self.terms, self._today(), r.waived, r.waived_checks)
 
     @workflow.update
     async def update_details(self, req: UpdateDetails) -> UpdateAck:
