@@ -124,6 +124,11 @@ class Translation(BaseModel):
     reminded: bool = False
     escalated: bool = False
     translation_doc_id: Sha256 | None = None
+    waived: bool = False  # the desk waived it, with a reason, when it declared the records complete
+
+    @property
+    def open(self) -> bool:
+        return self.translation_doc_id is None and not self.waived
 
 
 class Gathering(BaseModel):
@@ -145,7 +150,7 @@ class Gathering(BaseModel):
             if r.state.open:
                 return f"provider request {r.request_no} ({r.state.value}, {r.reminders} reminders)"
         for t in self.translations:
-            if t.translation_doc_id is None:
+            if t.open:
                 return f"translation of {t.doc_id[:12]}"
         return None
 

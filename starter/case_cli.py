@@ -283,6 +283,34 @@ def _print_audit(rows: list[dict[str, Any]], case_id: str | None = None) -> None
         out.print("no audit events" + (f" for {case_id}" if case_id else ""))
 
 
+def _gathering_lines(status: dict[str, Any]) -> list[str]:
+    """Releases, requests to providers and translations, and what the completeness check lacks."""
+    lines, g = [], status.get("gathering") or {}
+    for r in g.get("releases", []):
+        state = "revoked" if r["revoked_at"] else f"until {r['expires_on']}"
+        lines.append(
+            f"release {r['release_no']} ({r['source']}): {', '.join(r['types']) or 'all records'}, {state}"
+        )
+    for q in g.get("requests", []):
+        lines.append(
+            f"request {q['request_no']} (release {q['release_no']}): {q['state']}, {', '.join(q['types'])};"
+            f" sent {at_desk(q['sent_at'])}, {q['reminders']} reminder(s)"
+            + (", desk told" if q["escalated"] else "")
+        )
+    for t in g.get("translations", []):
+        done = (
+            "translated"
+            if t["translation_doc_id"]
+            else f"due {at_desk(t['due_at'])}"
+            if t["due_at"]
+            else "late"
+        )
+        lines.append(f"translation of {t['doc_id'][:12]} ({t['language']}): {done}")
+    if status.get("records_unmet"):
+        lines.append(f"completeness check lacks: {', '.join(status['records_unmet'])}")
+    return lines
+
+
 def _print_status(status: dict[str, Any], timeline: bool = True) -> None:
     out.print(f"[bold]{status['case_id']}[/]  {status['program']}  [bold cyan]{status['stage']}[/]")
     eligibility = status.get("eligibility")
@@ -296,6 +324,8 @@ def _print_status(status: dict[str, Any], timeline: bool = True) -> None:
         f"  records: {received}; missing: {', '.join(missing) or 'none'}"
         + (f"; {rec['documents']}/{rec['cap']} documents" if rec["cap"] else "")
     )
+    for line in _gathering_lines(status):
+        out.print(f"  {line}", markup=False, highlight=False)
     if status["specialist_id"]:
         out.print(f"  specialist: {status['specialist_id']} ({status['specialty']})")
     sla = status["sla"]

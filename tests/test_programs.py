@@ -130,6 +130,13 @@ def test_prudential_terms_snapshot_maps_every_field(programs: dict[str, Program]
         consult_window_days=30,
         override_window_days=14,
         report_notice=programs["prudential-kh"].no_reimbursement_notice.text or "",
+        consult_length_minutes=30,
+        consult_notice_working_days=1,
+        recency_days={RecordType.IMAGING: 183, RecordType.BIOPSY_REPORT: 183},
+        english_required=True,
+        chase_every_working_days=3,
+        chase_times=2,
+        translation_working_days=1,
     )
     assert terms == expected
     # Every ProgramTerms field is set from the program, none left to its default.

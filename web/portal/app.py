@@ -24,7 +24,17 @@ from runtime.i18n import N_, gettext
 from runtime.portal_links import Holder
 from web.errors import WebError
 from web.links import ERASED
-from web.portal import intake, member, member_consult, new_link, signin, specialist, staff, tasks
+from web.portal import (
+    intake,
+    member,
+    member_consult,
+    member_release,
+    new_link,
+    signin,
+    specialist,
+    staff,
+    tasks,
+)
 from web.portal.base import PORTAL, Portal, portal_of
 from web.portal.language import languages
 from web.portal.malformed import malformed_requests
@@ -125,6 +135,7 @@ def portal_app(portal: Portal) -> web.Application:
     app.add_routes(new_link.routes)
     app.add_routes(member.routes)
     app.add_routes(member_consult.routes)
+    app.add_routes(member_release.routes)
     app.add_routes(specialist.routes)
     app.add_routes(intake.routes)
     app.add_routes(staff.routes)

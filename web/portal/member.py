@@ -29,6 +29,7 @@ from web.portal import language
 from web.portal.base import CONTACT_WORDS, LATE, act, answered, audit, download, form_text, portal_of
 from web.portal.case_view import case_context
 from web.portal.consult_view import CONSULT_DONE, member_consult
+from web.portal.member_release import RELEASE_DONE, providers_named, release_defaults
 from web.portal.member_visit import Visit, form_of, visit_of
 from web.portal.pages import render
 from web.uploads import MEMBER_RECORD_TYPES, PAGES, MultipartForm
@@ -42,6 +43,7 @@ DONE = {
     "consent": N_("Thank you: your consent is recorded. Your records can now go to the specialist."),
     "withdrawn": N_("Your consent is withdrawn: no further records will be sent."),
     **CONSULT_DONE,
+    **RELEASE_DONE,
 }
 # What the member is told when the case refuses what they tried, one sentence per action.
 REFUSED = {
@@ -116,7 +118,10 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     consult = await member_consult(visit.portal.backends, status, datetime.now(UTC))
     done = DONE.get(request.query.get("done", ""), "")
     context = case_context(status, email=intake.email, phone=intake.phone, done=done, consult=consult)
-    return render("case.html", csrf=visit.csrf, desk=visit.portal.desk, **context)
+    named = await providers_named(visit.portal, status)
+    return render(
+        "case.html", csrf=visit.csrf, desk=visit.portal.desk, named=named, **release_defaults(), **context
+    )
 
 
 @routes.post("/cases/{case_id}/records")

@@ -94,10 +94,8 @@ def _open_request(task: Task) -> ProviderRequest:
 def _open_translation(task: Task, doc_id: str) -> Translation:
     g = task.status.gathering
     found = next((t for t in g.translations if t.doc_id == doc_id), None) if g is not None else None
-    if task.status.stage.terminal or found is None or found.translation_doc_id is not None:
+    if task.status.stage.terminal or found is None or not found.open:
         raise WebError(410, TASK_ENDED)
-    if f"translation:{short(doc_id)}" not in task.status.records_unmet:
-        raise WebError(410, TASK_ENDED)  # waived by the desk
     return found
 
 
@@ -129,8 +127,14 @@ TRANSLATION = "/translations/{case_id}/{ref}/{exp}/{sig}"
 @english
 async def provider_page(request: web.Request) -> web.StreamResponse:
     task = await _task(request, "providers", REQUEST_NO)
-    asked = _open_request(task)
     done = request.query.get("done", "") == "sent"
+    try:
+        asked = _open_request(task)
+    except WebError:
+        if not done:
+            raise
+        # The upload just sent was the last asked for: the request has ended with it.
+        return render("error.html", 200, title="Thank you", message="The records are with the case.")
     return render("provider.html", task=task, asked=asked, done=done)
 
 

@@ -264,7 +264,12 @@ class RequestsStage(EffectsMixin):
             raise ValueError(f"not asked for in this request: {', '.join(outside)}")
 
     def _end_open_requests(self) -> None:
-        """The records were declared complete: what is still asked for is no longer needed."""
+        """The records were declared complete: what is still asked for is no longer needed, and
+        a translation the desk waived is no longer awaited."""
+        waived = set(self.s.records.waived_checks)
+        for task in self.s.gathering.translations:
+            if task.open and f"translation:{short(task.doc_id)}" in waived:
+                task.waived, task.due_at = True, None
         for request in self.s.gathering.requests:
             if request.state.open:
                 request.state, request.ended_at = RequestState.EXPIRED, workflow.now()
@@ -321,7 +326,7 @@ class RequestsStage(EffectsMixin):
         """The earliest deadline among open requests and translations (None: nothing to chase)."""
         g = self.s.gathering
         times = [r.next_chase_at for r in g.requests if r.state.open and r.next_chase_at is not None]
-        times += [t.due_at for t in g.translations if t.translation_doc_id is None and t.due_at is not None]
+        times += [t.due_at for t in g.translations if t.open and t.due_at is not None]
         return min(times, default=None)
 
     def _gathering_waits(self) -> bool:
@@ -358,7 +363,7 @@ class RequestsStage(EffectsMixin):
             item = f"provider request {request.request_no} unanswered after {request.reminders} reminders"
             self._tell_desk(f"request-{request.request_no}-escalated", item)
         for task in self.s.gathering.translations:
-            if task.translation_doc_id is not None or task.due_at is None or task.due_at > now:
+            if not task.open or task.due_at is None or task.due_at > now:
                 continue
             if not task.reminded:
                 task.reminded = True
