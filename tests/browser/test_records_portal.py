@@ -51,7 +51,11 @@ async def test_a_khmer_member_signs_a_release_and_the_hospital_sends_the_records
     await shots.take(phone, "release-signed")
 
     # The desk asks the hospital under the member's release.
-    body = {"provider": "Calmette Hospital", "email": "records@calmette.example.com", "types": "operative_report"}
+    body = {
+        "provider": "Calmette Hospital",
+        "email": "records@calmette.example.com",
+        "types": "operative_report",
+    }
     code, answer = await site.api("POST", f"/api/v1/cases/{case_id}/records/requests", json=body)
     assert code == 200, answer
 
