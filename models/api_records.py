@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from models.case import Sha256
 from models.input_text import Email, LanguageCode
-from models.records import ProviderName
+from models.records import MAX_RELEASES, ProviderName
 from models.vocabulary import Language, RecordType
 
 
@@ -22,7 +22,20 @@ def _comma_list(value: object) -> object:
     return value
 
 
-RecordTypes = Annotated[list[RecordType], BeforeValidator(_comma_list), Field(max_length=10)]
+# What a provider may be asked for and a release may cover: medical records, not the
+# specialist's report or a consent form.
+MEDICAL = [t for t in RecordType if t not in {RecordType.SMO_REPORT, RecordType.CONSENT}]
+
+
+def _medical(value: RecordType) -> RecordType:
+    if value not in MEDICAL:
+        raise ValueError("a provider is asked for medical records, not a report or a consent")
+    return value
+
+
+_MEDICAL_SCHEMA = {"type": "string", "enum": [t.value for t in MEDICAL]}
+MedicalType = Annotated[RecordType, AfterValidator(_medical), WithJsonSchema(_MEDICAL_SCHEMA)]
+RecordTypes = Annotated[list[MedicalType], BeforeValidator(_comma_list), Field(max_length=10)]
 
 
 def _number(value: object) -> object:
@@ -55,7 +68,7 @@ class ReleaseQuery(Strict):
 
 
 class ReleaseNumber(Strict):
-    number: Annotated[int, Field(ge=1, le=99), BeforeValidator(_number)]
+    number: Annotated[int, Field(ge=1, le=MAX_RELEASES), BeforeValidator(_number)]
 
 
 class RecordsRequestBody(Strict):
@@ -64,5 +77,5 @@ class RecordsRequestBody(Strict):
     provider: ProviderName
     email: Email
     types: RecordTypes = []  # none: the program's required types the case still lacks
-    release: int | None = Field(default=None, ge=1, le=99)
+    release: int | None = Field(default=None, ge=1, le=MAX_RELEASES)
     language: Language = Language.EN  # the provider's email: English, or Khmer too with km

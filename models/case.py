@@ -24,19 +24,22 @@ from pydantic import (
 
 if TYPE_CHECKING:
     from models.case_state import CaseState
-    from models.records import Gathering
 
 # The word lists live in a pydantic-free module so that the thin CLI starts fast.
 from models.case_terms import ProgramTerms as ProgramTerms
 from models.consent import ConsentState
 from models.input_text import NO_NUL_PATTERN, LanguageCode
+from models.input_text import SHA256_PATTERN as SHA256_PATTERN
+from models.input_text import Actor as Actor
+from models.input_text import Sha256 as Sha256
+from models.input_text import ShortText as ShortText
+from models.records import Gathering
 from models.vocabulary import TERMINAL_STAGES as TERMINAL_STAGES
 from models.vocabulary import InfoReason as InfoReason
 from models.vocabulary import RecordType as RecordType
 from models.vocabulary import Stage as Stage
 
 CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
-SHA256_PATTERN = r"^[0-9a-f]{64}$"
 ICD10_PATTERN = r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$"
 # A run's history events past which the case continues as new at its next idle point.
 HISTORY_BUDGET = 2000
@@ -65,9 +68,6 @@ def _case_id(value: str) -> str:
 CaseId = Annotated[
     str, StringConstraints(pattern=CASE_ID_PATTERN), AfterValidator(_case_id), WithJsonSchema(CASE_ID_SCHEMA)
 ]
-Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
-Actor = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
-ShortText = Annotated[str, StringConstraints(min_length=3, max_length=500, strip_whitespace=True)]
 
 
 def _aware(value: datetime) -> datetime:
@@ -379,8 +379,6 @@ class UpdateAck(Frozen):
 
 
 # The carried state is built from the models above; importing it completes CaseInput.
-import models.case_state  # noqa: E402
-import models.records  # noqa: E402, F401
 
 # The consult's updates live with their kin; these two were always named from here.
 from models.consult import BookConsult as BookConsult  # noqa: E402

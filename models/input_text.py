@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, EmailStr, WithJsonSchema
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints, WithJsonSchema
+
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+# A document's id (its sha256), who did something, and a short reason.
+Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
+Actor = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+ShortText = Annotated[str, StringConstraints(min_length=3, max_length=500, strip_whitespace=True)]
 
 # No NUL: PostgreSQL cannot store one in text, and no field of ours means one.
 NO_NUL_PATTERN = r"^[^\x00]*$"
@@ -88,8 +94,9 @@ def _language_code(value: str) -> str:
 
 
 # A document's language as declared at upload: its two-letter code, checked against the list.
-LanguageCode = Annotated[
-    str,
-    AfterValidator(_language_code),
-    WithJsonSchema({"type": "string", "pattern": "^[a-z]{2}$", "description": "ISO 639-1"}),
-]
+def _language_codes(schema: dict[str, Any]) -> None:
+    # Built when a schema is asked for, not at import: the list comes from Babel's data.
+    schema.update(type="string", enum=sorted(iso_639_1()), description="ISO 639-1")
+
+
+LanguageCode = Annotated[str, AfterValidator(_language_code), Field(json_schema_extra=_language_codes)]

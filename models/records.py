@@ -18,10 +18,9 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from models.case import Actor, CaseStatus, DocumentRef, Sha256, ShortText
-from models.input_text import NO_NUL_PATTERN, Email
+from models.input_text import Actor, Email, Sha256
 from models.vocabulary import Language, RecordType
 
 # "A US HIPAA authorization must state an expiry": ours is at most a year from signing.
@@ -30,8 +29,10 @@ MAX_RELEASES = 20
 MAX_REQUESTS = 20
 
 
+# At least two characters once its ends are stripped (U+0085 named apart, as in REASON_PATTERN).
+PROVIDER_PATTERN = r"^\s*[^\s\x00\x85][^\x00]*[^\s\x00\x85]\s*$"
 ProviderName = Annotated[
-    str, StringConstraints(min_length=2, max_length=120, strip_whitespace=True, pattern=NO_NUL_PATTERN)
+    str, StringConstraints(min_length=2, max_length=120, strip_whitespace=True, pattern=PROVIDER_PATTERN)
 ]
 
 
@@ -153,47 +154,3 @@ class Gathering(BaseModel):
             if t.open:
                 return f"translation of {t.doc_id[:12]}"
         return None
-
-
-# ---- update payloads ------------------------------------------------------------------
-
-
-class RecordRelease(Frozen):
-    provider_key: Sha256
-    document: DocumentRef  # the signed release (stored as a `consent` record: the member's authorization)
-    types: list[RecordType] = Field(default=[], max_length=10)
-    records_from: date | None = None
-    expires_on: date
-    source: ReleaseSource = ReleaseSource.PAPER
-    by: Actor
-
-
-class RevokeRelease(Frozen):
-    release_no: int = Field(ge=1, le=MAX_RELEASES)
-    by: Actor
-
-
-class RequestRecords(Frozen):
-    provider_key: Sha256
-    provider_doc_id: Sha256
-    types: list[RecordType] = Field(default=[], max_length=10)  # none: the required ones still missing
-    release_no: int | None = Field(default=None, ge=1, le=MAX_RELEASES)
-    by: Actor
-
-    @model_validator(mode="after")
-    def _inputs_only(self) -> RequestRecords:
-        if {RecordType.SMO_REPORT, RecordType.CONSENT} & set(self.types):
-            raise ValueError("a provider is asked for medical records, not a report or a consent")
-        return self
-
-
-class RefuseRequest(Frozen):
-    """The provider answered, from its page, that it will not send the records."""
-
-    request_no: int = Field(ge=1, le=MAX_REQUESTS)
-    reason: ShortText
-    by: Actor
-
-
-# The case's status shows the gathering; it can name Gathering only once it exists.
-CaseStatus.model_rebuild(_types_namespace={"Gathering": Gathering})

@@ -13,15 +13,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from models.case import AddRecords, CaseStatus, CompleteRecords, RecordType, Stage
-from models.records import (
-    ProviderSheet,
-    RecordRelease,
-    RequestRecords,
-    RequestState,
-    RevokeRelease,
-    provider_key,
-)
+from models.records import ProviderSheet, RequestState, provider_key
 from models.records_check import short
+from models.records_updates import RecordRelease, RequestRecords, RevokeRelease
 from runtime.outbox import read_outbox
 from tests import scenario
 from worker import Services

@@ -15,7 +15,8 @@ import service
 from models.api import ActionResult, Empty
 from models.api_records import RecordsRequestBody, ReleaseNumber, ReleaseQuery
 from models.case import DocumentRef, RecordType
-from models.records import ProviderSheet, RecordRelease, RequestRecords, RevokeRelease, provider_key
+from models.records import ProviderSheet, provider_key
+from models.records_updates import RecordRelease, RequestRecords, RevokeRelease
 from web.api.call import Call, update, with_files
 from web.errors import WebError, validation_message
 from web.spec import COORDINATORS, Route, Upload

@@ -24,15 +24,8 @@ from multidict import MultiDictProxy
 from pydantic import BaseModel, ValidationError
 
 from models.case import CaseStatus, DocumentRef, RecordType
-from models.records import (
-    RELEASE_LONGEST,
-    ProviderSheet,
-    RecordRelease,
-    ReleaseSource,
-    RequestState,
-    RevokeRelease,
-    provider_key,
-)
+from models.records import RELEASE_LONGEST, ProviderSheet, ReleaseSource, RequestState, provider_key
+from models.records_updates import RecordRelease, RevokeRelease
 from runtime import i18n
 from runtime.i18n import N_, gettext
 from web.errors import WebError

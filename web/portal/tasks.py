@@ -22,8 +22,9 @@ from pydantic import TypeAdapter, ValidationError
 import service
 from models.case import AddRecords, CaseStatus, DocumentRef
 from models.input_text import LanguageCode
-from models.records import ProviderRequest, RefuseRequest, Translation
+from models.records import ProviderRequest, Translation
 from models.records_check import short
+from models.records_updates import RefuseRequest
 from runtime.portal_links import Holder
 from service.errors import NoCase
 from web.errors import WebError

@@ -23,15 +23,12 @@ with workflow.unsafe.imports_passed_through():
         MAX_REQUESTS,
         RELEASE_LONGEST,
         ProviderRequest,
-        RecordRelease,
-        RefuseRequest,
         Release,
-        RequestRecords,
         RequestState,
-        RevokeRelease,
         Translation,
     )
     from models.records_check import ENGLISH, short
+    from models.records_updates import RecordRelease, RefuseRequest, RequestRecords, RevokeRelease
     from models.sla import DeadlineRequest, SlaRule
     from models.sla_clock import DueDate
     from models.storage import CheckDocuments
