@@ -287,6 +287,7 @@ class CaseStatus(Frozen):
     # Releases, requests to providers and translations, and what the completeness check lacks.
     gathering: Gathering | None = None
     records_unmet: list[str] = []
+    waiting_on: str | None = None  # what gathering waits on (the desk's list shows it)
 
 
 class CaseResult(Frozen):

@@ -145,12 +145,16 @@ class Gathering(BaseModel):
     def release(self, release_no: int) -> Release | None:
         return next((r for r in self.releases if r.release_no == release_no), None)
 
-    def waiting_on(self) -> str | None:
-        """What gathering waits on, for the desk's list: the first open request or translation."""
+    def waiting_on(self, records_missing: bool, today: date) -> str | None:
+        """What gathering waits on, for the desk's list: an open request to a provider, a
+        translation, or the member (records missing, and no release in force to ask anyone)."""
         for r in self.requests:
             if r.state.open:
-                return f"provider request {r.request_no} ({r.state.value}, {r.reminders} reminders)"
+                since = r.sent_at.date().isoformat()
+                return f"provider request {r.request_no} since {since}, {r.reminders} reminder(s)"
         for t in self.translations:
             if t.open:
                 return f"translation of {t.doc_id[:12]}"
+        if records_missing and not any(r.in_force(today) for r in self.releases):
+            return "records or a release from the member"
         return None

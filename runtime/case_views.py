@@ -96,7 +96,9 @@ class CaseViews:
             "sla_state": status.sla.state.value,
             # The deadline the list filters on is the one the case publishes (once it runs).
             "due_at": utc(status.sla.due_at) if status.sla.state is not SlaState.NOT_STARTED else None,
-            "attention": status.attention,
+            # What the desk is asked to look at, or else what a case the desk gathers records
+            # for (a release, a request, a translation) waits on.
+            "attention": status.attention or (status.waiting_on if status.gathering else None),
             "running": view.running,
             "by_case": by_case,
             "opened_at": utc(status.opened_at),

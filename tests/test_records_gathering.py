@@ -13,7 +13,16 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from models.case import AddRecords, CaseStatus, CompleteRecords, RecordType, Stage
-from models.records import ProviderSheet, RequestState, provider_key
+from models.records import (
+    Gathering,
+    ProviderRequest,
+    ProviderSheet,
+    Release,
+    ReleaseSource,
+    RequestState,
+    Translation,
+    provider_key,
+)
 from models.records_check import short
 from models.records_updates import RecordRelease, RequestRecords, RevokeRelease
 from runtime.outbox import read_outbox
@@ -192,3 +201,36 @@ async def test_revoking_a_release_stops_its_request_and_a_request_under_it_is_re
             SmoCaseWorkflow.add_record, AddRecords(documents=[part], by="provider:1", request_no=1)
         )
     assert "this request has ended" in str(ended.value.cause)
+
+
+def test_what_a_gathering_case_waits_on_is_the_open_request_then_a_translation_then_the_member() -> None:
+    sent = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+    today = sent.date()
+    release = Release(
+        release_no=1,
+        provider_key=provider_key(CALMETTE),
+        document_id="a" * 64,
+        expires_on=today + timedelta(days=30),
+        source=ReleaseSource.PAPER,
+        signed_by="desk",
+        signed_at=sent,
+    )
+    request = ProviderRequest(
+        request_no=1,
+        release_no=1,
+        provider_key=provider_key(CALMETTE),
+        provider_doc_id="b" * 64,
+        types=ASKED,
+        sent_at=sent,
+        reminders=1,
+        by="desk",
+    )
+    translation = Translation(doc_id="c" * 64, language="km", opened_at=sent)
+    gathering = Gathering(releases=[release], requests=[request], translations=[translation])
+    assert gathering.waiting_on(True, today) == "provider request 1 since 2026-12-07, 1 reminder(s)"
+    request.state = RequestState.RECEIVED
+    assert gathering.waiting_on(True, today) == "translation of cccccccccccc"
+    translation.translation_doc_id = "d" * 64
+    assert gathering.waiting_on(True, today) is None  # a release in force: the desk can ask
+    assert gathering.waiting_on(True, today + timedelta(days=31)) == "records or a release from the member"
+    assert gathering.waiting_on(False, today + timedelta(days=31)) is None

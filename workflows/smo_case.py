@@ -218,6 +218,7 @@ class SmoCaseWorkflow(
             if s.gathering.releases or s.gathering.requests or s.gathering.translations
             else None,
             records_unmet=self._unmet(),
+            waiting_on=self._waiting_on(),
             **(
                 {
                     "consult_length_minutes": terms.consult_length_minutes,

@@ -326,6 +326,12 @@ class RequestsStage(EffectsMixin):
         times += [t.due_at for t in g.translations if t.open and t.due_at is not None]
         return min(times, default=None)
 
+    def _waiting_on(self) -> str | None:
+        """What gathering waits on (models.records.Gathering.waiting_on), while it gathers."""
+        if self.s.stage is not Stage.GATHERING_RECORDS:
+            return None
+        return self.s.gathering.waiting_on(bool(self._missing()), self._today())
+
     def _gathering_waits(self) -> bool:
         """Whether the desk is gathering for the member (a request or a translation open)."""
         g = self.s.gathering
