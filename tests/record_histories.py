@@ -57,6 +57,7 @@ from runtime.outbox import OutboxServer
 from runtime.secrets import ensure_dev_secrets
 from runtime.temporal import binary, converter_for, ensure_search_attributes
 from tests import scenario
+from tests.history_gathering import prudential_records_from_a_hospital
 from worker import Services, build_worker
 from workflows.smo_case import SmoCaseWorkflow
 
@@ -483,6 +484,7 @@ SCENARIOS: dict[str, Callable[[Stack], Awaitable[list[str]]]] = {
         assist_america_consent,
         prudential_member_uploads,
         prudential_consult_moved_and_missed,
+        prudential_records_from_a_hospital,
     )
 }
 
