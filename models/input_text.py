@@ -9,7 +9,6 @@ let it match before a final newline, so Python code checks with `fullmatch`).
 from __future__ import annotations
 
 import re
-from functools import cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints, WithJsonSchema
@@ -77,13 +76,21 @@ Email = Annotated[
 ]
 
 
-@cache
-def iso_639_1() -> frozenset[str]:
-    """The two-letter language codes (ISO 639-1), from the CLDR data Babel ships."""
+def _iso_639_1() -> frozenset[str]:
     from babel import Locale
 
     codes = (str(code) for code in Locale("en").languages)
     return frozenset(code for code in codes if len(code) == 2 and code.isalpha())
+
+
+# Read once, at import: a workflow validates a document's language inside its sandbox, which
+# may not read Babel's data files (about 30 ms here, once per process).
+_ISO_639_1 = _iso_639_1()
+
+
+def iso_639_1() -> frozenset[str]:
+    """The two-letter language codes (ISO 639-1), from the CLDR data Babel ships."""
+    return _ISO_639_1
 
 
 def _language_code(value: str) -> str:
