@@ -298,13 +298,8 @@ def _gathering_lines(status: dict[str, Any]) -> list[str]:
             + (", desk told" if q["escalated"] else "")
         )
     for t in g.get("translations", []):
-        done = (
-            "translated"
-            if t["translation_doc_id"]
-            else f"due {at_desk(t['due_at'])}"
-            if t["due_at"]
-            else "late"
-        )
+        due = f"due {at_desk(t['due_at'])}" if t["due_at"] else "late, desk told"
+        done = "translated" if t["translation_doc_id"] else "waived" if t.get("waived") else due
         lines.append(f"translation of {t['doc_id'][:12]} ({t['language']}): {done}")
     if status.get("records_unmet"):
         lines.append(f"completeness check lacks: {', '.join(status['records_unmet'])}")
