@@ -335,9 +335,7 @@ class RequestsStage(EffectsMixin):
     def _gathering_waits(self) -> bool:
         """Whether the desk is gathering for the member (a request or a translation open)."""
         g = self.s.gathering
-        return any(r.state.open for r in g.requests) or any(
-            t.translation_doc_id is None for t in g.translations
-        )
+        return any(r.state.open for r in g.requests) or any(t.open for t in g.translations)
 
     async def _chase(self) -> None:
         """Every deadline that has passed: a reminder while any are left, then the desk."""
