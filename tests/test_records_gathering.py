@@ -71,6 +71,15 @@ def request_for(services: Services, case_id: str, provider: str = CALMETTE) -> R
     )
 
 
+async def asked_the_hospital(env: WorkflowEnvironment, services: Services, case_id: str) -> scenario.Handle:
+    """A case gathering records, a release for the hospital, and a request to it."""
+    handle = await scenario.start(env.client, services.settings, scenario.case_input(services, case_id))
+    await scenario.until(env, handle, Stage.GATHERING_RECORDS)
+    await release(handle, services)
+    await handle.execute_update(SmoCaseWorkflow.request_records, request_for(services, case_id))
+    return handle
+
+
 async def skip_until(
     env: WorkflowEnvironment, handle: scenario.Handle, test: object, what: str
 ) -> CaseStatus:
@@ -166,10 +175,7 @@ async def test_a_hospital_that_never_answers_is_escalated_to_the_desk_after_its_
     ts_env: WorkflowEnvironment, ts_worker: Worker, services: Services
 ) -> None:
     case_id = "KH-GATHER-2"
-    handle = await scenario.start(ts_env.client, services.settings, scenario.case_input(services, case_id))
-    await scenario.until(ts_env, handle, Stage.GATHERING_RECORDS)
-    await release(handle, services)
-    await handle.execute_update(SmoCaseWorkflow.request_records, request_for(services, case_id))
+    handle = await asked_the_hospital(ts_env, services, case_id)
     escalated = await skip_until(ts_env, handle, lambda s: s.gathering.requests[0].escalated, "escalation")
     assert escalated.gathering is not None and escalated.gathering.requests[0].reminders == 2
     assert escalated.attention == "provider request 1 unanswered after 2 reminders"
@@ -183,10 +189,7 @@ async def test_revoking_a_release_stops_its_request_and_a_request_under_it_is_re
     ts_env: WorkflowEnvironment, ts_worker: Worker, services: Services
 ) -> None:
     case_id = "KH-GATHER-3"
-    handle = await scenario.start(ts_env.client, services.settings, scenario.case_input(services, case_id))
-    await scenario.until(ts_env, handle, Stage.GATHERING_RECORDS)
-    await release(handle, services)
-    await handle.execute_update(SmoCaseWorkflow.request_records, request_for(services, case_id))
+    handle = await asked_the_hospital(ts_env, services, case_id)
     await handle.execute_update(SmoCaseWorkflow.revoke_release, RevokeRelease(release_no=1, by="member"))
     revoked = await scenario.status(handle)
     assert revoked.gathering is not None

@@ -25,12 +25,12 @@ from pydantic import BaseModel, ValidationError
 
 from models.case import CaseStatus, DocumentRef, RecordType
 from models.records import RELEASE_LONGEST, ProviderSheet, ReleaseSource, RequestState, provider_key
-from models.records_updates import RecordRelease, RevokeRelease
+from models.records_updates import RecordRelease, RequestRecords, RevokeRelease
 from runtime import i18n
 from runtime.i18n import N_, gettext
 from web.errors import WebError
 from web.portal.base import Portal, act, form_text
-from web.portal.member_visit import form_of
+from web.portal.member_visit import Visit, form_of
 from web.uploads import MEMBER_RECORD_TYPES
 from workflows.smo_case import SmoCaseWorkflow
 
@@ -44,14 +44,18 @@ RELEASE_TEXT = N_(
 RELEASE_DONE = {
     "release": N_("Thank you: your release is recorded. We can now ask your hospital for your records."),
     "revoked": N_("Your release is revoked: we no longer ask that hospital for your records."),
+    "asked": N_("Thank you: your release is recorded, and we have asked the hospital for your records."),
 }
 REFUSED = {
     "release.sign": N_("This release cannot be recorded. Check its dates, or contact us."),
     "release.revoke": N_("This release cannot be revoked now. Please contact us."),
+    "records.request": N_("Your release is recorded, but we could not ask the hospital now. Our team will."),
 }
 WRONG_NAME = N_("Type your full name exactly as it is on your case.")
 NOT_AGREED = N_("Tick the box to agree to the release.")
-CHECK_RELEASE = N_("Check the release: the hospital's name, the records and a date within one year.")
+CHECK_RELEASE = N_(
+    "Check the release: the hospital's name and email, the records and a date within one year."
+)
 NUMBER = re.compile(r"[0-9]{1,2}")
 # A request's state as the member reads it.
 STATE_WORDS = {
@@ -91,6 +95,7 @@ def _form(form: MultiDictProxy[Any]) -> dict[str, Any]:
         "records_from": form_text(form, "records_from") or None,
         "expires": form_text(form, "expires"),
         "name": form_text(form, "full_name"),
+        "email": form_text(form, "provider_email").strip(),
         "agree": form_text(form, "agree") == "yes",
         "version": form_text(form, "version"),
     }
@@ -125,7 +130,7 @@ async def sign_release(request: web.Request) -> web.StreamResponse:
         types = [RecordType(t) for t in fields["types"] if RecordType(t) in MEMBER_RECORD_TYPES]
         expires = date.fromisoformat(fields["expires"])
         since = date.fromisoformat(fields["records_from"]) if fields["records_from"] else None
-        sheet = ProviderSheet(name=fields["provider"])
+        sheet = ProviderSheet(name=fields["provider"], email=fields["email"] or None)
     except (ValueError, ValidationError):
         raise WebError(422, gettext(CHECK_RELEASE)) from None
     if not today < expires <= today + RELEASE_LONGEST or (since is not None and since > today):
@@ -164,7 +169,29 @@ async def sign_release(request: web.Request) -> web.StreamResponse:
         [stored],
         refused=refused,
     )
+    if sheet.email is not None:
+        await _ask_the_hospital(visit, sheet, types)
+        raise visit.back("asked")
     raise visit.back("release")
+
+
+async def _ask_the_hospital(visit: Visit, sheet: ProviderSheet, types: list[RecordType]) -> None:
+    """The member gave the hospital's address: it is asked for the records under this release."""
+    store = visit.portal.backends.store
+    stored = await asyncio.to_thread(store.put_bytes, sheet.model_dump_json().encode(), visit.case_id)
+    arg = RequestRecords(
+        provider_key=provider_key(sheet.name), provider_doc_id=stored.doc_id, types=types, by=visit.who.actor
+    )
+    refused = REFUSED["records.request"]
+    await act(
+        visit.portal,
+        visit.who,
+        SmoCaseWorkflow.request_records,
+        arg,
+        "records.request",
+        [stored],
+        refused=refused,
+    )
 
 
 @routes.post("/cases/{case_id}/releases/{n}/revoke")
