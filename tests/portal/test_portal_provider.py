@@ -101,3 +101,47 @@ async def test_a_forged_link_is_404_a_bad_upload_is_refused_and_an_ended_request
     assert ("provider:1", "records.provider_upload", "accepted") in {
         (e["actor"], e["action"], e["outcome"]) for e in trail["events"]
     }
+
+
+TRANSLATION_LINK = re.compile(r"https?://\S+/portal/translations/\S+")
+
+
+async def test_a_translator_downloads_the_khmer_original_uploads_the_english_and_the_link_then_ends(
+    site: Site,
+) -> None:
+    case_id = "TRANSLATE-1"
+    await site.open_case(case_id)
+    form = aiohttp.FormData()
+    form.add_field("file", "សេចក្តីសង្ខេប discharge summary".encode(), filename="summary-km.pdf")
+    params = {"record_type": "discharge_summary", "language": "km", "dated": str(date.today())}
+    code, body = await site.api("POST", f"/api/v1/cases/{case_id}/records", data=form, params=params)
+    assert code == 200, body
+
+    async def links() -> list[str]:
+        return emailed(site.services, case_id, TRANSLATION_LINK)
+
+    found = await eventually(links, bool, what=lambda _: "no translation link emailed")
+    link = site.url + found[-1][found[-1].index("/portal/") :]
+    _, status = await site.api("GET", f"/api/v1/cases/{case_id}")
+    (item,) = [u for u in status["records_unmet"] if u.startswith("translation:")]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(link[:-1] + ("0" if link[-1] != "0" else "1")) as page:
+            assert page.status == 404
+        async with http.get(link) as page:
+            assert page.status == 200
+            csrf = CSRF.search(await page.text())
+        assert csrf
+        async with http.get(link + "/original") as original:
+            assert original.status == 200
+            assert "សេចក្តីសង្ខេប" in (await original.read()).decode()
+        english = aiohttp.FormData()
+        english.add_field("csrf", csrf.group(1))
+        english.add_field("file", b"discharge summary (English)", filename="summary-en.pdf")
+        async with http.post(link, data=english) as done:
+            assert done.status == 200, await done.text()
+        async with http.get(link) as page:
+            assert page.status == 410
+    _, status = await site.api("GET", f"/api/v1/cases/{case_id}")
+    assert item not in status["records_unmet"]
+    (task,) = status["gathering"]["translations"]
+    assert task["translation_doc_id"] is not None
