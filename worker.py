@@ -141,6 +141,7 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
         cases.register_case,
         cases.record_outcome,
         cases.record_sla_round,
+        cases.record_opinion,
         eligibility.check_eligibility,
         roster.assign_specialist,
         storage.register_documents,

@@ -13,6 +13,8 @@ from temporalio.exceptions import ApplicationError
 from activities.roster import SpecialtyMap, change_loads, end_assignments
 from models.case import CaseInput, CaseOutcome, Registered, Stage
 from models.db import CaseRow, SlaRound, insert_new, table, values_of
+from models.opinion import OpinionRecord
+from models.opinion_table import OpinionOutcome
 from models.program import Program
 from models.sla import SlaRoundRecord
 from runtime import metrics
@@ -100,6 +102,24 @@ class CaseActivities:
     @activity.defn(name="record_outcome")
     async def record_outcome(self, outcome: CaseOutcome) -> None:
         await asyncio.to_thread(self._record, outcome)
+
+    def _record_opinion(self, rec: OpinionRecord) -> None:
+        # Idempotent on (case, reported_at): a retry meets the primary key and inserts nothing.
+        values = {
+            "case_id": rec.case_id,
+            "reported_at": rec.reported_at,
+            "program": rec.program,
+            "specialist_id": rec.specialist_id,
+            "diagnosis": rec.outcome.diagnosis.value,
+            "treatment": rec.outcome.treatment.value,
+            "surgery_avoided": rec.outcome.surgery_avoided,
+        }
+        with self.engine.begin() as conn:
+            insert_new(conn, OpinionOutcome, [values], ["case_id", "reported_at"])
+
+    @activity.defn(name="record_opinion")
+    async def record_opinion(self, rec: OpinionRecord) -> None:
+        await asyncio.to_thread(self._record_opinion, rec)
 
     @activity.defn(name="record_sla_round")
     async def record_sla_round(self, rec: SlaRoundRecord) -> None:

@@ -33,6 +33,7 @@ from models.input_text import SHA256_PATTERN as SHA256_PATTERN
 from models.input_text import Actor as Actor
 from models.input_text import Sha256 as Sha256
 from models.input_text import ShortText as ShortText
+from models.opinion import Opinion
 from models.records import Gathering
 from models.vocabulary import TERMINAL_STAGES as TERMINAL_STAGES
 from models.vocabulary import InfoReason as InfoReason
@@ -181,6 +182,7 @@ class CaseInput(Frozen):
     # The form's documents: registered once the request is confirmed and eligible, else removed.
     form_records: list[DocumentRef] = Field(default=[], max_length=50)
     read_model: bool = True  # False only on the time-skipping test server (tests/scenario.py)
+    questions: int = Field(default=0, ge=0, le=5)  # the member's questions (their text: the sheet)
     # A continued run's state (set by the case itself when it continues as new; never by a client).
     carried: CaseState | None = None
 
@@ -288,6 +290,8 @@ class CaseStatus(Frozen):
     gathering: Gathering | None = None
     records_unmet: list[str] = []
     waiting_on: str | None = None  # what gathering waits on (the desk's list shows it)
+    questions: int = 0  # how many questions the member asked (their text is on the intake sheet)
+    opinion: Opinion | None = None  # the report's summary, answers and outcome (references, codes)
 
 
 class CaseResult(Frozen):
@@ -340,6 +344,7 @@ class SubmitReport(Frozen):
     document: DocumentRef
     specialist_id: str = Field(min_length=1, max_length=40)
     by: Actor
+    opinion: Opinion | None = None  # the member's summary and answers (a sheet), and the outcome
 
 
 class Cancel(Frozen):

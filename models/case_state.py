@@ -26,6 +26,7 @@ from models.case import (
 )
 from models.consent import ConsentState
 from models.notices import Notice
+from models.opinion import Opinion
 from models.records import Gathering
 from models.roster import AssignmentResult
 from models.sla import CalendarChange
@@ -128,6 +129,7 @@ class CaseState(BaseModel):
     attention: str | None = None
     records: Records = Field(default_factory=Records)
     gathering: Gathering = Field(default_factory=Gathering)
+    opinion: Opinion | None = None  # the last report's summary, answers and outcome
     assign_seq: int = 0
     excluded: list[str] = []  # specialists who declined or gave an earlier opinion
     next_assignment: AssignmentResult | None = None  # a coordinator's choice, not yet in effect

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints, WithJsonSchema
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+MAX_QUESTIONS = 5  # the member's questions for the specialist, each answered in the report
 # A document's id (its sha256), who did something, and a short reason.
 Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 Actor = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]

@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
@@ -29,7 +30,7 @@ from pydantic import (
 )
 
 from models.case import Icd10
-from models.input_text import LANGUAGE_PATTERN, NO_NUL_PATTERN, Email, Phone
+from models.input_text import LANGUAGE_PATTERN, MAX_QUESTIONS, NO_NUL_PATTERN, Email, Phone
 from models.vocabulary import Sex
 
 # The validation context's key for the phone already on file: True for a sheet read back from
@@ -52,6 +53,15 @@ def _phone_on_file(value: Any, handler: ValidatorFunctionWrapHandler, info: Vali
     return phone
 
 
+# One question: written text, at least one character once its ends are stripped, at most 1,000.
+Question = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=1000, pattern=r"^\s*[^\s\x00\x85][^\x00]*$"
+    ),
+]
+
+
 class PatientIntake(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -70,6 +80,9 @@ class PatientIntake(BaseModel):
     language: str = Field(default="en", max_length=35, pattern=LANGUAGE_PATTERN)
     # What the specialist reads beside the member's age; sheets from before it was asked have none.
     sex: Sex | None = None
+    # The member's own questions for the specialist ("experts answer the questions they are
+    # given"): up to 5, each answered in the report. PHI, so only their count leaves this sheet.
+    questions: list[Question] = Field(default=[], max_length=MAX_QUESTIONS)
 
 
 def stored_sheet(data: Any) -> PatientIntake:

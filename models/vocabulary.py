@@ -48,6 +48,21 @@ class RecordType(StrEnum):
     CONSENT = "consent"  # the member's signed consent to the transfer, attested by the desk
 
 
+class Diagnosis(StrEnum):
+    """What the opinion did to the diagnosis (models.opinion)."""
+
+    CONFIRMED = "confirmed"
+    REFINED = "refined"
+    CHANGED = "changed"
+
+
+class Treatment(StrEnum):
+    """What the opinion did to the treatment plan."""
+
+    CONFIRMED = "confirmed"
+    CHANGED = "changed"
+
+
 class InfoReason(StrEnum):
     MISSING_RECORD = "missing_record"
     ILLEGIBLE_RECORD = "illegible_record"

@@ -29,6 +29,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 from calendars import consult_slots
 from models import case_view_table as _views  # noqa: F401  (the case read model)
 from models import db as tables
+from models import opinion_table as _opinions  # noqa: F401  (what each opinion changed)
 from models import portal_tables as _portal  # noqa: F401  (the portal tables belong to it too)
 from models import retention_tables as _retention  # noqa: F401  (and the case keys, holds, erasures)
 from models import users as _users  # noqa: F401  (api_users belongs to the same schema)
@@ -170,6 +171,8 @@ def _legacy_revision(conn: Connection) -> str | None:
         return None
     if "sla_rounds" not in tables_present:
         return "0001"
+    if "opinion_outcomes" in tables_present:
+        return "0012"  # what each opinion changed
     if "case_views" in tables_present:
         return "0011"  # the case read model
     if "case_keys" in tables_present:

@@ -201,6 +201,7 @@ async def open_case(
         consent_required=consent_required or settings.consent_required,
         self_service=self_service,
         form_records=list(form_records),
+        questions=len(intake.questions),
     )
     # Opening the same case twice is idempotent; the same id with other details is a mistake.
     sheet_id = hashlib.sha256(intake.model_dump_json().encode()).hexdigest()

@@ -82,6 +82,7 @@ class Api:
         body: Any = None,
         files: Sequence[Path] = (),
         multipart: bool = False,
+        fields: Sequence[tuple[str, str]] = (),
     ) -> Any:
         if not self.token:
             raise ApiRefused(401, "SMO_TOKEN is not set: ask a supervisor for a token (smo user add)")
@@ -94,7 +95,7 @@ class Api:
         if multipart:
             boundary = uuid.uuid4().hex
             headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
-            payload = _multipart(files, boundary)
+            payload = _multipart(files, boundary, fields)
         elif body is not None:
             headers["Content-Type"] = "application/json"
             payload = json.dumps(body).encode()
@@ -121,8 +122,14 @@ class Api:
         return data
 
 
-def _multipart(files: Sequence[Path], boundary: str) -> Iterator[bytes]:
-    """One `file` part per path, read chunk by chunk while the body is sent."""
+def _multipart(
+    files: Sequence[Path], boundary: str, fields: Sequence[tuple[str, str]] = ()
+) -> Iterator[bytes]:
+    """The text `fields` first, in order, then one `file` part per path, read chunk by chunk
+    while the body is sent."""
+    for name, value in fields:
+        yield f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        yield value.encode("utf-8") + b"\r\n"
     for path in files:
         # The name is the file's own, without its folder; the server refuses odd ones.
         name = path.name.replace('"', "_")

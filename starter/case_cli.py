@@ -31,6 +31,7 @@ def _details(
     treating_doctor: str = "",
     language: Language | None = None,
     sex: Sex | None = None,
+    questions: list[str] | None = None,
 ) -> dict[str, Any]:
     """The member's details, checked here first so that a mistake is named before anything is sent.
 
@@ -58,6 +59,7 @@ def _details(
             icd10=icd10.strip().upper(),
             policy_number=policy,
             treating_doctor=treating_doctor,
+            questions=questions or [],
             **chosen,
         )
     except ValidationError as exc:
@@ -93,6 +95,9 @@ def case_open(
     exclusion: Annotated[list[str] | None, typer.Option(help="Policy exclusion alias (repeatable)")] = None,
     follow_up_of: Annotated[str | None, typer.Option(help="Earlier case this follows up")] = None,
     override_reason: Annotated[str | None, typer.Option(help="Open despite a refusal, with a reason")] = None,
+    question: Annotated[
+        list[str] | None, typer.Option(help="The member's question for the specialist (repeatable, up to 5)")
+    ] = None,
 ) -> None:
     """Open a case. The PHI goes to the encrypted store; the workflow gets references."""
 
@@ -100,7 +105,7 @@ def case_open(
         body = {
             "program": program,
             "details": _details(
-                patient, dob, email, phone, diagnosis, icd10, policy, treating_doctor, language, sex
+                patient, dob, email, phone, diagnosis, icd10, policy, treating_doctor, language, sex, question
             ),
             "facts": {
                 "emergency": emergency,

@@ -9,7 +9,7 @@ here: every coordinator command loads this module, and `smo --help` must stay fa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -117,8 +117,15 @@ def post(case_id: str, action: str, body: dict[str, Any] | None = None) -> None:
     command(lambda: print_ack(Api().request("POST", f"{case_path(case_id)}/{action}", body=body or {})))
 
 
-def upload(case_id: str, action: str, files: list[Path], query: dict[str, Any]) -> None:
-    """Files to a case, streamed as they are read; each is checked to exist first."""
+def upload(
+    case_id: str,
+    action: str,
+    files: list[Path],
+    query: dict[str, Any],
+    fields: Sequence[tuple[str, str]] = (),
+) -> None:
+    """Files to a case, streamed as they are read, after the text `fields`; each file is checked
+    to exist first."""
 
     def run() -> None:
         for path in files:
@@ -126,6 +133,6 @@ def upload(case_id: str, action: str, files: list[Path], query: dict[str, Any]) 
                 raise UserError(f"{path}: no such file")
         api = Api()
         target = f"{case_path(case_id)}/{action}"
-        print_ack(api.request("POST", target, query=query, files=files, multipart=bool(files)))
+        print_ack(api.request("POST", target, query=query, files=files, multipart=bool(files), fields=fields))
 
     command(run)

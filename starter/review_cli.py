@@ -13,9 +13,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from models.vocabulary import InfoReason, RecordType
+from models.vocabulary import Diagnosis, InfoReason, RecordType, Treatment
 from starter.api_client import Api
-from starter.cli_common import EXISTING, PLAIN, command, out, post, upload
+from starter.cli_common import EXISTING, PLAIN, UserError, command, out, post, upload
+from starter.outcomes_cli import register as register_outcomes
 from starter.report_cli import register as register_report_sla
 
 specialist_app = typer.Typer(help="Specialist assignment.", **PLAIN)
@@ -24,6 +25,7 @@ info_app = typer.Typer(help="Stop the clock: more information for the specialist
 # `smo report sla` (server-side, reads the case DB) joins `smo report submit`, listed first as
 # it always was; its module imports only typer at load time.
 register_report_sla(report_app)
+register_outcomes(report_app)
 
 
 @specialist_app.command("assign")
@@ -63,14 +65,51 @@ def specialist_list(specialty: Annotated[str | None, typer.Option()] = None) -> 
     command(run)
 
 
+def _text_of(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise UserError(f"{path}: cannot read the {what} (a UTF-8 text file)") from None
+
+
 @report_app.command("submit")
 def report_submit(
     case_id: str,
-    file: Annotated[Path, typer.Argument(help="The report file", **EXISTING)],
+    file: Annotated[Path, typer.Argument(help="The full report, for the treating doctor", **EXISTING)],
     specialist: Annotated[str, typer.Option(help="The assigned specialist's id")],
+    summary: Annotated[
+        Path | None, typer.Option(help="The plain-language summary for the member (UTF-8 text)", **EXISTING)
+    ] = None,
+    answers: Annotated[
+        Path | None,
+        typer.Option(help="A JSON list of strings: one answer per question, in order", **EXISTING),
+    ] = None,
+    diagnosis: Annotated[Diagnosis | None, typer.Option(case_sensitive=False)] = None,
+    treatment: Annotated[Treatment | None, typer.Option(case_sensitive=False)] = None,
+    surgery_avoided: Annotated[
+        bool, typer.Option("--surgery-avoided", help="Surgery was advised against")
+    ] = False,
 ) -> None:
-    """Submit the written report: the SLA is met and the customer gets a signed link."""
-    upload(case_id, "report", [file], {"specialist_id": specialist})
+    """Submit the report: the SLA is met; with --summary and the outcome, the member's summary and
+    an answer to each of their questions go with it."""
+
+    def run() -> None:
+        if summary is None and diagnosis is None and treatment is None and answers is None:
+            upload(case_id, "report", [file], {"specialist_id": specialist})
+            return
+        if summary is None or diagnosis is None or treatment is None:
+            raise UserError("the opinion needs --summary, --diagnosis and --treatment together")
+        fields = [("summary", _text_of(summary, "summary"))]
+        fields.append(("answers", _text_of(answers, "answers") if answers is not None else ""))
+        query = {
+            "specialist_id": specialist,
+            "diagnosis": diagnosis.value,
+            "treatment": treatment.value,
+            "surgery_avoided": surgery_avoided,
+        }
+        upload(case_id, "report", [file], query, fields)
+
+    command(run)
 
 
 @info_app.command("request")

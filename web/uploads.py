@@ -137,13 +137,23 @@ class MultipartForm:
         except (AssertionError, ValueError, KeyError):
             raise WebError(422, wording.not_multipart) from None
 
-    async def field(self, name: str) -> str:
-        """The next part, which must be the field `name`: its first FIELD_BYTES, as text."""
+    async def field(self, name: str, limit: int = 0) -> str:
+        """The next part, which must be the field `name`: its first FIELD_BYTES, as text.
+
+        With a `limit`, a longer text (a report's summary) is read whole, chunk by chunk, and one
+        past the limit is refused (422) before more of it is read."""
         try:
             part = await self.reader.next()
             if not isinstance(part, BodyPartReader) or part.name != name:
                 raise WebError(422, self.wording.incomplete)
-            return await _text(part)
+            if not limit:
+                return await _text(part)
+            data = bytearray()
+            while chunk := await part.read_chunk():
+                data += chunk
+                if len(data) > limit:
+                    raise WebError(422, f"{name}: longer than {limit} bytes")
+            return bytes(data).decode("utf-8", errors="replace")
         except (ValueError, HttpProcessingError):
             raise WebError(422, self.wording.malformed) from None
 

@@ -25,6 +25,7 @@ from workflows.case.confirmation import ConfirmationStage
 from workflows.case.consent import ConsentStage
 from workflows.case.consult import ConsultStage
 from workflows.case.eligibility import EligibilityStage
+from workflows.case.opinion import OpinionStage
 from workflows.case.options import DB, ESCALATION_PAUSE, CaseCancelled, expect
 from workflows.case.portal import PortalLinkStage
 from workflows.case.records import RecordsStage
@@ -50,6 +51,7 @@ class SmoCaseWorkflow(
     RecordsStage,
     ConsentStage,
     ReviewStage,  # the specialist and the review round, up to the report
+    OpinionStage,  # the report, the member's summary and answers, and the outcome
     ConsultStage,  # report delivery and the consult window
     PortalLinkStage,
     CaseViewMixin,  # what the case shows, written to the read model as it changes
@@ -219,6 +221,8 @@ class SmoCaseWorkflow(
             else None,
             records_unmet=self._unmet(),
             waiting_on=self._waiting_on(),
+            questions=self._inp.questions,
+            opinion=s.opinion,
             **(
                 {
                     "consult_length_minutes": terms.consult_length_minutes,

@@ -111,7 +111,8 @@ def _duration(text: str) -> timedelta:
 
 # What a replacement sheet that leaves them out keeps from the case's own sheet: a desk
 # re-typing the member's details must not turn a Khmer case into an English one unawares.
-KEPT_UNLESS_GIVEN = ("language", "sex")
+# The member's questions are asked when the case opens: the case counts them, a new sheet keeps them.
+KEPT_UNLESS_GIVEN = ("language", "sex", "questions")
 
 
 async def update_details(call: Call) -> ActionResult:
@@ -119,9 +120,10 @@ async def update_details(call: Call) -> ActionResult:
     call.check_running()
     store = call.backends.store
     kept = [name for name in KEPT_UNLESS_GIVEN if name not in intake.model_fields_set]
-    if kept:
-        current = await service.current_details(await call.backends.client(), store, call.case_id)
-        intake = intake.model_copy(update={name: getattr(current, name) for name in kept})
+    current = await service.current_details(await call.backends.client(), store, call.case_id)
+    if intake.questions != current.questions and "questions" not in kept:
+        raise WebError(422, "body.questions: the member's questions are those asked when the case opened")
+    intake = intake.model_copy(update={name: getattr(current, name) for name in kept})
     stored = await asyncio.to_thread(store.put_intake, intake, call.case_id)
     arg = UpdateDetails(intake_doc_id=stored.doc_id, by=call.who.name)
     # A refused update leaves no PHI behind.

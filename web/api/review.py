@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from pydantic import BaseModel
 
+import service
 from models.api import ActionResult, AssignBody, DeclineBody, RequestInfoBody, SpecialistId
 from models.case import (
     AssignSpecialist,
@@ -14,7 +17,11 @@ from models.case import (
     SubmitReport,
     SupplyInfo,
 )
+from models.opinion import Diagnosis, Opinion, Outcome, Treatment
 from web.api.call import Call, update, with_files
+from web.errors import WebError
+from web.opinion_form import ANSWERS_BYTES, SUMMARY_BYTES, json_answers, opinion_sheet
+from web.uploads import API, MultipartForm
 from workflows.smo_case import SmoCaseWorkflow
 
 
@@ -23,7 +30,13 @@ class SupplyQuery(BaseModel):
 
 
 class ReportQuery(BaseModel):
+    """The report's specialist; with the outcome (diagnosis and treatment, both), the body's
+    first parts are the member's `summary` and `answers` (a JSON list, one per question)."""
+
     specialist_id: SpecialistId
+    diagnosis: Diagnosis | None = None
+    treatment: Treatment | None = None
+    surgery_avoided: bool = False
 
 
 async def assign_specialist(call: Call) -> ActionResult:
@@ -53,8 +66,34 @@ async def supply_info(call: Call) -> ActionResult:
 
 async def submit_report(call: Call) -> ActionResult:
     q: ReportQuery = call.query
+    if q.diagnosis is None and q.treatment is None:
 
-    def arg(refs: list[DocumentRef]) -> SubmitReport:
-        return SubmitReport(document=refs[0], specialist_id=q.specialist_id, by=call.who.name)
+        def arg(refs: list[DocumentRef]) -> SubmitReport:
+            return SubmitReport(document=refs[0], specialist_id=q.specialist_id, by=call.who.name)
 
-    return await with_files(call, RecordType.SMO_REPORT, SmoCaseWorkflow.submit_report, arg, "report.submit")
+        return await with_files(
+            call, RecordType.SMO_REPORT, SmoCaseWorkflow.submit_report, arg, "report.submit"
+        )
+    if q.diagnosis is None or q.treatment is None:
+        raise WebError(422, "query: the outcome names both the diagnosis and the treatment")
+    call.check_running()
+    outcome = Outcome(diagnosis=q.diagnosis, treatment=q.treatment, surgery_avoided=q.surgery_avoided)
+    store = call.backends.store
+    form = await MultipartForm.of(call.request, API)
+    summary = await form.field("summary", limit=SUMMARY_BYTES)
+    sheet = opinion_sheet(summary, json_answers(await form.field("answers", limit=ANSWERS_BYTES)))
+    stored = [await asyncio.to_thread(store.put_bytes, sheet.model_dump_json().encode(), call.case_id)]
+    try:
+        stored += await form.store_files(
+            store, case_id=call.case_id, most=1, too_many="send one report file", least=1,
+            too_few="send the report file",
+        )  # fmt: skip
+    except WebError:
+        await service.discard(store, stored)
+        raise
+    opinion = Opinion(sheet_doc_id=stored[0].doc_id, answers=len(sheet.answers), outcome=outcome)
+    report = service.refs(stored[1:], RecordType.SMO_REPORT)[0]
+    sent = SubmitReport(document=report, specialist_id=q.specialist_id, by=call.who.name, opinion=opinion)
+    return await service.claim(
+        store, stored, lambda: update(call, SmoCaseWorkflow.submit_report, sent, "report.submit")
+    )

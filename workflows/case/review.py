@@ -18,11 +18,9 @@ with workflow.unsafe.imports_passed_through():
     from models.case import (
         AssignSpecialist,
         Decline,
-        RecordType,
         RequestInfo,
         SlaState,
         Stage,
-        SubmitReport,
         SupplyInfo,
         UpdateAck,
     )
@@ -375,25 +373,3 @@ class ReviewStage(EffectsMixin):
         total = len(self.s.records.docs.keys() | {d.doc_id for d in req.documents})
         if cap is not None and total > cap:
             raise ValueError(f"document cap reached: up to {cap} documents per case")
-
-    @workflow.update
-    async def submit_report(self, req: SubmitReport) -> UpdateAck:
-        async with self._lock:
-            self._still_valid(lambda: self._validate_report(req))
-            await self._register([req.document])
-            self._round().report = req.document
-        return self._ack("report accepted")
-
-    @submit_report.validator
-    def _validate_report(self, req: SubmitReport) -> None:
-        expect(req, SubmitReport)
-        self._require_stage(Stage.UNDER_REVIEW)
-        review = self._round()
-        if self.s.next_assignment is not None or review.declined:
-            raise ValueError("the case is being reassigned")
-        if req.specialist_id != review.specialist_id:
-            raise ValueError("that is not the assigned specialist")
-        if req.document.record_type is not RecordType.SMO_REPORT:
-            raise ValueError("the document must be of type smo_report")
-        if review.report is not None:
-            raise ValueError("a report has already been submitted")

@@ -1,0 +1,66 @@
+"""The opinion in two forms: the full report for the treating doctor, and for the member a
+plain-language summary with an answer to each of their questions; and what the opinion changed.
+
+The summary and the answers are PHI: they live in the encrypted store as an `OpinionSheet`,
+and the case holds its id and the number of answers. The outcome is a few codes (no free text):
+the case keeps it, and the case DB keeps one row per report for the outcomes report
+(`smo report outcomes`), the figures an insurer buys the service for.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from models.input_text import MAX_QUESTIONS, Sha256
+from models.vocabulary import Diagnosis as Diagnosis
+from models.vocabulary import Treatment as Treatment
+
+SUMMARY_CHARS = 20_000
+ANSWER_CHARS = 5_000
+# Written text once its ends are stripped (U+0085 named apart, as REASON_PATTERN does).
+_TEXT = r"^\s*[^\s\x00\x85][^\x00]*$"
+
+
+class Outcome(BaseModel):
+    """What the opinion changed, as the specialist (or the desk for them) states it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    diagnosis: Diagnosis
+    treatment: Treatment
+    surgery_avoided: bool = False  # surgery the member was told to have was recommended against
+
+
+class OpinionSheet(BaseModel):
+    """The member's part of the opinion (PHI, encrypted): a summary and one answer per question."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=SUMMARY_CHARS, pattern=_TEXT)]
+    answers: list[
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=ANSWER_CHARS, pattern=_TEXT)]
+    ] = Field(default=[], max_length=MAX_QUESTIONS)
+
+
+class Opinion(BaseModel):
+    """The opinion as the case keeps it: references and codes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sheet_doc_id: Sha256
+    answers: int = Field(ge=0, le=MAX_QUESTIONS)
+    outcome: Outcome
+    at: datetime | None = None
+
+
+class OpinionRecord(BaseModel):
+    """One report's outcome for the case DB (activity `record_opinion`)."""
+
+    case_id: str
+    program: str
+    reported_at: datetime
+    specialist_id: str
+    outcome: Outcome

@@ -1,0 +1,68 @@
+"""The report, and with it the opinion in two forms: the full report for the treating doctor,
+and for the member a summary with an answer to each of their questions, and the outcome.
+
+The summary and the answers are an encrypted sheet the case only checks is there; the case
+keeps its id, the number of answers and the outcome's codes, and the case DB gets one row per
+report (`record_opinion`) for the outcomes report. A case whose member asked questions takes
+no report without an answer to each. The SLA is met at submission, as it always was.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from models.case import RecordType, Stage, SubmitReport, UpdateAck
+    from models.opinion import OpinionRecord
+    from models.storage import CheckDocuments
+
+from workflows.case.effects import EffectsMixin
+from workflows.case.options import DB, expect, refused_on_business_error
+
+
+class OpinionStage(EffectsMixin):
+    @workflow.update
+    async def submit_report(self, req: SubmitReport) -> UpdateAck:
+        async with self._lock:
+            self._still_valid(lambda: self._validate_report(req))
+            await self._register([req.document])
+            opinion = req.opinion
+            if opinion is not None:
+                # Only a report with an opinion runs these: a report from before them replays as it ran.
+                with refused_on_business_error():
+                    await workflow.execute_local_activity(
+                        "check_documents", CheckDocuments(doc_ids=[opinion.sheet_doc_id]), **DB
+                    )
+                now = workflow.now()
+                self.s.opinion = opinion.model_copy(update={"at": now})
+                record = OpinionRecord(
+                    case_id=self._inp.case_id,
+                    program=self._inp.program,
+                    reported_at=now,
+                    specialist_id=req.specialist_id,
+                    outcome=opinion.outcome,
+                )
+                await workflow.execute_local_activity("record_opinion", record, **DB)
+            self._round().report = req.document
+        return self._ack("report accepted")
+
+    @submit_report.validator
+    def _validate_report(self, req: SubmitReport) -> None:
+        expect(req, SubmitReport)
+        self._require_stage(Stage.UNDER_REVIEW)
+        review = self._round()
+        if self.s.next_assignment is not None or review.declined:
+            raise ValueError("the case is being reassigned")
+        if req.specialist_id != review.specialist_id:
+            raise ValueError("that is not the assigned specialist")
+        if req.document.record_type is not RecordType.SMO_REPORT:
+            raise ValueError("the document must be of type smo_report")
+        if review.report is not None:
+            raise ValueError("a report has already been submitted")
+        asked = self._inp.questions
+        answered = req.opinion.answers if req.opinion is not None else 0
+        if answered < asked:
+            unanswered = ", ".join(str(n) for n in range(answered + 1, asked + 1))
+            raise ValueError(f"the member asked {asked} question(s): no answer to question {unanswered}")
+        if answered > asked:
+            raise ValueError(f"the member asked {asked} question(s); the report answers {answered}")
