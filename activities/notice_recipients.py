@@ -37,4 +37,8 @@ RECIPIENTS: dict[NoticeKind, tuple[Audience, ...]] = {
     NoticeKind.RECORDS_REQUESTED: (Audience.PROVIDER,),
     NoticeKind.RECORDS_REQUEST_REMINDER: (Audience.PROVIDER,),
     NoticeKind.TRANSLATION_REQUESTED: (Audience.TRANSLATOR,),
+    NoticeKind.FOLLOW_UP_ASKED: (Audience.SPECIALIST, Audience.COORDINATOR),
+    NoticeKind.FOLLOW_UP_ANSWERED: (Audience.CUSTOMER,),
+    NoticeKind.FOLLOW_UP_WARNING: (Audience.SPECIALIST, Audience.COORDINATOR),
+    NoticeKind.FOLLOW_UP_BREACH: (Audience.SUPERVISOR, Audience.COORDINATOR),
 }

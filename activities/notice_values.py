@@ -48,7 +48,16 @@ _COMMANDS = {
 # The member's notices whose sign-in link is there to book a consult again.
 REBOOK_KINDS = frozenset({NoticeKind.CONSULT_CANCELLED, NoticeKind.CONSULT_MISSED})
 # The member's notices that carry a fresh single-use sign-in link to the portal.
-SIGN_IN_KINDS = REBOOK_KINDS | {NoticeKind.CASE_OPENED, NoticeKind.PORTAL_LINK, NoticeKind.REPORT_DELIVERED}
+SIGN_IN_KINDS = REBOOK_KINDS | {
+    NoticeKind.CASE_OPENED,
+    NoticeKind.PORTAL_LINK,
+    NoticeKind.REPORT_DELIVERED,
+    NoticeKind.FOLLOW_UP_ANSWERED,
+}
+# The specialist's notices that link their active assignment's page (a records notice names its own).
+SPECIALIST_PAGE_KINDS = frozenset(
+    {NoticeKind.CONSULT_CHECK, NoticeKind.FOLLOW_UP_ASKED, NoticeKind.FOLLOW_UP_WARNING}
+)
 # The member's notices whose link is minted as the message is sent (a row written per link).
 MINTING_KINDS = SIGN_IN_KINDS | {NoticeKind.CONFIRM_REQUEST}
 
@@ -121,7 +130,7 @@ def portal_text(
     # given the active one.
     if notice.kind is NoticeKind.RECORDS_TO_SPECIALIST:
         assignment_no = assignment_no_of(notice)
-    elif notice.kind is not NoticeKind.CONSULT_CHECK:
+    elif notice.kind not in SPECIALIST_PAGE_KINDS:
         return ""
     if assignment_no is None:
         return ""

@@ -37,6 +37,7 @@ from activities.notice_recipients import RECIPIENTS
 from activities.notice_templates import render_notice
 from activities.notice_values import (
     MINTING_KINDS,
+    SPECIALIST_PAGE_KINDS,
     PortalMail,
     Reader,
     assignment_no_of,
@@ -46,7 +47,7 @@ from activities.notice_values import (
 from activities.storage import DocumentNotFound, DocumentStore
 from models.db import Assignment, EmailDelivery, EmailRow, MemberConsultHours, Specialist, table, utcnow
 from models.intake import PatientIntake
-from models.notices import Audience, Notice, NoticeKind, NoticeResult
+from models.notices import Audience, Notice, NoticeResult
 from models.program import Program
 from models.records import ProviderSheet
 from models.vocabulary import Language, language_of
@@ -169,7 +170,7 @@ class EmailActivities:
             if notice.specialist_id is not None:
                 found = conn.execute(_SPECIALIST_ADDRESS, {"specialist_id": notice.specialist_id}).first()
                 specialist = (found.email, found.name, found.timezone) if found is not None else None
-                if notice.kind is NoticeKind.CONSULT_CHECK:
+                if notice.kind in SPECIALIST_PAGE_KINDS:
                     ids = case | {"specialist_id": notice.specialist_id}
                     assignment_no = conn.scalar(_ACTIVE_ASSIGNMENT, ids)
             to_member = notice.intake_doc_id and Audience.CUSTOMER in RECIPIENTS[notice.kind]

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 # The word lists live in a pydantic-free module so that the thin CLI starts fast.
 from models.case_terms import ProgramTerms as ProgramTerms
 from models.consent import ConsentState
+from models.follow_up import FollowUp
 from models.input_text import NO_NUL_PATTERN, LanguageCode
 from models.input_text import SHA256_PATTERN as SHA256_PATTERN
 from models.input_text import Actor as Actor
@@ -292,6 +293,7 @@ class CaseStatus(Frozen):
     waiting_on: str | None = None  # what gathering waits on (the desk's list shows it)
     questions: int = 0  # how many questions the member asked (their text is on the intake sheet)
     opinion: Opinion | None = None  # the report's summary, answers and outcome (references, codes)
+    follow_ups: list[FollowUp] = []  # follow-up questions after the report (references, deadlines)
 
 
 class CaseResult(Frozen):

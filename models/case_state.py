@@ -25,6 +25,7 @@ from models.case import (
     TimelineEntry,
 )
 from models.consent import ConsentState
+from models.follow_up import FollowUps
 from models.notices import Notice
 from models.opinion import Opinion
 from models.records import Gathering
@@ -130,6 +131,7 @@ class CaseState(BaseModel):
     records: Records = Field(default_factory=Records)
     gathering: Gathering = Field(default_factory=Gathering)
     opinion: Opinion | None = None  # the last report's summary, answers and outcome
+    follow_ups: FollowUps = Field(default_factory=FollowUps)
     assign_seq: int = 0
     excluded: list[str] = []  # specialists who declined or gave an earlier opinion
     next_assignment: AssignmentResult | None = None  # a coordinator's choice, not yet in effect

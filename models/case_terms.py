@@ -46,3 +46,8 @@ class ProgramTerms(BaseModel):
     chase_every_working_days: int = Field(ge=1, default=3)
     chase_times: int = Field(ge=0, default=2)
     translation_working_days: int = Field(ge=1, default=1)
+    # Follow-up questions after the report: how many, within how many days of it, and the
+    # working days (on the case's calendars) each answer is given.
+    follow_up_questions: int = Field(ge=0, default=0)
+    follow_up_window_days: int = Field(ge=1, default=30)
+    follow_up_answer_working_days: int = Field(ge=1, default=2)

@@ -71,6 +71,12 @@ class NoticeKind(StrEnum):
     RECORDS_REQUESTED = "records_requested"
     RECORDS_REQUEST_REMINDER = "records_request_reminder"
     TRANSLATION_REQUESTED = "translation_requested"
+    # Follow-up questions after the report (models/follow_up.py): asked (the specialist and the
+    # desk), answered (the member), and the answer's deadline near and passed.
+    FOLLOW_UP_ASKED = "follow_up_asked"
+    FOLLOW_UP_ANSWERED = "follow_up_answered"
+    FOLLOW_UP_WARNING = "follow_up_warning"
+    FOLLOW_UP_BREACH = "follow_up_breach"
 
 
 class Notice(BaseModel):

@@ -23,6 +23,7 @@ from models.program_fields import ProgramName, Text
 from models.program_rules import Check, Eligibility, Rule
 from models.program_terms import (
     ConsultsConfig,
+    FollowUpConfig,
     NoReimbursementNotice,
     RecordsConfig,
     SlaConfig,
@@ -64,6 +65,7 @@ class Program(Frozen):
     records: RecordsConfig
     consults: ConsultsConfig
     third_opinion: ThirdOpinionConfig = ThirdOpinionConfig()
+    follow_up: FollowUpConfig = FollowUpConfig()
     follow_up_allowed: bool = False
     one_per_condition: bool = False
     portal_intake: bool = False  # members may request an opinion themselves through the portal's form
@@ -158,6 +160,9 @@ class Program(Frozen):
             chase_every_working_days=self.records.chase_every_working_days,
             chase_times=self.records.chase_times,
             translation_working_days=self.records.translation_working_days,
+            follow_up_questions=self.follow_up.questions,
+            follow_up_window_days=self.follow_up.window_days,
+            follow_up_answer_working_days=self.follow_up.answer_working_days,
         )
 
 

@@ -100,6 +100,14 @@ class ConsultsConfig(Frozen):
     notice_working_days: int = Field(default=1, ge=0, le=10)
 
 
+class FollowUpConfig(Frozen):
+    """Written follow-up questions after the report (models/follow_up.py)."""
+
+    questions: int = Field(default=0, ge=0, le=20)
+    window_days: int = Field(default=30, ge=1, le=365)
+    answer_working_days: int = Field(default=2, ge=1, le=20)
+
+
 class ThirdOpinionConfig(Frozen):
     enabled: bool = False
     price_cents: int | None = Field(default=None, ge=0)

@@ -137,6 +137,9 @@ def test_prudential_terms_snapshot_maps_every_field(programs: dict[str, Program]
         chase_every_working_days=3,
         chase_times=2,
         translation_working_days=1,
+        follow_up_questions=2,
+        follow_up_window_days=30,
+        follow_up_answer_working_days=2,
     )
     assert terms == expected
     # Every ProgramTerms field is set from the program, none left to its default.

@@ -52,7 +52,7 @@ class SmoCaseWorkflow(
     ConsentStage,
     ReviewStage,  # the specialist and the review round, up to the report
     OpinionStage,  # the report, the member's summary and answers, and the outcome
-    ConsultStage,  # report delivery and the consult window
+    ConsultStage,  # report delivery, the consult window and follow-up questions
     PortalLinkStage,
     CaseViewMixin,  # what the case shows, written to the read model as it changes
 ):
@@ -68,6 +68,8 @@ class SmoCaseWorkflow(
         effects = asyncio.ensure_future(self._perform_intents())
         # A booked consult's reminders and its question afterwards, on their own timers.
         clock = asyncio.ensure_future(self._consult_clock())
+        # Follow-up questions' deadlines: it waits without a timer until a question is asked.
+        follow_ups = asyncio.ensure_future(self._follow_up_clock())
         life = asyncio.ensure_future(self._lifecycle(inp))
         loops = [effects] if views is None else [effects, views]
         try:
@@ -81,6 +83,7 @@ class SmoCaseWorkflow(
         finally:
             effects.cancel()
             clock.cancel()
+            follow_ups.cancel()
             if views is not None:
                 views.cancel()
 
@@ -223,6 +226,7 @@ class SmoCaseWorkflow(
             waiting_on=self._waiting_on(),
             questions=self._inp.questions,
             opinion=s.opinion,
+            follow_ups=s.follow_ups.asked,
             **(
                 {
                     "consult_length_minutes": terms.consult_length_minutes,

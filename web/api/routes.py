@@ -33,7 +33,7 @@ from models.api import (
 from models.api_records import RecordsQuery
 from models.case import CaseStatus
 from models.retention import CaseView, ErasureResult, ErasureStarted, HoldState
-from web.api import gathering
+from web.api import follow_ups, gathering
 from web.api.admin import (
     AuditQuery,
     OutboxQuery,
@@ -108,6 +108,7 @@ ROUTES: list[Route] = [
         body=CompleteRecordsBody,
     ),
     *gathering.ROUTES,
+    *follow_ups.ROUTES,
     Route(
         "POST",
         f"{C}/specialist",

@@ -20,13 +20,14 @@ with workflow.unsafe.imports_passed_through():
     from models.notices import NoticeKind
 
 from workflows.case.consult_clock import CONSULT_CLOCK, OUTCOME_UNKNOWN, ConsultClock, slot_param
+from workflows.case.follow_up import FollowUpStage
 from workflows.case.options import expect, wait
 
 BOOKED = "consult booked"
 CONSULT_HISTORY_BUDGET = 90
 
 
-class ConsultStage(ConsultClock):
+class ConsultStage(ConsultClock, FollowUpStage):
     async def _deliver_report(self) -> None:
         review = self._round()
         assert review.report is not None
@@ -45,6 +46,7 @@ class ConsultStage(ConsultClock):
         )
         self._enter(Stage.REPORT_DELIVERED, "report delivered", f"report {len(self.s.reports)}")
         self.s.consults.window_closes_at = workflow.now() + timedelta(days=terms.consult_window_days)
+        self.s.follow_ups.window_closes_at = workflow.now() + timedelta(days=terms.follow_up_window_days)
         await self._check_availability()
 
     async def _consult_phase(self) -> bool:
@@ -79,8 +81,10 @@ class ConsultStage(ConsultClock):
             return True
         # The window has passed or a coordinator closed: let a booked consult and any charge
         # in flight (a third opinion being paid for) finish first.
+        # An unanswered follow-up question holds the close too (a case with none: as before).
         await workflow.wait_condition(
-            lambda: (not consults.pending and not self.s.charging) or self.s.cancel_reason is not None
+            lambda: (not consults.pending and not self.s.charging and not self._follow_up_open())
+            or self.s.cancel_reason is not None
         )
         self._check_cancel()
         return self._third_opinion()

@@ -1,0 +1,81 @@
+"""The API's calls for follow-up questions after the report: ask one, answer one.
+
+The text is PHI: it goes to the encrypted store as a sheet, and the case gets its id. A refused
+question or answer removes the sheet it stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+import service
+from models.api import ActionResult
+from models.follow_up import AnswerFollowUp, AskFollowUp, FollowUpText, FollowUpWords
+from web.api.call import Call, update
+from web.errors import WebError
+from web.spec import COORDINATORS, Route
+from workflows.smo_case import SmoCaseWorkflow
+
+NUMBER = re.compile(r"[1-9][0-9]?")
+
+
+class FollowUpBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: FollowUpWords
+
+
+async def _stored_then(call: Call, text: str, make: Any, update_fn: Any, action: str) -> ActionResult:
+    call.check_running()
+    store = call.backends.store
+    sheet = FollowUpText(text=text).model_dump_json().encode()
+    stored = await asyncio.to_thread(store.put_bytes, sheet, call.case_id)
+    return await service.claim(store, [stored], lambda: update(call, update_fn, make(stored.doc_id), action))
+
+
+async def ask_follow_up(call: Call) -> ActionResult:
+    body: FollowUpBody = call.body
+
+    def arg(doc_id: str) -> AskFollowUp:
+        return AskFollowUp(question_doc_id=doc_id, by=call.who.name)
+
+    return await _stored_then(call, body.text, arg, SmoCaseWorkflow.ask_follow_up, "follow_up.ask")
+
+
+async def answer_follow_up(call: Call) -> ActionResult:
+    body: FollowUpBody = call.body
+    n = call.request.match_info["number"]
+    if not NUMBER.fullmatch(n):
+        raise WebError(422, "path.number: a follow-up question's number, 1 to 99")
+
+    def arg(doc_id: str) -> AnswerFollowUp:
+        return AnswerFollowUp(n=int(n), answer_doc_id=doc_id, by=call.who.name)
+
+    return await _stored_then(call, body.text, arg, SmoCaseWorkflow.answer_follow_up, "follow_up.answer")
+
+
+C = "/api/v1/cases/{case_id}"
+ROUTES = [
+    Route(
+        "POST",
+        f"{C}/follow-ups",
+        ask_follow_up,
+        "Ask a follow-up question after the report, within the program's window and count",
+        ActionResult,
+        COORDINATORS,
+        body=FollowUpBody,
+    ),
+    Route(
+        "POST",
+        f"{C}/follow-ups/{{number}}/answer",
+        answer_follow_up,
+        "Answer follow-up question N (for the specialist)",
+        ActionResult,
+        COORDINATORS,
+        body=FollowUpBody,
+    ),
+]

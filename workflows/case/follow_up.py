@@ -1,0 +1,146 @@
+"""Follow-up questions after the report (models/follow_up.py): asked within the program's
+window and count, each answered within `follow_up_answer_working_days` on the case's calendars,
+warned at the report's ratio and escalated at the deadline, as the report is.
+
+The clock runs beside the stages from the case's start (`_follow_up_clock`); it waits, with no
+timer, until a question is open, so a case with none replays exactly as before. The case does
+not close while a question is unanswered.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from models.case import Stage, UpdateAck
+    from models.follow_up import AnswerFollowUp, AskFollowUp, FollowUp
+    from models.notices import Notice, NoticeKind
+    from models.sla import DeadlineRequest, SlaRule
+    from models.sla_clock import DueDate
+    from models.storage import CheckDocuments
+
+from workflows.case.effects import EffectsMixin
+from workflows.case.options import DB, expect, refused_on_business_error, wait
+from workflows.sla import LOCAL
+
+
+class FollowUpStage(EffectsMixin):
+    def _follow_up_open(self) -> bool:
+        return any(f.open for f in self.s.follow_ups.asked)
+
+    @workflow.update
+    async def ask_follow_up(self, req: AskFollowUp) -> UpdateAck:
+        async with self._lock:
+            self._still_valid(lambda: self._validate_ask(req))
+            with refused_on_business_error():
+                await workflow.execute_local_activity(
+                    "check_documents", CheckDocuments(doc_ids=[req.question_doc_id]), **DB
+                )
+            terms, now = self.terms, workflow.now()
+            rule = SlaRule(
+                working_days=terms.follow_up_answer_working_days,
+                calendars=terms.calendars,
+                timezone=terms.sla_timezone,
+                close_of_business=terms.close_of_business,
+                warn_ratio=terms.warn_ratio,
+            )
+            due: DueDate = await workflow.execute_local_activity(
+                "sla_deadline", DeadlineRequest(rule=rule, received_at=now), result_type=DueDate, **LOCAL
+            )
+            asked = self.s.follow_ups.asked
+            n = len(asked) + 1
+            asked.append(
+                FollowUp(
+                    n=n,
+                    question_doc_id=req.question_doc_id,
+                    asked_by=req.by,
+                    asked_at=now,
+                    due_at=due.due_at,
+                    warn_at=due.warn_at,
+                )
+            )
+            params = {"n": str(n), "deadline": due.due_at.isoformat()}
+            notice = self._notice(NoticeKind.FOLLOW_UP_ASKED, str(n), params=params)
+            self._queue_notice(f"follow-up-{n}", notice)
+            self._note("follow-up asked", f"{n} by {req.by}")
+        return self._ack(f"follow-up {n}")
+
+    @ask_follow_up.validator
+    def _validate_ask(self, req: AskFollowUp) -> None:
+        expect(req, AskFollowUp)
+        self._require_stage(Stage.REPORT_DELIVERED, Stage.CONSULT)
+        terms, follow_ups = self.terms, self.s.follow_ups
+        if terms.follow_up_questions == 0:
+            raise ValueError(f"program {terms.name} takes no follow-up questions")
+        if len(follow_ups.asked) >= terms.follow_up_questions:
+            raise ValueError(
+                f"program {terms.name} answers {terms.follow_up_questions} follow-up question(s);"
+                " all have been asked"
+            )
+        closes = follow_ups.window_closes_at
+        if closes is None or workflow.now() >= closes:
+            when = closes.date().isoformat() if closes is not None else "before the report"
+            raise ValueError(f"the window for follow-up questions closed ({when})")
+        if self.s.consults.close_requested:
+            raise ValueError("the case is closing")
+
+    @workflow.update
+    async def answer_follow_up(self, req: AnswerFollowUp) -> UpdateAck:
+        async with self._lock:
+            self._still_valid(lambda: self._validate_answer(req))
+            with refused_on_business_error():
+                await workflow.execute_local_activity(
+                    "check_documents", CheckDocuments(doc_ids=[req.answer_doc_id]), **DB
+                )
+            follow_up = self.s.follow_ups.get(req.n)
+            assert follow_up is not None
+            follow_up.answer_doc_id, follow_up.answered_by = req.answer_doc_id, req.by
+            follow_up.answered_at = workflow.now()
+            late = follow_up.answered_at > follow_up.due_at
+            notice = self._notice(NoticeKind.FOLLOW_UP_ANSWERED, str(req.n), params={"n": str(req.n)})
+            self._queue_notice(f"follow-up-{req.n}", notice)
+            self._note("follow-up answered", f"{req.n} by {req.by}" + (", late" if late else ""))
+        return self._ack(f"follow-up {req.n} answered" + (" late" if late else ""))
+
+    @answer_follow_up.validator
+    def _validate_answer(self, req: AnswerFollowUp) -> None:
+        expect(req, AnswerFollowUp)
+        follow_up = self.s.follow_ups.get(req.n)
+        if follow_up is None:
+            raise ValueError(f"the case has no follow-up question {req.n}")
+        if not follow_up.open:
+            raise ValueError(f"follow-up question {req.n} is answered already")
+
+    async def _follow_up_clock(self) -> None:
+        """Warn before each question's deadline and escalate at it, while it is unanswered."""
+        follow_ups = self.s.follow_ups
+        while True:
+            await workflow.wait_condition(lambda: follow_ups.next_instant() is not None)
+            at = follow_ups.next_instant()
+            assert at is not None
+            moved = await wait(
+                lambda at=at: follow_ups.next_instant() != at,  # type: ignore[misc]
+                max(at - workflow.now(), timedelta(0)),
+                "follow-up deadline",
+            )
+            if not moved:
+                self._follow_up_due(workflow.now())
+
+    def _late(self, kind: NoticeKind, f: FollowUp) -> Notice:
+        return self._notice(kind, str(f.n), params={"n": str(f.n), "deadline": f.due_at.isoformat()})
+
+    def _follow_up_due(self, now: datetime) -> None:
+        for f in self.s.follow_ups.asked:
+            if not f.open:
+                continue
+            if f.warn_at is not None and not f.warned and now >= f.warn_at:
+                f.warned = True
+                self._queue_notice(f"follow-up-{f.n}", self._late(NoticeKind.FOLLOW_UP_WARNING, f))
+            if not f.breached and now >= f.due_at:
+                f.breached = f.warned = True
+                self._queue_notice(f"follow-up-{f.n}", self._late(NoticeKind.FOLLOW_UP_BREACH, f))
+                self._set_attention(f"follow-up {f.n} unanswered past its deadline")
+                self._note("follow-up late", str(f.n))
+        self._changed()
