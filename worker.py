@@ -42,6 +42,7 @@ from activities.case_views import CaseViewActivities
 from activities.cases import CaseActivities
 from activities.consults import ConsultActivities
 from activities.eligibility import EligibilityActivities, SqlPolicyLookup
+from activities.monthly_report import MonthlyReportActivities
 from activities.notices import EmailActivities, MailConfig
 from activities.retention import RetentionActivities
 from activities.roster import RosterActivities, SpecialtyMap
@@ -64,8 +65,10 @@ from runtime.tracing import RequestIdWorkerInterceptor
 from security.keys import KeyRing
 from security.links import LinkSigner
 from security.redaction import clear_phi
+from service.monthly_report import ensure_report_schedule
 from service.retention import ensure_purge_schedule
 from workflows.calendar_watch import CalendarWatchWorkflow, start_calendar_watch
+from workflows.monthly_report import MonthlyReportWorkflow
 from workflows.retention import EraseCaseWorkflow, RetentionPurgeWorkflow
 from workflows.smo_case import SmoCaseWorkflow
 
@@ -157,6 +160,14 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
         retention.erase_case,
         retention.due_for_purge,
         CaseViewActivities(CaseViews(s.engine)).write_case_view,
+        MonthlyReportActivities(
+            s.engine,
+            s.mailer,
+            s.calendars,
+            s.programs,
+            mail_from=s.settings.mail_from,
+            supervisors=s.settings.supervisor_email,
+        ).send_monthly_report,
     ]
 
 
@@ -232,7 +243,13 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or s.task_queue,
-        workflows=[SmoCaseWorkflow, CalendarWatchWorkflow, EraseCaseWorkflow, RetentionPurgeWorkflow],
+        workflows=[
+            SmoCaseWorkflow,
+            CalendarWatchWorkflow,
+            EraseCaseWorkflow,
+            RetentionPurgeWorkflow,
+            MonthlyReportWorkflow,
+        ],
         activities=activities_for(services),
         interceptors=[RequestIdWorkerInterceptor(), LoggingInterceptor(), MetricsInterceptor()],
         workflow_failure_exception_types=workflow_failure_exception_types,
@@ -256,6 +273,7 @@ async def run_worker(
     worker = build_worker(client, services, processes=processes)
     await start_calendar_watch(client, settings.task_queue)
     await ensure_purge_schedule(client, settings.task_queue)  # the daily retention purge
+    await ensure_report_schedule(client, settings.task_queue)  # the monthly report to supervisors
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -23,6 +23,7 @@ from runtime.metrics import runtime_with_metrics, stage_gauge
 from runtime.outbox import OutboxServer
 from runtime.secrets import ensure_dev_secrets
 from runtime.temporal import connect
+from service.monthly_report import ensure_report_schedule
 from service.retention import ensure_purge_schedule, set_namespace_retention
 from web.server import service_app
 from web.tokens import TokenStore
@@ -131,6 +132,7 @@ class DevStack:
             if self.watch:
                 await start_calendar_watch(client, s.task_queue)
                 await ensure_purge_schedule(client, s.task_queue)  # the daily retention purge
+                await ensure_report_schedule(client, s.task_queue)  # the monthly report
         return self
 
     async def _run(self, worker: Worker, client: Client) -> None:

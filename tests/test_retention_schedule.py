@@ -19,6 +19,7 @@ from models.settings import Settings
 from runtime.case_retention import erasure_of
 from runtime.devserver import DevServer
 from runtime.temporal import connect
+from service.monthly_report import REPORT_SCHEDULE_ID
 from service.retention import NAMESPACE_RETENTION, PURGE_SCHEDULE_ID, ensure_purge_schedule
 from starter.dev import DevStack
 from tests.polling import eventually
@@ -60,7 +61,8 @@ async def test_the_worker_makes_the_daily_purge_schedule_once_and_a_triggered_pu
         again = await schedule_of(client)
         assert again is not None and isinstance(again.schedule.action, ScheduleActionStartWorkflow)
         assert again.schedule.action.task_queue == settings.task_queue
-        assert [s.id async for s in await client.list_schedules()] == [PURGE_SCHEDULE_ID]
+        ids = sorted([s.id async for s in await client.list_schedules()])
+        assert ids == sorted([PURGE_SCHEDULE_ID, REPORT_SCHEDULE_ID])
 
         # What the Schedule starts at 02:30 every day, started now.
         await client.get_schedule_handle(PURGE_SCHEDULE_ID).trigger()
@@ -76,6 +78,15 @@ async def test_the_worker_makes_the_daily_purge_schedule_once_and_a_triggered_pu
             return [wf.status async for wf in client.list_workflows(query)]
 
         assert await eventually(purges, lambda s: s == [WorkflowExecutionStatus.COMPLETED])
+
+        # The monthly report's Schedule starts its workflow, which runs its activity to the end
+        # (it sends only on a month's first working day: tests/test_monthly_report.py).
+        await client.get_schedule_handle(REPORT_SCHEDULE_ID).trigger()
+
+        async def reports() -> list[WorkflowExecutionStatus | None]:
+            return [wf.status async for wf in client.list_workflows("WorkflowType = 'SmoMonthlyReport'")]
+
+        assert await eventually(reports, lambda s: s == [WorkflowExecutionStatus.COMPLETED])
         stop.set()
         await asyncio.wait_for(worker, 30)
     finally:
@@ -95,3 +106,4 @@ async def test_smo_dev_keeps_closed_histories_30_days_and_makes_the_purge_schedu
         kept = namespace.config.workflow_execution_retention_ttl.ToTimedelta()
         assert kept == NAMESPACE_RETENTION == timedelta(days=30)
         assert await schedule_of(client) is not None
+        assert (await client.get_schedule_handle(REPORT_SCHEDULE_ID).describe()).id == REPORT_SCHEDULE_ID
