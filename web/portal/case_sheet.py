@@ -63,6 +63,7 @@ class CaseSheet:
     due: str  # in the specialist's zone; "" while the report clock has not started
     due_at_desk: str  # the same instant in ICT, as the desk and the member read it
     consult: ConsultSheet | None = None  # the booked consult, while there is one
+    questions: tuple[str, ...] = ()  # the member's own questions, each to be answered in the report
 
 
 def age_on(born: date, today: date) -> int:
@@ -89,6 +90,7 @@ def case_sheet(
         due=i18n.when(due_at, Language.EN, zone),
         due_at_desk=i18n.when(due_at, Language.EN, ICT),
         consult=consult,
+        questions=tuple(intake.questions),
     )
 
 
