@@ -128,6 +128,7 @@ class MultipartForm:
     def __init__(self, reader: MultipartReader, wording: Wording, client: str = "") -> None:
         self.reader = reader
         self.wording = wording
+        self._held: BodyPartReader | None = None  # a part read ahead by `optional_field`
         self.client = client  # whose share of the store's threads the files are written with
 
     @classmethod
@@ -143,7 +144,7 @@ class MultipartForm:
         With a `limit`, a longer text (a report's summary) is read whole, chunk by chunk, and one
         past the limit is refused (422) before more of it is read."""
         try:
-            part = await self.reader.next()
+            part = await self._next()
             if not isinstance(part, BodyPartReader) or part.name != name:
                 raise WebError(422, self.wording.incomplete)
             if not limit:
@@ -156,6 +157,22 @@ class MultipartForm:
             return bytes(data).decode("utf-8", errors="replace")
         except (ValueError, HttpProcessingError):
             raise WebError(422, self.wording.malformed) from None
+
+    async def _next(self) -> object:
+        held, self._held = self._held, None
+        return held if held is not None else await self.reader.next()
+
+    async def optional_field(self, name: str) -> str | None:
+        """The next part's text if it is the field `name`; else None, and the part stays next."""
+        try:
+            part = await self._next()
+        except (ValueError, HttpProcessingError):
+            raise WebError(422, self.wording.malformed) from None
+        if isinstance(part, BodyPartReader) and part.name == name:
+            return await _text(part)
+        if isinstance(part, BodyPartReader):
+            self._held = part
+        return None
 
     def record_type(self, value: str, offered: Collection[RecordType]) -> RecordType:
         """The record type a form's field names, if the form offers it."""
@@ -235,7 +252,7 @@ class MultipartForm:
         asked: str | None = None  # the record type sent last, for the file parts after it
         unclaimed = False  # a record type no file part has followed yet
         try:
-            while (part := await self.reader.next()) is not None:
+            while (part := await self._next()) is not None:
                 if not isinstance(part, BodyPartReader):
                     raise WebError(422, self.wording.incomplete)
                 if offered is not None and part.name == "record_type":

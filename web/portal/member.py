@@ -32,6 +32,7 @@ from web.portal.consult_view import CONSULT_DONE, member_consult
 from web.portal.member_release import RELEASE_DONE, providers_named, release_defaults
 from web.portal.member_visit import Visit, form_of, visit_of
 from web.portal.pages import render
+from web.portal.record_facts import document_languages, record_facts
 from web.uploads import MEMBER_RECORD_TYPES, PAGES, MultipartForm
 from workflows.smo_case import SmoCaseWorkflow
 
@@ -120,18 +121,26 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     context = case_context(status, email=intake.email, phone=intake.phone, done=done, consult=consult)
     named = await providers_named(visit.portal, status)
     return render(
-        "case.html", csrf=visit.csrf, desk=visit.portal.desk, named=named, **release_defaults(), **context
+        "case.html",
+        csrf=visit.csrf,
+        desk=visit.portal.desk,
+        named=named,
+        document_languages=document_languages(),
+        **release_defaults(),
+        **context,
     )
 
 
 @routes.post("/cases/{case_id}/records")
 async def upload_records(request: web.Request) -> web.StreamResponse:
-    """csrf, record_type, then the files: the form's order, so nothing is stored unchecked."""
+    """csrf, record_type, the records' language and date (both may be left out), then the files:
+    the form's order, so nothing is stored unchecked."""
     visit = await visit_of(request)
     status, _ = await visit.case()
     form = await MultipartForm.of(request, PAGES)
     visit.check_csrf(await form.field("csrf"))
     record_type = form.record_type(await form.field("record_type"), MEMBER_RECORD_TYPES)
+    facts = record_facts(await form.optional_field("language"), await form.optional_field("dated"))
     records = status.records
     if not records.accepting:
         await _refuse(
@@ -146,7 +155,8 @@ async def upload_records(request: web.Request) -> web.StreamResponse:
         least=1,
         too_few=gettext(NO_FILE),
     )
-    arg = AddRecords(documents=service.refs(stored, record_type), by=visit.who.actor)
+    refs = [ref.model_copy(update=facts) for ref in service.refs(stored, record_type)]
+    arg = AddRecords(documents=refs, by=visit.who.actor)
     refused = REFUSED["records.add"]
     await act(
         visit.portal, visit.who, SmoCaseWorkflow.add_record, arg, "records.add", stored, refused=refused
