@@ -16,6 +16,7 @@ import aiohttp
 
 from tests.polling import eventually
 from tests.portal.conftest import Site, emailed
+from tests.portal.test_portal_uploads import signed_in
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 PROVIDER_LINK = re.compile(r"https?://\S+/portal/providers/\S+")
@@ -145,3 +146,38 @@ async def test_a_translator_downloads_the_khmer_original_uploads_the_english_and
     assert item not in status["records_unmet"]
     (task,) = status["gathering"]["translations"]
     assert task["translation_doc_id"] is not None
+
+
+async def test_a_member_s_upload_says_its_language_and_date_and_a_bad_one_is_refused(site: Site) -> None:
+    http, csrf = await signed_in(site, "MEMBER-FACTS-1")
+    page = site.url + "/portal/cases/MEMBER-FACTS-1"
+    async with http:
+        before = stored_files(site)
+        for language, dated in (("xx", ""), ("km", "2999-01-01"), ("km", "yesterday")):
+            form = aiohttp.FormData()
+            for name, value in (
+                ("csrf", csrf),
+                ("record_type", "discharge_summary"),
+                ("language", language),
+                ("dated", dated),
+            ):
+                form.add_field(name, value)
+            form.add_field(
+                "file", b"%PDF-1.4 summary", filename="summary.pdf", content_type="application/pdf"
+            )
+            async with http.post(page + "/records", data=form, allow_redirects=False) as refused:
+                assert refused.status == 422, await refused.text()
+        assert stored_files(site) == before
+        form = aiohttp.FormData()
+        for name, value in (
+            ("csrf", csrf),
+            ("record_type", "discharge_summary"),
+            ("language", "km"),
+            ("dated", str(date.today())),
+        ):
+            form.add_field(name, value)
+        form.add_field("file", b"%PDF-1.4 summary", filename="summary.pdf", content_type="application/pdf")
+        async with http.post(page + "/records", data=form, allow_redirects=False) as sent:
+            assert sent.status == 303
+    _, status = await site.api("GET", "/api/v1/cases/MEMBER-FACTS-1")
+    assert [t["language"] for t in status["gathering"]["translations"]] == ["km"]
