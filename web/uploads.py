@@ -162,14 +162,16 @@ class MultipartForm:
         held, self._held = self._held, None
         return held if held is not None else await self.reader.next()
 
-    async def optional_field(self, name: str) -> str | None:
-        """The next part's text if it is the field `name`; else None, and the part stays next."""
+    async def optional_field(self, name: str, limit: int = 0) -> str | None:
+        """The next part's text if it is the field `name` (read as `field` reads it); else None,
+        and the part stays next."""
         try:
             part = await self._next()
         except (ValueError, HttpProcessingError):
             raise WebError(422, self.wording.malformed) from None
         if isinstance(part, BodyPartReader) and part.name == name:
-            return await _text(part)
+            self._held = part
+            return await self.field(name, limit)
         if isinstance(part, BodyPartReader):
             self._held = part
         return None

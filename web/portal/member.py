@@ -13,6 +13,7 @@ part is stored, so a refused document leaves nothing behind.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -20,7 +21,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 import service
-from models.case import AddRecords, CaseStatus
+from models.case import AddRecords, CaseStatus, Stage
 from models.consent import ConsentMethod, GiveConsent, WithdrawConsent
 from models.portal import ContactForm
 from runtime.i18n import N_, Language, gettext, language_of
@@ -29,8 +30,10 @@ from web.portal import language
 from web.portal.base import CONTACT_WORDS, LATE, act, answered, audit, download, form_text, portal_of
 from web.portal.case_view import case_context
 from web.portal.consult_view import CONSULT_DONE, member_consult
+from web.portal.follow_up_form import follow_up_ask
 from web.portal.member_release import RELEASE_DONE, providers_named, release_defaults
 from web.portal.member_visit import Visit, form_of, visit_of
+from web.portal.opinion_view import opinion_view
 from web.portal.pages import render
 from web.portal.record_facts import document_languages, record_facts
 from web.uploads import MEMBER_RECORD_TYPES, PAGES, MultipartForm
@@ -45,6 +48,9 @@ DONE = {
     "withdrawn": N_("Your consent is withdrawn: no further records will be sent."),
     **CONSULT_DONE,
     **RELEASE_DONE,
+    "asked_follow_up": N_(
+        "Thank you: the specialist has your question. We will email you when it is answered."
+    ),
 }
 # What the member is told when the case refuses what they tried, one sentence per action.
 REFUSED = {
@@ -119,12 +125,16 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     consult = await member_consult(visit.portal.backends, status, datetime.now(UTC))
     done = DONE.get(request.query.get("done", ""), "")
     context = case_context(status, email=intake.email, phone=intake.phone, done=done, consult=consult)
-    named = await providers_named(visit.portal, status)
+    named, opinion = await asyncio.gather(
+        providers_named(visit.portal, status), opinion_view(visit.portal, status)
+    )
     return render(
         "case.html",
         csrf=visit.csrf,
         desk=visit.portal.desk,
         named=named,
+        opinion=opinion,
+        can_ask=_can_ask(status),
         document_languages=document_languages(),
         **release_defaults(),
         **context,
@@ -162,6 +172,19 @@ async def upload_records(request: web.Request) -> web.StreamResponse:
         visit.portal, visit.who, SmoCaseWorkflow.add_record, arg, "records.add", stored, refused=refused
     )
     raise visit.back("records")
+
+
+def _can_ask(status: CaseStatus) -> bool:
+    """Whether the page offers a follow-up question: after the report, while the case is open
+    (the case itself checks the program's count and window)."""
+    return status.stage in (Stage.REPORT_DELIVERED, Stage.CONSULT) and bool(status.report_doc_ids)
+
+
+@routes.post("/cases/{case_id}/follow-ups")
+async def ask_follow_up(request: web.Request) -> web.StreamResponse:
+    visit, _, _, text = await form_of(request, lambda form: form_text(form, "text"))
+    await follow_up_ask(visit.portal, visit.who, text)
+    raise visit.back("asked_follow_up")
 
 
 @routes.post("/cases/{case_id}/contact")

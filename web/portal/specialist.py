@@ -31,15 +31,19 @@ import service
 from models.case import CaseStatus, Decline, RecordType, RequestInfo, Stage, SubmitReport, UpdateAck
 from models.consult import ConsultOutcome
 from models.db import Assignment, DocumentRow
+from models.opinion import Opinion
 from models.portal import DeclineForm, InfoForm
 from models.vocabulary import InfoReason
 from runtime.portal_links import Holder
 from security.links import Right
 from web.errors import WebError
 from web.links import ASK_THE_DESK, CASE_ID, right_gone, specialist_sees_names
+from web.opinion_form import read_opinion
 from web.portal.base import Portal, act, audit, check_csrf, download, form_text, parse_form, portal_of
 from web.portal.case_sheet import read_sheet
 from web.portal.english import english
+from web.portal.follow_up_form import follow_up_answer
+from web.portal.opinion_view import opinion_view
 from web.portal.pages import render
 from web.portal.slot_picker import ConsultWords, consult_action, number_from, slot_from
 from web.uploads import PAGES, MultipartForm
@@ -132,9 +136,10 @@ routes = web.RouteTableDef()
 @english
 async def page(request: web.Request) -> web.StreamResponse:
     visit = await _visit(request)
-    records, sheet = await asyncio.gather(
+    records, sheet, opinion = await asyncio.gather(
         asyncio.to_thread(_records, visit.portal, visit.who.case_id),
         read_sheet(visit.portal, visit.status, visit.specialist_id, _now()),
+        opinion_view(visit.portal, visit.status),
     )
     # The treating doctor's plan is what the opinion answers: the page lists it apart, first.
     plan = RecordType.TREATMENT_PLAN.value
@@ -148,6 +153,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         done=request.query.get("done", ""),
         paused=visit.status.sla.state.value == "PAUSED",
         reviewing=visit.status.stage is Stage.UNDER_REVIEW,
+        follow_ups=opinion.follow_ups,
         desk=visit.portal.desk,
     )
 
@@ -188,23 +194,58 @@ async def download_record(request: web.Request) -> web.StreamResponse:
 @routes.post("/assignments/{case_id}/{n}/{exp}/{sig}/report")
 @english
 async def submit_report(request: web.Request) -> web.StreamResponse:
+    """csrf, then the opinion for the member (summary, an answer per question, the outcome),
+    then the report file: checked in that order, the report stored last."""
     visit = await _visit(request)
     form = await MultipartForm.of(request, PAGES)
     visit.check_csrf(await form.field("csrf"))
-    stored = await form.store_files(
-        visit.portal.backends.store,
-        case_id=visit.who.case_id,
-        most=1,
-        too_many="Upload the report as one file.",
-        least=1,
-        too_few="Choose the report file to upload.",
+    store = visit.portal.backends.store
+    opinion_part = await read_opinion(form)
+    claims = []
+    if opinion_part is not None:
+        sheet = opinion_part[0]
+        claims.append(
+            await asyncio.to_thread(store.put_bytes, sheet.model_dump_json().encode(), visit.who.case_id)
+        )
+    try:
+        claims += await form.store_files(
+            store,
+            case_id=visit.who.case_id,
+            most=1,
+            too_many="Upload the report as one file.",
+            least=1,
+            too_few="Choose the report file to upload.",
+        )
+    except WebError:
+        await service.discard(store, claims)
+        raise
+    report = service.refs(claims[-1:], RecordType.SMO_REPORT)[0]
+    opinion = None
+    if opinion_part is not None:
+        opinion = Opinion(
+            sheet_doc_id=claims[0].doc_id, answers=len(opinion_part[0].answers), outcome=opinion_part[1]
+        )
+    arg = SubmitReport(
+        document=report, specialist_id=visit.specialist_id, by=visit.who.actor, opinion=opinion
     )
-    report = service.refs(stored, RecordType.SMO_REPORT)[0]
-    arg = SubmitReport(document=report, specialist_id=visit.specialist_id, by=visit.who.actor)
-    await act(visit.portal, visit.who, SmoCaseWorkflow.submit_report, arg, "report.submit", claims=stored)
+    await act(visit.portal, visit.who, SmoCaseWorkflow.submit_report, arg, "report.submit", claims=claims)
     return render(
         "error.html", 200, title="Report received", message="Thank you: the report is with the case."
     )
+
+
+@routes.post("/assignments/{case_id}/{n}/{exp}/{sig}/follow-ups/{k}")
+@english
+async def answer_follow_up(request: web.Request) -> web.StreamResponse:
+    """The specialist's answer to follow-up question k (stored encrypted, then sent to the case)."""
+    visit = await _visit(request)
+    form = await request.post()
+    visit.check_csrf(str(form.get("csrf", "")))
+    k = request.match_info["k"]
+    if not (k.isascii() and k.isdigit() and len(k) < 3):
+        raise WebError(404, "There is no such question.")
+    await follow_up_answer(visit.portal, visit.who, int(k), str(form.get("text", "")))
+    raise web.HTTPSeeOther(f"{visit.base}?done=answered")
 
 
 async def _form(request: web.Request, model: type[BaseModel]) -> tuple[Visit, BaseModel]:

@@ -1,0 +1,55 @@
+"""The opinion's words and the follow-up questions as a page shows them, read from their
+encrypted sheets (the case holds only their ids): the member's page and the specialist's."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from models.case import CaseStatus
+from models.follow_up import FollowUpText
+from models.opinion import OpinionSheet
+from web.portal.base import Portal
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpView:
+    n: int
+    question: str
+    answer: str | None
+    late: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OpinionView:
+    summary: str | None
+    answers: list[str]
+    follow_ups: list[FollowUpView]
+
+
+async def opinion_view(portal: Portal, status: CaseStatus) -> OpinionView:
+    store, case_id = portal.backends.store, status.case_id
+
+    def text(doc_id: str) -> str:
+        return FollowUpText.model_validate_json(store.read_small(case_id, doc_id)).text
+
+    def read() -> OpinionView:
+        sheet = None
+        if status.opinion is not None:
+            sheet = OpinionSheet.model_validate_json(store.read_small(case_id, status.opinion.sheet_doc_id))
+        follow_ups = [
+            FollowUpView(
+                n=f.n,
+                question=text(f.question_doc_id),
+                answer=text(f.answer_doc_id) if f.answer_doc_id else None,
+                late=f.breached,
+            )
+            for f in status.follow_ups
+        ]
+        return OpinionView(
+            summary=sheet.summary if sheet else None,
+            answers=sheet.answers if sheet else [],
+            follow_ups=follow_ups,
+        )
+
+    return await asyncio.to_thread(read)
