@@ -145,6 +145,7 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
         cases.record_outcome,
         cases.record_sla_round,
         cases.record_opinion,
+        cases.record_survey,
         eligibility.check_eligibility,
         roster.assign_specialist,
         storage.register_documents,

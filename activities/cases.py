@@ -17,6 +17,8 @@ from models.opinion import OpinionRecord
 from models.opinion_table import OpinionOutcome
 from models.program import Program
 from models.sla import SlaRoundRecord
+from models.survey import SurveyRecord
+from models.survey_table import SurveyAnswerRow
 from runtime import metrics
 
 
@@ -120,6 +122,14 @@ class CaseActivities:
     @activity.defn(name="record_opinion")
     async def record_opinion(self, rec: OpinionRecord) -> None:
         await asyncio.to_thread(self._record_opinion, rec)
+
+    def _record_survey(self, rec: SurveyRecord) -> None:
+        with self.engine.begin() as conn:  # idempotent per case: a retry inserts nothing
+            insert_new(conn, SurveyAnswerRow, [rec.model_dump()], ["case_id"])
+
+    @activity.defn(name="record_survey")
+    async def record_survey(self, rec: SurveyRecord) -> None:
+        await asyncio.to_thread(self._record_survey, rec)
 
     @activity.defn(name="record_sla_round")
     async def record_sla_round(self, rec: SlaRoundRecord) -> None:

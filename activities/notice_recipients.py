@@ -41,4 +41,5 @@ RECIPIENTS: dict[NoticeKind, tuple[Audience, ...]] = {
     NoticeKind.FOLLOW_UP_ANSWERED: (Audience.CUSTOMER,),
     NoticeKind.FOLLOW_UP_WARNING: (Audience.SPECIALIST, Audience.COORDINATOR),
     NoticeKind.FOLLOW_UP_BREACH: (Audience.SUPERVISOR, Audience.COORDINATOR),
+    NoticeKind.SURVEY: (Audience.CUSTOMER,),
 }

@@ -116,6 +116,10 @@ def portal_text(
         url, until = portal.sign_in_url(notice.case_id, intake.date_of_birth, lang)
         part = "book" if notice.kind in REBOOK_KINDS else "sign_in"
         return render_portal_text(part, lang, url=url, until=when(until, lang, reader.zone))
+    # The member's survey: its page in their language.
+    if audience is Audience.CUSTOMER and notice.kind is NoticeKind.SURVEY:
+        url = portal.task_url("survey", notice.case_id, "1") + f"?lang={reader.language.value}"
+        return render_portal_text("survey", reader.language, url=url)
     # A provider's upload page for its request; a translator's page for the document.
     if audience is Audience.PROVIDER and notice.params.get("n"):
         url = portal.task_url("providers", notice.case_id, notice.params["n"])

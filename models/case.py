@@ -36,6 +36,7 @@ from models.input_text import Sha256 as Sha256
 from models.input_text import ShortText as ShortText
 from models.opinion import Opinion
 from models.records import Gathering
+from models.survey import Survey
 from models.vocabulary import TERMINAL_STAGES as TERMINAL_STAGES
 from models.vocabulary import InfoReason as InfoReason
 from models.vocabulary import RecordType as RecordType
@@ -184,6 +185,7 @@ class CaseInput(Frozen):
     form_records: list[DocumentRef] = Field(default=[], max_length=50)
     read_model: bool = True  # False only on the time-skipping test server (tests/scenario.py)
     questions: int = Field(default=0, ge=0, le=5)  # the member's questions (their text: the sheet)
+    survey: bool = False  # the member's survey after the report (the case service opens cases with it)
     # A continued run's state (set by the case itself when it continues as new; never by a client).
     carried: CaseState | None = None
 
@@ -294,6 +296,7 @@ class CaseStatus(Frozen):
     questions: int = 0  # how many questions the member asked (their text is on the intake sheet)
     opinion: Opinion | None = None  # the report's summary, answers and outcome (references, codes)
     follow_ups: list[FollowUp] = []  # follow-up questions after the report (references, deadlines)
+    survey: Survey | None = None  # the member's survey after the report, once it is sent
 
 
 class CaseResult(Frozen):

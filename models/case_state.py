@@ -32,6 +32,7 @@ from models.records import Gathering
 from models.roster import AssignmentResult
 from models.sla import CalendarChange
 from models.sla_clock import SlaClockRecord
+from models.survey import Survey
 
 TIMELINE_KEPT = 60  # entries the status query returns; history and the audit trail keep all
 
@@ -132,6 +133,7 @@ class CaseState(BaseModel):
     gathering: Gathering = Field(default_factory=Gathering)
     opinion: Opinion | None = None  # the last report's summary, answers and outcome
     follow_ups: FollowUps = Field(default_factory=FollowUps)
+    survey: Survey = Field(default_factory=Survey)
     assign_seq: int = 0
     excluded: list[str] = []  # specialists who declined or gave an earlier opinion
     next_assignment: AssignmentResult | None = None  # a coordinator's choice, not yet in effect

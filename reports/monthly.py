@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from calendars import CalendarService
 from models.program import Program
 from models.report import SlaReport, SlaReportRequest
-from reports.outcomes import OutcomesReport, build, reported_in
+from reports.outcomes import OutcomesReport, answers_of, build, reported_in
 from reports.sla import SlaReportBuilder
 from reports.source import ended_rounds, specialist_names
 from runtime.db import check_schema
@@ -24,4 +24,6 @@ def month_reports(
     check_schema(engine)
     builder = SlaReportBuilder(calendars, {name: p.terms() for name, p in programs.items()})
     sla = builder.build(request, ended_rounds(engine, request), specialist_names=specialist_names(engine))
-    return sla, build(request, reported_in(engine, request), sla)
+    reported = reported_in(engine, request)
+    answers = answers_of(engine, sorted({r.case_id for r in reported}))
+    return sla, build(request, reported, sla, answers)

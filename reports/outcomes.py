@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from models.opinion_table import OpinionOutcome
 from models.report import SlaReport, SlaReportRequest
+from models.survey_table import SurveyAnswerRow
 
 ICT = dt.timezone(dt.timedelta(hours=7))
 
@@ -33,7 +34,7 @@ class OutcomesReport(BaseModel):
     surgery_avoided: int
     diagnosis_changed_rate: float | None
     treatment_changed_rate: float | None
-    # The member survey's, once it runs: null means not collected, not zero.
+    # The member survey's, over the month's reported cases: null when none has answered.
     satisfaction_mean: float | None = None
     survey_response_rate: float | None = None
     will_follow_rate: float | None = None
@@ -56,8 +57,22 @@ def reported_in(engine: Engine, request: SlaReportRequest) -> list[OpinionOutcom
         return list(session.exec(query))
 
 
-def build(request: SlaReportRequest, rows: Sequence[OpinionOutcome], sla: SlaReport) -> OutcomesReport:
-    n = len(rows)
+def answers_of(engine: Engine, case_ids: Sequence[str]) -> list[SurveyAnswerRow]:
+    """The survey answers of these cases (the month's reported ones)."""
+    if not case_ids:
+        return []
+    query = select(SurveyAnswerRow).where(SurveyAnswerRow.case_id.in_(list(case_ids)))  # type: ignore[attr-defined]
+    with Session(engine) as session:
+        return list(session.exec(query))
+
+
+def build(
+    request: SlaReportRequest,
+    rows: Sequence[OpinionOutcome],
+    sla: SlaReport,
+    answers: Sequence[SurveyAnswerRow] = (),
+) -> OutcomesReport:
+    n, k = len(rows), len(answers)
 
     def count(**match: object) -> int:
         return sum(all(getattr(r, k) == v for k, v in match.items()) for r in rows)
@@ -74,6 +89,9 @@ def build(request: SlaReportRequest, rows: Sequence[OpinionOutcome], sla: SlaRep
         surgery_avoided=count(surgery_avoided=True),
         diagnosis_changed_rate=changed / n if n else None,
         treatment_changed_rate=treatment / n if n else None,
+        satisfaction_mean=sum(a.satisfaction for a in answers) / k if k else None,
+        survey_response_rate=k / n if n and k else None,
+        will_follow_rate=sum(a.will_follow for a in answers) / k if k else None,
         sla_reports=sla.reports,
         sla_on_time=sla.on_time,
         sla_on_time_rate=sla.on_time_rate,

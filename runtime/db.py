@@ -32,6 +32,7 @@ from models import db as tables
 from models import opinion_table as _opinions  # noqa: F401  (what each opinion changed)
 from models import portal_tables as _portal  # noqa: F401  (the portal tables belong to it too)
 from models import retention_tables as _retention  # noqa: F401  (and the case keys, holds, erasures)
+from models import survey_table as _surveys  # noqa: F401  (what the members answered in the survey)
 from models import users as _users  # noqa: F401  (api_users belongs to the same schema)
 from models.settings import Settings
 

@@ -202,6 +202,7 @@ async def open_case(
         self_service=self_service,
         form_records=list(form_records),
         questions=len(intake.questions),
+        survey=True,
     )
     # Opening the same case twice is idempotent; the same id with other details is a mistake.
     sheet_id = hashlib.sha256(intake.model_dump_json().encode()).hexdigest()

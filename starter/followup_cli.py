@@ -41,3 +41,9 @@ def followup_answer(
         post(case_id, f"follow-ups/{number}/answer", {"text": answer})
 
     command(run)
+
+
+@followup_app.command("survey")
+def followup_survey(case_id: str) -> None:
+    """Send the member's survey now (it goes out a day after the report otherwise)."""
+    post(case_id, "survey")

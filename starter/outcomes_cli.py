@@ -70,7 +70,14 @@ def outcomes_command(
     )
     typer.echo(f"  treatment changed {report.treatment_changed} ({share(report.treatment_changed_rate)})")
     typer.echo(f"  surgery avoided {report.surgery_avoided}")
-    typer.echo("  satisfaction, response rate, will follow the advice: not collected")
+    if report.satisfaction_mean is None:
+        typer.echo("  survey: no answers yet")
+    else:
+        typer.echo(
+            f"  survey: satisfaction {report.satisfaction_mean:.1f} of 5,"
+            f" answered {share(report.survey_response_rate)},"
+            f" will follow the advice {share(report.will_follow_rate)}"
+        )
     typer.echo(
         f"  SLA: {report.sla_on_time} of {report.sla_reports} on time ({share(report.sla_on_time_rate)})"
     )

@@ -49,7 +49,8 @@ async def test_a_report_answers_each_question_and_its_outcome_is_counted_in_the_
     reported = await scenario.when(handle, lambda s: s.opinion is not None, "the opinion")
     assert reported.opinion is not None and reported.opinion.outcome == changed
 
-    month = (await ts_env.get_current_time()).astimezone(ICT).strftime("%Y-%m")
+    assert reported.opinion.at is not None
+    month = reported.opinion.at.astimezone(ICT).strftime("%Y-%m")  # the report's month
     calendars = CalendarService(services.settings.holiday_overrides)
     _, outcomes = month_reports(services.engine, calendars, services.programs, SlaReportRequest(month=month))
     assert (outcomes.cases_reported, outcomes.treatment_changed, outcomes.diagnosis_changed) == (1, 1, 0)

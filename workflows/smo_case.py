@@ -70,6 +70,7 @@ class SmoCaseWorkflow(
         clock = asyncio.ensure_future(self._consult_clock())
         # Follow-up questions' deadlines: it waits without a timer until a question is asked.
         follow_ups = asyncio.ensure_future(self._follow_up_clock())
+        survey = asyncio.ensure_future(self._survey_clock())  # the member's survey, once sent
         life = asyncio.ensure_future(self._lifecycle(inp))
         loops = [effects] if views is None else [effects, views]
         try:
@@ -84,6 +85,7 @@ class SmoCaseWorkflow(
             effects.cancel()
             clock.cancel()
             follow_ups.cancel()
+            survey.cancel()
             if views is not None:
                 views.cancel()
 
@@ -227,6 +229,7 @@ class SmoCaseWorkflow(
             questions=self._inp.questions,
             opinion=s.opinion,
             follow_ups=s.follow_ups.asked,
+            survey=s.survey if s.survey.sent_at is not None else None,
             **(
                 {
                     "consult_length_minutes": terms.consult_length_minutes,

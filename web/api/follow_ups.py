@@ -1,4 +1,4 @@
-"""The API's calls for follow-up questions after the report: ask one, answer one.
+"""The API's calls after the report: follow-up questions (ask one, answer one), the member's survey.
 
 The text is PHI: it goes to the encrypted store as a sheet, and the case gets its id. A refused
 question or answer removes the sheet it stored.
@@ -13,8 +13,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 import service
-from models.api import ActionResult
+from models.api import ActionResult, Empty
 from models.follow_up import AnswerFollowUp, AskFollowUp, FollowUpText, FollowUpWords
+from models.survey import SendSurvey
 from web.api.call import Call, update
 from web.errors import WebError
 from web.spec import COORDINATORS, Route
@@ -58,6 +59,10 @@ async def answer_follow_up(call: Call) -> ActionResult:
     return await _stored_then(call, body.text, arg, SmoCaseWorkflow.answer_follow_up, "follow_up.answer")
 
 
+async def send_survey(call: Call) -> ActionResult:
+    return await update(call, SmoCaseWorkflow.send_survey, SendSurvey(by=call.who.name), "survey.send")
+
+
 C = "/api/v1/cases/{case_id}"
 ROUTES = [
     Route(
@@ -77,5 +82,14 @@ ROUTES = [
         ActionResult,
         COORDINATORS,
         body=FollowUpBody,
+    ),
+    Route(
+        "POST",
+        f"{C}/survey",
+        send_survey,
+        "Send the member's survey now (it goes out a day after the report otherwise)",
+        ActionResult,
+        COORDINATORS,
+        body=Empty,
     ),
 ]

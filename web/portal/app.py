@@ -33,6 +33,7 @@ from web.portal import (
     signin,
     specialist,
     staff,
+    survey,
     tasks,
 )
 from web.portal.base import PORTAL, Portal, portal_of
@@ -140,6 +141,7 @@ def portal_app(portal: Portal) -> web.Application:
     app.add_routes(intake.routes)
     app.add_routes(staff.routes)
     app.add_routes(tasks.routes)
+    app.add_routes(survey.routes)
     app.router.add_static("/static", STATIC)
 
     async def finish(_app: web.Application) -> None:

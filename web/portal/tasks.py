@@ -61,7 +61,7 @@ class Task:
         check_csrf(self.portal, "task:" + self.sig, presented)
 
 
-async def _task(request: web.Request, kind: str, ref_re: re.Pattern[str]) -> Task:
+async def task_of(request: web.Request, kind: str, ref_re: re.Pattern[str]) -> Task:
     portal, info = portal_of(request), request.match_info
     case_id, ref, exp_text, sig = info["case_id"], info["ref"], info["exp"], info["sig"]
     if not (ref_re.fullmatch(ref) and EXPIRY.fullmatch(exp_text)):
@@ -74,7 +74,7 @@ async def _task(request: web.Request, kind: str, ref_re: re.Pattern[str]) -> Tas
         status = await portal.backends.case_status(case_id)
     except NoCase:
         raise WebError(410, REQUEST_ENDED) from None
-    actor = f"provider:{ref}" if kind == "providers" else "translator"
+    actor = {"providers": f"provider:{ref}", "translations": "translator"}.get(kind, f"member:{case_id}")
     base = f"/portal/{kind}/{case_id}/{ref}/{exp_text}/{sig}"
     return Task(portal, Holder(case_id=case_id, actor=actor), base, sig, status)
 
@@ -127,7 +127,7 @@ TRANSLATION = "/translations/{case_id}/{ref}/{exp}/{sig}"
 @routes.get(PROVIDER)
 @english
 async def provider_page(request: web.Request) -> web.StreamResponse:
-    task = await _task(request, "providers", REQUEST_NO)
+    task = await task_of(request, "providers", REQUEST_NO)
     done = request.query.get("done", "") == "sent"
     try:
         asked = _open_request(task)
@@ -143,7 +143,7 @@ async def provider_page(request: web.Request) -> web.StreamResponse:
 @english
 async def provider_upload(request: web.Request) -> web.StreamResponse:
     """csrf, record_type, language, dated, then the files: checked in that order, then stored."""
-    task = await _task(request, "providers", REQUEST_NO)
+    task = await task_of(request, "providers", REQUEST_NO)
     asked = _open_request(task)
     form = await MultipartForm.of(request, PAGES)
     task.check_csrf(await form.field("csrf"))
@@ -163,7 +163,7 @@ async def provider_upload(request: web.Request) -> web.StreamResponse:
 @routes.post(PROVIDER + "/refuse")
 @english
 async def provider_refuse(request: web.Request) -> web.StreamResponse:
-    task = await _task(request, "providers", REQUEST_NO)
+    task = await task_of(request, "providers", REQUEST_NO)
     asked = _open_request(task)
     form = await request.post()
     task.check_csrf(str(form.get("csrf", "")))
@@ -182,7 +182,7 @@ async def provider_refuse(request: web.Request) -> web.StreamResponse:
 @routes.get(TRANSLATION)
 @english
 async def translation_page(request: web.Request) -> web.StreamResponse:
-    task = await _task(request, "translations", DOC_ID)
+    task = await task_of(request, "translations", DOC_ID)
     job = _open_translation(task, request.match_info["ref"])
     return render("translation.html", task=task, job=job)
 
@@ -190,7 +190,7 @@ async def translation_page(request: web.Request) -> web.StreamResponse:
 @routes.get(TRANSLATION + "/original")
 @english
 async def translation_original(request: web.Request) -> web.StreamResponse:
-    task = await _task(request, "translations", DOC_ID)
+    task = await task_of(request, "translations", DOC_ID)
     job = _open_translation(task, request.match_info["ref"])
     name = f"{task.who.case_id}-{short(job.doc_id)}"
     return await download(
@@ -201,7 +201,7 @@ async def translation_original(request: web.Request) -> web.StreamResponse:
 @routes.post(TRANSLATION)
 @english
 async def translation_upload(request: web.Request) -> web.StreamResponse:
-    task = await _task(request, "translations", DOC_ID)
+    task = await task_of(request, "translations", DOC_ID)
     job = _open_translation(task, request.match_info["ref"])
     form = await MultipartForm.of(request, PAGES)
     task.check_csrf(await form.field("csrf"))

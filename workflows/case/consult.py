@@ -22,12 +22,13 @@ with workflow.unsafe.imports_passed_through():
 from workflows.case.consult_clock import CONSULT_CLOCK, OUTCOME_UNKNOWN, ConsultClock, slot_param
 from workflows.case.follow_up import FollowUpStage
 from workflows.case.options import expect, wait
+from workflows.case.survey import SurveyStage
 
 BOOKED = "consult booked"
 CONSULT_HISTORY_BUDGET = 90
 
 
-class ConsultStage(ConsultClock, FollowUpStage):
+class ConsultStage(ConsultClock, FollowUpStage, SurveyStage):
     async def _deliver_report(self) -> None:
         review = self._round()
         assert review.report is not None
@@ -47,6 +48,7 @@ class ConsultStage(ConsultClock, FollowUpStage):
         self._enter(Stage.REPORT_DELIVERED, "report delivered", f"report {len(self.s.reports)}")
         self.s.consults.window_closes_at = workflow.now() + timedelta(days=terms.consult_window_days)
         self.s.follow_ups.window_closes_at = workflow.now() + timedelta(days=terms.follow_up_window_days)
+        self._plan_survey()
         await self._check_availability()
 
     async def _consult_phase(self) -> bool:

@@ -1,4 +1,4 @@
-"""What each opinion changed: one row per report, for the outcomes report.
+"""What each opinion changed, and what the member answered in the survey: for the outcomes report.
 
 Revision ID: 0012
 Revises: 0011
@@ -32,7 +32,19 @@ def upgrade() -> None:
     )
     op.create_index("ix_opinion_outcomes_reported_at", "opinion_outcomes", ["reported_at"])
     op.create_index("ix_opinion_outcomes_program", "opinion_outcomes", ["program"])
+    op.create_table(
+        "survey_answers",
+        sa.Column("case_id", sa.String(length=64), nullable=False),
+        sa.Column("program", sa.String(length=40), nullable=False),
+        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("satisfaction", sa.Integer(), nullable=False),
+        sa.Column("will_follow", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("case_id"),
+    )
+    op.create_index("ix_survey_answers_program", "survey_answers", ["program"])
+    op.create_index("ix_survey_answers_answered_at", "survey_answers", ["answered_at"])
 
 
 def downgrade() -> None:
+    op.drop_table("survey_answers")
     op.drop_table("opinion_outcomes")
