@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import structlog
@@ -51,6 +52,7 @@ from calendars import CalendarService
 from models.case import case_id_from_workflow_id
 from models.program import Program, load_programs
 from models.settings import Settings
+from reports.monthly import monthly_email
 from runtime.blobs import open_blobs
 from runtime.case_views import CaseViews
 from runtime.db import init_db
@@ -165,7 +167,7 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
             s.engine,
             s.mailer,
             s.calendars,
-            s.programs,
+            partial(monthly_email, s.engine, s.calendars, s.programs),
             mail_from=s.settings.mail_from,
             supervisors=s.settings.supervisor_email,
         ).send_monthly_report,

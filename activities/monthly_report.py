@@ -1,20 +1,19 @@
 """`send_monthly_report`: the month's SLA and outcomes report, emailed to the supervisors with
 its two charts, on the month's first KH working day, once.
 
-The figures are `smo report sla` and `smo report outcomes` (reports/monthly.py); the charts are
-theirs too, drawn into memory. Idempotent: the `emails` table keeps the report's notice id
-(`monthly-report:<month>`), and the message's Message-ID is derived from it.
+The figures and charts are `smo report sla`'s and `smo report outcomes`'s: the worker injects
+`compose` (reports/monthly.py `monthly_email`), which gives a month's text and charts.
+Idempotent: the `emails` table keeps the report's notice id (`monthly-report:<month>`), and
+the message's Message-ID is derived from it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
-from pathlib import Path
-from tempfile import TemporaryDirectory
 
 from sqlalchemy import Engine, select
 from temporalio import activity
@@ -23,13 +22,12 @@ from activities.notices import message_id_for
 from calendars import CalendarService
 from models.db import EmailRow, insert_new, table
 from models.monthly_report import MonthlyReportRequest, MonthlyReportResult
-from models.program import Program
-from models.report import SlaReportRequest
-from reports.monthly import month_reports
-from reports.outcomes import ICT
+from runtime.i18n import ICT
 from runtime.mail import SmtpMailer
 
 _EMAILS = table(EmailRow)
+# A month ("2026-11") to the email's text and its charts (file name, PNG bytes).
+Compose = Callable[[str], tuple[str, list[tuple[str, bytes]]]]
 
 
 def previous_month(day: date) -> str:
@@ -43,12 +41,12 @@ class MonthlyReportActivities:
         engine: Engine,
         mailer: SmtpMailer,
         calendars: CalendarService,
-        programs: Mapping[str, Program],
+        compose: Compose,
         *,
         mail_from: str,
         supervisors: str,
     ) -> None:
-        self.engine, self.mailer, self.calendars, self.programs = engine, mailer, calendars, programs
+        self.engine, self.mailer, self.calendars, self.compose = engine, mailer, calendars, compose
         self.mail_from, self.supervisors = mail_from, supervisors
 
     def first_working_day(self, day: date) -> date:
@@ -78,34 +76,16 @@ class MonthlyReportActivities:
             insert_new(conn, EmailRow, [row], ["notice_id"])
 
     def _message(self, month: str, notice_id: str) -> EmailMessage:
-        from reports.chart import draw as draw_sla
-        from reports.outcomes import draw as draw_outcomes
-
-        sla, outcomes = month_reports(
-            self.engine, self.calendars, self.programs, SlaReportRequest(month=month)
-        )
+        text, charts = self.compose(month)
         msg = EmailMessage()
         msg["From"], msg["To"] = self.mail_from, self.supervisors
         msg["Subject"] = f"SMO monthly report {month}: SLA and outcomes"
         msg["Message-ID"] = message_id_for(notice_id)
         msg["X-SMO-Notice-Id"] = notice_id
         msg["Date"] = formatdate(localtime=False)
-        share = "n/a" if sla.on_time_rate is None else f"{sla.on_time_rate:.1%}"
-        msg.set_content(
-            f"The SMO report for {month} (all programs).\n\n"
-            f"SLA: {sla.on_time} of {sla.reports} reports on time ({share}), {sla.late} late.\n"
-            f"Outcomes: {outcomes.cases_reported} report(s); diagnosis changed"
-            f" {outcomes.diagnosis_changed}, treatment changed {outcomes.treatment_changed},"
-            f" surgery avoided {outcomes.surgery_avoided}.\n\n"
-            f"The details: smo report sla --month {month} and smo report outcomes --month {month}.\n"
-        )
-        with TemporaryDirectory(prefix="smo-monthly-") as tmp:  # charts of counts: no PHI
-            charts = (
-                draw_sla(sla, Path(tmp) / f"sla-{month}.png"),
-                draw_outcomes(outcomes, Path(tmp) / f"outcomes-{month}.png"),
-            )
-            for path in charts:
-                msg.add_attachment(path.read_bytes(), maintype="image", subtype="png", filename=path.name)
+        msg.set_content(text)
+        for name, png in charts:
+            msg.add_attachment(png, maintype="image", subtype="png", filename=name)
         return msg
 
     @activity.defn(name="send_monthly_report")
