@@ -91,6 +91,13 @@ class MemberDetails(PatientIntake):
     language: SpokenLanguage = "en"
 
 
+class DetailsReplacement(MemberDetails):
+    """A replacement of the member's details. The member's questions are those asked when the
+    case opened: a replacement keeps them (it sends none)."""
+
+    questions: list[str] = Field(default=[], max_length=0)
+
+
 class OpenCase(Body):
     """A new case: the member's details (stored encrypted) and what the coordinator asserts."""
 

@@ -38,7 +38,7 @@ MedicalType = Annotated[RecordType, AfterValidator(_medical), WithJsonSchema(_ME
 RecordTypes = Annotated[list[MedicalType], BeforeValidator(_comma_list), Field(max_length=10)]
 
 
-def _number(value: object) -> object:
+def ascii_digits(value: object) -> object:
     # ASCII digits only: "²".isdigit() is true, and int() refuses it.
     if isinstance(value, str) and not (value.isascii() and value.isdigit()):
         raise ValueError("a number, in digits")
@@ -68,7 +68,7 @@ class ReleaseQuery(Strict):
 
 
 class ReleaseNumber(Strict):
-    number: Annotated[int, Field(ge=1, le=MAX_RELEASES), BeforeValidator(_number)]
+    number: Annotated[int, Field(ge=1, le=MAX_RELEASES), BeforeValidator(ascii_digits)]
 
 
 class RecordsRequestBody(Strict):

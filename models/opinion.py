@@ -39,7 +39,7 @@ class OpinionSheet(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=SUMMARY_CHARS, pattern=_TEXT)]
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=SUMMARY_CHARS)] = ""
     answers: list[
         Annotated[str, StringConstraints(strip_whitespace=True, max_length=ANSWER_CHARS, pattern=_TEXT)]
     ] = Field(default=[], max_length=MAX_QUESTIONS)
@@ -50,7 +50,7 @@ class Opinion(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    sheet_doc_id: Sha256
+    sheet_doc_id: Sha256 | None = None  # none: the outcome alone, no summary for the member
     answers: int = Field(ge=0, le=MAX_QUESTIONS)
     outcome: Outcome
     at: datetime | None = None

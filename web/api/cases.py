@@ -9,7 +9,15 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 import service
-from models.api import ActionResult, CaseList, DetailsChange, MemberDetails, OpenCase, ProgramName, ReasonBody
+from models.api import (
+    ActionResult,
+    CaseList,
+    DetailsChange,
+    DetailsReplacement,
+    OpenCase,
+    ProgramName,
+    ReasonBody,
+)
 from models.case import Cancel, CaseStatus, Close, OverrideEligibility, Stage, UpdateDetails
 from models.portal import SendPortalLink
 from models.retention import CaseView
@@ -111,18 +119,17 @@ def _duration(text: str) -> timedelta:
 
 # What a replacement sheet that leaves them out keeps from the case's own sheet: a desk
 # re-typing the member's details must not turn a Khmer case into an English one unawares.
-# The member's questions are asked when the case opens: the case counts them, a new sheet keeps them.
-KEPT_UNLESS_GIVEN = ("language", "sex", "questions")
+KEPT_UNLESS_GIVEN = ("language", "sex")
 
 
 async def update_details(call: Call) -> ActionResult:
-    intake: MemberDetails = call.body
+    intake: DetailsReplacement = call.body
     call.check_running()
     store = call.backends.store
     kept = [name for name in KEPT_UNLESS_GIVEN if name not in intake.model_fields_set]
     current = await service.current_details(await call.backends.client(), store, call.case_id)
-    if intake.questions != current.questions and "questions" not in kept:
-        raise WebError(422, "body.questions: the member's questions are those asked when the case opened")
+    # The member's questions are those asked when the case opened: the case counts them.
+    kept.append("questions")
     intake = intake.model_copy(update={name: getattr(current, name) for name in kept})
     stored = await asyncio.to_thread(store.put_intake, intake, call.case_id)
     arg = UpdateDetails(intake_doc_id=stored.doc_id, by=call.who.name)

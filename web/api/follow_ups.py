@@ -7,21 +7,25 @@ question or answer removes the sheet it stored.
 from __future__ import annotations
 
 import asyncio
-import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 import service
 from models.api import ActionResult, Empty
+from models.api_records import ascii_digits
 from models.follow_up import AnswerFollowUp, AskFollowUp, FollowUpText, FollowUpWords
 from models.survey import SendSurvey
 from web.api.call import Call, update
-from web.errors import WebError
+from web.errors import WebError, validation_message
 from web.spec import COORDINATORS, Route
 from workflows.smo_case import SmoCaseWorkflow
 
-NUMBER = re.compile(r"[1-9][0-9]?")
+
+class FollowUpNumber(BaseModel):
+    """The follow-up question a call means, by its number (ASCII digits)."""
+
+    number: Annotated[int, Field(ge=1, le=20), BeforeValidator(ascii_digits)]
 
 
 class FollowUpBody(BaseModel):
@@ -49,12 +53,13 @@ async def ask_follow_up(call: Call) -> ActionResult:
 
 async def answer_follow_up(call: Call) -> ActionResult:
     body: FollowUpBody = call.body
-    n = call.request.match_info["number"]
-    if not NUMBER.fullmatch(n):
-        raise WebError(422, "path.number: a follow-up question's number, 1 to 99")
+    try:
+        n = FollowUpNumber.model_validate({"number": call.request.match_info["number"]}).number
+    except ValidationError as exc:
+        raise WebError(422, validation_message(exc, "path")) from None
 
     def arg(doc_id: str) -> AnswerFollowUp:
-        return AnswerFollowUp(n=int(n), answer_doc_id=doc_id, by=call.who.name)
+        return AnswerFollowUp(n=n, answer_doc_id=doc_id, by=call.who.name)
 
     return await _stored_then(call, body.text, arg, SmoCaseWorkflow.answer_follow_up, "follow_up.answer")
 
@@ -82,6 +87,7 @@ ROUTES = [
         ActionResult,
         COORDINATORS,
         body=FollowUpBody,
+        params=FollowUpNumber,
     ),
     Route(
         "POST",

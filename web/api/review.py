@@ -80,9 +80,15 @@ async def submit_report(call: Call) -> ActionResult:
     outcome = Outcome(diagnosis=q.diagnosis, treatment=q.treatment, surgery_avoided=q.surgery_avoided)
     store = call.backends.store
     form = await MultipartForm.of(call.request, API)
-    summary = await form.field("summary", limit=SUMMARY_BYTES)
-    sheet = opinion_sheet(summary, json_answers(await form.field("answers", limit=ANSWERS_BYTES)))
-    stored = [await asyncio.to_thread(store.put_bytes, sheet.model_dump_json().encode(), call.case_id)]
+    summary = await form.optional_field("summary", SUMMARY_BYTES) or ""
+    answers = json_answers(await form.optional_field("answers", ANSWERS_BYTES) or "")
+    stored = []
+    sheet = None
+    if summary.strip() or answers:
+        sheet = opinion_sheet(summary, answers)
+        stored.append(
+            await asyncio.to_thread(store.put_bytes, sheet.model_dump_json().encode(), call.case_id)
+        )
     try:
         stored += await form.store_files(
             store, case_id=call.case_id, most=1, too_many="send one report file", least=1,
@@ -91,8 +97,12 @@ async def submit_report(call: Call) -> ActionResult:
     except WebError:
         await service.discard(store, stored)
         raise
-    opinion = Opinion(sheet_doc_id=stored[0].doc_id, answers=len(sheet.answers), outcome=outcome)
-    report = service.refs(stored[1:], RecordType.SMO_REPORT)[0]
+    opinion = Opinion(
+        sheet_doc_id=stored[0].doc_id if sheet else None,
+        answers=len(sheet.answers) if sheet else 0,
+        outcome=outcome,
+    )
+    report = service.refs(stored[-1:], RecordType.SMO_REPORT)[0]
     sent = SubmitReport(document=report, specialist_id=q.specialist_id, by=call.who.name, opinion=opinion)
     return await service.claim(
         store, stored, lambda: update(call, SmoCaseWorkflow.submit_report, sent, "report.submit")

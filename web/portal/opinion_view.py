@@ -35,7 +35,7 @@ async def opinion_view(portal: Portal, status: CaseStatus) -> OpinionView:
 
     def read() -> OpinionView:
         sheet = None
-        if status.opinion is not None:
+        if status.opinion is not None and status.opinion.sheet_doc_id is not None:
             sheet = OpinionSheet.model_validate_json(store.read_small(case_id, status.opinion.sheet_doc_id))
         follow_ups = [
             FollowUpView(
@@ -47,7 +47,7 @@ async def opinion_view(portal: Portal, status: CaseStatus) -> OpinionView:
             for f in status.follow_ups
         ]
         return OpinionView(
-            summary=sheet.summary if sheet else None,
+            summary=(sheet.summary or None) if sheet else None,
             answers=sheet.answers if sheet else [],
             follow_ups=follow_ups,
         )

@@ -29,10 +29,11 @@ class OpinionStage(EffectsMixin):
             opinion = req.opinion
             if opinion is not None:
                 # Only a report with an opinion runs these: a report from before them replays as it ran.
-                with refused_on_business_error():
-                    await workflow.execute_local_activity(
-                        "check_documents", CheckDocuments(doc_ids=[opinion.sheet_doc_id]), **DB
-                    )
+                if opinion.sheet_doc_id is not None:
+                    with refused_on_business_error():
+                        await workflow.execute_local_activity(
+                            "check_documents", CheckDocuments(doc_ids=[opinion.sheet_doc_id]), **DB
+                        )
                 now = workflow.now()
                 self.s.opinion = opinion.model_copy(update={"at": now})
                 record = OpinionRecord(
