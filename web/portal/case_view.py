@@ -20,6 +20,9 @@ from runtime.i18n import N_, gettext
 from runtime.portal_links import SESSION_TTL
 from runtime.words import record_types
 from web.portal.consult_view import ENDS, STARTS, MemberConsult
+from web.portal.member_release import release_defaults
+from web.portal.opinion_view import OpinionView
+from web.portal.record_facts import document_languages
 from web.uploads import MEMBER_RECORD_TYPES
 
 STAGE_WORDS: dict[Stage, str] = {
@@ -99,4 +102,10 @@ def case_context(
         "email": email,
         "phone": phone,
         "session_hours": int(SESSION_TTL.total_seconds() // 3600),
+        # What the member's page reads from the encrypted store (web.portal.member fills them).
+        "named": {},
+        "opinion": OpinionView(summary=None, answers=[], follow_ups=[]),
+        "can_ask": False,
+        "document_languages": document_languages(),
+        **release_defaults(),
     }

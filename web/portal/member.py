@@ -31,11 +31,11 @@ from web.portal.base import CONTACT_WORDS, LATE, act, answered, audit, download,
 from web.portal.case_view import case_context
 from web.portal.consult_view import CONSULT_DONE, member_consult
 from web.portal.follow_up_form import follow_up_ask
-from web.portal.member_release import RELEASE_DONE, providers_named, release_defaults
+from web.portal.member_release import RELEASE_DONE, providers_named
 from web.portal.member_visit import Visit, form_of, visit_of
 from web.portal.opinion_view import opinion_view
 from web.portal.pages import render
-from web.portal.record_facts import document_languages, record_facts
+from web.portal.record_facts import record_facts
 from web.uploads import MEMBER_RECORD_TYPES, PAGES, MultipartForm
 from workflows.smo_case import SmoCaseWorkflow
 
@@ -128,17 +128,8 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     named, opinion = await asyncio.gather(
         providers_named(visit.portal, status), opinion_view(visit.portal, status)
     )
-    return render(
-        "case.html",
-        csrf=visit.csrf,
-        desk=visit.portal.desk,
-        named=named,
-        opinion=opinion,
-        can_ask=_can_ask(status),
-        document_languages=document_languages(),
-        **release_defaults(),
-        **context,
-    )
+    context |= {"named": named, "opinion": opinion, "can_ask": _can_ask(status)}
+    return render("case.html", csrf=visit.csrf, desk=visit.portal.desk, **context)
 
 
 @routes.post("/cases/{case_id}/records")
