@@ -9,7 +9,7 @@ not close while a question is unanswered.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
 
@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from models.storage import CheckDocuments
 
 from workflows.case.effects import EffectsMixin
-from workflows.case.options import DB, expect, refused_on_business_error, wait
+from workflows.case.options import DB, expect, next_deadline, refused_on_business_error
 from workflows.sla import LOCAL
 
 
@@ -115,18 +115,9 @@ class FollowUpStage(EffectsMixin):
 
     async def _follow_up_clock(self) -> None:
         """Warn before each question's deadline and escalate at it, while it is unanswered."""
-        follow_ups = self.s.follow_ups
         while True:
-            await workflow.wait_condition(lambda: follow_ups.next_instant() is not None)
-            at = follow_ups.next_instant()
-            assert at is not None
-            moved = await wait(
-                lambda at=at: follow_ups.next_instant() != at,  # type: ignore[misc]
-                max(at - workflow.now(), timedelta(0)),
-                "follow-up deadline",
-            )
-            if not moved:
-                self._follow_up_due(workflow.now())
+            await next_deadline(self.s.follow_ups.next_instant, "follow-up deadline")
+            self._follow_up_due(workflow.now())
 
     def _late(self, kind: NoticeKind, f: FollowUp) -> Notice:
         return self._notice(kind, str(f.n), params={"n": str(f.n), "deadline": f.due_at.isoformat()})

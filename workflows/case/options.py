@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypedDict
 
 from temporalio import workflow
@@ -62,6 +62,25 @@ async def wait(condition: Callable[[], bool], timeout: timedelta | None, summary
     except TimeoutError:
         return False
     return True
+
+
+async def next_deadline(next_instant: Callable[[], datetime | None], summary: str) -> None:
+    """Until `next_instant()` names an instant and it passes unchanged (a new one restarts the wait).
+
+    The clocks that run beside the stages wait on this with no timer until they have a deadline,
+    so a case that never has one adds nothing to its history.
+    """
+    while True:
+        await workflow.wait_condition(lambda: next_instant() is not None)
+        at = next_instant()
+        assert at is not None
+        moved = await wait(
+            lambda at=at: next_instant() != at,  # type: ignore[misc]
+            max(at - workflow.now(), timedelta(0)),
+            summary,
+        )
+        if not moved:
+            return
 
 
 # What the case's attention says while the document store does not answer its activities

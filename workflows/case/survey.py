@@ -9,8 +9,6 @@ due; it sends from the consult window, where a long case continues as new at its
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -20,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from models.survey import SEND_AFTER, AnswerSurvey, SendSurvey, SurveyRecord
 
 from workflows.case.effects import EffectsMixin
-from workflows.case.options import DB, expect, refused_on_business_error, wait
+from workflows.case.options import DB, expect, next_deadline, refused_on_business_error
 
 
 class SurveyStage(EffectsMixin):
@@ -32,16 +30,7 @@ class SurveyStage(EffectsMixin):
     async def _survey_clock(self) -> None:
         survey = self.s.survey
         while True:
-            await workflow.wait_condition(lambda: survey.next_instant() is not None)
-            at = survey.next_instant()
-            assert at is not None
-            moved = await wait(
-                lambda at=at: survey.next_instant() != at,  # type: ignore[misc]
-                max(at - workflow.now(), timedelta(0)),
-                "survey",
-            )
-            if moved:
-                continue
+            await next_deadline(survey.next_instant, "survey")
             if survey.sent_at is None:
                 survey.sent_at = workflow.now()
                 self._queue_notice("survey", self._notice(NoticeKind.SURVEY, "1", params={"n": "1"}))
