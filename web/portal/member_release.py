@@ -27,7 +27,7 @@ from models.case import CaseStatus, DocumentRef, RecordType
 from models.records import RELEASE_LONGEST, ProviderSheet, ReleaseSource, RequestState, provider_key
 from models.records_updates import RecordRelease, RequestRecords, RevokeRelease
 from runtime import i18n
-from runtime.i18n import N_, gettext
+from runtime.i18n import ICT, N_, gettext
 from web.errors import WebError
 from web.portal.base import Portal, act, form_text
 from web.portal.member_visit import Visit, form_of
@@ -125,7 +125,7 @@ async def sign_release(request: web.Request) -> web.StreamResponse:
         raise WebError(422, gettext(NOT_AGREED))
     if _folded(fields["name"]) != _folded(intake.patient_name):
         raise WebError(422, gettext(WRONG_NAME))
-    today = datetime.now(UTC).date()
+    today = datetime.now(ICT).date()
     try:
         types = [RecordType(t) for t in fields["types"] if RecordType(t) in MEMBER_RECORD_TYPES]
         expires = date.fromisoformat(fields["expires"])
@@ -231,7 +231,7 @@ async def providers_named(portal: Portal, status: CaseStatus) -> dict[str, str]:
 
 def release_defaults() -> dict[str, Any]:
     """The form's starting values: records from a year back, valid for six months."""
-    today = datetime.now(UTC).date()
+    today = datetime.now(ICT).date()
     return {
         "release_version": RELEASE_VERSION,
         "release_until": (today + timedelta(days=182)).isoformat(),

@@ -7,13 +7,13 @@ its translation, one older than its type's limit does not count. A form may leav
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from models.input_text import LanguageCode
-from runtime.i18n import N_, gettext
+from runtime.i18n import ICT, N_, gettext
 from web.errors import WebError
 
 BAD_LANGUAGE = N_("Choose the language the documents are written in.")
@@ -48,7 +48,7 @@ def record_facts(language: str | None, dated: str | None) -> dict[str, Any]:
             day = date.fromisoformat(dated)
         except ValueError:
             raise WebError(422, gettext(BAD_DATE)) from None
-        if day > datetime.now(UTC).date():
+        if day > datetime.now(ICT).date():
             raise WebError(422, gettext(BAD_DATE))
         facts["dated"] = day
     return facts

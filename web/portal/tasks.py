@@ -25,6 +25,7 @@ from models.input_text import LanguageCode
 from models.records import ProviderRequest, Translation
 from models.records_check import short
 from models.records_updates import RefuseRequest
+from runtime.i18n import ICT
 from runtime.portal_links import Holder
 from service.errors import NoCase
 from web.errors import WebError
@@ -84,7 +85,7 @@ def _open_request(task: Task) -> ProviderRequest:
     n, g = int(task.who.actor.removeprefix("provider:")), task.status.gathering
     request = g.request(n) if g is not None else None
     release = g.release(request.release_no) if g is not None and request is not None else None
-    today = datetime.now(UTC).date()
+    today = datetime.now(ICT).date()
     if task.status.stage.terminal or request is None or not request.state.open:
         raise WebError(410, REQUEST_ENDED)
     if release is None or not release.in_force(today):
@@ -114,7 +115,7 @@ def _dated(text: str) -> date | None:
         dated = date.fromisoformat(text)
     except ValueError:
         raise WebError(422, "Give the records' date as YYYY-MM-DD.") from None
-    if dated > datetime.now(UTC).date():
+    if dated > datetime.now(ICT).date():
         raise WebError(422, "A record cannot be dated in the future.")
     return dated
 
