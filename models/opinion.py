@@ -52,7 +52,7 @@ class Opinion(BaseModel):
 
     sheet_doc_id: Sha256 | None = None  # none: the outcome alone, no summary for the member
     answers: int = Field(ge=0, le=MAX_QUESTIONS)
-    outcome: Outcome
+    outcome: Outcome | None = None  # none: the summary and answers alone, no outcome to count
     at: datetime | None = None
 
 

@@ -65,30 +65,24 @@ async def supply_info(call: Call) -> ActionResult:
 
 
 async def submit_report(call: Call) -> ActionResult:
+    """The report file, after the member's `summary` and `answers` parts when there are any; the
+    outcome (diagnosis and treatment, both or neither) comes in the query."""
     q: ReportQuery = call.query
-    if q.diagnosis is None and q.treatment is None:
-
-        def arg(refs: list[DocumentRef]) -> SubmitReport:
-            return SubmitReport(document=refs[0], specialist_id=q.specialist_id, by=call.who.name)
-
-        return await with_files(
-            call, RecordType.SMO_REPORT, SmoCaseWorkflow.submit_report, arg, "report.submit"
-        )
-    if q.diagnosis is None or q.treatment is None:
+    if (q.diagnosis is None) != (q.treatment is None):
         raise WebError(422, "query: the outcome names both the diagnosis and the treatment")
     call.check_running()
-    outcome = Outcome(diagnosis=q.diagnosis, treatment=q.treatment, surgery_avoided=q.surgery_avoided)
+    outcome = None
+    if q.diagnosis is not None and q.treatment is not None:
+        outcome = Outcome(diagnosis=q.diagnosis, treatment=q.treatment, surgery_avoided=q.surgery_avoided)
     store = call.backends.store
     form = await MultipartForm.of(call.request, API)
     summary = await form.optional_field("summary", SUMMARY_BYTES) or ""
     answers = json_answers(await form.optional_field("answers", ANSWERS_BYTES) or "")
     stored = []
-    sheet = None
-    if summary.strip() or answers:
-        sheet = opinion_sheet(summary, answers)
-        stored.append(
-            await asyncio.to_thread(store.put_bytes, sheet.model_dump_json().encode(), call.case_id)
-        )
+    sheet = opinion_sheet(summary, answers) if summary.strip() or answers else None
+    if sheet is not None:
+        data = sheet.model_dump_json().encode()
+        stored.append(await asyncio.to_thread(store.put_bytes, data, call.case_id))
     try:
         stored += await form.store_files(
             store, case_id=call.case_id, most=1, too_many="send one report file", least=1,
@@ -97,11 +91,10 @@ async def submit_report(call: Call) -> ActionResult:
     except WebError:
         await service.discard(store, stored)
         raise
-    opinion = Opinion(
-        sheet_doc_id=stored[0].doc_id if sheet else None,
-        answers=len(sheet.answers) if sheet else 0,
-        outcome=outcome,
-    )
+    opinion = None
+    if sheet is not None or outcome is not None:
+        doc_id = stored[0].doc_id if sheet is not None else None
+        opinion = Opinion(sheet_doc_id=doc_id, answers=len(sheet.answers) if sheet else 0, outcome=outcome)
     report = service.refs(stored[-1:], RecordType.SMO_REPORT)[0]
     sent = SubmitReport(document=report, specialist_id=q.specialist_id, by=call.who.name, opinion=opinion)
     return await service.claim(

@@ -36,14 +36,15 @@ class OpinionStage(EffectsMixin):
                         )
                 now = workflow.now()
                 self.s.opinion = opinion.model_copy(update={"at": now})
-                record = OpinionRecord(
-                    case_id=self._inp.case_id,
-                    program=self._inp.program,
-                    reported_at=now,
-                    specialist_id=req.specialist_id,
-                    outcome=opinion.outcome,
-                )
-                await workflow.execute_local_activity("record_opinion", record, **DB)
+                if opinion.outcome is not None:
+                    record = OpinionRecord(
+                        case_id=self._inp.case_id,
+                        program=self._inp.program,
+                        reported_at=now,
+                        specialist_id=req.specialist_id,
+                        outcome=opinion.outcome,
+                    )
+                    await workflow.execute_local_activity("record_opinion", record, **DB)
             self._round().report = req.document
         return self._ack("report accepted")
 
