@@ -132,6 +132,7 @@ class CaseState(BaseModel):
     records: Records = Field(default_factory=Records)
     gathering: Gathering = Field(default_factory=Gathering)
     opinion: Opinion | None = None  # the last report's summary, answers and outcome
+    pending_opinion: Opinion | None = None  # given ahead of its report (the API's two calls)
     follow_ups: FollowUps = Field(default_factory=FollowUps)
     survey: Survey = Field(default_factory=Survey)
     assign_seq: int = 0

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from models.input_text import MAX_QUESTIONS, Sha256
+from models.input_text import MAX_QUESTIONS, Actor, Sha256
 from models.vocabulary import Diagnosis as Diagnosis
 from models.vocabulary import Treatment as Treatment
 
@@ -64,3 +64,29 @@ class OpinionRecord(BaseModel):
     reported_at: datetime
     specialist_id: str
     outcome: Outcome
+
+
+class OpinionBody(BaseModel):
+    """The API's opinion, ahead of the report: the member's summary and an answer to each of
+    their questions, in the order asked, and the outcome (what the opinion changed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    specialist_id: Annotated[
+        str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    ]
+    summary: Annotated[str, StringConstraints(max_length=SUMMARY_CHARS)] = ""
+    answers: list[Annotated[str, StringConstraints(max_length=ANSWER_CHARS, pattern=_TEXT)]] = Field(
+        default=[], max_length=MAX_QUESTIONS
+    )
+    outcome: Outcome | None = None
+
+
+class GiveOpinion(BaseModel):
+    """The opinion a report will carry, given before it (the API's two calls)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specialist_id: str = Field(min_length=1, max_length=40)
+    opinion: Opinion
+    by: Actor

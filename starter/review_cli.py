@@ -7,6 +7,7 @@ case DB on the server, joins the same `report` group from `starter.report_cli`.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,7 @@ from rich.table import Table
 
 from models.vocabulary import Diagnosis, InfoReason, RecordType, Treatment
 from starter.api_client import Api
-from starter.cli_common import EXISTING, PLAIN, UserError, command, out, post, upload
+from starter.cli_common import EXISTING, PLAIN, UserError, case_path, command, out, post, upload
 from starter.outcomes_cli import register as register_outcomes
 from starter.report_cli import register as register_report_sla
 
@@ -72,6 +73,7 @@ def _text_of(path: Path, what: str) -> str:
         raise UserError(f"{path}: cannot read the {what} (a UTF-8 text file)") from None
 
 
+
 @report_app.command("submit")
 def report_submit(
     case_id: str,
@@ -94,20 +96,25 @@ def report_submit(
     an answer to each of their questions go with it."""
 
     def run() -> None:
-        if summary is None and diagnosis is None and treatment is None and answers is None:
-            upload(case_id, "report", [file], {"specialist_id": specialist})
-            return
-        if summary is None or diagnosis is None or treatment is None:
-            raise UserError("the opinion needs --summary, --diagnosis and --treatment together")
-        fields = [("summary", _text_of(summary, "summary"))]
-        fields.append(("answers", _text_of(answers, "answers") if answers is not None else ""))
-        query = {
-            "specialist_id": specialist,
-            "diagnosis": diagnosis.value,
-            "treatment": treatment.value,
-            "surgery_avoided": surgery_avoided,
-        }
-        upload(case_id, "report", [file], query, fields)
+        if summary is not None or diagnosis is not None or treatment is not None or answers is not None:
+            if summary is None or diagnosis is None or treatment is None:
+                raise UserError("the opinion needs --summary, --diagnosis and --treatment together")
+            try:
+                given = json.loads(_text_of(answers, "answers")) if answers is not None else []
+            except ValueError:
+                raise UserError(f"{answers}: the answers are not valid JSON") from None
+            if not isinstance(given, list) or not all(isinstance(a, str) for a in given):
+                raise UserError(
+                    f"{answers}: a JSON list of strings, one answer per question in the order asked"
+                )
+            outcome = {
+                "diagnosis": diagnosis.value,
+                "treatment": treatment.value,
+                "surgery_avoided": surgery_avoided,
+            }
+            body = {"specialist_id": specialist, "summary": _text_of(summary, "summary"), "answers": given}
+            Api().request("POST", f"{case_path(case_id)}/opinion", body=body | {"outcome": outcome})
+        upload(case_id, "report", [file], {"specialist_id": specialist})
 
     command(run)
 

@@ -1,39 +1,20 @@
 """The member's part of an opinion as the edges take it: a summary and one answer per question.
 
-The API sends the answers as a JSON list of strings (`smo report submit --answers FILE`), the
-specialist's page as one field per question; either way the text is checked here (422, naming
-the rule, never the text) before the encrypted sheet is stored.
+The specialist's page sends one field per question (the API takes a JSON body: models/opinion.py
+`OpinionBody`); the text is checked here (422, naming the rule, never the text) before the
+encrypted sheet is stored.
 """
 
 from __future__ import annotations
 
-import json
-
 from pydantic import ValidationError
 
-from models.input_text import MAX_QUESTIONS
 from models.opinion import ANSWER_CHARS, SUMMARY_CHARS, OpinionSheet, Outcome
 from web.errors import WebError, validation_message
 from web.uploads import MultipartForm
 
 # UTF-8 takes at most 4 bytes a character: the field's bytes are bounded before its text is read.
 SUMMARY_BYTES = 4 * SUMMARY_CHARS
-ANSWERS_BYTES = 4 * ANSWER_CHARS * MAX_QUESTIONS + 1024
-
-
-def json_answers(text: str) -> list[str]:
-    """The answers field of the API: empty, or a JSON list of strings."""
-    if not text.strip():
-        return []
-    try:
-        answers = json.loads(text)
-    except ValueError:
-        raise WebError(
-            422, "answers: a JSON list of strings, one answer per question in the order asked"
-        ) from None
-    if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
-        raise WebError(422, "answers: a JSON list of strings, one answer per question in the order asked")
-    return answers
 
 
 async def read_opinion(form: MultipartForm) -> tuple[OpinionSheet, Outcome] | None:

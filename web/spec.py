@@ -35,8 +35,6 @@ class Upload:
 
     min_files: int = 1
     max_files: int = 50
-    # Optional text parts that may come before the files, in this order (a report's `summary`).
-    fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -198,13 +196,10 @@ def openapi(
                 "required": r.upload.min_files > 0,
                 "content": {
                     "multipart/form-data": {
-                        # `file` parts, in number as the route takes them, after its text fields.
+                        # `file` parts only, in number as the route takes them.
                         "schema": {
                             "type": "object",
-                            "properties": {
-                                **{name: {"type": "string"} for name in r.upload.fields},
-                                "file": files,
-                            },
+                            "properties": {"file": files},
                             "required": ["file"] if r.upload.min_files else [],
                             "additionalProperties": False,
                         },

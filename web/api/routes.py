@@ -32,6 +32,7 @@ from models.api import (
 )
 from models.api_records import RecordsQuery
 from models.case import CaseStatus
+from models.opinion import OpinionBody
 from models.retention import CaseView, ErasureResult, ErasureStarted, HoldState
 from web.api import follow_ups, gathering
 from web.api.admin import (
@@ -72,6 +73,7 @@ from web.api.review import (
     SupplyQuery,
     assign_specialist,
     decline_specialist,
+    give_opinion,
     request_info,
     submit_report,
     supply_info,
@@ -150,11 +152,20 @@ ROUTES: list[Route] = [
         "POST",
         f"{C}/report",
         submit_report,
-        "Submit the written report; with the outcome, the member's summary and answers (JSON list) first",
+        "Submit the written report (after its opinion, when there is one)",
         ActionResult,
         COORDINATORS,
         query=ReportQuery,
-        upload=Upload(1, 1, fields=("summary", "answers")),
+        upload=Upload(1, 1),
+    ),
+    Route(
+        "POST",
+        f"{C}/opinion",
+        give_opinion,
+        "The member's summary and answers and the outcome, ahead of the report",
+        ActionResult,
+        COORDINATORS,
+        body=OpinionBody,
     ),
     Route(
         "GET",

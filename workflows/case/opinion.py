@@ -13,7 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from models.case import RecordType, Stage, SubmitReport, UpdateAck
-    from models.opinion import OpinionRecord
+    from models.opinion import GiveOpinion, Opinion, OpinionRecord
     from models.storage import CheckDocuments
 
 from workflows.case.effects import EffectsMixin
@@ -26,7 +26,9 @@ class OpinionStage(EffectsMixin):
         async with self._lock:
             self._still_valid(lambda: self._validate_report(req))
             await self._register([req.document])
-            opinion = req.opinion
+            # The opinion the report carries, or the one given ahead of it (the API's two calls).
+            opinion = req.opinion or self.s.pending_opinion
+            self.s.pending_opinion = None
             if opinion is not None:
                 # Only a report with an opinion runs these: a report from before them replays as it ran.
                 if opinion.sheet_doc_id is not None:
@@ -61,10 +63,38 @@ class OpinionStage(EffectsMixin):
             raise ValueError("the document must be of type smo_report")
         if review.report is not None:
             raise ValueError("a report has already been submitted")
+        self._check_answers(req.opinion or self.s.pending_opinion)
+
+    def _check_answers(self, opinion: Opinion | None) -> None:
         asked = self._inp.questions
-        answered = req.opinion.answers if req.opinion is not None else 0
+        answered = opinion.answers if opinion is not None else 0
         if answered < asked:
             unanswered = ", ".join(str(n) for n in range(answered + 1, asked + 1))
             raise ValueError(f"the member asked {asked} question(s): no answer to question {unanswered}")
         if answered > asked:
             raise ValueError(f"the member asked {asked} question(s); the report answers {answered}")
+
+    @workflow.update
+    async def give_opinion(self, req: GiveOpinion) -> UpdateAck:
+        """The opinion ahead of its report: kept until the report comes (a newer one replaces it)."""
+        async with self._lock:
+            self._still_valid(lambda: self._validate_opinion(req))
+            if req.opinion.sheet_doc_id is not None:
+                with refused_on_business_error():
+                    await workflow.execute_local_activity(
+                        "check_documents", CheckDocuments(doc_ids=[req.opinion.sheet_doc_id]), **DB
+                    )
+            self.s.pending_opinion = req.opinion
+            self._note("opinion given", f"by {req.by}")
+        return self._ack("the opinion waits for its report")
+
+    @give_opinion.validator
+    def _validate_opinion(self, req: GiveOpinion) -> None:
+        expect(req, GiveOpinion)
+        self._require_stage(Stage.UNDER_REVIEW)
+        review = self._round()
+        if req.specialist_id != review.specialist_id:
+            raise ValueError("that is not the assigned specialist")
+        if review.report is not None:
+            raise ValueError("a report has already been submitted")
+        self._check_answers(req.opinion)
