@@ -37,8 +37,10 @@ dev: install
 
 test: install lint typecheck compose-check chromium pytest  ## the whole suite
 
+# Two test processes (TEST_WORKERS=0 runs them in this one): see pyproject.toml's pytest-xdist.
+TEST_WORKERS ?= 2
 pytest: install chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 lint: install
 	$(BIN)/ruff check .

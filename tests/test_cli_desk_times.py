@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
-from starter import case_cli
+from starter import case_cli, cli_common
 from starter.cli import app
 from starter.cli_common import at_desk
 
@@ -79,6 +80,10 @@ def fake_api(monkeypatch: pytest.MonkeyPatch) -> None:
     FakeApi.calls = []
     monkeypatch.setattr(case_cli, "Api", FakeApi)
     monkeypatch.setenv("COLUMNS", "200")
+    # The console's width is read when it is made (at import), whichever test imported it first:
+    # a wide one for this test's tables, whatever the process ran before.
+    for module in (case_cli, cli_common):
+        monkeypatch.setattr(module, "out", Console(width=200))
 
 
 def smo(*args: str) -> str:

@@ -12,6 +12,7 @@ import json
 from typing import Any, ClassVar
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from starter import case_cli, cli_common, consult_cli
@@ -59,6 +60,10 @@ def fake_api(monkeypatch: pytest.MonkeyPatch) -> None:
     for module in (consult_cli, cli_common, case_cli):
         monkeypatch.setattr(module, "Api", FakeApi)
     monkeypatch.setenv("COLUMNS", "200")
+    # The console's width is read when it is made (at import), whichever test imported it first:
+    # a wide one for this test's tables, whatever the process ran before.
+    for module in (case_cli, cli_common, consult_cli):
+        monkeypatch.setattr(module, "out", Console(width=200))
 
 
 def smo(*args: str, code: int = 0) -> str:
