@@ -37,10 +37,11 @@ dev: install
 
 test: install lint typecheck compose-check chromium pytest  ## the whole suite
 
-# Two test processes (TEST_WORKERS=0 runs them in this one): see pyproject.toml's pytest-xdist.
-TEST_WORKERS ?= 2
+# `make test TEST_WORKERS=2` runs the suite in two processes (pytest-xdist); the default is one
+# process until a teardown that once hung in a parallel run is understood (README, "Dependencies").
+TEST_WORKERS ?= 0
 pytest: install chromium
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(BIN)/pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
 
 lint: install
 	$(BIN)/ruff check .
