@@ -115,6 +115,11 @@ class CaseCore:
                 **DB,
             )
 
+    async def _check_stored(self, doc_id: str) -> None:
+        """A sheet an update names (details, a provider, an opinion, a question) is in the store."""
+        with refused_on_business_error():
+            await workflow.execute_local_activity("check_documents", CheckDocuments(doc_ids=[doc_id]), **DB)
+
     async def _discard_form_records(self) -> None:
         """A request from the public form that no case takes (unconfirmed, refused): its documents go."""
         ids = [d.doc_id for d in self._inp.form_records]

@@ -19,10 +19,9 @@ with workflow.unsafe.imports_passed_through():
     from models.notices import Notice, NoticeKind
     from models.sla import DeadlineRequest, SlaRule
     from models.sla_clock import DueDate
-    from models.storage import CheckDocuments
 
 from workflows.case.effects import EffectsMixin
-from workflows.case.options import DB, expect, next_deadline, refused_on_business_error
+from workflows.case.options import expect, next_deadline
 from workflows.sla import LOCAL
 
 
@@ -34,10 +33,7 @@ class FollowUpStage(EffectsMixin):
     async def ask_follow_up(self, req: AskFollowUp) -> UpdateAck:
         async with self._lock:
             self._still_valid(lambda: self._validate_ask(req))
-            with refused_on_business_error():
-                await workflow.execute_local_activity(
-                    "check_documents", CheckDocuments(doc_ids=[req.question_doc_id]), **DB
-                )
+            await self._check_stored(req.question_doc_id)
             terms, now = self.terms, workflow.now()
             rule = SlaRule(
                 working_days=terms.follow_up_answer_working_days,
@@ -90,10 +86,7 @@ class FollowUpStage(EffectsMixin):
     async def answer_follow_up(self, req: AnswerFollowUp) -> UpdateAck:
         async with self._lock:
             self._still_valid(lambda: self._validate_answer(req))
-            with refused_on_business_error():
-                await workflow.execute_local_activity(
-                    "check_documents", CheckDocuments(doc_ids=[req.answer_doc_id]), **DB
-                )
+            await self._check_stored(req.answer_doc_id)
             follow_up = self.s.follow_ups.get(req.n)
             assert follow_up is not None
             follow_up.answer_doc_id, follow_up.answered_by = req.answer_doc_id, req.by

@@ -14,10 +14,9 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from models.case import RecordType, Stage, SubmitReport, UpdateAck
     from models.opinion import GiveOpinion, Opinion, OpinionRecord
-    from models.storage import CheckDocuments
 
 from workflows.case.effects import EffectsMixin
-from workflows.case.options import DB, expect, refused_on_business_error
+from workflows.case.options import DB, expect
 
 
 class OpinionStage(EffectsMixin):
@@ -32,10 +31,7 @@ class OpinionStage(EffectsMixin):
             if opinion is not None:
                 # Only a report with an opinion runs these: a report from before them replays as it ran.
                 if opinion.sheet_doc_id is not None:
-                    with refused_on_business_error():
-                        await workflow.execute_local_activity(
-                            "check_documents", CheckDocuments(doc_ids=[opinion.sheet_doc_id]), **DB
-                        )
+                    await self._check_stored(opinion.sheet_doc_id)
                 now = workflow.now()
                 self.s.opinion = opinion.model_copy(update={"at": now})
                 if opinion.outcome is not None:
@@ -80,10 +76,7 @@ class OpinionStage(EffectsMixin):
         async with self._lock:
             self._still_valid(lambda: self._validate_opinion(req))
             if req.opinion.sheet_doc_id is not None:
-                with refused_on_business_error():
-                    await workflow.execute_local_activity(
-                        "check_documents", CheckDocuments(doc_ids=[req.opinion.sheet_doc_id]), **DB
-                    )
+                await self._check_stored(req.opinion.sheet_doc_id)
             self.s.pending_opinion = req.opinion
             self._note("opinion given", f"by {req.by}")
         return self._ack("the opinion waits for its report")

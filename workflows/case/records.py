@@ -22,10 +22,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.notices import NoticeKind
     from models.records_check import unmet
-    from models.storage import CheckDocuments
 
 from workflows.case.effects import MEMBER_NOTICES
-from workflows.case.options import DB, expect, refused_on_business_error, wait
+from workflows.case.options import expect, wait
 from workflows.case.requests import LATE_STAGES, RequestsStage
 
 
@@ -177,10 +176,7 @@ class RecordsStage(RequestsStage):
     async def update_details(self, req: UpdateDetails) -> UpdateAck:
         async with self._lock:
             self._still_valid(lambda: self._validate_details(req))
-            with refused_on_business_error():
-                await workflow.execute_local_activity(
-                    "check_documents", CheckDocuments(doc_ids=[req.intake_doc_id]), **DB
-                )
+            await self._check_stored(req.intake_doc_id)
             self.s.intake_doc_id = req.intake_doc_id
             self._note("member details updated", f"by {req.by}")
             notice = self._notice(

@@ -31,10 +31,9 @@ with workflow.unsafe.imports_passed_through():
     from models.records_updates import RecordRelease, RefuseRequest, RequestRecords, RevokeRelease
     from models.sla import DeadlineRequest, SlaRule
     from models.sla_clock import DueDate
-    from models.storage import CheckDocuments
 
 from workflows.case.effects import EffectsMixin
-from workflows.case.options import DB, expect, refused_on_business_error
+from workflows.case.options import expect
 from workflows.sla import LOCAL
 
 # Where `add_record` takes records after gathering, for a program that allows late documents.
@@ -174,10 +173,7 @@ class RequestsStage(EffectsMixin):
         async with self._lock:
             self._still_valid(lambda: self._validate_request(req))
             release = self._release_for(req)
-            with refused_on_business_error():
-                await workflow.execute_local_activity(
-                    "check_documents", CheckDocuments(doc_ids=[req.provider_doc_id]), **DB
-                )
+            await self._check_stored(req.provider_doc_id)
             g, now = self.s.gathering, workflow.now()
             n = len(g.requests) + 1
             request = ProviderRequest(

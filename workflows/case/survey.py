@@ -14,11 +14,10 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from models.case import Stage, UpdateAck
     from models.notices import NoticeKind
-    from models.storage import CheckDocuments
     from models.survey import SEND_AFTER, AnswerSurvey, SendSurvey, SurveyRecord
 
 from workflows.case.effects import EffectsMixin
-from workflows.case.options import DB, expect, next_deadline, refused_on_business_error
+from workflows.case.options import DB, expect, next_deadline
 
 
 class SurveyStage(EffectsMixin):
@@ -63,10 +62,7 @@ class SurveyStage(EffectsMixin):
         async with self._lock:
             self._still_valid(lambda: self._validate_survey(req))
             if req.comment_doc_id is not None:
-                with refused_on_business_error():
-                    await workflow.execute_local_activity(
-                        "check_documents", CheckDocuments(doc_ids=[req.comment_doc_id]), **DB
-                    )
+                await self._check_stored(req.comment_doc_id)
             survey, now = self.s.survey, workflow.now()
             survey.answered_at, survey.satisfaction, survey.will_follow = (
                 now,
