@@ -8,6 +8,7 @@ its translation, one older than its type's limit does not count. A form may leav
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -27,11 +28,17 @@ OFFERED = ("en", "km", "fr", "th", "vi", "zh")
 
 def document_languages() -> list[tuple[str, str]]:
     """The offered languages as (code, name in the page's language), from Babel's CLDR data."""
-    from babel import Locale
-
     from runtime import i18n
 
-    names = Locale.parse(i18n.current().value).languages
+    return _named(i18n.current().value)
+
+
+@cache
+def _named(language: str) -> list[tuple[str, str]]:
+    # Read once per language: every member's case page shows the list.
+    from babel import Locale
+
+    names = Locale.parse(language).languages
     return [(code, str(names.get(code, code))) for code in OFFERED]
 
 
