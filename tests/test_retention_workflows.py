@@ -15,16 +15,21 @@ from temporalio.worker import Worker
 
 from models.retention import PURGE_BATCH, RETENTION_ACTOR, EraseCase, ErasureResult, PurgeCounts, PurgeRequest
 from runtime.case_retention import erasure_of
-from tests.retention_seed import hold, make_legacy, member_rows, objects_of, seed_case, years_ago
+from tests.retention_seed import NOW, hold, make_legacy, member_rows, objects_of, seed_case, years_ago
 from worker import Services
 from workflows.retention import EraseCaseWorkflow, RetentionPurgeWorkflow, erase_workflow_id
 
 
 async def purge(client: Client, services: Services, batch: int = PURGE_BATCH) -> tuple[PurgeCounts, int]:
-    """One purge, as the Schedule starts it; its counts and the events of its longest run."""
+    """One purge, as the Schedule starts it; its counts and the events of its longest run.
+
+    It runs at the seeds' own time: the time-skipping server's clock is ahead of the wall clock by
+    however much the session's earlier tests skipped (months, over the whole suite), which would
+    make a case closed 9.5 years ago due. The Schedule's own run, at the server's time, is proved on
+    the dev server (tests/test_retention_schedule.py)."""
     handle = await client.start_workflow(
         RetentionPurgeWorkflow.run,
-        PurgeRequest(batch=batch),
+        PurgeRequest(batch=batch, now=NOW),
         id=f"smo-retention-purge-{uuid.uuid4().hex[:8]}",
         task_queue=services.settings.task_queue,
     )
