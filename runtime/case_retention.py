@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, or_, select, update
 
 from models import db as tables
 from models.intake_tables import IntakeConfirmation
@@ -120,9 +120,15 @@ def erasure_of(engine: Engine, case_id: str) -> ErasureResult | None:
 def retention_of(engine: Engine, case_id: str) -> tuple[HoldState | None, ErasureResult | None]:
     """The case's legal hold and its erasure's stub (either None), in one visit to the case DB:
     every case status the API answers shows both."""
+    holds, erasures = tables.table(CaseHoldRow), tables.table(CaseErasureRow)
+    either = select(exists().where(holds.c.case_id == case_id), exists().where(erasures.c.case_id == case_id))
     with engine.connect() as conn:
-        held = _hold_row(conn, case_id)
-        return (None if held is None else _hold_state(held, case_id)), _erasure(conn, case_id)
+        # One statement says whether there is either (almost every case has neither); the rows
+        # are read only when they are there.
+        is_held, is_erased = conn.execute(either).one()
+        held = _hold_row(conn, case_id) if is_held else None
+        erased = _erasure(conn, case_id) if is_erased else None
+    return (None if held is None else _hold_state(held, case_id)), erased
 
 
 def key_destroyed(engine: Engine, case_id: str) -> bool:

@@ -19,7 +19,13 @@ from web.errors import WebError
 async def with_retention(call: Call, status: CaseStatus) -> CaseView:
     """The case's status with its legal hold and its erasure, if it has them."""
     hold, erasure = await retention.retention_of(call.backends.engine, call.case_id)
-    return CaseView.model_validate({**status.model_dump(), "hold": hold, "erasure": erasure})
+    # Both parts are validated models already: built without validating the status a second time.
+    return CaseView.model_construct(
+        _fields_set=status.model_fields_set | {"hold", "erasure"},
+        **dict(status),
+        hold=hold,
+        erasure=erasure,
+    )
 
 
 async def place_hold(call: Call) -> HoldState:

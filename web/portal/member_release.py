@@ -27,6 +27,7 @@ from models.case import CaseStatus, DocumentRef, RecordType
 from models.records import RELEASE_LONGEST, ProviderSheet, ReleaseSource, RequestState, provider_key
 from models.records_updates import RecordRelease, RequestRecords, RevokeRelease
 from runtime import i18n
+from runtime.documents import small_read
 from runtime.i18n import ICT, N_, gettext
 from web.errors import WebError
 from web.portal.base import Portal, act, form_text
@@ -214,7 +215,9 @@ async def providers_named(portal: Portal, status: CaseStatus) -> dict[str, str]:
     g = status.gathering
     if g is None:
         return {}
-    store, names = portal.backends.store, {}
+    store, names = portal.backends.store, dict[str, str]()
+    if not g.requests and not any(r.source is ReleaseSource.PORTAL for r in g.releases):
+        return names  # nothing to read (every case page asks)
 
     def read() -> None:
         for doc_id in [r.document_id for r in g.releases if r.source is ReleaseSource.PORTAL]:
@@ -225,7 +228,7 @@ async def providers_named(portal: Portal, status: CaseStatus) -> dict[str, str]:
             )
             names[request.provider_doc_id] = sheet.name
 
-    await asyncio.to_thread(read)
+    await small_read(store, read)
     return names
 
 

@@ -8,7 +8,6 @@ the case is loaded (`Visit.case`). The member's pages (web.portal.member) and th
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
@@ -21,6 +20,7 @@ from models.case import CaseStatus
 from models.intake import PatientIntake
 from runtime import i18n
 from runtime.db import quick_read
+from runtime.documents import small_read
 from runtime.i18n import N_, Language, language_of
 from runtime.portal_links import Holder
 from web.errors import WebError
@@ -59,9 +59,8 @@ class Visit:
             status = await self.portal.backends.case_status(self.case_id)
         except service.NoCase:
             raise WebError(404, NO_CASE) from None
-        intake = await asyncio.to_thread(
-            self.portal.backends.store.load_intake, self.case_id, status.intake_doc_id
-        )
+        store = self.portal.backends.store
+        intake = await small_read(store, store.load_intake, self.case_id, status.intake_doc_id)
         wanted = chosen if chosen is not None and status.stage.terminal else None
         i18n.use(wanted or language_of(intake.language))
         return status, intake

@@ -3,12 +3,12 @@ encrypted sheets (the case holds only their ids): the member's page and the spec
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from models.case import CaseStatus
 from models.follow_up import FollowUpText
 from models.opinion import OpinionSheet
+from runtime.documents import small_read
 from web.portal.base import Portal
 
 
@@ -52,4 +52,6 @@ async def opinion_view(portal: Portal, status: CaseStatus) -> OpinionView:
             follow_ups=follow_ups,
         )
 
-    return await asyncio.to_thread(read)
+    if (status.opinion is None or status.opinion.sheet_doc_id is None) and not status.follow_ups:
+        return OpinionView(summary=None, answers=[], follow_ups=[])  # nothing to read
+    return await small_read(store, read)
