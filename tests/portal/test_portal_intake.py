@@ -70,14 +70,23 @@ async def request_form(http: aiohttp.ClientSession, site: Site) -> tuple[str, st
 
 
 def request_body(
-    csrf: str, nonce: str, files: int = 1, *, documents: Sequence[Document] = (), **fields: str
+    csrf: str,
+    nonce: str,
+    files: int = 1,
+    *,
+    documents: Sequence[Document] = (),
+    questions: Sequence[str] = (),
+    **fields: str,
 ) -> aiohttp.FormData:
-    """The form as a browser sends it: `files` discharge summaries, or `documents` as given."""
+    """The form as a browser sends it: `files` discharge summaries, or `documents` as given;
+    the question boxes (after the fields, before the documents) as given."""
     form = aiohttp.FormData()
     form.add_field("csrf", csrf)
     form.add_field("form", nonce)
     for name, value in (MEMBER_FORM | fields).items():
         form.add_field(name, value)
+    for question in questions:
+        form.add_field("question", question)
     documents = documents or [
         ("discharge_summary", f"record-{i}.pdf", f"synthetic record {i}".encode()) for i in range(files)
     ]
@@ -93,10 +102,12 @@ async def request_opinion(
     files: int = 1,
     csrf: str | None = None,
     documents: Sequence[Document] = (),
+    questions: Sequence[str] = (),
     **fields: str,
 ) -> aiohttp.ClientResponse:
     token, nonce = await request_form(http, site)
-    body = request_body(token if csrf is None else csrf, nonce, files, documents=documents, **fields)
+    csrf = token if csrf is None else csrf
+    body = request_body(csrf, nonce, files, documents=documents, questions=questions, **fields)
     return await http.post(site.url + "/portal/request/assist-america", data=body, allow_redirects=False)
 
 
@@ -281,10 +292,11 @@ async def test_the_form_is_in_the_page_s_language_and_lists_the_documents_the_pr
     # The date of birth is three fields, never the browser's widget; sex may be left empty.
     assert 'type="date"' not in english and "January" in english
     assert '<option value="">Prefer not to say</option>' in english
-    # The page sends its fields in the order the server reads them; the documents come last.
+    # The page sends its fields in the order the server reads them, then the member's question
+    # boxes; the documents come last.
     form = english[english.index("<form") :]
     names = list(dict.fromkeys(re.findall(r'name="(\w+)"', form)))
-    assert names == ["csrf", "form", *FIELDS, "record_type", "file"]
+    assert names == ["csrf", "form", *FIELDS, "question", "record_type", "file"]
 
 
 async def test_each_file_arrives_with_its_own_type_and_the_member_s_language_and_sex_are_kept(
@@ -348,3 +360,50 @@ def test_without_chromium_the_browser_tests_fail_and_say_how_to_install_it(
     monkeypatch.setattr(browser_conftest, "CHROMIUM", tmp_path / "no-chromium")
     with pytest.raises(pytest.fail.Exception, match=r"make chromium"):
         browser_conftest.require_chromium()
+
+
+async def test_the_member_s_questions_on_the_form_reach_the_case_and_the_specialist_sees_each(
+    site: Site,
+) -> None:
+    """Five boxes on the form; the ones filled in are the case's questions, in their order, in the
+    encrypted intake sheet (the case itself keeps only how many)."""
+    async with jar() as http:
+        token, nonce = await request_form(http, site)
+        async with http.get(site.url + "/portal/request/assist-america") as page:
+            assert page_html_boxes(await page.text()) == 5
+        asked = ["Is surgery really needed?", "", "  ", "ថ្នាំនេះមានផលរំខានអ្វីខ្លះ?", ""]
+        body = request_body(token, nonce, questions=asked)
+        resp = await http.post(site.url + "/portal/request/assist-america", data=body, allow_redirects=False)
+        assert resp.status == 303, await resp.text()
+        case_id, url = await confirmation(site)
+        assert (await confirm(http, url)).status == 200
+    _, status = await site.api("GET", f"/api/v1/cases/{case_id}")
+    intake = site.services.store.load_intake(case_id, status["intake_doc_id"])
+    assert intake.questions == ["Is surgery really needed?", "ថ្នាំនេះមានផលរំខានអ្វីខ្លះ?"]
+    assert status["questions"] == 2
+
+
+def page_html_boxes(html: str) -> int:
+    return html.count('<textarea id="question_')
+
+
+@pytest.mark.parametrize(
+    ("questions", "says"),
+    [
+        (["one?"] * 6, "at most 5 questions"),  # a sixth box the page never shows
+        (["x" * 1001], "at most 1,000 characters"),
+        (["y" * 1334 + "ឃ" * 1000], "at most 1,000 characters"),  # past the box's bytes
+        (["with a \x00 NUL"], "written text"),
+    ],
+    ids=["six", "too-long", "past-the-bytes", "nul"],
+)
+async def test_bad_questions_are_refused_with_what_to_check_and_open_no_case(
+    site: Site, questions: list[str], says: str
+) -> None:
+    before = case_opens(site)
+    async with jar() as http:
+        resp = await request_opinion(http, site, questions=questions)
+        html = await resp.text()
+    assert resp.status == 422 and says in html, html
+    assert "x" * 50 not in html and "NUL" not in html  # the refusal never repeats what was typed
+    assert case_opens(site) == before

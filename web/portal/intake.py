@@ -39,6 +39,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 import service
 from models.case import CaseStatus, ConfirmRequest, EligibilityDecision, EligibilityFacts
+from models.input_text import MAX_QUESTIONS
 from models.intake import PatientIntake
 from models.program import Program
 from models.vocabulary import RecordType, Sex
@@ -118,7 +119,11 @@ PROBLEMS: dict[str, str] = {
     "icd10": N_("Please check the ICD-10 code, or leave it empty."),
     "sex": N_("Please choose female or male, or leave it empty."),
     "language": N_("Please choose a language from the list."),
+    "questions": N_("Please check your questions: each is written text of at most 1,000 characters."),
 }
+TOO_MANY_QUESTIONS = N_("Please write at most %(most)s questions.")
+# A question's box, read whole up to its 1,000 characters in any script (4 bytes each at most).
+QUESTION_BYTES = 4_000
 NO_DATE = N_("Please give the date of birth: the day, the month and the year.")
 CHECK_FORM = N_("Please check the form and send it again.")
 
@@ -130,7 +135,23 @@ def _program(portal: Portal, name: str) -> Program:
     return program
 
 
-def _intake(values: Mapping[str, str]) -> PatientIntake:
+async def _questions(form: MultipartForm) -> list[str]:
+    """The member's questions for the specialist, from the form's question boxes (the empty ones
+    left out); a sixth box, or one past its length, is a 422 that says what to check."""
+    asked: list[str] = []
+    for _ in range(MAX_QUESTIONS + 1):
+        try:
+            text = await form.optional_field("question", QUESTION_BYTES)
+        except WebError as exc:
+            raise WebError(422, PROBLEMS["questions"]) from exc
+        if text is None:
+            return asked
+        if text.strip():
+            asked.append(text)
+    raise WebError(422, gettext(TOO_MANY_QUESTIONS, most=MAX_QUESTIONS))
+
+
+def _intake(values: Mapping[str, str], questions: list[str]) -> PatientIntake:
     """The form's fields as the intake sheet; a mistake is a 422 that says what to check."""
     if values["language"] not in {language.value for language in Language}:
         raise WebError(422, PROBLEMS["language"])
@@ -146,6 +167,7 @@ def _intake(values: Mapping[str, str]) -> PatientIntake:
                 "icd10": values["icd10"].strip().upper() or UNKNOWN_ICD10,
                 "sex": values["sex"] or None,
                 "language": values["language"],
+                "questions": questions,
             }
         )
     except ValidationError as exc:
@@ -188,6 +210,7 @@ async def form(request: web.Request) -> web.StreamResponse:
         choices=[(t.value, words.record_type(t)) for t in MEMBER_RECORD_TYPES],
         sexes=[(s.value, words.sex(s)) for s in Sex],
         cap=cap,
+        questions=MAX_QUESTIONS,
         desk=portal.desk,
     )
 
@@ -203,7 +226,8 @@ async def submit(request: web.Request) -> web.StreamResponse:
     if nonce is None:
         raise WebError(403, EXPIRED_FORM)
     NONCE.check(request, csrf, nonce.group(0))
-    intake = _intake({name: await form.field(name) for name in FIELDS})
+    values = {name: await form.field(name) for name in FIELDS}
+    intake = _intake(values, await _questions(form))
     case_id = service.request_case_id(portal.links.key, nonce.group(2), nonce.group(1))
     client = await portal.backends.client()
     typed: list[tuple[StoredDocument, RecordType]] = []
