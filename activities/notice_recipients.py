@@ -42,4 +42,7 @@ RECIPIENTS: dict[NoticeKind, tuple[Audience, ...]] = {
     NoticeKind.FOLLOW_UP_WARNING: (Audience.SPECIALIST, Audience.COORDINATOR),
     NoticeKind.FOLLOW_UP_BREACH: (Audience.SUPERVISOR, Audience.COORDINATOR),
     NoticeKind.SURVEY: (Audience.CUSTOMER,),
+    NoticeKind.OPINION_TRANSLATION: (Audience.TRANSLATOR,),
+    NoticeKind.OPINION_TRANSLATION_LATE: (Audience.COORDINATOR,),
+    NoticeKind.OPINION_TRANSLATED: (Audience.CUSTOMER,),
 }

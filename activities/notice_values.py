@@ -53,6 +53,7 @@ SIGN_IN_KINDS = REBOOK_KINDS | {
     NoticeKind.PORTAL_LINK,
     NoticeKind.REPORT_DELIVERED,
     NoticeKind.FOLLOW_UP_ANSWERED,
+    NoticeKind.OPINION_TRANSLATED,
 }
 # The specialist's notices that link their active assignment's page (a records notice names its own).
 SPECIALIST_PAGE_KINDS = frozenset(
@@ -124,6 +125,9 @@ def portal_text(
     if audience is Audience.PROVIDER and notice.params.get("n"):
         url = portal.task_url("providers", notice.case_id, notice.params["n"])
         return render_portal_text("provider", reader.language, url=url)
+    if audience is Audience.TRANSLATOR and notice.kind is NoticeKind.OPINION_TRANSLATION:
+        url = portal.task_url("opinion-translations", notice.case_id, notice.params["sheet"])
+        return render_portal_text("opinion_translation", url=url)
     if audience is Audience.TRANSLATOR and notice.params.get("doc"):
         return render_portal_text(
             "translation", url=portal.task_url("translations", notice.case_id, notice.params["doc"])

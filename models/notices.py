@@ -77,6 +77,9 @@ class NoticeKind(StrEnum):
     FOLLOW_UP_ANSWERED = "follow_up_answered"
     FOLLOW_UP_WARNING = "follow_up_warning"
     FOLLOW_UP_BREACH = "follow_up_breach"
+    OPINION_TRANSLATION = "opinion_translation"  # the translator: asked (with its deadline), reminded
+    OPINION_TRANSLATION_LATE = "opinion_translation_late"
+    OPINION_TRANSLATED = "opinion_translated"
     # The member's survey after the report, with its signed link (`n` 1: sent, 2: the reminder).
     SURVEY = "survey"
 

@@ -10,7 +10,7 @@ the case keeps it, and the case DB keeps one row per report for the outcomes rep
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -18,6 +18,8 @@ from models.input_text import MAX_QUESTIONS, Actor, Sha256
 from models.vocabulary import Diagnosis as Diagnosis
 from models.vocabulary import Treatment as Treatment
 
+# The languages a member's summary is translated into: the members' languages besides English.
+TranslatedInto = Literal["km"]
 SUMMARY_CHARS = 20_000
 ANSWER_CHARS = 5_000
 # Written text once its ends are stripped (U+0085 named apart, as REASON_PATTERN does).
@@ -45,6 +47,32 @@ class OpinionSheet(BaseModel):
     ] = Field(default=[], max_length=MAX_QUESTIONS)
 
 
+class OpinionTranslation(BaseModel):
+    """The member's summary and answers on their way into the member's language: the translator's
+    task, with a working-day deadline, a reminder at it and one more working day, then the desk
+    told (as a record's translation is, models/records.py `Translation`)."""
+
+    language: TranslatedInto
+    opened_at: datetime
+    due_at: datetime  # the member is told the translation follows by then
+    reminded: bool = False  # at `due_at`, with one more working day (`late_at`)
+    late_at: datetime | None = None
+    escalated: bool = False  # at `late_at`: the desk is told
+    sheet_doc_id: Sha256 | None = None  # the translated sheet, once it is there
+    translated_by: str | None = None
+    at: datetime | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.sheet_doc_id is None
+
+    def next_instant(self) -> datetime | None:
+        """The reminder's or the deadline's instant while the translation is awaited."""
+        if not self.open or self.escalated:
+            return None
+        return self.late_at if self.reminded else self.due_at
+
+
 class Opinion(BaseModel):
     """The opinion as the case keeps it: references and codes."""
 
@@ -54,6 +82,19 @@ class Opinion(BaseModel):
     answers: int = Field(ge=0, le=MAX_QUESTIONS)
     outcome: Outcome | None = None  # none: the summary and answers alone, no outcome to count
     at: datetime | None = None
+    # The member's language when the summary is to be translated into it (the edge that takes
+    # the opinion reads it from the intake sheet); the translation, once the report is out.
+    translate_to: TranslatedInto | None = None
+    translation: OpinionTranslation | None = None
+
+
+class TranslateOpinion(BaseModel):
+    """The translator's version of the member's sheet (stored encrypted; the case checks it is there)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sheet_doc_id: Sha256
+    by: Actor
 
 
 class OpinionRecord(BaseModel):

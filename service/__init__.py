@@ -34,7 +34,7 @@ from service.consults import (
     reschedule_consult,
     set_member_hours,
 )
-from service.details import change_details, current_details
+from service.details import change_details, current_details, summary_language
 from service.documents import add_records, attest_consent, claim, discard, refs, store_files, typed_refs
 from service.errors import CaseConflict, NoCase, UserError, explain, is_refusal
 from service.listing import case_filter, parse_duration
@@ -85,6 +85,7 @@ __all__ = [
     "settled_or_current",
     "status",
     "store_files",
+    "summary_language",
     "typed_refs",
     "wait_for_stage",
     "wait_for_version",

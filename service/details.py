@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from models.case import UpdateAck, UpdateDetails
+from models.case import CaseStatus, UpdateAck, UpdateDetails
 from models.intake import PatientIntake, changed_sheet
+from models.opinion import TranslatedInto
 from runtime.documents import DocumentStore
+from runtime.i18n import Language, language_of
 from service.cases import RPC_TIMEOUT, status
 from service.documents import claim
 from service.updates import send_update
@@ -27,6 +29,13 @@ async def current_details(client: Client, store: DocumentStore, case_id: str) ->
     """The member's details as the case holds them now."""
     doc_id = (await status(client, case_id)).intake_doc_id
     return await asyncio.to_thread(store.load_intake, case_id, doc_id)
+
+
+async def summary_language(store: DocumentStore, case: CaseStatus) -> TranslatedInto | None:
+    """The language an opinion's summary for the member is translated into: the member's, when
+    it is not English (None: the English is theirs)."""
+    intake = await asyncio.to_thread(store.load_intake, case.case_id, case.intake_doc_id)
+    return "km" if language_of(intake.language) is Language.KM else None
 
 
 async def change_details(

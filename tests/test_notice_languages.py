@@ -49,6 +49,8 @@ PARAMS: dict[NoticeKind, dict[str, str]] = {
     NoticeKind.CASE_CLOSED: {"item": " It stays on file: ask us for a follow-up at any time."},
     NoticeKind.TEAM_NOTIFIED: {"item": "the member updated their details"},
     NoticeKind.ATTENTION: {"item": "no specialist available"},
+    NoticeKind.OPINION_TRANSLATION: {"sheet": "0123456789abcdef", "deadline": "2026-12-09T10:00:00+00:00"},
+    NoticeKind.OPINION_TRANSLATION_LATE: {"deadline": "2026-12-09T10:00:00+00:00"},
 }
 LINKED = {NoticeKind.RECORDS_TO_SPECIALIST, NoticeKind.INFO_SUPPLIED, NoticeKind.REPORT_DELIVERED}
 

@@ -70,11 +70,18 @@ async def give_opinion(call: Call) -> ActionResult:
     b: OpinionBody = call.body
     call.check_running()
     store, stored = call.backends.store, []
+    translate_to = None
     if b.summary.strip() or b.answers:
+        # A member who reads Khmer gets the summary translated once the report is out.
+        case = await call.backends.case_status(call.case_id, call.case)
+        translate_to = await service.summary_language(store, case)
         sheet = OpinionSheet(summary=b.summary, answers=b.answers).model_dump_json().encode()
         stored.append(await asyncio.to_thread(store.put_bytes, sheet, call.case_id))
     opinion = Opinion(
-        sheet_doc_id=stored[0].doc_id if stored else None, answers=len(b.answers), outcome=b.outcome
+        sheet_doc_id=stored[0].doc_id if stored else None,
+        answers=len(b.answers),
+        outcome=b.outcome,
+        translate_to=translate_to,
     )
     arg = GiveOpinion(specialist_id=b.specialist_id, opinion=opinion, by=call.who.name)
     return await service.claim(

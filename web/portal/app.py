@@ -30,6 +30,7 @@ from web.portal import (
     member_consult,
     member_release,
     new_link,
+    opinion_translation,
     signin,
     specialist,
     staff,
@@ -141,6 +142,7 @@ def portal_app(portal: Portal) -> web.Application:
     app.add_routes(intake.routes)
     app.add_routes(staff.routes)
     app.add_routes(tasks.routes)
+    app.add_routes(opinion_translation.routes)
     app.add_routes(survey.routes)
     app.router.add_static("/static", STATIC)
 

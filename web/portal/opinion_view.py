@@ -4,6 +4,7 @@ encrypted sheets (the case holds only their ids): the member's page and the spec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from models.case import CaseStatus
 from models.follow_up import FollowUpText
@@ -25,6 +26,10 @@ class OpinionView:
     summary: str | None
     answers: list[str]
     follow_ups: list[FollowUpView]
+    # The translator's version in the member's language, once it is there; until then, when it
+    # is due (the English is shown either way).
+    translated: OpinionSheet | None = None
+    translation_due: datetime | None = None
 
 
 async def opinion_view(portal: Portal, status: CaseStatus) -> OpinionView:
@@ -34,9 +39,13 @@ async def opinion_view(portal: Portal, status: CaseStatus) -> OpinionView:
         return FollowUpText.model_validate_json(store.read_small(case_id, doc_id)).text
 
     def read() -> OpinionView:
-        sheet = None
-        if status.opinion is not None and status.opinion.sheet_doc_id is not None:
-            sheet = OpinionSheet.model_validate_json(store.read_small(case_id, status.opinion.sheet_doc_id))
+        sheet = translated = None
+        opinion = status.opinion
+        if opinion is not None and opinion.sheet_doc_id is not None:
+            sheet = OpinionSheet.model_validate_json(store.read_small(case_id, opinion.sheet_doc_id))
+        task = opinion.translation if opinion is not None else None
+        if task is not None and task.sheet_doc_id is not None:
+            translated = OpinionSheet.model_validate_json(store.read_small(case_id, task.sheet_doc_id))
         follow_ups = [
             FollowUpView(
                 n=f.n,
@@ -50,6 +59,8 @@ async def opinion_view(portal: Portal, status: CaseStatus) -> OpinionView:
             summary=(sheet.summary or None) if sheet else None,
             answers=sheet.answers if sheet else [],
             follow_ups=follow_ups,
+            translated=translated,
+            translation_due=task.due_at if task is not None and task.open else None,
         )
 
     if (status.opinion is None or status.opinion.sheet_doc_id is None) and not status.follow_ups:

@@ -201,8 +201,9 @@ async def submit_report(request: web.Request) -> web.StreamResponse:
     visit.check_csrf(await form.field("csrf"))
     store = visit.portal.backends.store
     opinion_part = await read_opinion(form)
-    claims = []
+    claims, translate_to = [], None
     if opinion_part is not None:
+        translate_to = await service.summary_language(store, visit.status)  # the member's language
         sheet = opinion_part[0]
         claims.append(
             await asyncio.to_thread(store.put_bytes, sheet.model_dump_json().encode(), visit.who.case_id)
@@ -223,7 +224,10 @@ async def submit_report(request: web.Request) -> web.StreamResponse:
     opinion = None
     if opinion_part is not None:
         opinion = Opinion(
-            sheet_doc_id=claims[0].doc_id, answers=len(opinion_part[0].answers), outcome=opinion_part[1]
+            sheet_doc_id=claims[0].doc_id,
+            answers=len(opinion_part[0].answers),
+            outcome=opinion_part[1],
+            translate_to=translate_to,
         )
     arg = SubmitReport(
         document=report, specialist_id=visit.specialist_id, by=visit.who.actor, opinion=opinion

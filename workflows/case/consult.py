@@ -39,11 +39,16 @@ class ConsultStage(ConsultClock, FollowUpStage, SurveyStage):
             if terms.free_consults is None
             else f"{terms.free_consults} free telephone consultation(s); further ones are billed"
         )
+        params = {"item": consults, "notice": terms.report_notice}
+        # The member's summary still to come in their language: the email says by when.
+        translation = await self._open_opinion_translation()
+        if translation is not None:
+            params["deadline"] = translation.due_at.isoformat()
         await self._notify(
             NoticeKind.REPORT_DELIVERED,
             str(len(self.s.reports)),
             link_doc_ids=[review.report.doc_id],
-            params={"item": consults, "notice": terms.report_notice},
+            params=params,
         )
         self._enter(Stage.REPORT_DELIVERED, "report delivered", f"report {len(self.s.reports)}")
         self.s.consults.window_closes_at = workflow.now() + timedelta(days=terms.consult_window_days)
@@ -85,8 +90,10 @@ class ConsultStage(ConsultClock, FollowUpStage, SurveyStage):
         # in flight (a third opinion being paid for) finish first.
         # An unanswered follow-up question holds the close too (a case with none: as before).
         await workflow.wait_condition(
-            lambda: (not consults.pending and not self.s.charging and not self._follow_up_open())
-            or self.s.cancel_reason is not None
+            lambda: (
+                (not consults.pending and not self.s.charging and not self._follow_up_open())
+                or self.s.cancel_reason is not None
+            )
         )
         self._check_cancel()
         return self._third_opinion()

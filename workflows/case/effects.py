@@ -20,6 +20,8 @@ with workflow.unsafe.imports_passed_through():
     from models.billing import ChargeRequest, ChargeResult
     from models.case_state import Intent, ThirdOpinion
     from models.notices import Notice, NoticeKind, NoticeResult
+    from models.sla import DeadlineRequest, SlaRule
+    from models.sla_clock import DueDate
 
 from workflows.case.core import CaseCore
 from workflows.case.options import (
@@ -32,6 +34,7 @@ from workflows.case.options import (
     business_error,
     store_outage,
 )
+from workflows.sla import LOCAL
 
 T = TypeVar("T")
 
@@ -93,6 +96,22 @@ class EffectsMixin(CaseCore):
             self._note("notice failed", f"{notice.kind.value}: {business.type}")
             self._set_attention(f"email {notice.kind.value} rejected")
             return None
+
+    async def _working_days_on(self, days: int, after: datetime) -> datetime:
+        """The close of business `days` KH working days after `after` (the calendar's answer): the
+        desk's and the translator's days, for chasing records and translations."""
+        terms = self.terms
+        rule = SlaRule(
+            working_days=days,
+            calendars=["KH"],
+            timezone=terms.sla_timezone,
+            close_of_business=terms.close_of_business,
+            warn_ratio=None,
+        )
+        due: DueDate = await workflow.execute_local_activity(
+            "sla_deadline", DeadlineRequest(rule=rule, received_at=after), result_type=DueDate, **LOCAL
+        )
+        return due.due_at
 
     # ---- intents: accepted by an update, performed by the main flow ---------------------
 

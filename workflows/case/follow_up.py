@@ -20,14 +20,17 @@ with workflow.unsafe.imports_passed_through():
     from models.sla import DeadlineRequest, SlaRule
     from models.sla_clock import DueDate
 
-from workflows.case.effects import EffectsMixin
+from workflows.case.opinion_translation import OpinionTranslationStage
 from workflows.case.options import expect, next_deadline
 from workflows.sla import LOCAL
 
 
-class FollowUpStage(EffectsMixin):
+class FollowUpStage(OpinionTranslationStage):
     def _follow_up_open(self) -> bool:
-        return any(f.open for f in self.s.follow_ups.asked)
+        """A question unanswered, or the member's summary not yet in their language: the case's
+        close waits for it."""
+        task = self.s.opinion.translation if self.s.opinion is not None else None
+        return any(f.open for f in self.s.follow_ups.asked) or (task is not None and task.open)
 
     @workflow.update
     async def ask_follow_up(self, req: AskFollowUp) -> UpdateAck:
@@ -106,11 +109,19 @@ class FollowUpStage(EffectsMixin):
         if not follow_up.open:
             raise ValueError(f"follow-up question {req.n} is answered already")
 
+    def _after_report_instant(self) -> datetime | None:
+        """The next instant of an unanswered question or of the opinion's translation."""
+        times = [self.s.follow_ups.next_instant(), self._translation_instant()]
+        return min((t for t in times if t is not None), default=None)
+
     async def _follow_up_clock(self) -> None:
-        """Warn before each question's deadline and escalate at it, while it is unanswered."""
+        """Warn before each question's deadline and escalate at it, while it is unanswered; the
+        same for the opinion's translation."""
         while True:
-            await next_deadline(self.s.follow_ups.next_instant, "follow-up deadline")
-            self._follow_up_due(workflow.now())
+            await next_deadline(self._after_report_instant, "follow-up deadline")
+            now = workflow.now()
+            self._follow_up_due(now)
+            await self._translation_due(now)
 
     def _late(self, kind: NoticeKind, f: FollowUp) -> Notice:
         return self._notice(kind, str(f.n), params={"n": str(f.n), "deadline": f.due_at.isoformat()})

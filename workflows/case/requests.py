@@ -29,12 +29,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.records_check import ENGLISH, short
     from models.records_updates import RecordRelease, RefuseRequest, RequestRecords, RevokeRelease
-    from models.sla import DeadlineRequest, SlaRule
-    from models.sla_clock import DueDate
 
 from workflows.case.effects import EffectsMixin
 from workflows.case.options import expect
-from workflows.sla import LOCAL
 
 # Where `add_record` takes records after gathering, for a program that allows late documents.
 LATE_STAGES = {Stage.ASSIGNING_SPECIALIST, Stage.UNDER_REVIEW, Stage.REPORT_DELIVERED, Stage.CONSULT}
@@ -53,21 +50,6 @@ class RequestsStage(EffectsMixin):
 
     def _today(self) -> date:
         return workflow.now().astimezone(ICT).date()
-
-    async def _working_days_on(self, days: int, after: datetime) -> datetime:
-        """The close of business `days` KH working days after `after` (the calendar's answer)."""
-        terms = self.terms
-        rule = SlaRule(
-            working_days=days,
-            calendars=["KH"],
-            timezone=terms.sla_timezone,
-            close_of_business=terms.close_of_business,
-            warn_ratio=None,
-        )
-        due: DueDate = await workflow.execute_local_activity(
-            "sla_deadline", DeadlineRequest(rule=rule, received_at=after), result_type=DueDate, **LOCAL
-        )
-        return due.due_at
 
     # ---- releases -----------------------------------------------------------------------
 
