@@ -45,4 +45,6 @@ RECIPIENTS: dict[NoticeKind, tuple[Audience, ...]] = {
     NoticeKind.OPINION_TRANSLATION: (Audience.TRANSLATOR,),
     NoticeKind.OPINION_TRANSLATION_LATE: (Audience.COORDINATOR,),
     NoticeKind.OPINION_TRANSLATED: (Audience.CUSTOMER,),
+    # The treating doctor is addressed as a provider is: by the sheet the notice names.
+    NoticeKind.DOCTOR_REPORT: (Audience.PROVIDER,),
 }

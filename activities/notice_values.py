@@ -122,6 +122,9 @@ def portal_text(
         url = portal.task_url("survey", notice.case_id, "1") + f"?lang={reader.language.value}"
         return render_portal_text("survey", reader.language, url=url)
     # A provider's upload page for its request; a translator's page for the document.
+    if audience is Audience.PROVIDER and notice.kind is NoticeKind.DOCTOR_REPORT:
+        url = portal.task_url("doctors", notice.case_id, notice.params["doctor"])
+        return render_portal_text("doctor", reader.language, url=url)
     if audience is Audience.PROVIDER and notice.params.get("n"):
         url = portal.task_url("providers", notice.case_id, notice.params["n"])
         return render_portal_text("provider", reader.language, url=url)

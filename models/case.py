@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 # The word lists live in a pydantic-free module so that the thin CLI starts fast.
 from models.case_terms import ProgramTerms as ProgramTerms
 from models.consent import ConsentState
+from models.doctor import DoctorShare
 from models.follow_up import FollowUp
 from models.input_text import NO_NUL_PATTERN, LanguageCode
 from models.input_text import SHA256_PATTERN as SHA256_PATTERN
@@ -297,6 +298,7 @@ class CaseStatus(Frozen):
     opinion: Opinion | None = None  # the report's summary, answers and outcome (references, codes)
     follow_ups: list[FollowUp] = []  # follow-up questions after the report (references, deadlines)
     survey: Survey | None = None  # the member's survey after the report, once it is sent
+    doctor: DoctorShare | None = None  # the report shared with the member's treating doctor
 
 
 class CaseResult(Frozen):

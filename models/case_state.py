@@ -25,6 +25,7 @@ from models.case import (
     TimelineEntry,
 )
 from models.consent import ConsentState
+from models.doctor import DoctorShare
 from models.follow_up import FollowUps
 from models.notices import Notice
 from models.opinion import Opinion
@@ -135,6 +136,7 @@ class CaseState(BaseModel):
     pending_opinion: Opinion | None = None  # given ahead of its report (the API's two calls)
     follow_ups: FollowUps = Field(default_factory=FollowUps)
     survey: Survey = Field(default_factory=Survey)
+    doctor: DoctorShare | None = None  # the member's consent to share the report with their doctor
     assign_seq: int = 0
     excluded: list[str] = []  # specialists who declined or gave an earlier opinion
     next_assignment: AssignmentResult | None = None  # a coordinator's choice, not yet in effect

@@ -80,6 +80,7 @@ class NoticeKind(StrEnum):
     OPINION_TRANSLATION = "opinion_translation"  # the translator: asked (with its deadline), reminded
     OPINION_TRANSLATION_LATE = "opinion_translation_late"
     OPINION_TRANSLATED = "opinion_translated"
+    DOCTOR_REPORT = "doctor_report"  # the member's treating doctor: the report's page
     # The member's survey after the report, with its signed link (`n` 1: sent, 2: the reminder).
     SURVEY = "survey"
 

@@ -51,6 +51,7 @@ PARAMS: dict[NoticeKind, dict[str, str]] = {
     NoticeKind.ATTENTION: {"item": "no specialist available"},
     NoticeKind.OPINION_TRANSLATION: {"sheet": "0123456789abcdef", "deadline": "2026-12-09T10:00:00+00:00"},
     NoticeKind.OPINION_TRANSLATION_LATE: {"deadline": "2026-12-09T10:00:00+00:00"},
+    NoticeKind.DOCTOR_REPORT: {"doctor": "0123456789abcdef"},
 }
 LINKED = {NoticeKind.RECORDS_TO_SPECIALIST, NoticeKind.INFO_SUPPLIED, NoticeKind.REPORT_DELIVERED}
 

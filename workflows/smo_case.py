@@ -52,7 +52,7 @@ class SmoCaseWorkflow(
     ConsentStage,
     ReviewStage,  # the specialist and the review round, up to the report
     OpinionStage,  # the report, the member's summary and answers, and the outcome
-    ConsultStage,  # report delivery, the consult window and follow-up questions
+    ConsultStage,  # report delivery, the consult window, follow-ups, the treating doctor
     PortalLinkStage,
     CaseViewMixin,  # what the case shows, written to the read model as it changes
 ):
@@ -230,6 +230,7 @@ class SmoCaseWorkflow(
             opinion=s.opinion,
             follow_ups=s.follow_ups.asked,
             survey=s.survey if s.survey.sent_at is not None else None,
+            doctor=s.doctor,
             **(
                 {
                     "consult_length_minutes": terms.consult_length_minutes,

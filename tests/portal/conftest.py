@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from models.users import Role
 from runtime.outbox import read_outbox
 from tests.api.conftest import MEMBER, dev_env
+from tests.polling import eventually
 from web.server import service_app
 from web.tokens import TokenStore
 from worker import Services, build_worker
@@ -128,6 +129,21 @@ def emailed(services: Services, case_id: str, pattern: re.Pattern[str]) -> list[
         text = body.get_content() if body is not None else ""
         out += [m.group(0) for m in pattern.finditer(text)]
     return out
+
+
+async def emailed_link(site: Site, case_id: str, pattern: re.Pattern[str], what: str) -> str:
+    """The newest link matching `pattern` emailed for the case (waited for), as a URL of `site`."""
+
+    async def links() -> list[str]:
+        return emailed(site.services, case_id, pattern)
+
+    found = await eventually(links, bool, what=lambda _: f"no {what} emailed")
+    return site.url + found[-1][found[-1].index("/portal/") :]
+
+
+def forged(link: str) -> str:
+    """A signed link with the last digit of its signature changed."""
+    return link[:-1] + ("0" if link[-1] != "0" else "1")
 
 
 def sign_in_links(services: Services, case_id: str) -> list[str]:

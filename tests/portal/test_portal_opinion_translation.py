@@ -14,8 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.polling import eventually
-from tests.portal.conftest import Site, emailed
+from tests.portal.conftest import Site, emailed_link, forged
 from tests.portal.test_portal_provider import stored_files
 from tests.portal.test_portal_sign_in import jar, sign_in
 
@@ -48,14 +47,10 @@ async def test_the_translator_s_link_takes_one_translation_and_the_member_reads_
     status = await reported(site, case_id)
     assert status["opinion"]["translate_to"] == "km"  # the edge read the member's language
 
-    async def links() -> list[str]:
-        return emailed(site.services, case_id, LINK)
-
-    found = await eventually(links, bool, what=lambda _: "no translator link emailed")
-    link = site.url + found[-1][found[-1].index("/portal/") :]
+    link = await emailed_link(site, case_id, LINK, "translator link")
     async with aiohttp.ClientSession() as http:
-        async with http.get(link[:-1] + ("0" if link[-1] != "0" else "1")) as forged:
-            assert forged.status == 404
+        async with http.get(forged(link)) as fake:
+            assert fake.status == 404
         async with http.get(link) as page:
             html = await page.text()
         assert page.status == 200 and SUMMARY in html and "Yes, part-time." in html

@@ -25,9 +25,11 @@ from runtime.portal_links import Holder
 from web.errors import WebError
 from web.links import ERASED
 from web.portal import (
+    doctor,
     intake,
     member,
     member_consult,
+    member_doctor,
     member_release,
     new_link,
     opinion_translation,
@@ -138,11 +140,13 @@ def portal_app(portal: Portal) -> web.Application:
     app.add_routes(member.routes)
     app.add_routes(member_consult.routes)
     app.add_routes(member_release.routes)
+    app.add_routes(member_doctor.routes)
     app.add_routes(specialist.routes)
     app.add_routes(intake.routes)
     app.add_routes(staff.routes)
     app.add_routes(tasks.routes)
     app.add_routes(opinion_translation.routes)
+    app.add_routes(doctor.routes)
     app.add_routes(survey.routes)
     app.router.add_static("/static", STATIC)
 

@@ -31,6 +31,7 @@ from web.portal.base import CONTACT_WORDS, LATE, act, answered, audit, download,
 from web.portal.case_view import case_context
 from web.portal.consult_view import CONSULT_DONE, member_consult
 from web.portal.follow_up_form import follow_up_ask
+from web.portal.member_doctor import DOCTOR_DONE, doctor_named
 from web.portal.member_release import RELEASE_DONE, providers_named
 from web.portal.member_visit import Visit, form_of, visit_of
 from web.portal.opinion_view import opinion_view
@@ -48,6 +49,7 @@ DONE = {
     "withdrawn": N_("Your consent is withdrawn: no further records will be sent."),
     **CONSULT_DONE,
     **RELEASE_DONE,
+    **DOCTOR_DONE,
     "asked_follow_up": N_(
         "Thank you: the specialist has your question. We will email you when it is answered."
     ),
@@ -125,10 +127,12 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     consult = await member_consult(visit.portal.backends, status, datetime.now(UTC))
     done = DONE.get(request.query.get("done", ""), "")
     context = case_context(status, email=intake.email, phone=intake.phone, done=done, consult=consult)
-    named, opinion = await asyncio.gather(
-        providers_named(visit.portal, status), opinion_view(visit.portal, status)
+    named, opinion, doctor = await asyncio.gather(
+        providers_named(visit.portal, status),
+        opinion_view(visit.portal, status),
+        doctor_named(visit.portal, status),
     )
-    context |= {"named": named, "opinion": opinion, "can_ask": _can_ask(status)}
+    context |= {"named": named, "opinion": opinion, "can_ask": _can_ask(status), "doctor": doctor}
     return render("case.html", csrf=visit.csrf, desk=visit.portal.desk, **context)
 
 

@@ -75,8 +75,8 @@ async def task_of(request: web.Request, kind: str, ref_re: re.Pattern[str]) -> T
         status = await portal.backends.case_status(case_id)
     except NoCase:
         raise WebError(410, REQUEST_ENDED) from None
-    translator = {"translations": "translator", "opinion-translations": "translator"}
-    actor = ({"providers": f"provider:{ref}"} | translator).get(kind, f"member:{case_id}")
+    outside = {"translations": "translator", "opinion-translations": "translator", "doctors": "doctor"}
+    actor = ({"providers": f"provider:{ref}"} | outside).get(kind, f"member:{case_id}")
     base = f"/portal/{kind}/{case_id}/{ref}/{exp_text}/{sig}"
     return Task(portal, Holder(case_id=case_id, actor=actor), base, sig, status)
 

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from models.notices import NoticeKind
 
 from workflows.case.consult_clock import CONSULT_CLOCK, OUTCOME_UNKNOWN, ConsultClock, slot_param
+from workflows.case.doctor import DoctorStage
 from workflows.case.follow_up import FollowUpStage
 from workflows.case.options import expect, wait
 from workflows.case.survey import SurveyStage
@@ -28,7 +29,7 @@ BOOKED = "consult booked"
 CONSULT_HISTORY_BUDGET = 90
 
 
-class ConsultStage(ConsultClock, FollowUpStage, SurveyStage):
+class ConsultStage(ConsultClock, FollowUpStage, SurveyStage, DoctorStage):
     async def _deliver_report(self) -> None:
         review = self._round()
         assert review.report is not None
@@ -51,6 +52,7 @@ class ConsultStage(ConsultClock, FollowUpStage, SurveyStage):
             params=params,
         )
         self._enter(Stage.REPORT_DELIVERED, "report delivered", f"report {len(self.s.reports)}")
+        self._send_doctor_the_report()  # when the member named their treating doctor
         self.s.consults.window_closes_at = workflow.now() + timedelta(days=terms.consult_window_days)
         self.s.follow_ups.window_closes_at = workflow.now() + timedelta(days=terms.follow_up_window_days)
         self._plan_survey()
