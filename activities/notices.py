@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.charset import QP, Charset
@@ -47,7 +47,7 @@ from activities.notice_values import (
 from activities.storage import DocumentNotFound, DocumentStore
 from models.db import Assignment, EmailDelivery, EmailRow, MemberConsultHours, Specialist, table, utcnow
 from models.intake import PatientIntake
-from models.notices import Audience, Notice, NoticeResult
+from models.notices import Audience, Notice, NoticeKind, NoticeResult
 from models.program import Program
 from models.records import ProviderSheet
 from models.vocabulary import Language, language_of
@@ -238,18 +238,23 @@ class EmailActivities:
         links = [self.signer.sign(notice.case_id, d, right, expires) for d in notice.link_doc_ids]
         return "\n".join(f"  {link}{language}" for link in links)
 
-    def _values(self, notice: Notice, reader: Reader, portal: str, phone: str = "") -> dict[str, object]:
+    def _values(
+        self, notice: Notice, reader: Reader, portal: str, phone: str = "", questions: Sequence[str] = ()
+    ) -> dict[str, object]:
         """What the templates fill in for this reader (`activities.notice_values`)."""
         now = datetime.now(UTC)
         program = self.programs.get(notice.program) if notice.program else None
         links = self._links(notice, reader, now)
         expires = now + self.config.link_ttl
         values = template_values(notice, reader, program, links=links, expires=expires, portal=portal)
-        return values | {"phone": phone} if phone else values
+        return values | {"questions": list(questions)} | ({"phone": phone} if phone else {})
 
-    def _render(self, notice: Notice, reader: Reader, portal: str = "", phone: str = "") -> tuple[str, str]:
+    def _render(
+        self, notice: Notice, reader: Reader, portal: str = "", phone: str = "", questions: Sequence[str] = ()
+    ) -> tuple[str, str]:
         """Subject and body for one recipient (a kind's one template serves every audience)."""
-        return render_notice(notice.kind, self._values(notice, reader, portal, phone), reader.language)
+        values = self._values(notice, reader, portal, phone, questions)
+        return render_notice(notice.kind, values, reader.language)
 
     def _invite(self, notice: Notice, reader: Reader, to: str, phone: str, stamp: datetime) -> str | None:
         """A consult's calendar invitation (or its cancel) for this reader (`activities.consult_invite`)."""
@@ -343,7 +348,10 @@ class EmailActivities:
                 portal = self._portal_text(notice, reader, intake, begun.assignment_no)
             # The member's number is for the specialist who calls them, and no one else.
             phone = caller_phone(notice, audience, intake.phone if intake is not None else "")
-            subject, body = self._render(notice, reader, portal, phone)
+            # The member's questions go to the specialist with the records, to answer in the report.
+            to_answer = notice.kind is NoticeKind.RECORDS_TO_SPECIALIST and audience is Audience.SPECIALIST
+            asked = intake.questions if intake is not None and to_answer else []
+            subject, body = self._render(notice, reader, portal, phone, asked)
             invite = self._invite(notice, reader, to, phone, sent_at)
             # One Message-ID per notice and audience: a resend is the same message.
             message_id = message_id_for(f"{notice.notice_id}/{audience.value}")

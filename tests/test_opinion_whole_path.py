@@ -19,10 +19,11 @@ from models.report import SlaReportRequest
 from models.survey import AnswerSurvey
 from reports.monthly import month_reports
 from reports.outcomes import ICT
+from runtime.outbox import read_outbox
 from tests import scenario
 from tests.test_follow_ups import sheet as text_sheet
 from tests.test_opinion_translation import sheet as opinion_sheet
-from tests.test_records_gathering import mail_to
+from tests.test_records_gathering import mail_to, text
 from worker import Services
 from workflows.smo_case import SmoCaseWorkflow
 
@@ -39,6 +40,14 @@ async def test_questions_report_translation_follow_ups_survey_and_outcomes(
     handle = await scenario.start(ts_env.client, services.settings, inp)
     review = await scenario.to_review(ts_env, handle, services, "prudential-kh")
     assert review.questions == 2 and review.specialist_id
+    # The specialist's records email lists the member's questions, to answer in the report.
+    await scenario.settled(handle)
+    (records,) = [
+        m
+        for m in read_outbox(services.settings.outbox_dir)
+        if m["X-SMO-Case-Id"] == CASE and "complete records" in str(m["Subject"])
+    ]
+    assert "1. Is surgery needed now?" in text(records) and "2. Can I keep working?" in text(records)
 
     # The report: a summary, an answer to each question, the outcome; the member reads Khmer.
     english = opinion_sheet(services, CASE, "A gentler treatment suits you.", ["Not now.", "Yes, part time."])
