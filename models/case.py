@@ -381,6 +381,7 @@ class ConfirmRequest(Frozen):
 class UpdateDetails(Frozen):
     intake_doc_id: Sha256
     by: Actor
+    questions: int | None = Field(default=None, ge=0, le=5)  # the member's new count (before assignment)
 
 
 class UpdateAck(Frozen):

@@ -136,6 +136,7 @@ class CaseState(BaseModel):
     pending_opinion: Opinion | None = None  # given ahead of its report (the API's two calls)
     follow_ups: FollowUps = Field(default_factory=FollowUps)
     survey: Survey = Field(default_factory=Survey)
+    questions: int | None = None  # the member's questions as changed before assignment (None: the input's)
     doctor: DoctorShare | None = None  # the member's consent to share the report with their doctor
     assign_seq: int = 0
     excluded: list[str] = []  # specialists who declined or gave an earlier opinion

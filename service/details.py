@@ -48,6 +48,7 @@ async def change_details(
     changes: dict[str, Any],
     action: str = "case.update_details",
     wait: timedelta = RPC_TIMEOUT,
+    questions: bool = False,
 ) -> UpdateAck | None:
     """Store the sheet with `changes` applied and send it to the case, audited as `action`.
 
@@ -58,7 +59,9 @@ async def change_details(
     current = await current_details(client, store, case_id)
     changed = changed_sheet(current, changes)
     stored = await asyncio.to_thread(store.put_intake, changed, case_id)
-    arg = UpdateDetails(intake_doc_id=stored.doc_id, by=actor)
+    # With `questions`, the change rewrites the member's questions: the case counts them anew.
+    count = len(changed.questions) if questions else None
+    arg = UpdateDetails(intake_doc_id=stored.doc_id, by=actor, questions=count)
 
     def send() -> Any:
         return send_update(

@@ -226,7 +226,7 @@ class SmoCaseWorkflow(
             else None,
             records_unmet=self._unmet(),
             waiting_on=self._waiting_on(),
-            questions=self._inp.questions,
+            questions=self._questions_asked(),
             opinion=s.opinion,
             follow_ups=s.follow_ups.asked,
             survey=s.survey if s.survey.sent_at is not None else None,

@@ -30,6 +30,7 @@ from web.portal import (
     member,
     member_consult,
     member_doctor,
+    member_questions,
     member_release,
     new_link,
     opinion_translation,
@@ -141,6 +142,7 @@ def portal_app(portal: Portal) -> web.Application:
     app.add_routes(member_consult.routes)
     app.add_routes(member_release.routes)
     app.add_routes(member_doctor.routes)
+    app.add_routes(member_questions.routes)
     app.add_routes(specialist.routes)
     app.add_routes(intake.routes)
     app.add_routes(staff.routes)

@@ -32,6 +32,7 @@ from web.portal.case_view import case_context
 from web.portal.consult_view import CONSULT_DONE, member_consult
 from web.portal.follow_up_form import follow_up_ask
 from web.portal.member_doctor import DOCTOR_DONE, doctor_named
+from web.portal.member_questions import QUESTIONS_DONE, can_rewrite
 from web.portal.member_release import RELEASE_DONE, providers_named
 from web.portal.member_visit import Visit, form_of, visit_of
 from web.portal.opinion_view import opinion_view
@@ -50,6 +51,7 @@ DONE = {
     **CONSULT_DONE,
     **RELEASE_DONE,
     **DOCTOR_DONE,
+    **QUESTIONS_DONE,
     "asked_follow_up": N_(
         "Thank you: the specialist has your question. We will email you when it is answered."
     ),
@@ -133,6 +135,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
         doctor_named(visit.portal, status),
     )
     context |= {"named": named, "opinion": opinion, "can_ask": _can_ask(status), "doctor": doctor}
+    context |= {"questions": intake.questions if can_rewrite(status) else None}
     return render("case.html", csrf=visit.csrf, desk=visit.portal.desk, **context)
 
 

@@ -144,6 +144,10 @@ class CaseCore:
         except ValueError as err:
             raise ApplicationError(str(err), type="Refused", non_retryable=True) from err
 
+    def _questions_asked(self) -> int:
+        """How many questions the member asked: as rewritten before assignment, else at intake."""
+        return self.s.questions if self.s.questions is not None else self._inp.questions
+
     def _require_confirmed(self) -> None:
         if self.unconfirmed:
             raise ValueError("the member has not confirmed the request yet; nothing is sent before that")

@@ -62,7 +62,7 @@ class OpinionStage(EffectsMixin):
         self._check_answers(req.opinion or self.s.pending_opinion)
 
     def _check_answers(self, opinion: Opinion | None) -> None:
-        asked = self._inp.questions
+        asked = self._questions_asked()
         answered = opinion.answers if opinion is not None else 0
         if answered < asked:
             unanswered = ", ".join(str(n) for n in range(answered + 1, asked + 1))

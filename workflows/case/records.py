@@ -27,6 +27,9 @@ from workflows.case.effects import MEMBER_NOTICES
 from workflows.case.options import expect, wait
 from workflows.case.requests import LATE_STAGES, RequestsStage
 
+# Where the member's questions may still change: until a specialist is being chosen for them.
+QUESTIONS_OPEN = frozenset({Stage.INTAKE, Stage.ELIGIBILITY, Stage.GATHERING_RECORDS})
+
 
 class RecordsStage(RequestsStage):
     def _records_text(self) -> str:
@@ -178,6 +181,8 @@ class RecordsStage(RequestsStage):
             self._still_valid(lambda: self._validate_details(req))
             await self._check_stored(req.intake_doc_id)
             self.s.intake_doc_id = req.intake_doc_id
+            if req.questions is not None:  # the member's questions, rewritten before assignment
+                self.s.questions = req.questions
             self._note("member details updated", f"by {req.by}")
             notice = self._notice(
                 NoticeKind.TEAM_NOTIFIED,
@@ -193,3 +198,5 @@ class RecordsStage(RequestsStage):
         self._require_confirmed()  # the team would be told
         if self.s.stage.terminal:
             raise ValueError(f"the case is {self.s.stage.value}")
+        if req.questions is not None and self.s.stage not in QUESTIONS_OPEN:
+            raise ValueError("the member's questions can change only before a specialist is assigned")
