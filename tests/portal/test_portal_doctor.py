@@ -49,13 +49,7 @@ async def test_the_member_shares_the_report_with_their_doctor_and_the_link_dies_
 
         # The desk takes the case to its report; the doctor's email follows.
         await site.attest_consent(case_id)
-        _, status = await site.api("GET", f"/api/v1/cases/{case_id}")
-        for record_type in status["records"]["required"]:
-            upload = aiohttp.FormData()
-            upload.add_field("file", f"synthetic {record_type}".encode(), filename=f"{record_type}.pdf")
-            path = f"/api/v1/cases/{case_id}/records?record_type={record_type}"
-            assert (await site.api("POST", path, data=upload))[0] == 200
-        assert (await site.api("POST", f"/api/v1/cases/{case_id}/records/complete", json={}))[0] == 200
+        await site.complete_records(case_id)
         status = await site.stage(case_id, "UNDER_REVIEW")
         report = aiohttp.FormData()
         report.add_field("file", b"%PDF-1.4 the full report", filename="report.pdf")

@@ -4,8 +4,6 @@ is being chosen."""
 
 from __future__ import annotations
 
-import aiohttp
-
 from tests.portal.conftest import Site
 from tests.portal.test_portal_uploads import signed_in
 
@@ -42,12 +40,7 @@ async def test_the_member_writes_their_questions_until_the_specialist_has_them(s
 
         # Once a specialist is being chosen, the questions are theirs: the page has no form.
         await site.attest_consent(case_id)
-        for record_type in status["records"]["required"]:
-            upload = aiohttp.FormData()
-            upload.add_field("file", f"synthetic {record_type}".encode(), filename=f"{record_type}.pdf")
-            path = f"/api/v1/cases/{case_id}/records?record_type={record_type}"
-            assert (await site.api("POST", path, data=upload))[0] == 200
-        assert (await site.api("POST", f"/api/v1/cases/{case_id}/records/complete", json={}))[0] == 200
+        await site.complete_records(case_id)
         await site.stage(case_id, "ASSIGNING_SPECIALIST", "UNDER_REVIEW")
         async with http.get(page) as resp:
             assert 'id="questions-form"' not in await resp.text()

@@ -27,14 +27,14 @@ from models.portal import ContactForm
 from runtime.i18n import N_, Language, gettext, language_of
 from web.errors import WebError
 from web.portal import language
-from web.portal.base import CONTACT_WORDS, LATE, act, answered, audit, download, form_text, portal_of
+from web.portal.base import CONTACT_WORDS, act, audit, download, form_text, portal_of
 from web.portal.case_view import case_context
 from web.portal.consult_view import CONSULT_DONE, member_consult
 from web.portal.follow_up_form import follow_up_ask
 from web.portal.member_doctor import DOCTOR_DONE, doctor_named
 from web.portal.member_questions import QUESTIONS_DONE, can_rewrite
 from web.portal.member_release import RELEASE_DONE, providers_named
-from web.portal.member_visit import Visit, form_of, visit_of
+from web.portal.member_visit import Visit, change_details, form_of, visit_of
 from web.portal.opinion_view import opinion_view
 from web.portal.pages import render
 from web.portal.record_facts import record_facts
@@ -79,19 +79,7 @@ UNKNOWN_LANGUAGE = N_("Choose one of the languages on the page.")
 
 async def _change(visit: Visit, changes: dict[str, Any], action: str) -> None:
     """A new intake sheet with `changes`, sent to the case (service.change_details)."""
-    backends = visit.portal.backends
-    with answered(action, REFUSED[action]):
-        ack = await service.change_details(
-            await backends.client(),
-            backends.engine,
-            backends.store,
-            case_id=visit.case_id,
-            actor=visit.who.actor,
-            changes=changes,
-            action=action,
-        )
-    if ack is None:
-        raise WebError(503, LATE)
+    await change_details(visit, changes, action, REFUSED[action])
 
 
 def _contact_from(form: MultiDictProxy[Any]) -> ContactForm:

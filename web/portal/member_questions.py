@@ -11,13 +11,11 @@ from aiohttp import web
 from multidict import MultiDictProxy
 from pydantic import ValidationError
 
-import service
 from models.case import CaseStatus, Stage
 from models.input_text import MAX_QUESTIONS
 from runtime.i18n import N_, gettext
 from web.errors import WebError
-from web.portal.base import LATE, answered
-from web.portal.member_visit import form_of
+from web.portal.member_visit import change_details, form_of
 
 QUESTIONS_DONE = {"questions": N_("Thank you: the specialist will answer your questions in the report.")}
 CHECK_QUESTIONS = N_("Please write at most %(most)s questions, each of at most 1,000 characters.")
@@ -46,21 +44,8 @@ async def rewrite(request: web.Request) -> web.StreamResponse:
     visit, status, _, asked = await form_of(request, _questions)
     if not can_rewrite(status):
         raise WebError(409, gettext(TOO_LATE))
-    backends = visit.portal.backends
     try:
-        with answered("case.questions", TOO_LATE):
-            ack = await service.change_details(
-                await backends.client(),
-                backends.engine,
-                backends.store,
-                case_id=visit.case_id,
-                actor=visit.who.actor,
-                changes={"questions": asked},
-                action="case.questions",
-                questions=True,
-            )
+        await change_details(visit, {"questions": asked}, "case.questions", TOO_LATE, questions=True)
     except ValidationError:
         raise WebError(422, gettext(CHECK_QUESTIONS, most=MAX_QUESTIONS)) from None
-    if ack is None:
-        raise WebError(503, LATE)
     raise visit.back("questions")

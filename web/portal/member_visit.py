@@ -24,7 +24,7 @@ from runtime.documents import small_read
 from runtime.i18n import N_, Language, language_of
 from runtime.portal_links import Holder
 from web.errors import WebError
-from web.portal.base import Portal, audit, check_csrf, form_text, parse_form, portal_of
+from web.portal.base import LATE, Portal, answered, audit, check_csrf, form_text, parse_form, portal_of
 from web.portal.signin import COOKIE
 
 T = TypeVar("T")
@@ -95,3 +95,25 @@ async def form_of(
     form = await request.post()
     visit.check_csrf(form_text(form, "csrf"))
     return visit, status, intake, parse_form(parse, form, plain)
+
+
+async def change_details(
+    visit: Visit, changes: dict[str, Any], action: str, refused: str, *, questions: bool = False
+) -> None:
+    """A new intake sheet with `changes`, sent to the case (service.change_details); the case's
+    refusal is said as `refused`. A change that breaks a field's rule raises ValidationError
+    before anything is stored."""
+    backends = visit.portal.backends
+    with answered(action, refused):
+        ack = await service.change_details(
+            await backends.client(),
+            backends.engine,
+            backends.store,
+            case_id=visit.case_id,
+            actor=visit.who.actor,
+            changes=changes,
+            action=action,
+            questions=questions,
+        )
+    if ack is None:
+        raise WebError(503, LATE)
