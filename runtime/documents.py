@@ -229,8 +229,7 @@ class DocumentStore:
 
     @property
     def local(self) -> bool:
-        """Its objects and its keys are on this machine (a directory, a SQLite case DB): a page's
-        small read then costs less inline than a trip to a thread and back (`small_read`)."""
+        """Its objects and keys are on this machine (a directory, a SQLite case DB): `small_read`."""
         return isinstance(self.blobs, LocalBlobs) and self.case_keys.engine.dialect.name == "sqlite"
 
     def check(self) -> None:
@@ -395,8 +394,6 @@ class DocumentStore:
 
 
 async def small_read(store: DocumentStore, read: Callable[..., T], *args: object) -> T:
-    """A page's read of a few small sheets (an intake, an opinion): inline from a local store, as
-    `runtime.db.quick_read` reads SQLite, and on a thread from a store over the network."""
-    if store.local:
-        return read(*args)
-    return await asyncio.to_thread(read, *args)
+    """A page's read of a few small sheets (an intake, an opinion): inline from a local store (less
+    than a trip to a thread and back, as `runtime.db.quick_read`), on a thread over the network."""
+    return read(*args) if store.local else await asyncio.to_thread(read, *args)

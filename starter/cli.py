@@ -23,6 +23,7 @@ from typer.core import TyperGroup
 from starter.case_cli import audit_cmd, case_app
 from starter.cli_common import PLAIN, err
 from starter.consult_cli import consult_app
+from starter.doctor_cli import doctor_app
 from starter.followup_cli import followup_app
 from starter.records_cli import records_app, release_app
 from starter.retention_cli import erase_cmd, hold_cmd, release_cmd
@@ -88,6 +89,7 @@ app.add_typer(specialist_app, name="specialist")
 app.add_typer(report_app, name="report")
 app.add_typer(consult_app, name="consult")
 app.add_typer(followup_app, name="followup")
+app.add_typer(doctor_app, name="doctor")
 app.add_typer(info_app, name="info")
 
 

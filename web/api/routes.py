@@ -34,7 +34,7 @@ from models.api_records import RecordsQuery
 from models.case import CaseStatus
 from models.opinion import OpinionBody
 from models.retention import CaseView, ErasureResult, ErasureStarted, HoldState
-from web.api import follow_ups, gathering
+from web.api import doctor, follow_ups, gathering
 from web.api.admin import (
     AuditQuery,
     OutboxQuery,
@@ -111,6 +111,7 @@ ROUTES: list[Route] = [
     ),
     *gathering.ROUTES,
     *follow_ups.ROUTES,
+    *doctor.ROUTES,
     Route(
         "POST",
         f"{C}/specialist",
