@@ -4,10 +4,12 @@ consent withdrawn once."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tests.api.conftest import LiveApi
 from tests.api.test_api_edges import stored
+from tests.api.test_thin_cli import bare_env, smo
 
 C = "/api/v1/cases/{}"
 DOCTOR: dict[str, Any] = {
@@ -50,3 +52,27 @@ async def test_the_desk_names_the_doctor_with_the_member_s_consent_and_bad_bodie
     assert code == 200, answer
     code, answer, _ = await live_api.call("POST", path + "/withdraw", desk, json={})
     assert code == 409 and "not shared with a treating doctor" in answer["error"], answer
+
+
+async def test_the_cli_shares_only_with_the_member_s_consent_and_withdraws(
+    live_api: LiveApi, tmp_path: Path
+) -> None:
+    env = bare_env(live_api.url, live_api.token("doctor-cli"))
+    await live_api.open_case(live_api.token("opener"), "DOCTOR-CLI-1")
+    share = [
+        "doctor",
+        "share",
+        "DOCTOR-CLI-1",
+        "--name",
+        "Dr Sok",
+        "--hospital",
+        "Calmette",
+        "--email",
+        "d@example.com",
+    ]
+    code, _, err = await smo(*share, env=env, cwd=tmp_path)
+    assert code == 2 and "--member-consented" in err
+    code, out, err = await smo(*share, "--member-consented", env=env, cwd=tmp_path)
+    assert code == 0, err
+    code, out, err = await smo("doctor", "withdraw", "DOCTOR-CLI-1", env=env, cwd=tmp_path)
+    assert code == 0 and "no longer opens the report" in out, (out, err)
