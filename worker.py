@@ -148,6 +148,7 @@ def activities_for(services: Services) -> list[Callable[..., Any]]:
         cases.record_sla_round,
         cases.record_opinion,
         cases.record_survey,
+        cases.record_follow_up_round,
         eligibility.check_eligibility,
         roster.assign_specialist,
         storage.register_documents,

@@ -13,6 +13,8 @@ from temporalio.exceptions import ApplicationError
 from activities.roster import SpecialtyMap, change_loads, end_assignments
 from models.case import CaseInput, CaseOutcome, Registered, Stage
 from models.db import CaseRow, SlaRound, insert_new, table, values_of
+from models.follow_up import FollowUpRoundRecord
+from models.follow_up_table import FollowUpRound
 from models.opinion import OpinionRecord
 from models.opinion_table import OpinionOutcome
 from models.program import Program
@@ -130,6 +132,15 @@ class CaseActivities:
     @activity.defn(name="record_survey")
     async def record_survey(self, rec: SurveyRecord) -> None:
         await asyncio.to_thread(self._record_survey, rec)
+
+    def _record_follow_up_round(self, rec: FollowUpRoundRecord) -> None:
+        values = rec.model_dump() | {"calendars": ",".join(rec.calendars)}
+        with self.engine.begin() as conn:  # idempotent per question: a retry inserts nothing
+            insert_new(conn, FollowUpRound, [values], ["case_id", "n"])
+
+    @activity.defn(name="record_follow_up_round")
+    async def record_follow_up_round(self, rec: FollowUpRoundRecord) -> None:
+        await asyncio.to_thread(self._record_follow_up_round, rec)
 
     @activity.defn(name="record_sla_round")
     async def record_sla_round(self, rec: SlaRoundRecord) -> None:

@@ -80,3 +80,19 @@ class AnswerFollowUp(BaseModel):
     n: int = Field(ge=1, le=20)
     answer_doc_id: Sha256
     by: Actor
+
+
+class FollowUpRoundRecord(BaseModel):
+    """One answered question's SLA facts for the case DB (activity `record_follow_up_round`)."""
+
+    case_id: str
+    program: str
+    n: int = Field(ge=1)
+    specialist_id: str = ""
+    working_days: int = Field(ge=1)
+    calendars: list[str]
+    asked_at: datetime
+    due_at: datetime
+    answered_at: datetime
+    warned: bool = False
+    breached: bool = False

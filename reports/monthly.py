@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from calendars import CalendarService
 from models.program import Program
 from models.report import SlaReport, SlaReportRequest
-from reports.outcomes import OutcomesReport, answers_of, build, reported_in
+from reports.outcomes import OutcomesReport, answers_of, build, follow_ups_in, reported_in
 from reports.sla import SlaReportBuilder
 from reports.source import ended_rounds, specialist_names
 from runtime.db import check_schema
@@ -28,7 +28,7 @@ def month_reports(
     sla = builder.build(request, ended_rounds(engine, request), specialist_names=specialist_names(engine))
     reported = reported_in(engine, request)
     answers = answers_of(engine, sorted({r.case_id for r in reported}))
-    return sla, build(request, reported, sla, answers)
+    return sla, build(request, reported, sla, answers, follow_ups_in(engine, request))
 
 
 def monthly_email(
@@ -45,7 +45,9 @@ def monthly_email(
         f"SLA: {sla.on_time} of {sla.reports} reports on time ({share}), {sla.late} late.\n"
         f"Outcomes: {outcomes.cases_reported} report(s); diagnosis changed"
         f" {outcomes.diagnosis_changed}, treatment changed {outcomes.treatment_changed},"
-        f" surgery avoided {outcomes.surgery_avoided}.\n\n"
+        f" surgery avoided {outcomes.surgery_avoided}.\n"
+        f"Follow-up questions: {outcomes.follow_ups_answered} answered,"
+        f" {outcomes.follow_ups_on_time} within their working days.\n\n"
         f"The details: smo report sla --month {month} and smo report outcomes --month {month}.\n"
     )
     with TemporaryDirectory(prefix="smo-monthly-") as tmp:  # charts of counts and case ids: no PHI

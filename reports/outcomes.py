@@ -4,6 +4,8 @@ From the case DB's `opinion_outcomes` (one row per report with its outcome, writ
 case: models/opinion.py) for the reports made in the month, in the programs' zone (ICT). The
 member survey's figures (satisfaction, response rate, "will follow the advice") are null until
 the survey is in place: the report says "not collected" rather than a number it does not have.
+The follow-up questions answered in the month come from `follow_up_rounds` (each an SLA round of
+its own kind, written by the case when it is answered).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from models.follow_up_table import FollowUpRound
 from models.opinion_table import OpinionOutcome
 from models.report import SlaReport, SlaReportRequest
 from models.survey_table import SurveyAnswerRow
@@ -42,6 +45,9 @@ class OutcomesReport(BaseModel):
     sla_reports: int
     sla_on_time: int
     sla_on_time_rate: float | None
+    # The follow-up questions answered in the month (each an SLA round of its own kind).
+    follow_ups_answered: int = 0
+    follow_ups_on_time: int = 0
 
 
 def reported_in(engine: Engine, request: SlaReportRequest) -> list[OpinionOutcome]:
@@ -53,6 +59,17 @@ def reported_in(engine: Engine, request: SlaReportRequest) -> list[OpinionOutcom
     )
     if request.program is not None:
         query = query.where(OpinionOutcome.program == request.program)
+    with Session(engine) as session:
+        return list(session.exec(query))
+
+
+def follow_ups_in(engine: Engine, request: SlaReportRequest) -> list[FollowUpRound]:
+    """The follow-up questions answered in the month (ICT), of one program or all."""
+    start = dt.datetime.combine(request.first_day, dt.time(), tzinfo=ICT)
+    end = dt.datetime.combine(request.next_first_day, dt.time(), tzinfo=ICT)
+    query = select(FollowUpRound).where(FollowUpRound.answered_at >= start, FollowUpRound.answered_at < end)
+    if request.program is not None:
+        query = query.where(FollowUpRound.program == request.program)
     with Session(engine) as session:
         return list(session.exec(query))
 
@@ -71,6 +88,7 @@ def build(
     rows: Sequence[OpinionOutcome],
     sla: SlaReport,
     answers: Sequence[SurveyAnswerRow] = (),
+    follow_ups: Sequence[FollowUpRound] = (),
 ) -> OutcomesReport:
     n, k = len(rows), len(answers)
 
@@ -95,6 +113,8 @@ def build(
         sla_reports=sla.reports,
         sla_on_time=sla.on_time,
         sla_on_time_rate=sla.on_time_rate,
+        follow_ups_answered=len(follow_ups),
+        follow_ups_on_time=sum(not f.breached for f in follow_ups),
     )
 
 

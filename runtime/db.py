@@ -29,6 +29,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 from calendars import consult_slots
 from models import case_view_table as _views  # noqa: F401  (the case read model)
 from models import db as tables
+from models import follow_up_table as _follow_ups  # noqa: F401  (each answered follow-up's SLA facts)
 from models import opinion_table as _opinions  # noqa: F401  (what each opinion changed)
 from models import portal_tables as _portal  # noqa: F401  (the portal tables belong to it too)
 from models import retention_tables as _retention  # noqa: F401  (and the case keys, holds, erasures)
@@ -172,6 +173,8 @@ def _legacy_revision(conn: Connection) -> str | None:
         return None
     if "sla_rounds" not in tables_present:
         return "0001"
+    if "follow_up_rounds" in tables_present:
+        return "0013"  # each answered follow-up's SLA facts
     if "opinion_outcomes" in tables_present:
         return "0012"  # what each opinion changed
     if "case_views" in tables_present:

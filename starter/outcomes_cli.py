@@ -81,6 +81,7 @@ def outcomes_command(
     typer.echo(
         f"  SLA: {report.sla_on_time} of {report.sla_reports} on time ({share(report.sla_on_time_rate)})"
     )
+    typer.echo(f"  follow-ups: {report.follow_ups_on_time} of {report.follow_ups_answered} answered on time")
 
 
 def register(report_app: typer.Typer) -> None:

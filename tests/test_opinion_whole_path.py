@@ -97,3 +97,5 @@ async def test_questions_report_translation_follow_ups_survey_and_outcomes(
     _, outcomes = month_reports(services.engine, calendars, services.programs, SlaReportRequest(month=month))
     assert (outcomes.cases_reported, outcomes.diagnosis_changed, outcomes.treatment_changed) == (1, 0, 1)
     assert (outcomes.surgery_avoided, outcomes.satisfaction_mean, outcomes.will_follow_rate) == (1, 5.0, 1.0)
+    # Each follow-up answer is an SLA round of its own kind: two answered, the second late.
+    assert (outcomes.follow_ups_answered, outcomes.follow_ups_on_time) == (2, 1)

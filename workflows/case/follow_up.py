@@ -15,14 +15,16 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from models.case import Stage, UpdateAck
-    from models.follow_up import AnswerFollowUp, AskFollowUp, FollowUp
+    from models.follow_up import AnswerFollowUp, AskFollowUp, FollowUp, FollowUpRoundRecord
     from models.notices import Notice, NoticeKind
     from models.sla import DeadlineRequest, SlaRule
     from models.sla_clock import DueDate
 
 from workflows.case.opinion_translation import OpinionTranslationStage
-from workflows.case.options import expect, next_deadline
+from workflows.case.options import DB, expect, next_deadline
 from workflows.sla import LOCAL
+
+FOLLOW_UP_ROUNDS = "follow-up-rounds"
 
 
 class FollowUpStage(OpinionTranslationStage):
@@ -92,13 +94,36 @@ class FollowUpStage(OpinionTranslationStage):
             await self._check_stored(req.answer_doc_id)
             follow_up = self.s.follow_ups.get(req.n)
             assert follow_up is not None
+            now = workflow.now()
+            # Each answer is an SLA round of its own kind in the case DB, written before the
+            # question shows answered (a close waiting on it must not end the case meanwhile);
+            # cases answered before the rounds were kept replay without it.
+            if workflow.patched(FOLLOW_UP_ROUNDS):
+                record = self._round_of(follow_up, now)
+                await workflow.execute_local_activity("record_follow_up_round", record, **DB)
             follow_up.answer_doc_id, follow_up.answered_by = req.answer_doc_id, req.by
-            follow_up.answered_at = workflow.now()
-            late = follow_up.answered_at > follow_up.due_at
+            follow_up.answered_at = now
+            late = now > follow_up.due_at
             notice = self._notice(NoticeKind.FOLLOW_UP_ANSWERED, str(req.n), params={"n": str(req.n)})
             self._queue_notice(f"follow-up-{req.n}", notice)
             self._note("follow-up answered", f"{req.n} by {req.by}" + (", late" if late else ""))
         return self._ack(f"follow-up {req.n} answered" + (" late" if late else ""))
+
+    def _round_of(self, f: FollowUp, answered_at: datetime) -> FollowUpRoundRecord:
+        terms = self.terms
+        return FollowUpRoundRecord(
+            case_id=self._inp.case_id,
+            program=self._inp.program,
+            n=f.n,
+            specialist_id=self.specialist_id or "",
+            working_days=terms.follow_up_answer_working_days,
+            calendars=list(terms.calendars),
+            asked_at=f.asked_at,
+            due_at=f.due_at,
+            answered_at=answered_at,
+            warned=f.warned,
+            breached=f.breached or answered_at > f.due_at,
+        )
 
     @answer_follow_up.validator
     def _validate_answer(self, req: AnswerFollowUp) -> None:
