@@ -20,15 +20,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, exists, func, or_, select
 
 from models.api import CaseSummary
 from models.case import CaseStatus, SlaState, Stage
 from models.case_view import CaseViewWrite
 from models.case_view_table import CaseViewRow
 from models.db import table, upsert_insert
+from models.retention_tables import CaseErasureRow, CaseHoldRow
 
 VIEWS = table(CaseViewRow)
+_HOLDS, _ERASURES = table(CaseHoldRow), table(CaseErasureRow)
 c = VIEWS.c
 _SUMMARY = (
     VIEWS.c.case_id,
@@ -52,6 +54,10 @@ class StoredView:
     running: bool
     by_case: bool  # written by the case itself (not by a rebuild)
     body: str
+    # Whether the case has a legal hold or an erasure stub: read with the row, so the status of
+    # a case with neither (almost every one) needs no second look (web/api/retention.py).
+    held: bool = True
+    erased: bool = True
 
     @cached_property
     def status(self) -> CaseStatus:
@@ -119,7 +125,9 @@ class CaseViews:
         return int(stored)
 
     def read(self, case_id: str) -> StoredView | None:
-        columns = (c.program, c.stage, c.version, c.running, c.by_case, c.body)
+        held = exists().where(_HOLDS.c.case_id == c.case_id).label("held")
+        erased = exists().where(_ERASURES.c.case_id == c.case_id).label("erased")
+        columns = (c.program, c.stage, c.version, c.running, c.by_case, c.body, held, erased)
         with self.engine.connect() as conn:
             row = conn.execute(select(*columns).where(c.case_id == case_id)).first()
         if row is None:
@@ -131,6 +139,8 @@ class CaseViews:
             running=row.running,
             by_case=row.by_case,
             body=row.body,
+            held=bool(row.held),
+            erased=bool(row.erased),
         )
 
     def version(self, case_id: str) -> int | None:

@@ -18,7 +18,11 @@ from web.errors import WebError
 
 async def with_retention(call: Call, status: CaseStatus) -> CaseView:
     """The case's status with its legal hold and its erasure, if it has them."""
-    hold, erasure = await retention.retention_of(call.backends.engine, call.case_id)
+    view = call.case.view if call.case is not None else None
+    if view is not None and not (view.held or view.erased):
+        hold, erasure = None, None  # the view's row said so, in the same read
+    else:
+        hold, erasure = await retention.retention_of(call.backends.engine, call.case_id)
     # Both parts are validated models already: built without validating the status a second time.
     return CaseView.model_construct(
         _fields_set=status.model_fields_set | {"hold", "erasure"},
