@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 
 from models.db import DocumentRow, insert_new, table, utcnow
 from models.retention_tables import CaseKeyRow
@@ -37,6 +37,8 @@ from security.keys import KEY_BYTES, KeyRing, UnknownKeyError
 
 NONCE_BYTES = 12
 CASE_KEK_ID = "case"  # the id a case-keyed envelope names its wrapping key by
+# Built once: every document read looks its case's key up (a page reads a sheet or two).
+_KEY_ROW = select(table(CaseKeyRow)).where(table(CaseKeyRow).c.case_id == bindparam("case_id"))
 
 
 class CaseErased(LookupError):
@@ -104,9 +106,8 @@ class CaseKeys:
         )
 
     def _row(self, case_id: str) -> CaseKeyRow | None:
-        keys = table(CaseKeyRow)
         with self.engine.connect() as conn:
-            found = conn.execute(select(keys).where(keys.c.case_id == case_id)).mappings().first()
+            found = conn.execute(_KEY_ROW, {"case_id": case_id}).mappings().first()
         return None if found is None else CaseKeyRow.model_validate(dict(found))
 
     def for_writing(self, case_id: str) -> CaseKey:

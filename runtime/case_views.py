@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy import ColumnElement, Engine, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, bindparam, exists, func, or_, select
 
 from models.api import CaseSummary
 from models.case import CaseStatus, SlaState, Stage
@@ -30,8 +30,16 @@ from models.db import table, upsert_insert
 from models.retention_tables import CaseErasureRow, CaseHoldRow
 
 VIEWS = table(CaseViewRow)
-_HOLDS, _ERASURES = table(CaseHoldRow), table(CaseErasureRow)
 c = VIEWS.c
+_HOLDS, _ERASURES = table(CaseHoldRow), table(CaseErasureRow)
+# Built once: every API call and page reads a view (a statement built per call costs its cache key).
+_VIEW = (c.program, c.stage, c.version, c.running, c.by_case, c.body)
+_READ = select(*_VIEW).where(c.case_id == bindparam("case_id"))
+_READ_RETENTION = select(
+    *_VIEW,
+    exists().where(_HOLDS.c.case_id == c.case_id).label("held"),
+    exists().where(_ERASURES.c.case_id == c.case_id).label("erased"),
+).where(c.case_id == bindparam("case_id"))
 _SUMMARY = (
     VIEWS.c.case_id,
     VIEWS.c.stage,
@@ -124,12 +132,10 @@ class CaseViews:
             ).scalar_one()
         return int(stored)
 
-    def read(self, case_id: str) -> StoredView | None:
-        held = exists().where(_HOLDS.c.case_id == c.case_id).label("held")
-        erased = exists().where(_ERASURES.c.case_id == c.case_id).label("erased")
-        columns = (c.program, c.stage, c.version, c.running, c.by_case, c.body, held, erased)
+    def read(self, case_id: str, *, retention: bool = False) -> StoredView | None:
+        """The case's row; with `retention`, whether it has a hold or an erasure too."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(*columns).where(c.case_id == case_id)).first()
+            row = conn.execute(_READ_RETENTION if retention else _READ, {"case_id": case_id}).first()
         if row is None:
             return None
         return StoredView(
@@ -139,8 +145,8 @@ class CaseViews:
             running=row.running,
             by_case=row.by_case,
             body=row.body,
-            held=bool(row.held),
-            erased=bool(row.erased),
+            held=bool(row.held) if retention else True,
+            erased=bool(row.erased) if retention else True,
         )
 
     def version(self, case_id: str) -> int | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from temporalio.client import Client, WorkflowExecutionStatus
 
@@ -52,8 +53,9 @@ async def read_status(
 
 
 async def find_case(views: CaseViews, client: Client, case_id: str) -> CaseFound | None:
-    """The case's program and whether it runs; None when there is no such case."""
-    stored = await quick_read(views.engine, views.read, case_id)
+    """The case's program and whether it runs; None when there is no such case. Its view comes
+    with whether it has a hold or an erasure (the API's status shows both)."""
+    stored = await quick_read(views.engine, partial(views.read, retention=True), case_id)
     if stored is not None and stored.current:
         return CaseFound(program=stored.program, running=stored.running, stage=stored.stage, view=stored)
     desc = await describe(client, case_id)
