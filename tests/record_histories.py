@@ -58,7 +58,7 @@ from runtime.secrets import ensure_dev_secrets
 from runtime.temporal import binary, converter_for, ensure_search_attributes
 from tests import scenario
 from tests.history_gathering import prudential_records_from_a_hospital
-from tests.history_opinion import prudential_opinion_and_follow_up
+from tests.history_opinion import prudential_opinion_and_follow_up, prudential_opinion_in_khmer_and_doctor
 from worker import Services, build_worker
 from workflows.smo_case import SmoCaseWorkflow
 
@@ -487,6 +487,7 @@ SCENARIOS: dict[str, Callable[[Stack], Awaitable[list[str]]]] = {
         prudential_consult_moved_and_missed,
         prudential_records_from_a_hospital,
         prudential_opinion_and_follow_up,
+        prudential_opinion_in_khmer_and_doctor,
     )
 }
 
